@@ -1,0 +1,319 @@
+//! `rigor`: the command-line program. It parses flags, loads configuration, builds the provider,
+//! wires output sinks and Ctrl-C handling, and calls into `rigor-core`. No agent logic lives here.
+
+mod output;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use rigor_core::agent::Interrupt;
+use rigor_core::config::{AgentSettings, Config, mask_secret, user_config_path};
+use rigor_core::events::Emitter;
+use rigor_core::replay::replay;
+use rigor_core::run::{RunRequest, execute};
+use rigor_core::workspace::WorkspaceMode;
+use rigor_llm::build_provider;
+
+use crate::output::{HumanOutput, JsonOutput, Style, totals_line};
+
+/// rigor: turns an issue into a proven patch.
+#[derive(Parser)]
+#[command(name = "rigor", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Work an issue end to end in a git worktree and deliver a patch (or abstain).
+    Run(RunArgs),
+    /// Re-run a recorded trajectory through its recorded model responses and report divergences.
+    Replay(ReplayArgs),
+    /// Inspect configuration.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The repository, or a directory inside it.
+    #[arg(long, default_value = ".")]
+    repo: PathBuf,
+    /// The issue text.
+    #[arg(long, conflicts_with = "issue_file", required_unless_present = "issue_file")]
+    issue: Option<String>,
+    /// A file holding the issue text.
+    #[arg(long)]
+    issue_file: Option<PathBuf>,
+    /// The model, as provider:model (openai:gpt-4o-mini, anthropic:claude-sonnet-4-5, <configured>:name).
+    #[arg(long, short)]
+    model: Option<String>,
+    /// Print one JSON event per line instead of human output.
+    #[arg(long)]
+    json: bool,
+    /// Apply the patch to your checkout when the run is submitted.
+    #[arg(long)]
+    apply: bool,
+    /// Work directly in the checkout instead of a separate worktree.
+    #[arg(long)]
+    in_place: bool,
+    /// Keep the worktree after the run.
+    #[arg(long)]
+    keep_workspace: bool,
+    /// Run id (default: time plus a random suffix).
+    #[arg(long)]
+    run_id: Option<String>,
+    #[command(flatten)]
+    budgets: BudgetArgs,
+}
+
+#[derive(Args)]
+struct BudgetArgs {
+    /// Maximum model turns.
+    #[arg(long)]
+    max_steps: Option<u32>,
+    /// Maximum total tokens.
+    #[arg(long)]
+    max_tokens: Option<u64>,
+    /// Maximum cost in USD.
+    #[arg(long)]
+    max_cost: Option<f64>,
+    /// Wall-clock limit of the run, in seconds.
+    #[arg(long)]
+    timeout: Option<u64>,
+    /// Wall-clock limit of one shell command, in seconds.
+    #[arg(long)]
+    command_timeout: Option<u64>,
+}
+
+impl BudgetArgs {
+    fn apply(&self, settings: &mut AgentSettings) {
+        if let Some(v) = self.max_steps {
+            settings.max_steps = v;
+        }
+        if self.max_tokens.is_some() {
+            settings.max_tokens = self.max_tokens;
+        }
+        if self.max_cost.is_some() {
+            settings.max_cost = self.max_cost;
+        }
+        if self.timeout.is_some() {
+            settings.timeout_secs = self.timeout;
+        }
+        if let Some(v) = self.command_timeout {
+            settings.command_timeout_secs = v;
+        }
+    }
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    /// A trajectory.jsonl, or the run directory holding it.
+    trajectory: PathBuf,
+    /// Replay against this repository instead of the recorded one.
+    #[arg(long)]
+    repo: Option<PathBuf>,
+    /// Print one JSON event per line instead of human output.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum ConfigAction {
+    /// Print the effective configuration, secrets masked.
+    Show {
+        /// The repository whose .rigor/config.toml applies.
+        #[arg(long, default_value = ".")]
+        repo: PathBuf,
+        /// Also resolve this model.
+        #[arg(long, short)]
+        model: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RIGOR_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("rigor: cannot start the async runtime: {err}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(code) => ExitCode::from(code),
+        Err(err) => {
+            eprintln!("rigor: error: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> Result<u8> {
+    match cli.command {
+        Command::Run(args) => run(args).await,
+        Command::Replay(args) => replay_command(args).await,
+        Command::Config { action: ConfigAction::Show { repo, model } } => config_show(&repo, model.as_deref()),
+    }
+}
+
+/// The top level of the git repository holding `dir`, or `dir` itself.
+fn repo_root(dir: &Path) -> PathBuf {
+    std::process::Command::new("git")
+        .args(["rev-parse", "--show-toplevel"])
+        .current_dir(dir)
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+        .unwrap_or_else(|| dir.to_path_buf())
+}
+
+/// Emitter with the human or JSON sink, and an interrupt wired to Ctrl-C.
+fn front_end(json: bool) -> (Emitter, Interrupt) {
+    let emitter = Emitter::new();
+    if json {
+        emitter.add(JsonOutput);
+    } else {
+        emitter.add(HumanOutput::new(Style::detect()));
+    }
+    let interrupt = Interrupt::new();
+    let on_signal = interrupt.clone();
+    tokio::spawn(async move {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            on_signal.trigger();
+            let message = if on_signal.count() == 1 {
+                "interrupt: stopping after the current step (Ctrl-C again to cancel it)"
+            } else {
+                "interrupt: cancelling the current step"
+            };
+            eprintln!("rigor: {message}");
+        }
+    });
+    (emitter, interrupt)
+}
+
+async fn run(args: RunArgs) -> Result<u8> {
+    if !args.repo.is_dir() {
+        bail!("repository {} does not exist or is not a directory", args.repo.display());
+    }
+    let issue = match (&args.issue, &args.issue_file) {
+        (Some(text), _) => text.clone(),
+        (None, Some(file)) => std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read the issue file {}", file.display()))?,
+        (None, None) => bail!("give the issue with --issue TEXT or --issue-file FILE"),
+    };
+    if issue.trim().is_empty() {
+        bail!("the issue text is empty");
+    }
+    let config = Config::load(Some(&repo_root(&args.repo)))?;
+    let model = config.choose_model(args.model.as_deref())?;
+    let provider = build_provider(config.resolve_provider(&model)?)?;
+    let mut settings = config.agent.clone();
+    args.budgets.apply(&mut settings);
+
+    let (emitter, interrupt) = front_end(args.json);
+    let request = RunRequest {
+        repo: args.repo.clone(),
+        issue,
+        mode: if args.in_place { WorkspaceMode::InPlace } else { WorkspaceMode::Worktree },
+        start: None,
+        apply: args.apply,
+        keep_workspace: args.keep_workspace,
+        settings,
+        run_id: args.run_id.clone(),
+    };
+    let report = execute(request, provider.as_ref(), emitter, interrupt).await?;
+    if !args.json {
+        let style = Style::detect();
+        println!("{}", style.dim(&format!("run record: {}", report.run_dir.display())));
+        if report.applied {
+            println!("{}", style.green("the patch was applied to your checkout"));
+        } else if !report.patch.trim().is_empty() {
+            println!(
+                "{}",
+                style.dim(&format!("apply it with: git apply {}", report.run_dir.join("patch.diff").display()))
+            );
+        }
+    }
+    Ok(report.status.exit_code() as u8)
+}
+
+/// Exit code of `rigor replay` when the replay diverged from the recording.
+const EXIT_DIVERGED: u8 = 5;
+
+async fn replay_command(args: ReplayArgs) -> Result<u8> {
+    let (emitter, interrupt) = front_end(args.json);
+    let report = replay(&args.trajectory, args.repo.as_deref(), emitter, interrupt).await?;
+    let style = Style::detect();
+    let verdict = if report.reproduced() { style.green("reproduced") } else { style.red("diverged") };
+    let summary = serde_json::json!({
+        "type": "replay_report",
+        "reproduced": report.reproduced(),
+        "recorded_status": report.recorded_status.map(|s| s.as_str()),
+        "replayed_status": report.run.status.as_str(),
+        "divergences": report.divergences.len(),
+        "missing_observations": report.missing_observations,
+        "patch_identical": report.patch_identical,
+        "run_dir": report.run.run_dir.display().to_string(),
+    });
+    if args.json {
+        println!("{summary}");
+    } else {
+        println!("\nreplay: {verdict} · {}", totals_line(&report.run.totals));
+        println!(
+            "status {} → {}, patch {}, {} observation(s) differ",
+            report.recorded_status.map(|s| s.as_str()).unwrap_or("unknown"),
+            report.run.status.as_str(),
+            if report.patch_identical { "identical" } else { "different" },
+            report.divergences.len()
+        );
+        for d in &report.divergences {
+            println!("{}", style.yellow(&format!("turn {} ({}):", d.turn, d.tool)));
+            println!("  recorded: {}", d.recorded.lines().next().unwrap_or_default());
+            println!("  replayed: {}", d.replayed.lines().next().unwrap_or_default());
+        }
+    }
+    Ok(if report.reproduced() { 0 } else { EXIT_DIVERGED })
+}
+
+fn config_show(repo: &Path, model: Option<&str>) -> Result<u8> {
+    let root = repo_root(repo);
+    let config = Config::load(Some(&root))?;
+    let sources = [user_config_path(), Some(root.join(".rigor").join("config.toml"))];
+    for path in sources.into_iter().flatten() {
+        let state = if path.exists() { "loaded" } else { "absent" };
+        println!("# {state}: {}", path.display());
+    }
+    print!("{}", config.to_toml());
+    let spec = match config.choose_model(model) {
+        Ok(spec) => spec,
+        Err(err) => {
+            println!("\n# model: {err}");
+            return Ok(0);
+        }
+    };
+    match config.resolve_provider(&spec) {
+        Ok(p) => {
+            println!("\n[resolved]\nmodel = \"{spec}\"\nkind = \"{:?}\"\nbase_url = \"{}\"", p.kind, p.base_url);
+            println!("api_key = \"{}\"", p.api_key.as_deref().map(mask_secret).unwrap_or_else(|| "(none)".into()));
+            println!("context_window = {}\ntext_actions = {}", p.context_window, p.text_actions);
+            if let Some(price) = p.pricing {
+                println!("price_per_mtok = {{ input = {}, output = {} }}", price.input_per_mtok, price.output_per_mtok);
+            }
+        }
+        Err(err) => println!("\n# model {spec}: {err}"),
+    }
+    Ok(0)
+}

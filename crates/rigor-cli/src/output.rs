@@ -1,0 +1,236 @@
+//! Rendering run events for a person (streamed text, tool calls, a coloured diff) or for a
+//! program (`--json`: one event per line). This is the only place rigor prints run output.
+
+use std::io::{IsTerminal, Write};
+
+use rigor_core::events::EventSink;
+use rigor_protocol::{Event, RunStatus, RunTotals};
+
+/// ANSI styling, disabled when stdout is not a terminal or `NO_COLOR` is set.
+#[derive(Clone, Copy)]
+pub struct Style {
+    enabled: bool,
+}
+
+impl Style {
+    /// Detects whether to colour stdout.
+    pub fn detect() -> Self {
+        Self { enabled: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() }
+    }
+
+    fn paint(&self, code: &str, text: &str) -> String {
+        if self.enabled { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_string() }
+    }
+
+    /// Dimmed text.
+    pub fn dim(&self, text: &str) -> String {
+        self.paint("2", text)
+    }
+    /// Bold text.
+    pub fn bold(&self, text: &str) -> String {
+        self.paint("1", text)
+    }
+    /// Red text.
+    pub fn red(&self, text: &str) -> String {
+        self.paint("31", text)
+    }
+    /// Green text.
+    pub fn green(&self, text: &str) -> String {
+        self.paint("32", text)
+    }
+    /// Yellow text.
+    pub fn yellow(&self, text: &str) -> String {
+        self.paint("33", text)
+    }
+    /// Cyan text.
+    pub fn cyan(&self, text: &str) -> String {
+        self.paint("36", text)
+    }
+
+    /// A unified diff with added lines green and removed lines red.
+    pub fn diff(&self, patch: &str) -> String {
+        patch
+            .lines()
+            .map(|line| {
+                if line.starts_with("+++") || line.starts_with("---") {
+                    self.bold(line)
+                } else if line.starts_with('+') {
+                    self.green(line)
+                } else if line.starts_with('-') {
+                    self.red(line)
+                } else if line.starts_with("@@") {
+                    self.cyan(line)
+                } else {
+                    line.to_string()
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+/// Observation lines shown to a person (the model sees the whole observation).
+const SHOWN_OBSERVATION_LINES: usize = 12;
+
+/// Human-readable rendering on stdout.
+pub struct HumanOutput {
+    style: Style,
+    mid_text: bool,
+}
+
+impl HumanOutput {
+    /// A printer with the given style.
+    pub fn new(style: Style) -> Self {
+        Self { style, mid_text: false }
+    }
+
+    fn end_text(&mut self, out: &mut impl Write) {
+        if self.mid_text {
+            let _ = writeln!(out);
+            self.mid_text = false;
+        }
+    }
+}
+
+/// A one-line rendering of a tool call's arguments: the command, path or pattern when there is one.
+fn brief_arguments(arguments: &str) -> String {
+    let parsed: Option<serde_json::Value> = serde_json::from_str(arguments).ok();
+    let key_value = parsed.as_ref().and_then(|v| {
+        ["command", "path", "pattern", "summary", "reason"]
+            .iter()
+            .find_map(|k| v.get(*k).and_then(|x| x.as_str()).map(|s| (*k, s.to_string())))
+    });
+    let text = match (key_value, parsed.as_ref().and_then(|v| v.get("path")).and_then(|p| p.as_str())) {
+        (Some(("command", cmd)), Some(path)) => format!("{cmd} {path}"),
+        (Some((_, value)), _) => value,
+        (None, _) => arguments.to_string(),
+    };
+    let one_line = text.replace('\n', " ⏎ ");
+    if one_line.chars().count() > 160 { format!("{}…", one_line.chars().take(160).collect::<String>()) } else { one_line }
+}
+
+/// `12 steps · 34,567 tokens (30,000 in / 4,567 out) · $0.0123 · 41.2 s`.
+pub fn totals_line(totals: &RunTotals) -> String {
+    format!(
+        "{} steps · {} tool calls · {} tokens ({} in / {} out) · ${:.4} · {:.1} s",
+        totals.steps,
+        totals.tool_calls,
+        thousands(totals.usage.total()),
+        thousands(totals.usage.input_tokens),
+        thousands(totals.usage.output_tokens),
+        totals.cost_usd,
+        totals.duration_ms as f64 / 1000.0
+    )
+}
+
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+impl EventSink for HumanOutput {
+    fn emit(&mut self, event: &Event) {
+        let s = self.style;
+        let mut out = std::io::stdout().lock();
+        match event {
+            Event::TextDelta { text } => {
+                let _ = write!(out, "{text}");
+                self.mid_text = !text.ends_with('\n');
+                let _ = out.flush();
+                return;
+            }
+            _ => self.end_text(&mut out),
+        }
+        let _ = match event {
+            Event::RunStarted { run_id, model, workspace, .. } => {
+                writeln!(out, "{} run {run_id} · {model}\n{}", s.bold("rigor"), s.dim(&format!("workspace: {workspace}")))
+            }
+            Event::ModelResponse { turn, usage, cost_usd, latency_ms, .. } => writeln!(
+                out,
+                "{}",
+                s.dim(&format!(
+                    "── turn {turn} · {} in / {} out · ${cost_usd:.4} · {:.1} s",
+                    thousands(usage.input_tokens),
+                    thousands(usage.output_tokens),
+                    *latency_ms as f64 / 1000.0
+                ))
+            ),
+            Event::ToolCall { call, .. } => {
+                writeln!(out, "{} {}", s.cyan(&format!("▶ {}", call.name)), brief_arguments(&call.arguments))
+            }
+            Event::Observation { content, is_error, duration_ms, .. } => {
+                let lines: Vec<&str> = content.lines().collect();
+                let mut shown = lines.iter().take(SHOWN_OBSERVATION_LINES).copied().collect::<Vec<_>>().join("\n");
+                if lines.len() > SHOWN_OBSERVATION_LINES {
+                    shown.push_str(&format!("\n… {} more lines", lines.len() - SHOWN_OBSERVATION_LINES));
+                }
+                let shown = if *is_error { s.red(&shown) } else { s.dim(&shown) };
+                writeln!(out, "{shown}\n{}", s.dim(&format!("  ({} ms)", duration_ms)))
+            }
+            Event::Retry { attempt, wait_ms, reason } => writeln!(
+                out,
+                "{}",
+                s.yellow(&format!("attempt {attempt} failed ({reason}); retrying in {:.1} s", *wait_ms as f64 / 1000.0))
+            ),
+            Event::Condensed { before_tokens, after_tokens, messages_affected } => writeln!(
+                out,
+                "{}",
+                s.dim(&format!(
+                    "context condensed: ~{before_tokens} → ~{after_tokens} tokens ({messages_affected} messages)"
+                ))
+            ),
+            Event::Notice { message } => writeln!(out, "{}", s.yellow(message)),
+            Event::RunFinished { status, summary, patch, totals } => {
+                let label = match status {
+                    RunStatus::Submitted => s.green("submitted"),
+                    RunStatus::Abstained | RunStatus::BudgetExhausted | RunStatus::Interrupted => {
+                        s.yellow(status.as_str())
+                    }
+                    RunStatus::Error => s.red("error"),
+                };
+                let diff = if patch.trim().is_empty() { s.dim("(no changes)") } else { s.diff(patch) };
+                writeln!(out, "\n{} {label}\n{summary}\n\n{diff}\n\n{}", s.bold("result:"), totals_line(totals))
+            }
+            Event::ModelRequest { .. } | Event::TextDelta { .. } => Ok(()),
+        };
+    }
+}
+
+/// `--json`: every event as one JSON object per line on stdout.
+pub struct JsonOutput;
+
+impl EventSink for JsonOutput {
+    fn emit(&mut self, event: &Event) {
+        if let Ok(line) = serde_json::to_string(event) {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{line}");
+            let _ = out.flush();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tool_arguments_are_shown_briefly() {
+        assert_eq!(brief_arguments(r#"{"command":"ls -la"}"#), "ls -la");
+        assert_eq!(brief_arguments(r#"{"command":"str_replace","path":"a.py"}"#), "str_replace a.py");
+        assert_eq!(brief_arguments("not json"), "not json");
+        assert!(brief_arguments(&format!("{{\"command\":\"{}\"}}", "x".repeat(500))).ends_with('…'));
+    }
+
+    #[test]
+    fn numbers_get_thousands_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(1234567), "1,234,567");
+    }
+}

@@ -1,0 +1,352 @@
+//! End-to-end runs of the `rigor` binary against scripted model servers (real HTTP and SSE on
+//! 127.0.0.1) on a copy of the bundled example repository, which has a real bug.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use rigor_test_support::repo::{example, fixture_repo};
+use rigor_test_support::server::{Flavor, Reply, ScriptedServer, Step};
+use serde_json::{Value, json};
+
+const FIX_OLD: &str = "total = int(number) * UNITS[ch]";
+const FIX_NEW: &str = "total += int(number) * UNITS[ch]";
+const VERIFY: &str = "python3 -c 'from durations import parse_duration as p; assert p(\"1h30m\") == 5400, p(\"1h30m\")' && python3 -m unittest 2>&1 | tail -1";
+
+fn call(name: &str, args: Value) -> Step {
+    Step::Reply(Reply::call(name, &args.to_string()))
+}
+
+/// The script of a competent agent fixing the example: localize, reproduce, patch, verify, finish.
+fn fixing_script() -> Vec<Step> {
+    vec![
+        call("search", json!({"pattern": "def parse_duration"})),
+        Step::Reply(Reply::call("view", &json!({"path": "durations.py"}).to_string()).with_text("Let me read it.")),
+        call("bash", json!({"command": VERIFY})),
+        call("edit", json!({"command": "str_replace", "path": "durations.py", "old_str": FIX_OLD, "new_str": FIX_NEW})),
+        call("bash", json!({"command": VERIFY})),
+        call("finish", json!({"summary": "Accumulate every part of a compound duration; 1h30m is 5400 s."})),
+    ]
+}
+
+struct Env {
+    repo: tempfile::TempDir,
+    config_home: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Self {
+        Self { repo: fixture_repo(&example("durations")), config_home: tempfile::tempdir().unwrap() }
+    }
+
+    /// Writes a user config with a provider `scripted` pointing at `server`.
+    fn config(&self, server: &ScriptedServer, kind: &str, extra: &str) {
+        let dir = self.config_home.path().join("rigor");
+        std::fs::create_dir_all(&dir).unwrap();
+        let text = format!(
+            "[providers.scripted]\nkind = \"{kind}\"\nbase_url = \"{}\"\nmax_attempts = 3\ninitial_backoff_ms = 20\nrequest_timeout_secs = 2\n{extra}",
+            server.base_url()
+        );
+        std::fs::write(dir.join("config.toml"), text).unwrap();
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rigor"));
+        cmd.args(args)
+            .current_dir(self.repo.path())
+            .env("XDG_CONFIG_HOME", self.config_home.path())
+            .env("NO_COLOR", "1")
+            .env_remove("OPENAI_API_KEY")
+            .env_remove("OPENAI_BASE_URL")
+            .env_remove("ANTHROPIC_API_KEY")
+            .env_remove("RIGOR_MODEL");
+        cmd
+    }
+
+    fn run(&self, extra: &[&str]) -> Output {
+        let mut args = vec!["run", "--repo", ".", "--issue-file", "ISSUE.md", "--model", "scripted:test-model", "--json"];
+        args.extend_from_slice(extra);
+        self.command(&args).output().unwrap()
+    }
+
+    fn only_run_dir(&self) -> PathBuf {
+        let runs: Vec<PathBuf> = std::fs::read_dir(self.repo.path().join(".rigor/runs"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        assert_eq!(runs.len(), 1, "{runs:?}");
+        runs.into_iter().next().unwrap()
+    }
+}
+
+fn events(output: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {l}")))
+        .collect()
+}
+
+fn of_type<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
+    events.iter().filter(|e| e["type"] == kind).collect()
+}
+
+fn result_json(run_dir: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(run_dir.join("result.json")).unwrap()).unwrap()
+}
+
+fn trajectory(run_dir: &Path) -> Vec<Value> {
+    std::fs::read_to_string(run_dir.join("trajectory.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn describe(output: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// The patch applies to a fresh copy of the example and makes the repository's tests and the
+/// issue's example pass.
+fn assert_patch_fixes_the_bug(patch_file: &Path) {
+    let fresh = fixture_repo(&example("durations"));
+    let out = Command::new("git").args(["apply", patch_file.to_str().unwrap()]).current_dir(fresh.path()).output().unwrap();
+    assert!(out.status.success(), "git apply: {}", String::from_utf8_lossy(&out.stderr));
+    for check in [VERIFY, "python3 -m unittest"] {
+        let out = Command::new("sh").arg("-c").arg(check).current_dir(fresh.path()).output().unwrap();
+        assert!(out.status.success(), "`{check}` after the patch: {}", describe(&out));
+    }
+}
+
+/// Every tool call in every request the model server received has exactly one result.
+fn assert_each_tool_call_answered_once(requests: &[Value]) {
+    let last = requests.last().unwrap();
+    let messages = last["messages"].as_array().unwrap();
+    let mut answered = std::collections::HashMap::new();
+    for m in messages {
+        if let Some(id) = m["tool_call_id"].as_str() {
+            *answered.entry(id.to_string()).or_insert(0) += 1;
+        }
+    }
+    for m in messages {
+        for call in m["tool_calls"].as_array().into_iter().flatten() {
+            let id = call["id"].as_str().unwrap();
+            assert_eq!(answered.get(id), Some(&1), "tool call {id} answered {:?} times", answered.get(id));
+        }
+    }
+}
+
+#[test]
+fn an_openai_compatible_model_fixes_the_example_and_the_patch_is_proven() {
+    let env = Env::new();
+    let server = ScriptedServer::start_blocking(Flavor::OpenAi, fixing_script());
+    env.config(&server, "openai", "");
+    let output = env.run(&[]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+
+    let events = events(&output);
+    assert_eq!(events.first().unwrap()["type"], "run_started");
+    assert_eq!(events.last().unwrap()["type"], "run_finished");
+    assert_eq!(events.last().unwrap()["status"], "submitted");
+    assert_eq!(of_type(&events, "tool_call").len(), 6);
+    let observations = of_type(&events, "observation");
+    assert!(observations[2]["content"].as_str().unwrap().contains("AssertionError"), "the bug reproduces first");
+    assert!(observations[4]["content"].as_str().unwrap().contains("OK"), "{}", observations[4]);
+
+    let run_dir = env.only_run_dir();
+    let result = result_json(&run_dir);
+    assert_eq!(result["status"], "submitted");
+    assert_eq!(result["totals"]["steps"], 6);
+    assert!(result["totals"]["usage"]["input_tokens"].as_u64().unwrap() > 0);
+    assert_patch_fixes_the_bug(&run_dir.join("patch.diff"));
+
+    // The user's checkout is untouched and the worktree is gone.
+    let source = std::fs::read_to_string(env.repo.path().join("durations.py")).unwrap();
+    assert!(source.contains(FIX_OLD));
+    assert!(!env.repo.path().join(".rigor/worktrees").read_dir().map(|mut d| d.next().is_some()).unwrap_or(false));
+
+    // The trajectory holds every event but streamed deltas, and the requests were well-formed.
+    let recorded = trajectory(&run_dir);
+    let non_delta = events.iter().filter(|e| e["type"] != "text_delta").count();
+    assert_eq!(recorded.len(), non_delta);
+    let requests = server.requests();
+    assert_eq!(requests.len(), 6);
+    assert!(requests[0]["tools"].as_array().unwrap().iter().any(|t| t["function"]["name"] == "bash"));
+    assert!(requests[0]["messages"][0]["content"].as_str().unwrap().contains("python3 -m unittest -v"), "AGENTS.md is in the system prompt");
+    assert_each_tool_call_answered_once(&requests);
+
+    // Replay reproduces the run: same observations, status and patch.
+    let replayed = env.command(&["replay", run_dir.to_str().unwrap(), "--json"]).output().unwrap();
+    assert_eq!(replayed.status.code(), Some(0), "{}", describe(&replayed));
+    let report = events(&replayed).into_iter().last().unwrap();
+    assert_eq!(report["type"], "replay_report");
+    assert_eq!(report["reproduced"], true, "{report}");
+    assert_eq!(report["patch_identical"], true);
+}
+
+#[test]
+fn an_anthropic_model_fixes_the_example_and_apply_updates_the_checkout() {
+    let env = Env::new();
+    let server = ScriptedServer::start_blocking(Flavor::Anthropic, fixing_script());
+    env.config(&server, "anthropic", "");
+    let output = env.run(&["--apply"]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let source = std::fs::read_to_string(env.repo.path().join("durations.py")).unwrap();
+    assert!(source.contains(FIX_NEW), "--apply writes the patch to the checkout");
+    let requests = server.requests();
+    assert!(requests[0]["system"].to_string().contains("You are rigor"), "{}", requests[0]["system"]);
+    assert_eq!(requests.len(), 6);
+}
+
+#[test]
+fn rate_limits_cut_streams_and_timeouts_are_retried() {
+    let env = Env::new();
+    // One fault before each of the first three turns; each call is retried and succeeds.
+    let faults = vec![
+        Step::Status { code: 429, retry_after: Some(1), body: "{\"error\":\"rate limited\"}".into() },
+        Step::CutStream(Reply::call("view", "{\"path\": \"durations.py\"}")),
+        Step::Delay { millis: 3_000, then: Box::new(Step::Reply(Reply::text("too late"))) },
+    ];
+    let mut script = Vec::new();
+    let mut steps = fixing_script().into_iter();
+    for fault in faults {
+        script.push(fault);
+        script.extend(steps.next());
+    }
+    script.extend(steps);
+    let server = ScriptedServer::start_blocking(Flavor::OpenAi, script);
+    env.config(&server, "openai", "");
+    let output = env.run(&[]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let events = events(&output);
+    let retries = of_type(&events, "retry");
+    assert_eq!(retries.len(), 3, "{retries:?}");
+    assert!(retries[0]["wait_ms"].as_u64().unwrap() >= 1_000, "Retry-After is honoured: {}", retries[0]);
+    assert_patch_fixes_the_bug(&env.only_run_dir().join("patch.diff"));
+}
+
+#[test]
+fn persistent_server_errors_end_the_run_with_a_clear_error_and_a_kept_trajectory() {
+    let env = Env::new();
+    let error = || Step::Status { code: 500, retry_after: None, body: "internal error".into() };
+    let server = ScriptedServer::start_blocking(Flavor::OpenAi, vec![call("bash", json!({"command": "echo hi"})), error(), error(), error()]);
+    env.config(&server, "openai", "");
+    let output = env.run(&[]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let run_dir = env.only_run_dir();
+    let result = result_json(&run_dir);
+    assert_eq!(result["status"], "error");
+    let summary = result["summary"].as_str().unwrap();
+    assert!(summary.contains("3 attempts") && summary.contains("500"), "{summary}");
+    let recorded = trajectory(&run_dir);
+    assert_eq!(recorded.first().unwrap()["type"], "run_started");
+    assert!(recorded.iter().any(|e| e["type"] == "observation" && e["content"].as_str().unwrap().contains("hi")));
+    assert_eq!(recorded.last().unwrap()["type"], "run_finished");
+}
+
+#[test]
+fn bad_tool_calls_become_observations_and_the_run_continues() {
+    let env = Env::new();
+    let mut script = vec![
+        Step::Reply(Reply::call("bash", "{\"command\": \"ls")),
+        call("teleport", json!({"to": "mars"})),
+        call("bash", json!({"command": "sleep 30", "timeout_secs": 1})),
+        Step::Reply(Reply::text("I think I am done.")),
+    ];
+    script.extend(fixing_script());
+    let server = ScriptedServer::start_blocking(Flavor::OpenAi, script);
+    env.config(&server, "openai", "");
+    let output = env.run(&["--command-timeout", "1"]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let events = events(&output);
+    let observations = of_type(&events, "observation");
+    assert_eq!(observations[0]["is_error"], true);
+    assert!(observations[0]["content"].as_str().unwrap().contains("JSON"), "{}", observations[0]);
+    assert!(observations[1]["content"].as_str().unwrap().contains("unknown tool"), "{}", observations[1]);
+    assert!(observations[2]["content"].as_str().unwrap().contains("timed out"), "{}", observations[2]);
+    let requests = server.requests();
+    let nudge = requests[4]["messages"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(nudge["role"], "user");
+    assert!(nudge["content"].as_str().unwrap().contains("called no tool"));
+    assert_each_tool_call_answered_once(&requests);
+}
+
+#[test]
+fn budgets_and_abstention_have_their_own_status_and_exit_code() {
+    let env = Env::new();
+    let server = ScriptedServer::start_blocking(Flavor::OpenAi, fixing_script());
+    env.config(&server, "openai", "");
+    let output = env.run(&["--max-steps", "2"]);
+    assert_eq!(output.status.code(), Some(4), "{}", describe(&output));
+    assert_eq!(result_json(&env.only_run_dir())["status"], "budget_exhausted");
+
+    let env = Env::new();
+    let server = ScriptedServer::start_blocking(
+        Flavor::OpenAi,
+        vec![call("abstain", json!({"reason": "The issue does not say what the expected value is."}))],
+    );
+    env.config(&server, "openai", "");
+    let output = env.run(&[]);
+    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
+    let result = result_json(&env.only_run_dir());
+    assert_eq!(result["status"], "abstained");
+    assert!(result["summary"].as_str().unwrap().contains("expected value"));
+}
+
+#[test]
+fn ctrl_c_stops_after_the_current_step_and_keeps_a_valid_record() {
+    let env = Env::new();
+    let mut script = vec![call("bash", json!({"command": "sleep 2; echo slept"}))];
+    script.extend(fixing_script());
+    let server = ScriptedServer::start_blocking(Flavor::OpenAi, script);
+    env.config(&server, "openai", "");
+    let child = env
+        .command(&["run", "--issue-file", "ISSUE.md", "--model", "scripted:m", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1_000));
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130), "{}", describe(&output));
+    let run_dir = env.only_run_dir();
+    assert_eq!(result_json(&run_dir)["status"], "interrupted");
+    let recorded = trajectory(&run_dir);
+    let observation = recorded.iter().find(|e| e["type"] == "observation").expect("the running step finished");
+    assert!(observation["content"].as_str().unwrap().contains("slept"), "{observation}");
+    assert_eq!(recorded.last().unwrap()["type"], "run_finished");
+    assert!(server.remaining() > 0, "no further model calls after the interrupt");
+}
+
+#[test]
+fn a_missing_model_configuration_explains_what_to_do() {
+    let env = Env::new();
+    let output = env.command(&["run", "--issue", "fix it"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--model") && stderr.contains("OPENAI_API_KEY"), "{stderr}");
+
+    let output = env.command(&["run", "--issue", "fix it", "--model", "openai:gpt-4o"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("set OPENAI_API_KEY"), "{stderr}");
+}
+
+#[test]
+fn config_show_masks_secrets() {
+    let env = Env::new();
+    let output = env
+        .command(&["config", "show", "--model", "openai:gpt-4o"])
+        .env("OPENAI_API_KEY", "sk-test-0123456789abcdef")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{}", describe(&output));
+    assert!(stdout.contains("sk-…cdef"), "{stdout}");
+    assert!(!stdout.contains("0123456789"), "{stdout}");
+}

@@ -1,0 +1,264 @@
+//! The agent loop: model turn, tool calls, observations, until the agent finishes or abstains,
+//! a budget runs out, the user interrupts, or the provider fails for good.
+//!
+//! Invariants:
+//! - every tool call the model makes gets exactly one tool result in the conversation;
+//! - every state change is emitted as an [`Event`] before the loop moves on, so the trajectory is
+//!   complete up to the last event whatever stops the run;
+//! - tool and argument errors are observations for the model, never errors of the run.
+//!
+//! Interrupts: the first Ctrl-C cancels a model call in flight (nothing of it is lost: it was not
+//! yet part of the conversation) but lets a running tool finish, then stops; a second Ctrl-C
+//! cancels the running tool too.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use rigor_llm::{ChatRequest, Provider, StreamEvent};
+use rigor_protocol::{Event, Message, RunStatus, RunTotals, ToolCall};
+use rigor_tools::{Stop, ToolBox, ToolOutput};
+use tokio::sync::Notify;
+
+use crate::config::AgentSettings;
+use crate::context::ContextBudget;
+use crate::events::Emitter;
+use crate::prompt::NO_ACTION_NUDGE;
+
+/// Replies in a row without a tool call before the run gives up.
+const MAX_REPLIES_WITHOUT_ACTION: u32 = 3;
+
+/// Counts interrupt requests (Ctrl-C) and wakes the loop when one arrives.
+#[derive(Clone, Default)]
+pub struct Interrupt {
+    count: Arc<AtomicU32>,
+    notify: Arc<Notify>,
+}
+
+impl Interrupt {
+    /// A fresh, untriggered interrupt.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records one interrupt request.
+    pub fn trigger(&self) {
+        self.count.fetch_add(1, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+
+    /// How many times it was triggered.
+    pub fn count(&self) -> u32 {
+        self.count.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once the count reaches `n`.
+    async fn reached(&self, n: u32) {
+        loop {
+            let notified = self.notify.notified();
+            if self.count() >= n {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// How the loop ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoopOutcome {
+    /// Terminal status.
+    pub status: RunStatus,
+    /// Summary, reason or error.
+    pub summary: String,
+    /// Totals (duration filled in).
+    pub totals: RunTotals,
+}
+
+/// One agent run over a provider and a tool box.
+pub struct Agent<'a> {
+    /// The model.
+    pub provider: &'a dyn Provider,
+    /// The tools.
+    pub tools: &'a ToolBox,
+    /// Where events go.
+    pub emitter: Emitter,
+    /// Budgets and limits.
+    pub settings: AgentSettings,
+    /// Ctrl-C requests.
+    pub interrupt: Interrupt,
+}
+
+enum Step {
+    Continue,
+    End(RunStatus, String),
+}
+
+impl Agent<'_> {
+    /// Runs the loop from `system` and `issue` prompts to a terminal status.
+    pub async fn run(&self, system: String, issue: String) -> LoopOutcome {
+        let started = Instant::now();
+        let deadline = self.settings.timeout_secs.map(|s| started + Duration::from_secs(s));
+        let mut messages = vec![Message::system(system), Message::user(issue)];
+        let mut totals = RunTotals::default();
+        let mut context = ContextBudget::new(self.provider.context_window());
+        let mut idle_replies = 0;
+
+        let (status, summary) = loop {
+            if let Some(end) = self.budget_check(&totals, deadline) {
+                break end;
+            }
+            if let Some(c) = context.condense_if_needed(&mut messages) {
+                self.emitter.emit(Event::Condensed {
+                    before_tokens: c.before,
+                    after_tokens: c.after,
+                    messages_affected: c.affected,
+                });
+            }
+            match self.turn(&mut messages, &mut totals, &mut context, &mut idle_replies, deadline).await {
+                Step::Continue => {}
+                Step::End(status, summary) => break (status, summary),
+            }
+        };
+        totals.duration_ms = started.elapsed().as_millis() as u64;
+        LoopOutcome { status, summary, totals }
+    }
+
+    fn budget_check(&self, totals: &RunTotals, deadline: Option<Instant>) -> Option<(RunStatus, String)> {
+        let s = &self.settings;
+        let exhausted = |what: String| Some((RunStatus::BudgetExhausted, what));
+        if self.interrupt.count() > 0 {
+            return Some((RunStatus::Interrupted, "interrupted by the user".into()));
+        }
+        if totals.steps >= s.max_steps {
+            return exhausted(format!("step budget exhausted: {} of {} steps used", totals.steps, s.max_steps));
+        }
+        if let Some(max) = s.max_tokens.filter(|&m| totals.usage.total() >= m) {
+            return exhausted(format!("token budget exhausted: {} of {max} tokens used", totals.usage.total()));
+        }
+        if let Some(max) = s.max_cost.filter(|&m| totals.cost_usd >= m) {
+            return exhausted(format!("cost budget exhausted: ${:.4} of ${max:.4} spent", totals.cost_usd));
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return exhausted(self.timeout_message());
+        }
+        None
+    }
+
+    fn timeout_message(&self) -> String {
+        format!("time budget exhausted: {} s elapsed", self.settings.timeout_secs.unwrap_or(0))
+    }
+
+    async fn turn(
+        &self,
+        messages: &mut Vec<Message>,
+        totals: &mut RunTotals,
+        context: &mut ContextBudget,
+        idle_replies: &mut u32,
+        deadline: Option<Instant>,
+    ) -> Step {
+        let turn = totals.steps + 1;
+        self.emitter.emit(Event::ModelRequest { turn, messages: messages.len(), estimated_tokens: context.estimate(messages) });
+        let request = ChatRequest {
+            messages: messages.clone(),
+            tools: self.tools.specs(),
+            max_output_tokens: self.settings.max_output_tokens,
+            temperature: self.settings.temperature,
+        };
+        let emitter = self.emitter.clone();
+        let sink = move |event: StreamEvent| match event {
+            StreamEvent::Text(text) => emitter.emit(Event::TextDelta { text }),
+            StreamEvent::Retry { attempt, wait, reason } => {
+                emitter.emit(Event::Retry { attempt, wait_ms: wait.as_millis() as u64, reason })
+            }
+        };
+        let call_started = Instant::now();
+        let response = tokio::select! {
+            result = self.provider.chat(&request, &sink) => result,
+            () = self.interrupt.reached(1) => return Step::End(RunStatus::Interrupted, "interrupted by the user".into()),
+            () = sleep_until(deadline) => return Step::End(RunStatus::BudgetExhausted, self.timeout_message()),
+        };
+        let response = match response {
+            Ok(response) => response,
+            Err(err) => return Step::End(RunStatus::Error, err.to_string()),
+        };
+        totals.steps = turn;
+        totals.usage += response.usage;
+        totals.cost_usd += response.cost_usd;
+        context.record(messages.len(), response.usage.input_tokens);
+        let mut message = response.message;
+        for (i, call) in message.tool_calls.iter_mut().enumerate() {
+            if call.id.is_empty() {
+                call.id = format!("call_{turn}_{i}");
+            }
+        }
+        self.emitter.emit(Event::ModelResponse {
+            turn,
+            message: message.clone(),
+            usage: response.usage,
+            cost_usd: response.cost_usd,
+            latency_ms: call_started.elapsed().as_millis() as u64,
+            finish_reason: response.finish_reason,
+        });
+        let calls = message.tool_calls.clone();
+        messages.push(message);
+
+        if calls.is_empty() {
+            *idle_replies += 1;
+            if *idle_replies >= MAX_REPLIES_WITHOUT_ACTION {
+                return Step::End(
+                    RunStatus::Error,
+                    format!("the model replied {MAX_REPLIES_WITHOUT_ACTION} times in a row without calling a tool"),
+                );
+            }
+            messages.push(Message::user(NO_ACTION_NUDGE));
+            return Step::Continue;
+        }
+        *idle_replies = 0;
+
+        let mut end = None;
+        for call in &calls {
+            // Calls after a finish/abstain, or after a hard interrupt, are answered but not run,
+            // so the conversation stays well-formed.
+            let output = if end.is_some() {
+                ToolOutput::error("not run: the run already ended in this turn")
+            } else {
+                self.run_tool(turn, call, deadline).await
+            };
+            totals.tool_calls += 1;
+            messages.push(Message::tool_result(&call.id, &output.content, output.is_error));
+            match output.stop {
+                Some(Stop::Finish { summary }) => end = Some(Step::End(RunStatus::Submitted, summary)),
+                Some(Stop::Abstain { reason }) => end = Some(Step::End(RunStatus::Abstained, reason)),
+                None => {}
+            }
+        }
+        end.unwrap_or(Step::Continue)
+    }
+
+    async fn run_tool(&self, turn: u32, call: &ToolCall, deadline: Option<Instant>) -> ToolOutput {
+        self.emitter.emit(Event::ToolCall { turn, call: call.clone() });
+        let started = Instant::now();
+        let output = tokio::select! {
+            output = self.tools.call(call) => output,
+            () = self.interrupt.reached(2) => ToolOutput::error("cancelled: the user interrupted the run"),
+            () = sleep_until(deadline) => ToolOutput::error(format!("cancelled: {}", self.timeout_message())),
+        };
+        self.emitter.emit(Event::Observation {
+            turn,
+            call_id: call.id.clone(),
+            name: call.name.clone(),
+            content: output.content.clone(),
+            is_error: output.is_error,
+            duration_ms: started.elapsed().as_millis() as u64,
+        });
+        output
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline.into()).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,312 @@
+//! Configuration: files, environment and flags, merged in that order (later wins).
+//!
+//! Layers: `~/.config/rigor/config.toml` (or `$XDG_CONFIG_HOME/rigor/config.toml`), then
+//! `<repo>/.rigor/config.toml`, then environment variables (`RIGOR_MODEL`, `OPENAI_API_KEY`,
+//! `OPENAI_BASE_URL`, `ANTHROPIC_API_KEY`, `ANTHROPIC_BASE_URL`), then command-line flags, which
+//! the CLI applies to the returned [`Config`]. Files are merged key by key, so a repository file
+//! can override one field of a provider the user file defines.
+//!
+//! ```toml
+//! model = "local:qwen2.5-coder"
+//!
+//! [agent]
+//! max_steps = 60
+//! command_timeout_secs = 300
+//!
+//! [providers.local]
+//! kind = "openai"
+//! base_url = "http://127.0.0.1:8080/v1"
+//! api_key_env = "LOCAL_API_KEY"   # optional
+//! context_window = 32768
+//! text_actions = true             # no native function calling
+//!
+//! [prices."gpt-4o"]
+//! input_per_mtok = 2.5
+//! output_per_mtok = 10.0
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rigor_llm::pricing::{default_context_window, default_pricing};
+use rigor_llm::{Pricing, ProviderConfig, ProviderKind, RetryPolicy};
+use serde::{Deserialize, Serialize};
+
+/// Errors reading or resolving configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A file could not be read or parsed.
+    #[error("config file {path}: {message}")]
+    File {
+        /// The file.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The model cannot be resolved to a usable provider.
+    #[error("{0}")]
+    Model(String),
+}
+
+/// Budgets and limits of the agent loop.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AgentSettings {
+    /// Maximum model turns.
+    pub max_steps: u32,
+    /// Maximum total tokens (input plus output, summed over turns).
+    pub max_tokens: Option<u64>,
+    /// Maximum cost in USD.
+    pub max_cost: Option<f64>,
+    /// Wall-clock limit of the run in seconds.
+    pub timeout_secs: Option<u64>,
+    /// Wall-clock limit of one shell command in seconds.
+    pub command_timeout_secs: u64,
+    /// Observations are cut to this many characters.
+    pub max_observation_chars: usize,
+    /// Cap on tokens generated per turn.
+    pub max_output_tokens: Option<u32>,
+    /// Sampling temperature.
+    pub temperature: Option<f32>,
+}
+
+impl Default for AgentSettings {
+    fn default() -> Self {
+        Self {
+            max_steps: 50,
+            max_tokens: None,
+            max_cost: None,
+            timeout_secs: None,
+            command_timeout_secs: 120,
+            max_observation_chars: 10_000,
+            max_output_tokens: None,
+            temperature: None,
+        }
+    }
+}
+
+/// A provider entry of the config file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProviderEntry {
+    /// Wire format (`openai` or `anthropic`); defaults to `openai`.
+    pub kind: Option<ProviderKind>,
+    /// Endpoint base URL.
+    pub base_url: Option<String>,
+    /// Name of the environment variable holding the API key.
+    pub api_key_env: Option<String>,
+    /// Context window in tokens.
+    pub context_window: Option<u64>,
+    /// Use the text action format instead of native tool calls.
+    pub text_actions: Option<bool>,
+    /// Timeout of one HTTP attempt in seconds.
+    pub request_timeout_secs: Option<u64>,
+    /// Attempts per call (retries plus one).
+    pub max_attempts: Option<u32>,
+    /// First backoff between attempts in milliseconds (doubles each retry).
+    pub initial_backoff_ms: Option<u64>,
+}
+
+/// The effective configuration.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Default model, `provider:model`.
+    pub model: Option<String>,
+    /// Agent loop settings.
+    pub agent: AgentSettings,
+    /// Named providers.
+    pub providers: BTreeMap<String, ProviderEntry>,
+    /// Price overrides by model name (USD per million tokens).
+    pub prices: BTreeMap<String, Pricing>,
+}
+
+/// The config file of the user (`$XDG_CONFIG_HOME/rigor/config.toml`).
+pub fn user_config_path() -> Option<PathBuf> {
+    dirs::config_dir().map(|d| d.join("rigor").join("config.toml"))
+}
+
+impl Config {
+    /// Loads and merges the user file and the repository file (either may be absent), then the
+    /// `RIGOR_MODEL` environment variable.
+    pub fn load(repo: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut paths: Vec<PathBuf> = user_config_path().into_iter().collect();
+        if let Some(repo) = repo {
+            paths.push(repo.join(".rigor").join("config.toml"));
+        }
+        let mut merged = toml::Table::new();
+        for path in paths.iter().filter(|p| p.exists()) {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ConfigError::File { path: path.display().to_string(), message: e.to_string() })?;
+            let table: toml::Table = toml::from_str(&text)
+                .map_err(|e| ConfigError::File { path: path.display().to_string(), message: e.to_string() })?;
+            merge(&mut merged, table);
+        }
+        let mut config: Config = toml::Value::Table(merged).try_into().map_err(|e: toml::de::Error| ConfigError::File {
+            path: paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" + "),
+            message: e.to_string(),
+        })?;
+        if let Ok(model) = std::env::var("RIGOR_MODEL") {
+            if !model.trim().is_empty() {
+                config.model = Some(model);
+            }
+        }
+        Ok(config)
+    }
+
+    /// The model to use: the given one, the configured one, or one inferred from the API keys
+    /// present in the environment.
+    pub fn choose_model(&self, flag: Option<&str>) -> Result<String, ConfigError> {
+        if let Some(model) = flag.or(self.model.as_deref()) {
+            return Ok(model.to_string());
+        }
+        if env_set("ANTHROPIC_API_KEY") {
+            return Ok("anthropic:claude-sonnet-4-5".into());
+        }
+        if env_set("OPENAI_API_KEY") || env_set("OPENAI_BASE_URL") {
+            return Ok("openai:gpt-4o-mini".into());
+        }
+        Err(ConfigError::Model(
+            "no model configured: pass --model provider:model (e.g. openai:gpt-4o-mini, anthropic:claude-sonnet-4-5), \
+             set OPENAI_API_KEY or ANTHROPIC_API_KEY, or point OPENAI_BASE_URL at a local OpenAI-compatible server"
+                .into(),
+        ))
+    }
+
+    /// Resolves `provider:model` to a [`ProviderConfig`] (keys read from the environment).
+    pub fn resolve_provider(&self, model_spec: &str) -> Result<ProviderConfig, ConfigError> {
+        let (name, model) = model_spec.split_once(':').ok_or_else(|| {
+            ConfigError::Model(format!(
+                "model `{model_spec}` must be written provider:model, e.g. openai:{model_spec} or anthropic:{model_spec}"
+            ))
+        })?;
+        let entry = self.providers.get(name).cloned().unwrap_or_default();
+        let kind = match (entry.kind, name) {
+            (Some(kind), _) => kind,
+            (None, "anthropic") => ProviderKind::Anthropic,
+            (None, "openai") => ProviderKind::OpenAi,
+            (None, _) if self.providers.contains_key(name) => ProviderKind::OpenAi,
+            (None, _) => {
+                let known: Vec<&str> =
+                    ["openai", "anthropic"].into_iter().chain(self.providers.keys().map(String::as_str)).collect();
+                return Err(ConfigError::Model(format!(
+                    "unknown provider `{name}` in `{model_spec}`: use one of {}, or add [providers.{name}] to the config",
+                    known.join(", ")
+                )));
+            }
+        };
+        let (default_url, default_key_env, url_env) = match kind {
+            ProviderKind::OpenAi => ("https://api.openai.com/v1", "OPENAI_API_KEY", "OPENAI_BASE_URL"),
+            ProviderKind::Anthropic => ("https://api.anthropic.com", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL"),
+        };
+        let builtin = name == "openai" || name == "anthropic";
+        let base_url = entry
+            .base_url
+            .clone()
+            .or_else(|| if builtin { std::env::var(url_env).ok().filter(|u| !u.is_empty()) } else { None })
+            .unwrap_or_else(|| default_url.to_string());
+        let key_env = entry.api_key_env.clone().unwrap_or_else(|| default_key_env.to_string());
+        let api_key = std::env::var(&key_env).ok().filter(|k| !k.is_empty());
+        if api_key.is_none() && base_url == default_url {
+            return Err(ConfigError::Model(format!(
+                "{model_spec} needs an API key: set {key_env}, or set a base_url for a local server"
+            )));
+        }
+        let pricing = self.prices.get(model).cloned().or_else(|| default_pricing(model));
+        Ok(ProviderConfig {
+            name: name.to_string(),
+            kind,
+            base_url: base_url.trim_end_matches('/').to_string(),
+            api_key,
+            model: model.to_string(),
+            context_window: entry.context_window.unwrap_or_else(|| default_context_window(model)),
+            pricing,
+            text_actions: entry.text_actions.unwrap_or(false),
+            retry: retry_policy(&entry),
+            request_timeout: Duration::from_secs(entry.request_timeout_secs.unwrap_or(600)),
+        })
+    }
+
+    /// The configuration as TOML, for `rigor config show`.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
+    }
+}
+
+/// Masks a secret, keeping a hint of its end: `sk-…wxyz`.
+pub fn mask_secret(secret: &str) -> String {
+    let chars: Vec<char> = secret.chars().collect();
+    if chars.len() <= 8 {
+        return "****".into();
+    }
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{}…{tail}", chars[..3].iter().collect::<String>())
+}
+
+fn retry_policy(entry: &ProviderEntry) -> RetryPolicy {
+    let default = RetryPolicy::default();
+    RetryPolicy {
+        max_attempts: entry.max_attempts.unwrap_or(default.max_attempts).max(1),
+        initial_backoff: entry.initial_backoff_ms.map(Duration::from_millis).unwrap_or(default.initial_backoff),
+        ..default
+    }
+}
+
+fn env_set(name: &str) -> bool {
+    std::env::var(name).map(|v| !v.is_empty()).unwrap_or(false)
+}
+
+/// Deep-merges `over` into `base`: tables merge key by key, other values replace.
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (key, value) in over {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_merge_key_by_key() {
+        let mut base: toml::Table =
+            toml::from_str("model = 'a:b'\n[providers.x]\nbase_url = 'http://h/v1'\ncontext_window = 10").unwrap();
+        let over: toml::Table = toml::from_str("[providers.x]\ncontext_window = 20").unwrap();
+        merge(&mut base, over);
+        let config: Config = toml::Value::Table(base).try_into().unwrap();
+        let x = &config.providers["x"];
+        assert_eq!(x.base_url.as_deref(), Some("http://h/v1"));
+        assert_eq!(x.context_window, Some(20));
+    }
+
+    #[test]
+    fn configured_providers_resolve_without_keys_and_unknown_ones_explain() {
+        let config: Config =
+            toml::from_str("[providers.local]\nbase_url = 'http://127.0.0.1:9/v1/'\ntext_actions = true").unwrap();
+        let p = config.resolve_provider("local:qwen").unwrap();
+        assert_eq!(p.kind, ProviderKind::OpenAi);
+        assert_eq!(p.base_url, "http://127.0.0.1:9/v1");
+        assert!(p.text_actions);
+        let err = config.resolve_provider("nope:m").unwrap_err().to_string();
+        assert!(err.contains("unknown provider `nope`") && err.contains("local"), "{err}");
+        let err = config.resolve_provider("gpt-4o").unwrap_err().to_string();
+        assert!(err.contains("provider:model"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        assert!(toml::from_str::<Config>("[agent]\nmax_step = 3").is_err());
+    }
+
+    #[test]
+    fn secrets_are_masked() {
+        assert_eq!(mask_secret("sk-abcdefghijklmnop"), "sk-…mnop");
+        assert_eq!(mask_secret("short"), "****");
+    }
+}

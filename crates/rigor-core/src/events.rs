@@ -1,0 +1,63 @@
+//! Fan-out of run [`Event`]s to every consumer: the trajectory writer, the CLI's human or JSON
+//! output, tests.
+
+use std::sync::{Arc, Mutex};
+
+use rigor_protocol::Event;
+
+/// Something that consumes events. Sinks must not fail the run: they handle their own errors.
+pub trait EventSink: Send {
+    /// Receives one event.
+    fn emit(&mut self, event: &Event);
+}
+
+/// Sends each event to all registered sinks, in registration order. Cloning shares the sinks.
+#[derive(Clone, Default)]
+pub struct Emitter {
+    sinks: Arc<Mutex<Vec<Box<dyn EventSink>>>>,
+}
+
+impl Emitter {
+    /// An emitter with no sinks.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a sink.
+    pub fn add(&self, sink: impl EventSink + 'static) {
+        self.lock().push(Box::new(sink));
+    }
+
+    /// Emits an event to every sink.
+    pub fn emit(&self, event: Event) {
+        for sink in self.lock().iter_mut() {
+            sink.emit(&event);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Box<dyn EventSink>>> {
+        // A sink that panicked leaves the list usable: keep emitting to the rest.
+        self.sinks.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A sink that collects events in memory (for tests and replay).
+#[derive(Clone, Default)]
+pub struct Collector {
+    events: Arc<Mutex<Vec<Event>>>,
+}
+
+impl Collector {
+    /// The events received so far.
+    pub fn events(&self) -> Vec<Event> {
+        self.events.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+}
+
+impl EventSink for Collector {
+    fn emit(&mut self, event: &Event) {
+        if let Ok(mut events) = self.events.lock() {
+            events.push(event.clone());
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! The rigor agent: configuration, workspaces, the agent loop, context management, trajectories
+//! and replay.
+//!
+//! Entry point: [`run::execute`] prepares a [`workspace::Workspace`], writes the run record under
+//! `.rigor/runs/<run-id>/`, and drives [`agent::Agent`] until it ends. Every front end observes
+//! a run through the [`events::Emitter`]; this crate never prints.
+//!
+//! This crate knows providers only through `rigor_llm::Provider` and tools only through
+//! `rigor_tools::ToolBox`.
+
+pub mod agent;
+pub mod config;
+pub mod context;
+pub mod events;
+pub mod prompt;
+pub mod replay;
+pub mod run;
+pub mod trajectory;
+pub mod workspace;

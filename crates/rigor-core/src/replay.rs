@@ -1,0 +1,200 @@
+//! Replay: run a recorded trajectory again, feeding back the recorded model responses and
+//! re-executing the tools on a fresh workspace at the recorded base commit, then report where
+//! the new observations, status or patch differ from the recording.
+//!
+//! This is how a run is reproduced and how the agent loop is tested deterministically. Numbers
+//! with a decimal point (timings such as `Ran 3 tests in 0.002s`) are ignored when comparing
+//! observations.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use async_trait::async_trait;
+use regex::Regex;
+use rigor_llm::{ChatRequest, ChatResponse, Provider, ProviderError, StreamEvent, StreamSink};
+use rigor_protocol::{Event, RunStatus};
+
+use crate::agent::Interrupt;
+use crate::config::AgentSettings;
+use crate::events::{Collector, Emitter};
+use crate::run::{RunError, RunReport, RunRequest, execute};
+use crate::trajectory::read_trajectory;
+use crate::workspace::WorkspaceMode;
+
+/// A provider that answers with the responses recorded in a trajectory, in order.
+pub struct ReplayProvider {
+    model: String,
+    responses: Mutex<VecDeque<ChatResponse>>,
+}
+
+impl ReplayProvider {
+    /// A provider serving `responses` in order, reporting itself as `model`.
+    pub fn new(model: String, responses: Vec<ChatResponse>) -> Self {
+        Self { model, responses: Mutex::new(responses.into()) }
+    }
+}
+
+#[async_trait]
+impl Provider for ReplayProvider {
+    fn id(&self) -> String {
+        format!("replay:{}", self.model)
+    }
+
+    fn context_window(&self) -> u64 {
+        u64::MAX / 4
+    }
+
+    async fn chat(&self, _request: &ChatRequest, sink: StreamSink<'_>) -> Result<ChatResponse, ProviderError> {
+        let next = self.responses.lock().ok().and_then(|mut r| r.pop_front());
+        let response = next.ok_or_else(|| ProviderError::Malformed {
+            provider: self.id(),
+            detail: "the trajectory has no more recorded model responses".into(),
+        })?;
+        if !response.message.content.is_empty() {
+            sink(StreamEvent::Text(response.message.content.clone()));
+        }
+        Ok(response)
+    }
+}
+
+/// One observation that differs from the recording.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Divergence {
+    /// Turn number.
+    pub turn: u32,
+    /// Tool name.
+    pub tool: String,
+    /// Recorded observation.
+    pub recorded: String,
+    /// Replayed observation.
+    pub replayed: String,
+}
+
+/// The outcome of a replay.
+#[derive(Debug)]
+pub struct ReplayReport {
+    /// The new run.
+    pub run: RunReport,
+    /// Status of the recorded run.
+    pub recorded_status: Option<RunStatus>,
+    /// Observations that differ.
+    pub divergences: Vec<Divergence>,
+    /// Observations recorded but not replayed (or the reverse, as a negative count).
+    pub missing_observations: i64,
+    /// Whether the replayed patch equals the recorded one.
+    pub patch_identical: bool,
+}
+
+impl ReplayReport {
+    /// True when the replay reproduced the recording: same observations, status and patch.
+    pub fn reproduced(&self) -> bool {
+        self.divergences.is_empty()
+            && self.missing_observations == 0
+            && self.patch_identical
+            && self.recorded_status == Some(self.run.status)
+    }
+}
+
+/// Finds the trajectory file for a path that is either the file or its run directory.
+pub fn trajectory_path(path: &Path) -> PathBuf {
+    if path.is_dir() { path.join("trajectory.jsonl") } else { path.to_path_buf() }
+}
+
+/// Replays the trajectory at `path` against `repo` (default: the recorded repository).
+pub async fn replay(
+    path: &Path,
+    repo: Option<&Path>,
+    emitter: Emitter,
+    interrupt: Interrupt,
+) -> Result<ReplayReport, ReplayError> {
+    let path = trajectory_path(path);
+    let records = read_trajectory(&path).map_err(|e| ReplayError::Trajectory(e.to_string()))?;
+    let mut started = None;
+    let mut responses = Vec::new();
+    let mut recorded_observations = Vec::new();
+    let mut recorded_finish = None;
+    for record in records {
+        match record.event {
+            Event::RunStarted { repo, base_commit, model, issue, .. } => started = Some((repo, base_commit, model, issue)),
+            Event::ModelResponse { message, usage, cost_usd, finish_reason, .. } => {
+                responses.push(ChatResponse { message, usage, cost_usd, finish_reason })
+            }
+            Event::Observation { turn, name, content, .. } => recorded_observations.push((turn, name, content)),
+            Event::RunFinished { status, patch, .. } => recorded_finish = Some((status, patch)),
+            _ => {}
+        }
+    }
+    let (recorded_repo, base_commit, model, issue) = started
+        .ok_or_else(|| ReplayError::Trajectory(format!("{} has no run_started event", path.display())))?;
+    let repo = repo.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(recorded_repo));
+
+    let collector = Collector::default();
+    emitter.add(collector.clone());
+    let settings = AgentSettings { max_steps: responses.len() as u32, ..AgentSettings::default() };
+    let provider = ReplayProvider::new(model, responses);
+    let request = RunRequest {
+        repo,
+        issue,
+        mode: WorkspaceMode::Worktree,
+        start: Some(base_commit),
+        apply: false,
+        keep_workspace: false,
+        settings,
+        run_id: None,
+    };
+    let run = execute(request, &provider, emitter, interrupt).await?;
+
+    let replayed: Vec<(u32, String, String)> = collector
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Observation { turn, name, content, .. } => Some((turn, name, content)),
+            _ => None,
+        })
+        .collect();
+    let divergences = recorded_observations
+        .iter()
+        .zip(&replayed)
+        .filter(|(a, b)| normalize(&a.2) != normalize(&b.2))
+        .map(|(a, b)| Divergence { turn: a.0, tool: a.1.clone(), recorded: a.2.clone(), replayed: b.2.clone() })
+        .collect();
+    let (recorded_status, recorded_patch) = recorded_finish.unzip();
+    Ok(ReplayReport {
+        patch_identical: recorded_patch.as_deref() == Some(run.patch.as_str()),
+        missing_observations: recorded_observations.len() as i64 - replayed.len() as i64,
+        recorded_status,
+        divergences,
+        run,
+    })
+}
+
+/// Errors of a replay.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// The trajectory is unreadable or incomplete.
+    #[error("{0}")]
+    Trajectory(String),
+    /// The run could not start.
+    #[error(transparent)]
+    Run(#[from] RunError),
+}
+
+fn normalize(text: &str) -> String {
+    static DECIMAL: OnceLock<Option<Regex>> = OnceLock::new();
+    match DECIMAL.get_or_init(|| Regex::new(r"\d+\.\d+").ok()) {
+        Some(re) => re.replace_all(text, "N.N").into_owned(),
+        None => text.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timings_do_not_count_as_divergence() {
+        assert_eq!(normalize("Ran 3 tests in 0.002s\nOK"), normalize("Ran 3 tests in 0.015s\nOK"));
+        assert_ne!(normalize("FAILED (failures=1)"), normalize("OK"));
+    }
+}

@@ -1,0 +1,188 @@
+//! One complete run: workspace, run directory, trajectory, the agent loop, the patch and the
+//! result. Front ends (CLI, replay, later the evaluation harness) call [`execute`].
+
+use std::path::{Path, PathBuf};
+
+use rigor_llm::Provider;
+use rigor_protocol::{Event, RunStatus, RunTotals};
+use rigor_tools::{ToolBox, ToolContext};
+
+use crate::agent::{Agent, Interrupt};
+use crate::config::AgentSettings;
+use crate::events::Emitter;
+use crate::prompt::{issue_prompt, system_prompt};
+use crate::trajectory::{RunDir, RunResult, TrajectoryWriter};
+use crate::workspace::{Workspace, WorkspaceError, WorkspaceMode, find_repo_root};
+
+/// Errors that prevent a run from starting (once started, a run always ends with a result).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The workspace could not be prepared.
+    #[error(transparent)]
+    Workspace(#[from] WorkspaceError),
+    /// The run directory could not be written.
+    #[error("cannot write the run record in {path}: {source}")]
+    RunDir {
+        /// The directory.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct RunRequest {
+    /// The repository (or a directory inside it) to work on.
+    pub repo: PathBuf,
+    /// The issue text.
+    pub issue: String,
+    /// Worktree (default) or in place.
+    pub mode: WorkspaceMode,
+    /// Commit to start from (default `HEAD` plus uncommitted changes).
+    pub start: Option<String>,
+    /// Apply the patch to the user's checkout when the run is submitted.
+    pub apply: bool,
+    /// Keep the worktree after the run.
+    pub keep_workspace: bool,
+    /// Budgets and limits.
+    pub settings: AgentSettings,
+    /// Run id; generated when absent.
+    pub run_id: Option<String>,
+}
+
+/// What a run produced.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    /// The run id.
+    pub run_id: String,
+    /// `.rigor/runs/<run-id>`.
+    pub run_dir: PathBuf,
+    /// Terminal status.
+    pub status: RunStatus,
+    /// Summary, reason or error.
+    pub summary: String,
+    /// The patch (may be empty).
+    pub patch: String,
+    /// Totals.
+    pub totals: RunTotals,
+    /// Whether the patch was applied to the user's checkout.
+    pub applied: bool,
+    /// Where the agent worked.
+    pub workspace: PathBuf,
+}
+
+/// A new run id: UTC time plus a random suffix, e.g. `20261123-204501-3fa2`.
+pub fn new_run_id() -> String {
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    format!("{}-{}", chrono::Utc::now().format("%Y%m%d-%H%M%S"), &suffix[..4])
+}
+
+/// Runs the agent on `request` with `provider`, emitting events to `emitter` (a trajectory
+/// writer is added here). Returns once the run has a terminal status and its record is written.
+pub async fn execute(
+    request: RunRequest,
+    provider: &dyn Provider,
+    emitter: Emitter,
+    interrupt: Interrupt,
+) -> Result<RunReport, RunError> {
+    let run_id = request.run_id.clone().unwrap_or_else(new_run_id);
+    let repo = request.repo.canonicalize().map_err(|source| WorkspaceError::Io {
+        context: format!("repository {} not found", request.repo.display()),
+        source,
+    })?;
+    let repo_root = find_repo_root(&repo).await?;
+    let run_dir = RunDir::create(&repo_root, &run_id).map_err(|source| RunError::RunDir {
+        path: repo_root.join(".rigor/runs").join(&run_id).display().to_string(),
+        source,
+    })?;
+    let io_err = |source| RunError::RunDir { path: run_dir.path.display().to_string(), source };
+    emitter.add(TrajectoryWriter::create(&run_dir.trajectory()).map_err(io_err)?);
+
+    let workspace = Workspace::create(&repo, &run_id, request.mode, request.start.as_deref(), &run_dir.path).await?;
+    let ctx = ToolContext {
+        workspace: workspace.dir.clone(),
+        command_timeout: std::time::Duration::from_secs(request.settings.command_timeout_secs),
+        max_output_chars: request.settings.max_observation_chars,
+    };
+    let tools = ToolBox::standard(ctx);
+    emitter.emit(Event::RunStarted {
+        run_id: run_id.clone(),
+        repo: repo.display().to_string(),
+        workspace: workspace.dir.display().to_string(),
+        base_commit: workspace.base_commit.clone(),
+        model: provider.id(),
+        issue: request.issue.clone(),
+        tools: tools.specs(),
+        started_at: chrono::Utc::now().to_rfc3339(),
+    });
+    if workspace.carried_changes {
+        emitter.emit(Event::Notice {
+            message: "uncommitted changes of the checkout were copied into the workspace; the patch excludes them".into(),
+        });
+    }
+
+    let agent = Agent { provider, tools: &tools, emitter: emitter.clone(), settings: request.settings.clone(), interrupt };
+    let outcome =
+        agent.run(system_prompt(&workspace.dir, &workspace.tree_root), issue_prompt(&request.issue)).await;
+    drop(tools); // ends the shell session before the worktree goes away
+
+    let (mut status, mut summary) = (outcome.status, outcome.summary);
+    let patch = match workspace.diff().await {
+        Ok(patch) => patch,
+        Err(err) => {
+            if status != RunStatus::Error {
+                summary = format!("{summary}\n(could not compute the patch: {err})");
+                status = RunStatus::Error;
+            }
+            String::new()
+        }
+    };
+    emitter.emit(Event::RunFinished {
+        status,
+        summary: summary.clone(),
+        patch: patch.clone(),
+        totals: outcome.totals.clone(),
+    });
+    let result = RunResult {
+        run_id: run_id.clone(),
+        status,
+        summary: summary.clone(),
+        model: provider.id(),
+        totals: outcome.totals.clone(),
+        patch_file: run_dir.patch().display().to_string(),
+        empty_patch: patch.trim().is_empty(),
+    };
+    run_dir.write_result(&patch, &result).map_err(io_err)?;
+
+    let mut applied = false;
+    if request.apply && status == RunStatus::Submitted && !patch.trim().is_empty() {
+        match workspace.apply_to_checkout(&patch).await {
+            Ok(()) => applied = true,
+            Err(err) => emitter.emit(Event::Notice {
+                message: format!("the patch was not applied to your checkout ({err}); it is in {}", run_dir.patch().display()),
+            }),
+        }
+    }
+    if !request.keep_workspace {
+        if let Err(err) = workspace.remove().await {
+            emitter.emit(Event::Notice { message: format!("could not remove the worktree: {err}") });
+        }
+    }
+    Ok(RunReport {
+        run_id,
+        run_dir: run_dir.path,
+        status,
+        summary,
+        patch,
+        totals: outcome.totals,
+        applied,
+        workspace: workspace.dir,
+    })
+}
+
+/// The run directory of a run id or a path given by the user (`rigor replay 2026…` or a path).
+pub fn locate_run(repo_root: &Path, id_or_path: &str) -> PathBuf {
+    let path = PathBuf::from(id_or_path);
+    if path.exists() { path } else { repo_root.join(".rigor").join("runs").join(id_or_path) }
+}

@@ -1,0 +1,174 @@
+//! Run records on disk: `.rigor/runs/<run-id>/` holds `trajectory.jsonl` (every [`Event`], one
+//! per line, flushed as it happens), `patch.diff` and `result.json`.
+//!
+//! The trajectory is appended and flushed event by event, so a crash or Ctrl-C loses nothing
+//! that happened before it. Streamed text deltas are not written: the assembled message is.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rigor_protocol::{Event, RunStatus, RunTotals};
+use serde::{Deserialize, Serialize};
+
+use crate::events::EventSink;
+
+/// One line of `trajectory.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrajectoryRecord {
+    /// Milliseconds since the run started.
+    pub elapsed_ms: u64,
+    /// The event.
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+/// `result.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunResult {
+    /// The run id.
+    pub run_id: String,
+    /// How the run ended.
+    pub status: RunStatus,
+    /// The agent's summary, abstention reason, or the error.
+    pub summary: String,
+    /// `provider:model`.
+    pub model: String,
+    /// Totals.
+    pub totals: RunTotals,
+    /// Path of `patch.diff`.
+    pub patch_file: String,
+    /// Whether the patch is empty.
+    pub empty_patch: bool,
+}
+
+/// The directory of one run.
+#[derive(Debug, Clone)]
+pub struct RunDir {
+    /// `.rigor/runs/<run-id>`.
+    pub path: PathBuf,
+}
+
+impl RunDir {
+    /// Creates `<repo_root>/.rigor/runs/<run_id>`.
+    pub fn create(repo_root: &Path, run_id: &str) -> std::io::Result<Self> {
+        let path = repo_root.join(".rigor").join("runs").join(run_id);
+        std::fs::create_dir_all(&path)?;
+        Ok(Self { path })
+    }
+
+    /// `trajectory.jsonl`.
+    pub fn trajectory(&self) -> PathBuf {
+        self.path.join("trajectory.jsonl")
+    }
+
+    /// `patch.diff`.
+    pub fn patch(&self) -> PathBuf {
+        self.path.join("patch.diff")
+    }
+
+    /// `result.json`.
+    pub fn result(&self) -> PathBuf {
+        self.path.join("result.json")
+    }
+
+    /// Writes `patch.diff` and `result.json` (each through a temporary file and a rename, so
+    /// a reader never sees half a file).
+    pub fn write_result(&self, patch: &str, result: &RunResult) -> std::io::Result<()> {
+        write_atomic(&self.patch(), patch.as_bytes())?;
+        let json = serde_json::to_vec_pretty(result).map_err(std::io::Error::other)?;
+        write_atomic(&self.result(), &json)
+    }
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(tmp, path)
+}
+
+/// An [`EventSink`] appending events to `trajectory.jsonl`.
+pub struct TrajectoryWriter {
+    file: File,
+    started: Instant,
+    path: PathBuf,
+    failed: bool,
+}
+
+impl TrajectoryWriter {
+    /// Creates (or truncates) the trajectory file.
+    pub fn create(path: &Path) -> std::io::Result<Self> {
+        Ok(Self { file: File::create(path)?, started: Instant::now(), path: path.to_path_buf(), failed: false })
+    }
+}
+
+impl EventSink for TrajectoryWriter {
+    fn emit(&mut self, event: &Event) {
+        if matches!(event, Event::TextDelta { .. }) || self.failed {
+            return;
+        }
+        let record = TrajectoryRecord { elapsed_ms: self.started.elapsed().as_millis() as u64, event: event.clone() };
+        let written = serde_json::to_string(&record)
+            .map_err(std::io::Error::other)
+            .and_then(|line| writeln!(self.file, "{line}"))
+            .and_then(|()| self.file.flush());
+        if let Err(err) = written {
+            // Keep running: the agent's work is in the workspace; say once that the record is incomplete.
+            self.failed = true;
+            tracing::error!("cannot write trajectory {}: {err}; the rest of this run is not recorded", self.path.display());
+        }
+    }
+}
+
+/// Reads a trajectory file. A truncated last line (a crash mid-write) is skipped; any other
+/// malformed line is an error naming its line number.
+pub fn read_trajectory(path: &Path) -> std::io::Result<Vec<TrajectoryRecord>> {
+    let file = File::open(path)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot open trajectory {}: {e}", path.display())))?;
+    let lines: Vec<String> = BufReader::new(file).lines().collect::<Result<_, _>>()?;
+    let mut records = Vec::with_capacity(lines.len());
+    for (i, line) in lines.iter().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str(line) {
+            Ok(record) => records.push(record),
+            Err(_) if i + 1 == lines.len() => break,
+            Err(e) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{} line {}: {e}", path.display(), i + 1),
+                ));
+            }
+        }
+    }
+    Ok(records)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_and_a_torn_last_line_is_tolerated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.jsonl");
+        let mut writer = TrajectoryWriter::create(&path).unwrap();
+        writer.emit(&Event::Notice { message: "hello".into() });
+        writer.emit(&Event::TextDelta { text: "not recorded".into() });
+        writer.emit(&Event::Notice { message: "world".into() });
+        drop(writer);
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 2);
+        text.push_str("{\"elapsed_ms\": 5, \"type\": \"noti");
+        std::fs::write(&path, &text).unwrap();
+        let records = read_trajectory(&path).unwrap();
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[1].event, Event::Notice { message: "world".into() });
+
+        std::fs::write(&path, format!("garbage\n{text}")).unwrap();
+        let err = read_trajectory(&path).unwrap_err().to_string();
+        assert!(err.contains("line 1"), "{err}");
+    }
+}

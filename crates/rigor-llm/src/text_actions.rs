@@ -1,0 +1,554 @@
+//! Tool calls for models without native function calling.
+//!
+//! [`TextActions`] wraps another provider. It sends no `tools`; instead it describes them at
+//! the end of the system message and asks for one fenced block per reply, whose info string is
+//! the tool's name and whose body is the JSON arguments object:
+//!
+//! ````text
+//! ```view
+//! {"path": "calc.py"}
+//! ```
+//! ````
+//!
+//! For a tool with exactly one required string parameter (like `bash`'s `command`), a body that
+//! is not such a JSON object is taken as that parameter's value, so a plain ```` ```bash ````
+//! block works. History is converted for the inner provider: assistant tool calls are re-rendered
+//! as those blocks, tool results become user messages starting `Observation from <tool>:`.
+
+use async_trait::async_trait;
+use rigor_protocol::{Message, Role, ToolCall, ToolSpec};
+use serde_json::{Map, Value};
+
+use crate::{ChatRequest, ChatResponse, Provider, ProviderError, StreamSink};
+
+/// Drives a model through the fenced-block action format instead of native tool calls.
+pub struct TextActions {
+    inner: Box<dyn Provider>,
+}
+
+impl TextActions {
+    /// Wraps `inner`.
+    pub fn new(inner: Box<dyn Provider>) -> Self {
+        Self { inner }
+    }
+
+    /// The request actually sent to the inner provider.
+    pub fn inner_request(request: &ChatRequest) -> ChatRequest {
+        ChatRequest {
+            messages: convert_history(&request.messages, &request.tools),
+            tools: Vec::new(),
+            max_output_tokens: request.max_output_tokens,
+            temperature: request.temperature,
+        }
+    }
+}
+
+#[async_trait]
+impl Provider for TextActions {
+    fn id(&self) -> String {
+        self.inner.id()
+    }
+
+    fn context_window(&self) -> u64 {
+        self.inner.context_window()
+    }
+
+    async fn chat(&self, request: &ChatRequest, sink: StreamSink<'_>) -> Result<ChatResponse, ProviderError> {
+        let inner_request = Self::inner_request(request);
+        let mut response = self.inner.chat(&inner_request, sink).await?;
+        let id = format!("text-{}", next_call_number(&request.messages));
+        let (text, call) = parse_action(&response.message.content, &request.tools, &id);
+        response.message = Message::assistant(text, call.into_iter().collect());
+        Ok(response)
+    }
+}
+
+/// One more than the largest `text-<n>` id in the history, so ids stay unique even after old
+/// turns were condensed away.
+fn next_call_number(messages: &[Message]) -> u64 {
+    let ids = messages
+        .iter()
+        .flat_map(|m| m.tool_calls.iter().map(|c| c.id.as_str()).chain(m.tool_call_id.as_deref()));
+    ids.filter_map(|id| id.strip_prefix("text-")?.parse::<u64>().ok()).max().unwrap_or(0) + 1
+}
+
+/// The name of the tool's only required parameter, when there is exactly one and it is a string.
+pub fn plain_parameter(spec: &ToolSpec) -> Option<&str> {
+    let required = spec.parameters.get("required")?.as_array()?;
+    let [name] = required.as_slice() else { return None };
+    let name = name.as_str()?;
+    let kind = spec.parameters.pointer(&format!("/properties/{name}/type"))?;
+    (kind == "string").then_some(name)
+}
+
+/// What is appended to the system message: the action format and the tools.
+pub fn tool_prompt(tools: &[ToolSpec]) -> String {
+    let mut out = String::from(
+        "# How to act\n\nYou have no function-calling interface. To use a tool, reply with exactly one fenced \
+         code block whose info string is the tool's name and whose body is the tool's arguments as a JSON \
+         object, then stop and wait. The result comes back in the next message, starting with \
+         \"Observation from <tool>:\". Write at most one such block per reply and never invent observations.\n",
+    );
+    if let Some(example) = tools.iter().find(|t| plain_parameter(t).is_none()) {
+        out.push_str(&format!("\nExample:\n\n```{}\n{}\n```\n", example.name, example_arguments(example)));
+    }
+    let plain_tools = || tools.iter().filter(|t| plain_parameter(t).is_some());
+    if let Some(plain) = plain_tools().find(|t| t.name == "bash").or_else(|| plain_tools().next()) {
+        let param = plain_parameter(plain).unwrap_or_default();
+        let sample = if plain.name == "bash" { "ls -la" } else { "..." };
+        out.push_str(&format!(
+            "\nFor a tool marked \"plain body\", the body may instead be the bare value of its one required \
+             argument, e.g. for `{}` the {param}:\n\n```{}\n{sample}\n```\n",
+            plain.name, plain.name
+        ));
+    }
+    out.push_str("\n# Tools\n");
+    for tool in tools {
+        out.push_str(&format!("\n## {}", tool.name));
+        if let Some(param) = plain_parameter(tool) {
+            out.push_str(&format!(" (plain body: {param})"));
+        }
+        out.push('\n');
+        let description = tool.description.trim();
+        if !description.is_empty() {
+            out.push_str(description);
+            out.push('\n');
+        }
+        out.push_str(&format!("Arguments: {}\n", describe_schema(&tool.parameters)));
+    }
+    out
+}
+
+/// `{"path": "<path>", ...}` with the required parameters of `spec`.
+fn example_arguments(spec: &ToolSpec) -> String {
+    let mut args = Map::new();
+    for name in required(&spec.parameters) {
+        let kind = spec.parameters.pointer(&format!("/properties/{name}/type")).and_then(Value::as_str);
+        let value = match kind {
+            Some("integer") | Some("number") => Value::from(1),
+            Some("boolean") => Value::Bool(true),
+            Some("array") => Value::Array(Vec::new()),
+            Some("object") => Value::Object(Map::new()),
+            _ => Value::String(format!("<{name}>")),
+        };
+        args.insert(name.to_string(), value);
+    }
+    Value::Object(args).to_string()
+}
+
+fn required(schema: &Value) -> Vec<&str> {
+    schema.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect()
+}
+
+/// A compact one-line rendering of a JSON Schema object.
+fn describe_schema(schema: &Value) -> String {
+    let Some(properties) = schema.get("properties").and_then(Value::as_object).filter(|p| !p.is_empty()) else {
+        return "none (body `{}`)".to_string();
+    };
+    let required = required(schema);
+    let parts: Vec<String> = properties
+        .iter()
+        .map(|(name, prop)| {
+            let mut part = format!("\"{name}\": {}", type_name(prop));
+            if required.contains(&name.as_str()) {
+                part.push_str(" (required)");
+            }
+            if let Some(description) = prop.get("description").and_then(Value::as_str) {
+                let description = description.split_whitespace().collect::<Vec<_>>().join(" ");
+                part.push_str(&format!(" - {}", crate::retry::truncate(&description, 160)));
+            }
+            part
+        })
+        .collect();
+    format!("{{{}}}", parts.join("; "))
+}
+
+fn type_name(prop: &Value) -> String {
+    if let Some(options) = prop.get("enum").and_then(Value::as_array) {
+        let options: Vec<String> = options.iter().map(Value::to_string).collect();
+        return format!("one of {}", options.join("|"));
+    }
+    match prop.get("type") {
+        Some(Value::String(kind)) if kind == "array" => match prop.get("items") {
+            Some(items) => format!("array of {}", type_name(items)),
+            None => "array".to_string(),
+        },
+        Some(Value::String(kind)) => kind.clone(),
+        Some(Value::Array(kinds)) => kinds.iter().filter_map(Value::as_str).collect::<Vec<_>>().join("|"),
+        _ => "any".to_string(),
+    }
+}
+
+/// Converts a conversation with native tool calls into plain text turns.
+pub fn convert_history(messages: &[Message], tools: &[ToolSpec]) -> Vec<Message> {
+    let appendix = tool_prompt(tools);
+    let mut out: Vec<Message> = Vec::new();
+    let mut names = std::collections::HashMap::new();
+    let mut system_done = false;
+    for message in messages {
+        let converted = match message.role {
+            Role::System if !system_done => {
+                system_done = true;
+                Message::system(format!("{}\n\n{appendix}", message.content.trim_end()))
+            }
+            Role::System => Message::system(message.content.clone()),
+            Role::User => Message::user(message.content.clone()),
+            Role::Assistant => {
+                let mut text = message.content.trim_end().to_string();
+                for call in &message.tool_calls {
+                    names.insert(call.id.clone(), call.name.clone());
+                    if !text.is_empty() {
+                        text.push_str("\n\n");
+                    }
+                    text.push_str(&render_call(call, tools));
+                }
+                Message::assistant(text, Vec::new())
+            }
+            Role::Tool => {
+                let name = message.tool_call_id.as_ref().and_then(|id| names.get(id)).map_or("tool", String::as_str);
+                let marker = if message.is_error { " (error)" } else { "" };
+                Message::user(format!("Observation from {name}{marker}:\n{}", message.content))
+            }
+        };
+        match out.last_mut() {
+            Some(last) if last.role == Role::User && converted.role == Role::User => {
+                last.content.push_str("\n\n");
+                last.content.push_str(&converted.content);
+            }
+            _ => out.push(converted),
+        }
+    }
+    if !system_done {
+        out.insert(0, Message::system(appendix));
+    }
+    out
+}
+
+/// Parameters whose values history shows bare rather than as JSON.
+const BARE_PARAMETERS: &[&str] = &["command", "cmd", "script", "code"];
+
+/// A call as the fenced block the model is asked to write.
+pub fn render_call(call: &ToolCall, tools: &[ToolSpec]) -> String {
+    // Shell-like values are rendered bare (no JSON escaping), as the prompt's example shows.
+    let plain = tools
+        .iter()
+        .find(|t| t.name == call.name)
+        .and_then(plain_parameter)
+        .filter(|p| BARE_PARAMETERS.contains(p));
+    let body = match (plain, call.parsed_arguments()) {
+        (Some(param), Ok(Value::Object(map))) if map.len() == 1 && map.get(param).is_some_and(Value::is_string) => {
+            map.get(param).and_then(Value::as_str).unwrap_or_default().to_string()
+        }
+        _ => call.arguments.trim().to_string(),
+    };
+    let longest_run = body.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest_run.max(2) + 1);
+    format!("{fence}{}\n{body}\n{fence}", call.name)
+}
+
+/// A fenced block found in a reply.
+#[derive(Debug)]
+struct Fence<'a> {
+    info: &'a str,
+    body: String,
+    /// Byte range of the whole block (fences included) in the reply.
+    start: usize,
+    end: usize,
+}
+
+/// All fenced blocks of `text`, in order. An unclosed block runs to the end.
+fn fences(text: &str) -> Vec<Fence<'_>> {
+    let mut lines = Vec::new();
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        lines.push((offset, line));
+        offset += line.len();
+    }
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let (start, line) = lines[i];
+        let trimmed = line.trim_start();
+        let marker = trimmed.chars().next().filter(|c| *c == '`' || *c == '~');
+        let run = marker.map_or(0, |m| trimmed.chars().take_while(|c| *c == m).count());
+        let (Some(marker), true) = (marker, run >= 3) else {
+            i += 1;
+            continue;
+        };
+        let info = trimmed[run..].trim();
+        if marker == '`' && info.contains('`') {
+            i += 1;
+            continue;
+        }
+        let mut body_lines = Vec::new();
+        let mut end = text.len();
+        let mut j = i + 1;
+        while j < lines.len() {
+            let (line_start, body_line) = lines[j];
+            let t = body_line.trim();
+            if t.len() >= run && t.chars().all(|c| c == marker) {
+                end = line_start + body_line.len();
+                break;
+            }
+            body_lines.push(body_line);
+            j += 1;
+        }
+        let body = body_lines.concat();
+        found.push(Fence { info, body: body.trim_end_matches(['\n', '\r']).to_string(), start, end });
+        i = j + 1;
+    }
+    found
+}
+
+/// Finds the first action in `reply`: the first fenced block whose info string names a tool, or
+/// a `json` (or unlabeled) block holding `{"name"/"tool": ..., "arguments": {...}}`. Returns the
+/// remaining text and the call (with id `id`), or the whole reply and no call.
+pub fn parse_action(reply: &str, tools: &[ToolSpec], id: &str) -> (String, Option<ToolCall>) {
+    for fence in fences(reply) {
+        let Some(call) = fence_call(&fence, tools, id) else { continue };
+        let before = reply[..fence.start].trim_end();
+        let after = reply[fence.end..].trim();
+        let text = match (before.is_empty(), after.is_empty()) {
+            (_, true) => before.to_string(),
+            (true, false) => after.to_string(),
+            (false, false) => format!("{before}\n\n{after}"),
+        };
+        return (text.trim().to_string(), Some(call));
+    }
+    (reply.trim().to_string(), None)
+}
+
+fn find_tool<'t>(tools: &'t [ToolSpec], name: &str) -> Option<&'t ToolSpec> {
+    let name = name.trim_matches(|c: char| c == '{' || c == '}' || c == '.');
+    tools.iter().find(|t| t.name == name).or_else(|| tools.iter().find(|t| t.name.eq_ignore_ascii_case(name))).or_else(
+        || match name {
+            "sh" | "shell" => tools.iter().find(|t| t.name == "bash"),
+            _ => None,
+        },
+    )
+}
+
+fn fence_call(fence: &Fence<'_>, tools: &[ToolSpec], id: &str) -> Option<ToolCall> {
+    let label = fence.info.split_whitespace().next().unwrap_or("");
+    let body = fence.body.trim();
+    if let Some(tool) = find_tool(tools, label).filter(|_| !label.is_empty()) {
+        let arguments = match plain_parameter(tool) {
+            Some(param) => match serde_json::from_str::<Value>(body) {
+                Ok(Value::Object(map)) if map.contains_key(param) => body.to_string(),
+                _ => Value::Object(Map::from_iter([(param.to_string(), Value::String(body.to_string()))])).to_string(),
+            },
+            // Passed through even when malformed: the tool box reports the JSON error to the model.
+            None if body.is_empty() => "{}".to_string(),
+            None => body.to_string(),
+        };
+        return Some(ToolCall { id: id.to_string(), name: tool.name.clone(), arguments });
+    }
+    if !(label.is_empty() || label.eq_ignore_ascii_case("json")) {
+        return None;
+    }
+    let Ok(Value::Object(mut object)) = serde_json::from_str::<Value>(body) else { return None };
+    let name = ["name", "tool", "action"].iter().find_map(|k| object.get(*k).and_then(Value::as_str))?.to_string();
+    let tool = find_tool(tools, &name)?;
+    let arguments = match ["arguments", "args", "parameters", "input"].iter().find_map(|k| object.get(*k)) {
+        Some(Value::String(raw)) => raw.clone(),
+        Some(value) => value.to_string(),
+        None => {
+            for key in ["name", "tool", "action"] {
+                object.remove(key);
+            }
+            Value::Object(object).to_string()
+        }
+    };
+    Some(ToolCall { id: id.to_string(), name: tool.name.clone(), arguments })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn tools() -> Vec<ToolSpec> {
+        vec![
+            ToolSpec {
+                name: "bash".into(),
+                description: "Run a shell command.".into(),
+                parameters: json!({"type": "object", "properties": {
+                    "command": {"type": "string", "description": "The command."},
+                    "timeout": {"type": "integer"}}, "required": ["command"]}),
+            },
+            ToolSpec {
+                name: "view".into(),
+                description: "Show a file.".into(),
+                parameters: json!({"type": "object", "properties": {"path": {"type": "string"}}, "required": ["path"]}),
+            },
+            ToolSpec {
+                name: "edit".into(),
+                description: "Replace text in a file.".into(),
+                parameters: json!({"type": "object", "properties": {
+                    "path": {"type": "string"}, "old": {"type": "string"}, "new": {"type": "string"}},
+                    "required": ["path", "old", "new"]}),
+            },
+            ToolSpec {
+                name: "submit".into(),
+                description: "Finish.".into(),
+                parameters: json!({"type": "object", "properties": {}}),
+            },
+        ]
+    }
+
+    fn parse(reply: &str) -> (String, Option<ToolCall>) {
+        parse_action(reply, &tools(), "text-1")
+    }
+
+    fn args(call: &Option<ToolCall>) -> Value {
+        call.as_ref().map(|c| c.parsed_arguments().unwrap()).unwrap_or(Value::Null)
+    }
+
+    #[test]
+    fn a_plain_bash_block_becomes_a_command() {
+        let (text, call) = parse("Let me look.\n\n```bash\nls -la\ncat calc.py\n```\n");
+        assert_eq!(text, "Let me look.");
+        let call = call.unwrap();
+        assert_eq!((call.id.as_str(), call.name.as_str()), ("text-1", "bash"));
+        assert_eq!(call.parsed_arguments().unwrap(), json!({"command": "ls -la\ncat calc.py"}));
+    }
+
+    #[test]
+    fn a_json_body_is_taken_as_arguments() {
+        let (_, call) = parse("```view\n{\"path\": \"calc.py\"}\n```");
+        assert_eq!(args(&call), json!({"path": "calc.py"}));
+        let (_, call) = parse("```bash\n{\"command\": \"ls\", \"timeout\": 5}\n```");
+        assert_eq!(args(&call), json!({"command": "ls", "timeout": 5}));
+        // A bash body that merely looks like JSON stays a command.
+        let (_, call) = parse("```bash\n{\"x\": 1}\n```");
+        assert_eq!(args(&call), json!({"command": "{\"x\": 1}"}));
+    }
+
+    #[test]
+    fn a_single_string_parameter_tool_accepts_a_bare_value() {
+        let (_, call) = parse("```view\ncalc.py\n```");
+        assert_eq!(args(&call), json!({"path": "calc.py"}));
+    }
+
+    #[test]
+    fn json_blocks_naming_a_tool_are_accepted() {
+        let (text, call) = parse("I will edit.\n```json\n{\"name\": \"edit\", \"arguments\": {\"path\": \"a\", \"old\": \"x\", \"new\": \"y\"}}\n```");
+        assert_eq!(text, "I will edit.");
+        assert_eq!(call.as_ref().map(|c| c.name.as_str()), Some("edit"));
+        assert_eq!(args(&call), json!({"path": "a", "old": "x", "new": "y"}));
+        let (_, call) = parse("```\n{\"tool\": \"bash\", \"args\": {\"command\": \"pwd\"}}\n```");
+        assert_eq!(args(&call), json!({"command": "pwd"}));
+        let (_, call) = parse("```json\n{\"tool\": \"view\", \"path\": \"b.py\"}\n```");
+        assert_eq!(args(&call), json!({"path": "b.py"}));
+        // JSON that is not an action is not one.
+        let (text, call) = parse("```json\n{\"a\": 1}\n```");
+        assert!(call.is_none());
+        assert!(text.contains("\"a\": 1"));
+    }
+
+    #[test]
+    fn unknown_languages_are_skipped_and_the_first_action_wins() {
+        let reply = "The bug:\n```python\nreturn a - b\n```\nFix:\n```bash\nsed -i 's/-/+/' calc.py\n```\n```view\n{\"path\": \"calc.py\"}\n```";
+        let (text, call) = parse(reply);
+        let call = call.unwrap();
+        assert_eq!(call.name, "bash");
+        assert_eq!(call.parsed_arguments().unwrap(), json!({"command": "sed -i 's/-/+/' calc.py"}));
+        assert!(text.starts_with("The bug:\n```python\nreturn a - b\n```\nFix:"), "{text}");
+        assert!(text.ends_with("```view\n{\"path\": \"calc.py\"}\n```"), "{text}");
+        let (text, call) = parse("```python\nprint(1)\n```");
+        assert!(call.is_none());
+        assert_eq!(text, "```python\nprint(1)\n```");
+    }
+
+    #[test]
+    fn malformed_json_for_a_multi_argument_tool_passes_through() {
+        let (_, call) = parse("```edit\n{\"path\": \"a\", \"old\": \n```");
+        let call = call.unwrap();
+        assert_eq!(call.arguments, "{\"path\": \"a\", \"old\":");
+        assert!(call.parsed_arguments().unwrap_err().contains("not valid JSON"));
+    }
+
+    #[test]
+    fn no_action_means_no_call() {
+        let (text, call) = parse("I think the answer is 42.");
+        assert!(call.is_none());
+        assert_eq!(text, "I think the answer is 42.");
+        assert!(parse("").1.is_none());
+    }
+
+    #[test]
+    fn edge_cases_of_fences() {
+        // Unclosed block (the model stopped at the fence).
+        let (_, call) = parse("```bash\npython -m pytest -q");
+        assert_eq!(args(&call), json!({"command": "python -m pytest -q"}));
+        // Info string with extra words, tildes, sh alias, empty body for an argument-less tool.
+        let (_, call) = parse("```bash title=run\necho hi\n```");
+        assert_eq!(args(&call), json!({"command": "echo hi"}));
+        let (_, call) = parse("~~~sh\necho tilde\n~~~");
+        assert_eq!(call.as_ref().map(|c| c.name.as_str()), Some("bash"));
+        let (_, call) = parse("```submit\n```");
+        assert_eq!(args(&call), json!({}));
+        // A longer fence protects a body containing backticks.
+        let (_, call) = parse("````bash\necho '```'\n````");
+        assert_eq!(args(&call), json!({"command": "echo '```'"}));
+        // Inline triple backticks are not a fence.
+        assert!(parse("use ```bash``` blocks").1.is_none());
+    }
+
+    #[test]
+    fn rendered_calls_parse_back() {
+        let calls = [
+            ToolCall { id: "1".into(), name: "bash".into(), arguments: "{\"command\":\"echo '```'\"}".into() },
+            ToolCall { id: "2".into(), name: "edit".into(), arguments: "{\"path\":\"a\",\"old\":\"x\",\"new\":\"y\"}".into() },
+            ToolCall { id: "3".into(), name: "bash".into(), arguments: "{\"command\":\"ls\",\"timeout\":3}".into() },
+        ];
+        for call in calls {
+            let rendered = render_call(&call, &tools());
+            let (_, parsed) = parse(&rendered);
+            assert_eq!(parsed.unwrap().parsed_arguments(), call.parsed_arguments(), "{rendered}");
+        }
+        let bash = ToolCall { id: "1".into(), name: "bash".into(), arguments: "{\"command\":\"ls -la\"}".into() };
+        assert_eq!(render_call(&bash, &tools()), "```bash\nls -la\n```");
+    }
+
+    #[test]
+    fn history_is_converted_to_text_turns() {
+        let history = vec![
+            Message::system("You fix bugs."),
+            Message::user("Fix calc.py"),
+            Message::assistant(
+                "Looking.",
+                vec![ToolCall { id: "text-1".into(), name: "view".into(), arguments: "{\"path\":\"calc.py\"}".into() }],
+            ),
+            Message::tool_result("text-1", "def add(a, b): return a - b", false),
+            Message::assistant(
+                "",
+                vec![ToolCall { id: "text-2".into(), name: "bash".into(), arguments: "{\"command\":\"false\"}".into() }],
+            ),
+            Message::tool_result("text-2", "exit 1", true),
+            Message::user("Keep going."),
+        ];
+        let converted = convert_history(&history, &tools());
+        assert_eq!(converted.len(), 6);
+        assert!(converted.iter().all(|m| m.tool_calls.is_empty() && m.role != Role::Tool));
+        assert!(converted[0].content.starts_with("You fix bugs.\n\n# How to act"));
+        assert!(converted[0].content.contains("## bash (plain body: command)"));
+        assert!(converted[0].content.contains("\"path\": string (required)"));
+        assert_eq!(converted[2].content, "Looking.\n\n```view\n{\"path\":\"calc.py\"}\n```");
+        assert_eq!(converted[3].content, "Observation from view:\ndef add(a, b): return a - b");
+        assert_eq!(converted[4].content, "```bash\nfalse\n```");
+        assert_eq!(converted[5].content, "Observation from bash (error):\nexit 1\n\nKeep going.");
+        assert_eq!(next_call_number(&history), 3);
+        let no_system = convert_history(&[Message::user("hi")], &tools());
+        assert_eq!(no_system[0].role, Role::System);
+    }
+
+    #[test]
+    fn plain_parameter_detection() {
+        let t = tools();
+        assert_eq!(plain_parameter(&t[0]), Some("command"));
+        assert_eq!(plain_parameter(&t[1]), Some("path"));
+        assert_eq!(plain_parameter(&t[2]), None);
+        assert_eq!(plain_parameter(&t[3]), None);
+    }
+}

@@ -1,0 +1,341 @@
+//! The vocabulary every rigor crate shares: conversation messages, tool calls and their
+//! descriptions, token usage, and the [`Event`]s a run emits.
+//!
+//! This crate holds data only. It knows nothing about HTTP, processes or the file system, so
+//! providers (`rigor-llm`), tools (`rigor-tools`) and front ends (the CLI, the JSON stream, the
+//! trajectory writer) can all speak it without depending on each other.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Who said a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Instructions for the model.
+    System,
+    /// The user (or the loop speaking for the user).
+    User,
+    /// The model.
+    Assistant,
+    /// The result of a tool call.
+    Tool,
+}
+
+/// A tool call the model asked for.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCall {
+    /// Provider-assigned id, echoed back in the matching tool result.
+    pub id: String,
+    /// The tool's name.
+    pub name: String,
+    /// The raw argument text as the model produced it (usually JSON). Kept raw so that a
+    /// malformed call can be reported to the model instead of being lost.
+    pub arguments: String,
+}
+
+impl ToolCall {
+    /// Parses [`ToolCall::arguments`] as a JSON object; an empty string counts as `{}`.
+    pub fn parsed_arguments(&self) -> Result<Value, String> {
+        let text = self.arguments.trim();
+        if text.is_empty() {
+            return Ok(Value::Object(Default::default()));
+        }
+        match serde_json::from_str::<Value>(text) {
+            Ok(value @ Value::Object(_)) => Ok(value),
+            Ok(other) => Err(format!("arguments must be a JSON object, got: {other}")),
+            Err(err) => Err(format!("arguments are not valid JSON ({err}): {text}")),
+        }
+    }
+}
+
+/// One message of a conversation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    /// The speaker.
+    pub role: Role,
+    /// Text content (may be empty for an assistant message that only calls tools).
+    #[serde(default)]
+    pub content: String,
+    /// Tool calls, on assistant messages.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    /// On tool messages: the id of the call this message answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+    /// On tool messages: whether the tool reported an error.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub is_error: bool,
+}
+
+impl Message {
+    /// A system message.
+    pub fn system(content: impl Into<String>) -> Self {
+        Self::text(Role::System, content)
+    }
+
+    /// A user message.
+    pub fn user(content: impl Into<String>) -> Self {
+        Self::text(Role::User, content)
+    }
+
+    /// An assistant message with text and tool calls.
+    pub fn assistant(content: impl Into<String>, tool_calls: Vec<ToolCall>) -> Self {
+        Self { tool_calls, ..Self::text(Role::Assistant, content) }
+    }
+
+    /// The result of the tool call `call_id`.
+    pub fn tool_result(call_id: impl Into<String>, content: impl Into<String>, is_error: bool) -> Self {
+        Self { tool_call_id: Some(call_id.into()), is_error, ..Self::text(Role::Tool, content) }
+    }
+
+    fn text(role: Role, content: impl Into<String>) -> Self {
+        Self { role, content: content.into(), tool_calls: Vec::new(), tool_call_id: None, is_error: false }
+    }
+
+    /// Characters of content and tool-call arguments: the basis of token estimates.
+    pub fn char_len(&self) -> usize {
+        self.content.len() + self.tool_calls.iter().map(|c| c.name.len() + c.arguments.len()).sum::<usize>()
+    }
+}
+
+/// What a tool is, as shown to the model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolSpec {
+    /// Name the model calls it by.
+    pub name: String,
+    /// One or two sentences: what it does and when to use it.
+    pub description: String,
+    /// JSON Schema of the arguments object.
+    pub parameters: Value,
+}
+
+/// Token counts of one model call (or a sum of them).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    /// Tokens in the prompt.
+    pub input_tokens: u64,
+    /// Tokens generated.
+    pub output_tokens: u64,
+    /// Prompt tokens served from the provider's cache, when it says so.
+    #[serde(default)]
+    pub cached_input_tokens: u64,
+}
+
+impl Usage {
+    /// Input plus output tokens.
+    pub fn total(&self) -> u64 {
+        self.input_tokens + self.output_tokens
+    }
+}
+
+impl std::ops::AddAssign for Usage {
+    fn add_assign(&mut self, other: Self) {
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.cached_input_tokens += other.cached_input_tokens;
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// The agent finished and delivered a patch.
+    Submitted,
+    /// The agent declined, with a reason.
+    Abstained,
+    /// A budget (steps, tokens, cost, time) ran out; the work so far is kept.
+    BudgetExhausted,
+    /// The user interrupted the run (Ctrl-C).
+    Interrupted,
+    /// The run failed (provider error after retries, workspace error, ...).
+    Error,
+}
+
+impl RunStatus {
+    /// The documented process exit code for this status.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            RunStatus::Submitted => 0,
+            RunStatus::Error => 1,
+            RunStatus::Abstained => 3,
+            RunStatus::BudgetExhausted => 4,
+            RunStatus::Interrupted => 130,
+        }
+    }
+
+    /// The snake_case name used in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Submitted => "submitted",
+            RunStatus::Abstained => "abstained",
+            RunStatus::BudgetExhausted => "budget_exhausted",
+            RunStatus::Interrupted => "interrupted",
+            RunStatus::Error => "error",
+        }
+    }
+}
+
+/// Totals of a run, reported at the end and in `result.json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunTotals {
+    /// Model turns taken.
+    pub steps: u32,
+    /// Tool calls executed.
+    pub tool_calls: u32,
+    /// Summed token usage.
+    pub usage: Usage,
+    /// Summed cost in US dollars (0 when the price is unknown).
+    pub cost_usd: f64,
+    /// Wall-clock duration in milliseconds.
+    pub duration_ms: u64,
+}
+
+/// Everything that happens in a run, in order. The CLI's human output, the `--json` stream and
+/// the trajectory file are all renderings of this one stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// The run began.
+    RunStarted {
+        /// Run id (also the directory name under `.rigor/runs/`).
+        run_id: String,
+        /// The user's repository.
+        repo: String,
+        /// Where the agent works (a git worktree unless in-place).
+        workspace: String,
+        /// Commit the workspace started from.
+        base_commit: String,
+        /// `provider:model`.
+        model: String,
+        /// The issue text.
+        issue: String,
+        /// The tools offered to the model.
+        tools: Vec<ToolSpec>,
+        /// Start time, RFC 3339.
+        started_at: String,
+    },
+    /// A model call is about to be made.
+    ModelRequest {
+        /// 1-based turn number.
+        turn: u32,
+        /// Messages sent.
+        messages: usize,
+        /// Estimated prompt tokens.
+        estimated_tokens: u64,
+    },
+    /// A chunk of streamed assistant text (not written to the trajectory).
+    TextDelta {
+        /// The new text.
+        text: String,
+    },
+    /// A provider call failed and will be retried.
+    Retry {
+        /// Attempt that failed (1-based).
+        attempt: u32,
+        /// How long until the next attempt.
+        wait_ms: u64,
+        /// Why.
+        reason: String,
+    },
+    /// The model's complete answer for a turn.
+    ModelResponse {
+        /// 1-based turn number.
+        turn: u32,
+        /// The assembled assistant message.
+        message: Message,
+        /// Tokens of this call.
+        usage: Usage,
+        /// Cost of this call in USD.
+        cost_usd: f64,
+        /// Latency of the call, including retries.
+        latency_ms: u64,
+        /// Provider's stop reason.
+        finish_reason: String,
+    },
+    /// A tool is about to run.
+    ToolCall {
+        /// 1-based turn number.
+        turn: u32,
+        /// The call.
+        call: ToolCall,
+    },
+    /// A tool's result, as the model will see it.
+    Observation {
+        /// 1-based turn number.
+        turn: u32,
+        /// Id of the call answered.
+        call_id: String,
+        /// The tool's name.
+        name: String,
+        /// Text shown to the model.
+        content: String,
+        /// Whether it is an error.
+        is_error: bool,
+        /// Time the tool took.
+        duration_ms: u64,
+    },
+    /// Older turns were condensed to fit the context window.
+    Condensed {
+        /// Estimated tokens before.
+        before_tokens: u64,
+        /// Estimated tokens after.
+        after_tokens: u64,
+        /// Messages removed or shortened.
+        messages_affected: usize,
+    },
+    /// A note from the loop (budget warnings, interrupts, ...).
+    Notice {
+        /// The note.
+        message: String,
+    },
+    /// The run ended.
+    RunFinished {
+        /// How it ended.
+        status: RunStatus,
+        /// The agent's summary, abstention reason, or the error.
+        summary: String,
+        /// Unified diff of the workspace against the base.
+        patch: String,
+        /// Totals.
+        totals: RunTotals,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_round_trip_through_json_with_a_type_tag() {
+        let event = Event::ToolCall {
+            turn: 2,
+            call: ToolCall { id: "c1".into(), name: "bash".into(), arguments: "{\"command\":\"ls\"}".into() },
+        };
+        let json = serde_json::to_string(&event).unwrap_or_default();
+        assert!(json.starts_with("{\"type\":\"tool_call\""), "{json}");
+        let back: Event = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(back, event);
+    }
+
+    #[test]
+    fn malformed_arguments_are_reported_not_panicked() {
+        let call = ToolCall { id: "x".into(), name: "bash".into(), arguments: "{\"command\": ".into() };
+        let err = call.parsed_arguments().err().unwrap_or_default();
+        assert!(err.contains("not valid JSON"), "{err}");
+        let call = ToolCall { arguments: "[1]".into(), ..call };
+        assert!(call.parsed_arguments().is_err());
+        let call = ToolCall { arguments: String::new(), ..call };
+        assert_eq!(call.parsed_arguments().ok(), Some(serde_json::json!({})));
+    }
+
+    #[test]
+    fn exit_codes_match_the_documentation() {
+        assert_eq!(RunStatus::Submitted.exit_code(), 0);
+        assert_eq!(RunStatus::Error.exit_code(), 1);
+        assert_eq!(RunStatus::Abstained.exit_code(), 3);
+        assert_eq!(RunStatus::BudgetExhausted.exit_code(), 4);
+        assert_eq!(RunStatus::Interrupted.exit_code(), 130);
+    }
+}

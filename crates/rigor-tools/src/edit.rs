@@ -1,0 +1,375 @@
+//! `edit`: exact string replacement, line insertion, file creation, and undo.
+//!
+//! Edits are anchored on text the model has seen, not on line numbers it may misremember:
+//! `str_replace` needs exactly one occurrence of `old_str`, and when there is none or several it
+//! says so precisely (whitespace-insensitive near misses, the lines of each occurrence) so that the
+//! next attempt succeeds. `create` never overwrites a non-empty file. Every edit pushes the previous
+//! content onto a per-path in-memory history, which `undo` pops. Files keep their line endings
+//! (CRLF files stay CRLF) and their trailing-newline state. After each edit a numbered snippet of
+//! the changed region is shown so the model can check the result without another `view`.
+//!
+//! Writes are confined to the workspace: paths are resolved (`..`, then symlinks of the deepest
+//! existing ancestor) before the check, so neither `../x` nor a symlink pointing outside escapes.
+//!
+//! Syntax checking is not done here: an [`EditCheck`] (the tree-sitter checker, later) can be
+//! plugged in with [`EditTool::with_check`] and may veto an edit before it is written. The history
+//! is not persisted and only knows edits made through this tool (not changes made with `bash`).
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rigor_protocol::ToolSpec;
+use serde_json::{Value, json};
+
+use crate::truncate::group_thousands;
+use crate::{Tool, ToolContext, ToolOutput, paths, required_str};
+
+/// Lines of context shown around a changed region.
+const CONTEXT_LINES: usize = 4;
+/// Occurrences whose line numbers are listed when `old_str` is ambiguous.
+const MAX_LISTED_MATCHES: usize = 20;
+
+/// A veto on edits, consulted before an edit is written (e.g. "the edit introduces a syntax error").
+pub trait EditCheck: Send + Sync {
+    /// Inspects a proposed edit of `path` from `before` (`None` for a new file) to `after`.
+    /// `Err(message)` rejects it; the message is shown to the model and the file is left unchanged.
+    fn check(&self, path: &Path, before: Option<&str>, after: &str) -> Result<(), String>;
+}
+
+/// Earlier contents of one file, newest last; `None` means the file did not exist.
+type History = Vec<Option<Vec<u8>>>;
+
+/// The `edit` tool.
+#[derive(Default)]
+pub struct EditTool {
+    history: Mutex<HashMap<PathBuf, History>>,
+    check: Option<Arc<dyn EditCheck>>,
+}
+
+impl EditTool {
+    /// An edit tool that asks `check` before keeping any edit.
+    pub fn with_check(check: Arc<dyn EditCheck>) -> Self {
+        Self { history: Mutex::default(), check: Some(check) }
+    }
+
+    fn push_history(&self, path: &Path, previous: Option<Vec<u8>>) {
+        let mut history = self.history.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        history.entry(path.to_path_buf()).or_default().push(previous);
+    }
+
+    fn pop_history(&self, path: &Path) -> Option<Option<Vec<u8>>> {
+        let mut history = self.history.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        history.get_mut(path).and_then(Vec::pop)
+    }
+
+    /// Runs the check (if any) and writes `after`, recording `before` for undo.
+    fn commit(&self, path: &Path, shown: &str, before: Option<&[u8]>, after: &str) -> Result<(), ToolOutput> {
+        if let Some(check) = &self.check {
+            let before_text = before.map(String::from_utf8_lossy);
+            check.check(path, before_text.as_deref(), after).map_err(|msg| {
+                ToolOutput::error(format!("edit of `{shown}` rejected, the file is unchanged: {msg}"))
+            })?;
+        }
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(|err| ToolOutput::error(format!("cannot create the directory of `{shown}`: {err}")))?;
+        }
+        std::fs::write(path, after).map_err(|err| ToolOutput::error(format!("cannot write `{shown}`: {err}")))?;
+        self.push_history(path, before.map(<[u8]>::to_vec));
+        Ok(())
+    }
+
+    fn str_replace(&self, path: &Path, shown: &str, args: &Value) -> Result<ToolOutput, ToolOutput> {
+        let old = required_str(args, "old_str")?;
+        let new = required_str(args, "new_str")?;
+        let (bytes, file) = read_text(path, shown)?;
+        if old.is_empty() {
+            return Err(ToolOutput::error(
+                "`old_str` is empty; give the exact text to replace (or use `insert` to add lines)",
+            ));
+        }
+        let old = file.to_lf(old);
+        let new = file.to_lf(new);
+        if old == new {
+            return Err(ToolOutput::error("`old_str` and `new_str` are identical; nothing to change"));
+        }
+        let text = &file.text;
+        let positions: Vec<usize> = text.match_indices(old.as_str()).map(|(i, _)| i).collect();
+        let pos = match positions.as_slice() {
+            [pos] => *pos,
+            [] => return Err(no_match(text, &old, shown)),
+            many => {
+                let lines: Vec<String> =
+                    many.iter().take(MAX_LISTED_MATCHES).map(|&p| line_of(text, p).to_string()).collect();
+                let more = if many.len() > MAX_LISTED_MATCHES { ", ..." } else { "" };
+                return Err(ToolOutput::error(format!(
+                    "`old_str` occurs {} times in `{shown}` (at lines {}{more}); include more surrounding lines so \
+                     that it matches exactly once",
+                    many.len(),
+                    lines.join(", ")
+                )));
+            }
+        };
+        let mut result = String::with_capacity(text.len() + new.len());
+        result.push_str(&text[..pos]);
+        result.push_str(&new);
+        result.push_str(&text[pos + old.len()..]);
+        if text.ends_with('\n') && !result.is_empty() && !result.ends_with('\n') {
+            result.push('\n');
+        }
+        let first = line_of(&result, pos);
+        let last = first + new.matches('\n').count();
+        self.commit(path, shown, Some(&bytes), &file.restore(&result))?;
+        Ok(ToolOutput::ok(format!(
+            "edited `{shown}`:\n{}\nCheck the result; `undo` reverts it.",
+            snippet(&result, first, last)
+        )))
+    }
+
+    fn insert(&self, path: &Path, shown: &str, args: &Value) -> Result<ToolOutput, ToolOutput> {
+        let new = required_str(args, "new_str")?;
+        let after_line = match args.get("insert_line").and_then(Value::as_i64) {
+            Some(n) if n >= 0 => n as usize,
+            _ => {
+                return Err(ToolOutput::error(
+                    "`insert` needs `insert_line`: a line number >= 0 after which to insert (0 = top of file)",
+                ));
+            }
+        };
+        let (bytes, file) = read_text(path, shown)?;
+        let text = &file.text;
+        let line_count = text.lines().count();
+        if after_line > line_count {
+            return Err(ToolOutput::error(format!(
+                "`insert_line` {after_line} is out of range: `{shown}` has {line_count} lines (valid: 0 to {line_count})"
+            )));
+        }
+        let mut block = file.to_lf(new);
+        if !block.ends_with('\n') {
+            block.push('\n');
+        }
+        let inserted_lines = block.matches('\n').count();
+        let mut result = String::with_capacity(text.len() + block.len() + 1);
+        if after_line == line_count && !text.is_empty() && !text.ends_with('\n') {
+            // The last line has no newline: keep it that way after the inserted block.
+            result.push_str(text);
+            result.push('\n');
+            result.push_str(block.trim_end_matches('\n'));
+        } else {
+            let offset: usize = text.split_inclusive('\n').take(after_line).map(str::len).sum();
+            result.push_str(&text[..offset]);
+            result.push_str(&block);
+            result.push_str(&text[offset..]);
+        }
+        self.commit(path, shown, Some(&bytes), &file.restore(&result))?;
+        Ok(ToolOutput::ok(format!(
+            "inserted {inserted_lines} line(s) into `{shown}` after line {after_line}:\n{}\nCheck the result; `undo` \
+             reverts it.",
+            snippet(&result, after_line + 1, after_line + inserted_lines)
+        )))
+    }
+
+    fn create(&self, path: &Path, shown: &str, args: &Value) -> Result<ToolOutput, ToolOutput> {
+        let text = required_str(args, "file_text")?;
+        let previous = match std::fs::metadata(path) {
+            Ok(meta) if meta.is_dir() => {
+                return Err(ToolOutput::error(format!("`{shown}` is a directory")));
+            }
+            Ok(meta) if meta.len() > 0 => {
+                return Err(ToolOutput::error(format!(
+                    "`{shown}` already exists and is not empty; `create` does not overwrite files. Change it with \
+                     `str_replace` or `insert` (view it first)."
+                )));
+            }
+            Ok(_) => Some(Vec::new()),
+            Err(_) => None,
+        };
+        self.commit(path, shown, previous.as_deref(), text)?;
+        Ok(ToolOutput::ok(format!("created `{shown}` ({} lines)", group_thousands(text.lines().count()))))
+    }
+
+    fn undo(&self, path: &Path, shown: &str) -> Result<ToolOutput, ToolOutput> {
+        let Some(previous) = self.pop_history(path) else {
+            return Err(ToolOutput::error(format!(
+                "there is no edit of `{shown}` to undo (only edits made with this tool in this run can be undone)"
+            )));
+        };
+        match previous {
+            None => {
+                std::fs::remove_file(path).map_err(|err| {
+                    ToolOutput::error(format!("cannot delete `{shown}` to undo its creation: {err}"))
+                })?;
+                Ok(ToolOutput::ok(format!("undid the creation of `{shown}`: the file is deleted")))
+            }
+            Some(bytes) => {
+                std::fs::write(path, &bytes)
+                    .map_err(|err| ToolOutput::error(format!("cannot restore `{shown}`: {err}")))?;
+                let lines = String::from_utf8_lossy(&bytes).lines().count();
+                Ok(ToolOutput::ok(format!(
+                    "restored `{shown}` to its content before the last edit ({} lines)",
+                    group_thousands(lines)
+                )))
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Tool for EditTool {
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: "edit".into(),
+            description: "Edit files: `str_replace` (old_str must match exactly once), `insert` (new_str after line \
+                          insert_line, 0 = top), `create` (new file), `undo` (revert the file's last edit)."
+                .into(),
+            parameters: json!({
+                "type": "object",
+                "properties": {
+                    "command": {"type": "string", "enum": ["str_replace", "insert", "create", "undo"]},
+                    "path": {"type": "string", "description": "File path, relative to the workspace."},
+                    "old_str": {"type": "string", "description": "str_replace: exact text to replace."},
+                    "new_str": {"type": "string", "description": "str_replace: replacement; insert: text to insert."},
+                    "insert_line": {"type": "integer", "description": "insert: line after which to insert."},
+                    "file_text": {"type": "string", "description": "create: content of the new file."}
+                },
+                "required": ["command", "path"]
+            }),
+        }
+    }
+
+    async fn run(&self, args: Value, ctx: &ToolContext) -> ToolOutput {
+        let result = (|| {
+            let command = required_str(&args, "command")?;
+            let shown = required_str(&args, "path")?;
+            let path = paths::confine(&ctx.workspace, &ctx.resolve(shown), shown).map_err(ToolOutput::error)?;
+            match command {
+                "str_replace" => self.str_replace(&path, shown, &args),
+                "insert" => self.insert(&path, shown, &args),
+                "create" => self.create(&path, shown, &args),
+                "undo" => self.undo(&path, shown),
+                other => Err(ToolOutput::error(format!(
+                    "unknown edit command `{other}`; use one of: str_replace, insert, create, undo"
+                ))),
+            }
+        })();
+        result.unwrap_or_else(|err| err)
+    }
+}
+
+/// A text file's content with `\n` line endings, and how to write it back.
+struct TextFile {
+    text: String,
+    crlf: bool,
+}
+
+impl TextFile {
+    fn new(raw: String) -> Self {
+        let crlf_count = raw.matches("\r\n").count();
+        // Only files that use CRLF throughout are converted; mixed files are edited byte for byte.
+        if crlf_count > 0 && crlf_count == raw.matches('\n').count() {
+            Self { text: raw.replace("\r\n", "\n"), crlf: true }
+        } else {
+            Self { text: raw, crlf: false }
+        }
+    }
+
+    /// Model-supplied text in the working form (`\n` endings).
+    fn to_lf(&self, text: &str) -> String {
+        if self.crlf { text.replace("\r\n", "\n") } else { text.to_string() }
+    }
+
+    /// The working form back in the file's line endings.
+    fn restore(&self, text: &str) -> String {
+        if self.crlf { text.replace('\n', "\r\n") } else { text.to_string() }
+    }
+}
+
+/// Reads an existing UTF-8 file for editing.
+fn read_text(path: &Path, shown: &str) -> Result<(Vec<u8>, TextFile), ToolOutput> {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ToolOutput::error(format!(
+                "`{shown}` does not exist; use the `create` command to make a new file"
+            )));
+        }
+        Err(err) => return Err(ToolOutput::error(format!("cannot read `{shown}`: {err}"))),
+    };
+    let raw = String::from_utf8(bytes.clone()).map_err(|_| {
+        ToolOutput::error(format!("`{shown}` is not UTF-8 text; it cannot be edited with this tool"))
+    })?;
+    Ok((bytes, TextFile::new(raw)))
+}
+
+/// The 1-based line number of byte offset `pos`.
+fn line_of(text: &str, pos: usize) -> usize {
+    text[..pos].matches('\n').count() + 1
+}
+
+/// Lines `first..=last` of `text` (1-based) with [`CONTEXT_LINES`] of context, numbered.
+fn snippet(text: &str, first: usize, last: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.is_empty() {
+        return "(the file is now empty)".to_string();
+    }
+    let from = first.saturating_sub(CONTEXT_LINES).max(1);
+    let to = (last.max(first) + CONTEXT_LINES).min(lines.len());
+    let width = to.to_string().len();
+    let mut out = String::new();
+    for number in from..=to {
+        let _ = writeln!(out, "{number:>width$}\t{}", lines[number - 1]);
+    }
+    out.trim_end_matches('\n').to_string()
+}
+
+/// The error for an `old_str` that does not occur, with a hint when it nearly does.
+fn no_match(text: &str, old: &str, shown: &str) -> ToolOutput {
+    let mut message = format!("`old_str` does not occur in `{shown}`; nothing was changed.");
+    match whitespace_insensitive_match(text, old) {
+        Some((first, last)) if first == last => {
+            let _ = write!(
+                message,
+                " Ignoring whitespace, it matches line {first}: the indentation or spacing differs. View that line \
+                 and copy it exactly."
+            );
+        }
+        Some((first, last)) => {
+            let _ = write!(
+                message,
+                " Ignoring whitespace, it matches lines {first}-{last}: the indentation or spacing differs. View \
+                 those lines and copy them exactly."
+            );
+        }
+        None => message.push_str(" View the file and copy the text to replace exactly, including indentation."),
+    }
+    ToolOutput::error(message)
+}
+
+/// Collapses runs of whitespace to one space and trims.
+fn squash(line: &str) -> String {
+    line.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The first line range where `old` matches `text` once whitespace is normalised.
+fn whitespace_insensitive_match(text: &str, old: &str) -> Option<(usize, usize)> {
+    let wanted: Vec<String> = old.lines().map(squash).collect();
+    let start = wanted.iter().position(|l| !l.is_empty())?;
+    let end = wanted.iter().rposition(|l| !l.is_empty())?;
+    let wanted = &wanted[start..=end];
+    let have: Vec<String> = text.lines().map(squash).collect();
+    if let [only] = wanted {
+        return have.iter().position(|line| line.contains(only.as_str())).map(|i| (i + 1, i + 1));
+    }
+    let k = wanted.len();
+    (0..(have.len() + 1).saturating_sub(k))
+        .find(|&i| {
+            let window = &have[i..i + k];
+            window[0].ends_with(wanted[0].as_str())
+                && window[k - 1].starts_with(wanted[k - 1].as_str())
+                && window[1..k - 1] == wanted[1..k - 1]
+        })
+        .map(|i| (i + 1, i + k))
+}

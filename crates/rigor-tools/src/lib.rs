@@ -1,0 +1,217 @@
+//! The tools a rigor agent acts with.
+//!
+//! A [`Tool`] has a [`ToolSpec`] (name, description, JSON Schema of its arguments) and runs
+//! against a workspace directory. A [`ToolBox`] holds the tools of a run, dispatches the
+//! model's [`ToolCall`]s to them and turns every failure (unknown tool, malformed JSON, bad
+//! arguments, a command that times out) into an error observation: a tool never crashes the run.
+//!
+//! The standard set: `bash` (a persistent shell session), `view` (files with line numbers,
+//! directories), `edit` (str_replace / insert / create / undo), `search` (gitignore-aware regex
+//! search), and `finish` / `abstain`, which end the run.
+//!
+//! This crate knows nothing about models or the agent loop.
+
+pub mod edit;
+mod paths;
+pub mod search;
+pub mod shell;
+pub mod truncate;
+pub mod view;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rigor_protocol::{ToolCall, ToolSpec};
+use serde_json::{Value, json};
+
+/// Where and how tools run.
+#[derive(Debug, Clone)]
+pub struct ToolContext {
+    /// The workspace root; relative paths are resolved against it.
+    pub workspace: PathBuf,
+    /// Wall-clock limit of one shell command.
+    pub command_timeout: Duration,
+    /// Observations longer than this (in characters) are cut, keeping head and tail.
+    pub max_output_chars: usize,
+}
+
+impl ToolContext {
+    /// A context with default limits (120 s per command, 10,000 characters of output).
+    pub fn new(workspace: impl Into<PathBuf>) -> Self {
+        Self { workspace: workspace.into(), command_timeout: Duration::from_secs(120), max_output_chars: 10_000 }
+    }
+
+    /// Resolves a path argument against the workspace.
+    pub fn resolve(&self, path: &str) -> PathBuf {
+        let p = Path::new(path);
+        if p.is_absolute() { p.to_path_buf() } else { self.workspace.join(p) }
+    }
+}
+
+/// A request from a tool to end the run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stop {
+    /// The agent is done; the workspace diff is the patch.
+    Finish {
+        /// What was changed and how it was verified.
+        summary: String,
+    },
+    /// The agent declines to deliver a patch.
+    Abstain {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// What a tool returns: the observation the model sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToolOutput {
+    /// Text for the model.
+    pub content: String,
+    /// Whether this is an error.
+    pub is_error: bool,
+    /// Set by `finish` and `abstain`.
+    pub stop: Option<Stop>,
+}
+
+impl ToolOutput {
+    /// A successful observation.
+    pub fn ok(content: impl Into<String>) -> Self {
+        Self { content: content.into(), is_error: false, stop: None }
+    }
+
+    /// An error observation.
+    pub fn error(content: impl Into<String>) -> Self {
+        Self { content: content.into(), is_error: true, stop: None }
+    }
+}
+
+/// Something the agent can do.
+#[async_trait]
+pub trait Tool: Send + Sync {
+    /// How the tool is described to the model.
+    fn spec(&self) -> ToolSpec;
+
+    /// Runs the tool with already-parsed JSON arguments.
+    async fn run(&self, args: Value, ctx: &ToolContext) -> ToolOutput;
+}
+
+/// The tools of one run.
+pub struct ToolBox {
+    tools: Vec<Box<dyn Tool>>,
+    ctx: ToolContext,
+}
+
+impl ToolBox {
+    /// An empty tool box over `ctx`.
+    pub fn new(ctx: ToolContext) -> Self {
+        Self { tools: Vec::new(), ctx }
+    }
+
+    /// The standard tool set: bash, view, edit, search, finish, abstain.
+    pub fn standard(ctx: ToolContext) -> Self {
+        let mut tools = Self::new(ctx);
+        tools.add(shell::ShellTool::new());
+        tools.add(view::ViewTool);
+        tools.add(edit::EditTool::default());
+        tools.add(search::SearchTool);
+        tools.add(FinishTool);
+        tools.add(AbstainTool);
+        tools
+    }
+
+    /// Adds a tool (later issues add code-graph and MCP tools this way).
+    pub fn add(&mut self, tool: impl Tool + 'static) {
+        self.tools.push(Box::new(tool));
+    }
+
+    /// The specs of all tools, in registration order.
+    pub fn specs(&self) -> Vec<ToolSpec> {
+        self.tools.iter().map(|t| t.spec()).collect()
+    }
+
+    /// The context the tools run in.
+    pub fn context(&self) -> &ToolContext {
+        &self.ctx
+    }
+
+    /// Runs one call. Unknown tools and malformed arguments become error observations.
+    pub async fn call(&self, call: &ToolCall) -> ToolOutput {
+        let Some(tool) = self.tools.iter().find(|t| t.spec().name == call.name) else {
+            let names: Vec<String> = self.specs().into_iter().map(|s| s.name).collect();
+            return ToolOutput::error(format!(
+                "unknown tool `{}`; the available tools are: {}",
+                call.name,
+                names.join(", ")
+            ));
+        };
+        let args = match call.parsed_arguments() {
+            Ok(args) => args,
+            Err(err) => {
+                return ToolOutput::error(format!(
+                    "could not run `{}`: {err}. Send the arguments again as one valid JSON object.",
+                    call.name
+                ));
+            }
+        };
+        tool.run(args, &self.ctx).await
+    }
+}
+
+/// Reads a required string argument, or explains what is missing.
+pub fn required_str<'a>(args: &'a Value, key: &str) -> Result<&'a str, ToolOutput> {
+    args.get(key)
+        .and_then(Value::as_str)
+        .ok_or_else(|| ToolOutput::error(format!("missing required string argument `{key}`")))
+}
+
+/// `finish`: ends the run, delivering the workspace diff.
+pub struct FinishTool;
+
+#[async_trait]
+impl Tool for FinishTool {
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: "finish".into(),
+            description: "Call when the issue is fixed and verified. The workspace diff is the patch.".into(),
+            parameters: json!({
+                "type": "object",
+                "properties": {"summary": {"type": "string", "description": "What you changed and how you verified it."}},
+                "required": ["summary"]
+            }),
+        }
+    }
+
+    async fn run(&self, args: Value, _ctx: &ToolContext) -> ToolOutput {
+        match required_str(&args, "summary") {
+            Ok(summary) => ToolOutput { stop: Some(Stop::Finish { summary: summary.to_string() }), ..ToolOutput::ok("finished") },
+            Err(err) => err,
+        }
+    }
+}
+
+/// `abstain`: ends the run without a patch.
+pub struct AbstainTool;
+
+#[async_trait]
+impl Tool for AbstainTool {
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: "abstain".into(),
+            description: "Call when the issue is too vague to act on or you cannot produce a trustworthy fix.".into(),
+            parameters: json!({
+                "type": "object",
+                "properties": {"reason": {"type": "string", "description": "Why no patch is delivered."}},
+                "required": ["reason"]
+            }),
+        }
+    }
+
+    async fn run(&self, args: Value, _ctx: &ToolContext) -> ToolOutput {
+        match required_str(&args, "reason") {
+            Ok(reason) => ToolOutput { stop: Some(Stop::Abstain { reason: reason.to_string() }), ..ToolOutput::ok("abstained") },
+            Err(err) => err,
+        }
+    }
+}

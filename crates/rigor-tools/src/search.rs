@@ -1,0 +1,215 @@
+//! `search`: a gitignore-aware regex search over the workspace, ripgrep style.
+//!
+//! The walk honours `.gitignore` (also outside a git repository), skips hidden files and `.git`,
+//! and runs in parallel (`ignore::WalkBuilder::build_parallel`); files are searched with
+//! `grep-searcher` (binary files skipped) using a `grep-regex` matcher. Results are `path:line: text`
+//! relative to the workspace, sorted by path and line, long lines cut, and capped at `max_results`
+//! with a note saying how many more matched.
+//!
+//! This tool matches lines only (no multi-line patterns) and does not rank results; structure-aware
+//! lookups (definitions, references) belong to the code-graph tools.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use grep_regex::RegexMatcherBuilder;
+use grep_searcher::{BinaryDetection, SearcherBuilder, sinks::Lossy};
+use ignore::WalkState;
+use ignore::overrides::OverrideBuilder;
+use rigor_protocol::ToolSpec;
+use serde_json::{Value, json};
+
+use crate::truncate::{group_thousands, truncate_middle};
+use crate::{Tool, ToolContext, ToolOutput, paths, required_str};
+
+/// Results shown when `max_results` is not given.
+pub const DEFAULT_MAX_RESULTS: usize = 100;
+/// Characters of a matching line shown before it is cut.
+const MAX_LINE_CHARS: usize = 300;
+/// Matches remembered (for sorting) beyond those shown; past this they are only counted.
+const MAX_STORED: usize = 10_000;
+/// Matches counted before the walk stops early; the note then says "more than".
+const MAX_COUNTED: usize = 100_000;
+/// Files larger than this are skipped (generated data, logs).
+const MAX_FILE_BYTES: u64 = 20 * 1024 * 1024;
+
+/// The `search` tool.
+pub struct SearchTool;
+
+#[async_trait]
+impl Tool for SearchTool {
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: "search".into(),
+            description: "Regex search of file contents (gitignore-aware, hidden files skipped); prints \
+                          `path:line: text`."
+                .into(),
+            parameters: json!({
+                "type": "object",
+                "properties": {
+                    "pattern": {"type": "string", "description": "Regular expression (Rust regex syntax)."},
+                    "path": {"type": "string", "description": "File or directory to search (default: the workspace)."},
+                    "glob": {"type": "string", "description": "Only files matching this glob, e.g. \"*.py\"."},
+                    "case_insensitive": {"type": "boolean"},
+                    "max_results": {"type": "integer", "description": "Default 100."}
+                },
+                "required": ["pattern"]
+            }),
+        }
+    }
+
+    async fn run(&self, args: Value, ctx: &ToolContext) -> ToolOutput {
+        let request = match Request::parse(&args, ctx) {
+            Ok(request) => request,
+            Err(err) => return err,
+        };
+        let workspace = ctx.workspace.clone();
+        let max_chars = ctx.max_output_chars;
+        match tokio::task::spawn_blocking(move || request.execute(&workspace, max_chars)).await {
+            Ok(output) => output,
+            Err(err) => ToolOutput::error(format!("search failed: {err}")),
+        }
+    }
+}
+
+/// A validated search.
+struct Request {
+    pattern: String,
+    root: PathBuf,
+    shown_root: String,
+    glob: Option<String>,
+    case_insensitive: bool,
+    max_results: usize,
+}
+
+/// One matching line.
+struct Hit {
+    path: String,
+    line: u64,
+    text: String,
+}
+
+impl Request {
+    fn parse(args: &Value, ctx: &ToolContext) -> Result<Self, ToolOutput> {
+        let pattern = required_str(args, "pattern")?.to_string();
+        let shown_root = args.get("path").and_then(Value::as_str).unwrap_or(".").to_string();
+        let root = ctx.resolve(&shown_root);
+        if !root.exists() {
+            return Err(ToolOutput::error(format!(
+                "`{shown_root}` does not exist (looked for {}); search the whole workspace by leaving out `path`",
+                root.display()
+            )));
+        }
+        let glob = args.get("glob").and_then(Value::as_str).filter(|g| !g.trim().is_empty()).map(str::to_string);
+        let case_insensitive = args.get("case_insensitive").and_then(Value::as_bool).unwrap_or(false);
+        let max_results = match args.get("max_results") {
+            None | Some(Value::Null) => DEFAULT_MAX_RESULTS,
+            Some(value) => match value.as_u64() {
+                Some(n) if n > 0 => n as usize,
+                _ => return Err(ToolOutput::error(format!("`max_results` must be a positive integer, got {value}"))),
+            },
+        };
+        Ok(Self { pattern, root, shown_root, glob, case_insensitive, max_results })
+    }
+
+    fn execute(&self, workspace: &Path, max_chars: usize) -> ToolOutput {
+        let matcher = match RegexMatcherBuilder::new()
+            .case_insensitive(self.case_insensitive)
+            .line_terminator(Some(b'\n'))
+            .build(&self.pattern)
+        {
+            Ok(matcher) => matcher,
+            Err(err) => return ToolOutput::error(format!("invalid regex `{}`: {err}", self.pattern)),
+        };
+        let mut builder = ignore::WalkBuilder::new(&self.root);
+        builder
+            .hidden(true)
+            .require_git(false)
+            .max_filesize(Some(MAX_FILE_BYTES))
+            .filter_entry(|entry| entry.file_name() != ".git");
+        if let Some(glob) = &self.glob {
+            let mut overrides = OverrideBuilder::new(&self.root);
+            let built = overrides.add(glob).and_then(|o| o.build());
+            match built {
+                Ok(overrides) => {
+                    builder.overrides(overrides);
+                }
+                Err(err) => return ToolOutput::error(format!("invalid glob `{glob}`: {err}")),
+            }
+        }
+
+        let hits: Mutex<Vec<Hit>> = Mutex::new(Vec::new());
+        let counted = AtomicUsize::new(0);
+        builder.build_parallel().run(|| {
+            let matcher = &matcher;
+            let hits = &hits;
+            let counted = &counted;
+            let mut searcher = SearcherBuilder::new()
+                .binary_detection(BinaryDetection::quit(0))
+                .line_number(true)
+                .build();
+            Box::new(move |entry| {
+                let Ok(entry) = entry else { return WalkState::Continue };
+                if !entry.file_type().is_some_and(|t| t.is_file()) {
+                    return WalkState::Continue;
+                }
+                let shown = paths::display(workspace, entry.path());
+                let mut found = Vec::new();
+                let _ = searcher.search_path(
+                    matcher,
+                    entry.path(),
+                    Lossy(|line, text| {
+                        found.push(Hit { path: shown.clone(), line, text: cut_line(text) });
+                        Ok(true)
+                    }),
+                );
+                if found.is_empty() {
+                    return WalkState::Continue;
+                }
+                let total = counted.fetch_add(found.len(), Ordering::Relaxed) + found.len();
+                {
+                    let mut hits = hits.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                    let room = MAX_STORED.saturating_sub(hits.len());
+                    hits.extend(found.into_iter().take(room));
+                }
+                if total >= MAX_COUNTED { WalkState::Quit } else { WalkState::Continue }
+            })
+        });
+
+        let mut hits = hits.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let total = counted.into_inner();
+        if hits.is_empty() {
+            let glob = self.glob.as_ref().map(|g| format!(" (files matching `{g}`)")).unwrap_or_default();
+            return ToolOutput::ok(format!("no matches for `{}` in `{}`{glob}", self.pattern, self.shown_root));
+        }
+        hits.sort_by(|a, b| a.path.cmp(&b.path).then(a.line.cmp(&b.line)));
+        let mut out = String::new();
+        for hit in hits.iter().take(self.max_results) {
+            let _ = writeln!(out, "{}:{}: {}", hit.path, hit.line, hit.text);
+        }
+        let shown = hits.len().min(self.max_results);
+        if total > shown {
+            let more = if total >= MAX_COUNTED { "more than " } else { "" };
+            let _ = writeln!(
+                out,
+                "[showing {shown} of {more}{} matches; narrow the pattern, `path` or `glob`, or raise `max_results`]",
+                group_thousands(total)
+            );
+        }
+        ToolOutput::ok(truncate_middle(out.trim_end_matches('\n'), max_chars))
+    }
+}
+
+/// A matching line without its terminator, cut to [`MAX_LINE_CHARS`].
+fn cut_line(text: &str) -> String {
+    let text = text.trim_end_matches(['\n', '\r']);
+    if text.chars().count() <= MAX_LINE_CHARS {
+        return text.to_string();
+    }
+    let mut cut: String = text.chars().take(MAX_LINE_CHARS).collect();
+    cut.push_str(" [...]");
+    cut
+}
