@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use rigor_protocol::{Message, Role, ToolCall, Usage};
 use serde_json::{Map, Value, json};
 
-use crate::http::{build_client, check_base_url, is_json, read_json, send};
+use crate::http::{build_client, check_base_url, check_key, is_json, read_json, send};
 use crate::retry::{self, AttemptError, KeyHint};
 use crate::sse::SseStream;
 use crate::{ChatRequest, ChatResponse, Provider, ProviderConfig, ProviderError, StreamEvent, StreamSink};
@@ -37,6 +37,7 @@ impl AnthropicProvider {
             config.base_url = DEFAULT_BASE_URL.to_string();
         }
         check_base_url(&config)?;
+        check_key(&config, "api.anthropic.com", KEY.env_var)?;
         let client = build_client(&config)?;
         let base = config.base_url.trim().trim_end_matches('/');
         let url = if base.ends_with("/v1/messages") {
@@ -453,7 +454,8 @@ mod tests {
         }
         assert!(a.stopped);
         let mut config = crate::http::test_config(crate::ProviderKind::Anthropic);
-        config.pricing = Some(crate::Pricing { input_per_mtok: 1.0, output_per_mtok: 1.0, cached_input_per_mtok: None });
+        config.pricing =
+            Some(crate::Pricing { input_per_mtok: 1.0, output_per_mtok: 1.0, cached_input_per_mtok: None });
         let r = a.finish(&config);
         assert_eq!(r.message.content, "Hi");
         assert_eq!(r.message.tool_calls[0].arguments, "{\"path\":\"a\"}");

@@ -13,9 +13,9 @@ pub(crate) fn build_client(config: &ProviderConfig) -> Result<reqwest::Client, P
     if is_loopback(&config.base_url) {
         builder = builder.no_proxy();
     }
-    builder.build().map_err(|err| {
-        ProviderError::Config(format!("cannot build an HTTP client for {}: {err}", config.base_url))
-    })
+    builder
+        .build()
+        .map_err(|err| ProviderError::Config(format!("cannot build an HTTP client for {}: {err}", config.base_url)))
 }
 
 /// Checks that `base_url` is an http(s) URL.
@@ -29,6 +29,24 @@ pub(crate) fn check_base_url(config: &ProviderConfig) -> Result<(), ProviderErro
             config.name, config.base_url
         )))
     }
+}
+
+/// Fails early when the vendor's own endpoint (`official_host`) is configured without a key.
+pub(crate) fn check_key(config: &ProviderConfig, official_host: &str, env_var: &str) -> Result<(), ProviderError> {
+    let has_key = config.api_key.as_deref().is_some_and(|k| !k.trim().is_empty());
+    if has_key || host(&config.base_url) != official_host {
+        return Ok(());
+    }
+    Err(ProviderError::Config(format!(
+        "provider `{}` needs an API key for {official_host}: set {env_var} (or api_key in the provider's config)",
+        config.name
+    )))
+}
+
+fn host(url: &str) -> String {
+    let rest = url.trim().split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let authority = rest.split('/').next().unwrap_or("");
+    authority.rsplit_once(':').map(|(h, _)| h).unwrap_or(authority).to_ascii_lowercase()
 }
 
 fn is_loopback(url: &str) -> bool {
@@ -98,7 +116,7 @@ pub(crate) fn test_config(kind: crate::ProviderKind) -> ProviderConfig {
 
 #[cfg(test)]
 mod tests {
-    use super::is_loopback;
+    use super::*;
 
     #[test]
     fn loopback_hosts() {
@@ -106,5 +124,18 @@ mod tests {
         assert!(is_loopback("http://localhost:1234"));
         assert!(is_loopback("http://[::1]:80/v1"));
         assert!(!is_loopback("https://api.openai.com/v1"));
+    }
+
+    #[test]
+    fn official_endpoints_need_a_key() {
+        let mut config = test_config(crate::ProviderKind::OpenAi);
+        config.base_url = "https://api.openai.com/v1".into();
+        let err = check_key(&config, "api.openai.com", "OPENAI_API_KEY").unwrap_err();
+        assert!(err.to_string().contains("set OPENAI_API_KEY"), "{err}");
+        config.api_key = Some("sk-x".into());
+        assert!(check_key(&config, "api.openai.com", "OPENAI_API_KEY").is_ok());
+        config.api_key = None;
+        config.base_url = "http://127.0.0.1:8080/v1".into();
+        assert!(check_key(&config, "api.openai.com", "OPENAI_API_KEY").is_ok());
     }
 }

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use rigor_protocol::{Message, Role, ToolCall, Usage};
 use serde_json::{Map, Value, json};
 
-use crate::http::{build_client, check_base_url, is_json, read_json, send};
+use crate::http::{build_client, check_base_url, check_key, is_json, read_json, send};
 use crate::retry::{self, AttemptError, KeyHint};
 use crate::sse::SseStream;
 use crate::{ChatRequest, ChatResponse, Provider, ProviderConfig, ProviderError, StreamEvent, StreamSink};
@@ -25,6 +25,7 @@ impl OpenAiProvider {
     /// Builds the provider; fails when `base_url` is not an http(s) URL.
     pub fn new(config: ProviderConfig) -> Result<Self, ProviderError> {
         check_base_url(&config)?;
+        check_key(&config, "api.openai.com", KEY.env_var)?;
         let client = build_client(&config)?;
         let base = config.base_url.trim().trim_end_matches('/');
         let url =
@@ -96,10 +97,7 @@ impl OpenAiProvider {
                     continue;
                 }
                 let chunk: Value = serde_json::from_str(data).map_err(|err| {
-                    AttemptError::retryable(format!(
-                        "undecodable stream chunk ({err}): {}",
-                        retry::one_line(data, 300)
-                    ))
+                    AttemptError::retryable(format!("undecodable stream chunk ({err}): {}", retry::one_line(data, 300)))
                 })?;
                 assembly.apply_chunk(&chunk, sink)?;
             }

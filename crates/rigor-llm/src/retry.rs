@@ -126,7 +126,11 @@ where
 }
 
 fn human_duration(d: Duration) -> String {
-    if d.as_secs() >= 1 && d.subsec_millis() == 0 { format!("{}s", d.as_secs()) } else { format!("{}ms", d.as_millis()) }
+    if d.as_secs() >= 1 && d.subsec_millis() == 0 {
+        format!("{}s", d.as_secs())
+    } else {
+        format!("{}ms", d.as_millis())
+    }
 }
 
 /// Statuses worth another attempt: rate limits, server errors, Anthropic's 529 overloaded.

@@ -66,9 +66,7 @@ impl Provider for TextActions {
 /// One more than the largest `text-<n>` id in the history, so ids stay unique even after old
 /// turns were condensed away.
 fn next_call_number(messages: &[Message]) -> u64 {
-    let ids = messages
-        .iter()
-        .flat_map(|m| m.tool_calls.iter().map(|c| c.id.as_str()).chain(m.tool_call_id.as_deref()));
+    let ids = messages.iter().flat_map(|m| m.tool_calls.iter().map(|c| c.id.as_str()).chain(m.tool_call_id.as_deref()));
     ids.filter_map(|id| id.strip_prefix("text-")?.parse::<u64>().ok()).max().unwrap_or(0) + 1
 }
 
@@ -81,8 +79,12 @@ pub fn plain_parameter(spec: &ToolSpec) -> Option<&str> {
     (kind == "string").then_some(name)
 }
 
-/// What is appended to the system message: the action format and the tools.
+/// What is appended to the system message: the action format and the tools (nothing when
+/// there are no tools).
 pub fn tool_prompt(tools: &[ToolSpec]) -> String {
+    if tools.is_empty() {
+        return String::new();
+    }
     let mut out = String::from(
         "# How to act\n\nYou have no function-calling interface. To use a tool, reply with exactly one fenced \
          code block whose info string is the tool's name and whose body is the tool's arguments as a JSON \
@@ -114,53 +116,55 @@ pub fn tool_prompt(tools: &[ToolSpec]) -> String {
             out.push_str(description);
             out.push('\n');
         }
-        out.push_str(&format!("Arguments: {}\n", describe_schema(&tool.parameters)));
+        out.push_str(&describe_schema(&tool.parameters));
+        out.push('\n');
     }
     out
 }
 
-/// `{"path": "<path>", ...}` with the required parameters of `spec`.
+/// `{"path": "<path>", ...}` with the required parameters of `spec`, in schema order.
 fn example_arguments(spec: &ToolSpec) -> String {
-    let mut args = Map::new();
-    for name in required(&spec.parameters) {
-        let kind = spec.parameters.pointer(&format!("/properties/{name}/type")).and_then(Value::as_str);
-        let value = match kind {
-            Some("integer") | Some("number") => Value::from(1),
-            Some("boolean") => Value::Bool(true),
-            Some("array") => Value::Array(Vec::new()),
-            Some("object") => Value::Object(Map::new()),
-            _ => Value::String(format!("<{name}>")),
-        };
-        args.insert(name.to_string(), value);
-    }
-    Value::Object(args).to_string()
+    let fields: Vec<String> = required(&spec.parameters)
+        .into_iter()
+        .map(|name| {
+            let kind = spec.parameters.pointer(&format!("/properties/{name}/type")).and_then(Value::as_str);
+            let value = match kind {
+                Some("integer") | Some("number") => "1".to_string(),
+                Some("boolean") => "true".to_string(),
+                Some("array") => "[]".to_string(),
+                Some("object") => "{}".to_string(),
+                _ => format!("\"<{name}>\""),
+            };
+            format!("{}: {value}", Value::from(name))
+        })
+        .collect();
+    format!("{{{}}}", fields.join(", "))
 }
 
 fn required(schema: &Value) -> Vec<&str> {
     schema.get("required").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str).collect()
 }
 
-/// A compact one-line rendering of a JSON Schema object.
+/// The parameters of a JSON Schema object, one `- name (type, required): description` line
+/// each, required ones first.
 fn describe_schema(schema: &Value) -> String {
     let Some(properties) = schema.get("properties").and_then(Value::as_object).filter(|p| !p.is_empty()) else {
-        return "none (body `{}`)".to_string();
+        return "Arguments: none (body `{}`)".to_string();
     };
     let required = required(schema);
-    let parts: Vec<String> = properties
-        .iter()
-        .map(|(name, prop)| {
-            let mut part = format!("\"{name}\": {}", type_name(prop));
-            if required.contains(&name.as_str()) {
-                part.push_str(" (required)");
-            }
-            if let Some(description) = prop.get("description").and_then(Value::as_str) {
-                let description = description.split_whitespace().collect::<Vec<_>>().join(" ");
-                part.push_str(&format!(" - {}", crate::retry::truncate(&description, 160)));
-            }
-            part
-        })
-        .collect();
-    format!("{{{}}}", parts.join("; "))
+    let mut names: Vec<&str> = required.iter().copied().filter(|n| properties.contains_key(*n)).collect();
+    names.extend(properties.keys().map(String::as_str).filter(|n| !required.contains(n)));
+    let mut out = String::from("Arguments:");
+    for name in names {
+        let Some(prop) = properties.get(name) else { continue };
+        let flag = if required.contains(&name) { ", required" } else { "" };
+        out.push_str(&format!("\n- {name} ({}{flag})", type_name(prop)));
+        if let Some(description) = prop.get("description").and_then(Value::as_str) {
+            let description = description.split_whitespace().collect::<Vec<_>>().join(" ");
+            out.push_str(&format!(": {}", crate::retry::truncate(&description, 200)));
+        }
+    }
+    out
 }
 
 fn type_name(prop: &Value) -> String {
@@ -189,7 +193,11 @@ pub fn convert_history(messages: &[Message], tools: &[ToolSpec]) -> Vec<Message>
         let converted = match message.role {
             Role::System if !system_done => {
                 system_done = true;
-                Message::system(format!("{}\n\n{appendix}", message.content.trim_end()))
+                if appendix.is_empty() {
+                    message.clone()
+                } else {
+                    Message::system(format!("{}\n\n{appendix}", message.content.trim_end()))
+                }
             }
             Role::System => Message::system(message.content.clone()),
             Role::User => Message::user(message.content.clone()),
@@ -218,7 +226,7 @@ pub fn convert_history(messages: &[Message], tools: &[ToolSpec]) -> Vec<Message>
             _ => out.push(converted),
         }
     }
-    if !system_done {
+    if !system_done && !appendix.is_empty() {
         out.insert(0, Message::system(appendix));
     }
     out
@@ -230,11 +238,8 @@ const BARE_PARAMETERS: &[&str] = &["command", "cmd", "script", "code"];
 /// A call as the fenced block the model is asked to write.
 pub fn render_call(call: &ToolCall, tools: &[ToolSpec]) -> String {
     // Shell-like values are rendered bare (no JSON escaping), as the prompt's example shows.
-    let plain = tools
-        .iter()
-        .find(|t| t.name == call.name)
-        .and_then(plain_parameter)
-        .filter(|p| BARE_PARAMETERS.contains(p));
+    let plain =
+        tools.iter().find(|t| t.name == call.name).and_then(plain_parameter).filter(|p| BARE_PARAMETERS.contains(p));
     let body = match (plain, call.parsed_arguments()) {
         (Some(param), Ok(Value::Object(map))) if map.len() == 1 && map.get(param).is_some_and(Value::is_string) => {
             map.get(param).and_then(Value::as_str).unwrap_or_default().to_string()
@@ -432,7 +437,9 @@ mod tests {
 
     #[test]
     fn json_blocks_naming_a_tool_are_accepted() {
-        let (text, call) = parse("I will edit.\n```json\n{\"name\": \"edit\", \"arguments\": {\"path\": \"a\", \"old\": \"x\", \"new\": \"y\"}}\n```");
+        let (text, call) = parse(
+            "I will edit.\n```json\n{\"name\": \"edit\", \"arguments\": {\"path\": \"a\", \"old\": \"x\", \"new\": \"y\"}}\n```",
+        );
         assert_eq!(text, "I will edit.");
         assert_eq!(call.as_ref().map(|c| c.name.as_str()), Some("edit"));
         assert_eq!(args(&call), json!({"path": "a", "old": "x", "new": "y"}));
@@ -499,7 +506,11 @@ mod tests {
     fn rendered_calls_parse_back() {
         let calls = [
             ToolCall { id: "1".into(), name: "bash".into(), arguments: "{\"command\":\"echo '```'\"}".into() },
-            ToolCall { id: "2".into(), name: "edit".into(), arguments: "{\"path\":\"a\",\"old\":\"x\",\"new\":\"y\"}".into() },
+            ToolCall {
+                id: "2".into(),
+                name: "edit".into(),
+                arguments: "{\"path\":\"a\",\"old\":\"x\",\"new\":\"y\"}".into(),
+            },
             ToolCall { id: "3".into(), name: "bash".into(), arguments: "{\"command\":\"ls\",\"timeout\":3}".into() },
         ];
         for call in calls {
@@ -523,7 +534,11 @@ mod tests {
             Message::tool_result("text-1", "def add(a, b): return a - b", false),
             Message::assistant(
                 "",
-                vec![ToolCall { id: "text-2".into(), name: "bash".into(), arguments: "{\"command\":\"false\"}".into() }],
+                vec![ToolCall {
+                    id: "text-2".into(),
+                    name: "bash".into(),
+                    arguments: "{\"command\":\"false\"}".into(),
+                }],
             ),
             Message::tool_result("text-2", "exit 1", true),
             Message::user("Keep going."),
@@ -533,7 +548,7 @@ mod tests {
         assert!(converted.iter().all(|m| m.tool_calls.is_empty() && m.role != Role::Tool));
         assert!(converted[0].content.starts_with("You fix bugs.\n\n# How to act"));
         assert!(converted[0].content.contains("## bash (plain body: command)"));
-        assert!(converted[0].content.contains("\"path\": string (required)"));
+        assert!(converted[0].content.contains("- path (string, required)"));
         assert_eq!(converted[2].content, "Looking.\n\n```view\n{\"path\":\"calc.py\"}\n```");
         assert_eq!(converted[3].content, "Observation from view:\ndef add(a, b): return a - b");
         assert_eq!(converted[4].content, "```bash\nfalse\n```");
@@ -541,6 +556,22 @@ mod tests {
         assert_eq!(next_call_number(&history), 3);
         let no_system = convert_history(&[Message::user("hi")], &tools());
         assert_eq!(no_system[0].role, Role::System);
+        assert_eq!(convert_history(&history[..2], &[]), history[..2].to_vec());
+    }
+
+    #[test]
+    fn the_prompt_names_every_tool_and_shows_both_forms() {
+        let prompt = tool_prompt(&tools());
+        assert!(
+            prompt.contains("```edit\n{\"path\": \"<path>\", \"old\": \"<old>\", \"new\": \"<new>\"}\n```"),
+            "{prompt}"
+        );
+        assert!(
+            prompt.contains("Arguments:\n- command (string, required): The command.\n- timeout (integer)\n"),
+            "{prompt}"
+        );
+        assert!(prompt.contains("```bash\nls -la\n```"), "{prompt}");
+        assert!(prompt.contains("## submit\nFinish.\nArguments: none"), "{prompt}");
     }
 
     #[test]

@@ -199,9 +199,8 @@ impl EditTool {
         };
         match previous {
             None => {
-                std::fs::remove_file(path).map_err(|err| {
-                    ToolOutput::error(format!("cannot delete `{shown}` to undo its creation: {err}"))
-                })?;
+                std::fs::remove_file(path)
+                    .map_err(|err| ToolOutput::error(format!("cannot delete `{shown}` to undo its creation: {err}")))?;
                 Ok(ToolOutput::ok(format!("undid the creation of `{shown}`: the file is deleted")))
             }
             Some(bytes) => {
@@ -298,9 +297,8 @@ fn read_text(path: &Path, shown: &str) -> Result<(Vec<u8>, TextFile), ToolOutput
         }
         Err(err) => return Err(ToolOutput::error(format!("cannot read `{shown}`: {err}"))),
     };
-    let raw = String::from_utf8(bytes.clone()).map_err(|_| {
-        ToolOutput::error(format!("`{shown}` is not UTF-8 text; it cannot be edited with this tool"))
-    })?;
+    let raw = String::from_utf8(bytes.clone())
+        .map_err(|_| ToolOutput::error(format!("`{shown}` is not UTF-8 text; it cannot be edited with this tool")))?;
     Ok((bytes, TextFile::new(raw)))
 }
 

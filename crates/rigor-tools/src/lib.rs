@@ -185,7 +185,9 @@ impl Tool for FinishTool {
 
     async fn run(&self, args: Value, _ctx: &ToolContext) -> ToolOutput {
         match required_str(&args, "summary") {
-            Ok(summary) => ToolOutput { stop: Some(Stop::Finish { summary: summary.to_string() }), ..ToolOutput::ok("finished") },
+            Ok(summary) => {
+                ToolOutput { stop: Some(Stop::Finish { summary: summary.to_string() }), ..ToolOutput::ok("finished") }
+            }
             Err(err) => err,
         }
     }
@@ -210,7 +212,9 @@ impl Tool for AbstainTool {
 
     async fn run(&self, args: Value, _ctx: &ToolContext) -> ToolOutput {
         match required_str(&args, "reason") {
-            Ok(reason) => ToolOutput { stop: Some(Stop::Abstain { reason: reason.to_string() }), ..ToolOutput::ok("abstained") },
+            Ok(reason) => {
+                ToolOutput { stop: Some(Stop::Abstain { reason: reason.to_string() }), ..ToolOutput::ok("abstained") }
+            }
             Err(err) => err,
         }
     }

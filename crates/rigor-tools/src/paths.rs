@@ -27,7 +27,8 @@ pub(crate) fn normalize(path: &Path) -> PathBuf {
 /// Resolves `path` the way the file system will see it: `..` lexically, then symlinks of the
 /// deepest ancestor that exists (the file itself included when it exists).
 pub(crate) fn resolve_real(path: &Path) -> io::Result<PathBuf> {
-    let normal = normalize(path);
+    let absolute = if path.is_absolute() { path.to_path_buf() } else { std::env::current_dir()?.join(path) };
+    let normal = normalize(&absolute);
     let mut existing = normal.as_path();
     let mut missing = Vec::new();
     loop {
@@ -102,5 +103,8 @@ mod tests {
         assert!(confine(&ws, &ws.join("a/b.txt"), "a/b.txt").is_ok());
         assert!(confine(&ws, &ws.join("new/../../x"), "x").is_err());
         assert!(confine(&ws, &ws.join("../x"), "../x").is_err());
+        // A relative workspace resolves against the current directory.
+        let cwd = std::env::current_dir().unwrap();
+        assert!(confine(Path::new("."), Path::new("./new/file.txt"), "new/file.txt").unwrap().starts_with(&cwd));
     }
 }

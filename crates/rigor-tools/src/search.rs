@@ -147,10 +147,8 @@ impl Request {
             let matcher = &matcher;
             let hits = &hits;
             let counted = &counted;
-            let mut searcher = SearcherBuilder::new()
-                .binary_detection(BinaryDetection::quit(0))
-                .line_number(true)
-                .build();
+            let mut searcher =
+                SearcherBuilder::new().binary_detection(BinaryDetection::quit(0)).line_number(true).build();
             Box::new(move |entry| {
                 let Ok(entry) = entry else { return WalkState::Continue };
                 if !entry.file_type().is_some_and(|t| t.is_file()) {

@@ -2,11 +2,14 @@
 //!
 //! The session is a `bash --noprofile --norc` child started lazily in the workspace, in its own
 //! process group, with stderr merged into stdout. The working directory and exported variables
-//! persist from one call to the next. Each command is sent as `{ eval '<command>'\n} < /dev/null`
-//! followed by a `printf` of a per-command end marker carrying `$?`, and output is read up to that
-//! marker. Quoting the command for `eval` means a syntax error in it (an unclosed quote) is an
-//! ordinary failed command instead of a shell waiting forever for the rest of the string; stdin from
-//! `/dev/null` means a command that reads input gets EOF instead of hanging.
+//! persist from one call to the next. Each command is sent as one line,
+//! `eval '<command>' < /dev/null 2>&1; printf '\n<marker>%s__\n' "$?"`, and output is read up to
+//! that per-command marker, which carries the exit status. Quoting the command for `eval` means a
+//! syntax error in it (an unclosed quote, a stray `}`) is an ordinary failed command instead of a
+//! shell waiting forever for the rest of the string; stdin from `/dev/null` means a command that
+//! reads input gets EOF instead of hanging. (A `{ CMD\n} < /dev/null` group is not used: after a
+//! syntax error inside `eval`, bash 5.2 no longer recognises `{` at the start of the next line.)
+//! Output beyond a few MB is not buffered: its start and end are kept, the middle is counted.
 //!
 //! On a timeout the whole process group is killed (`SIGKILL`) and the next call starts a fresh
 //! session. Dropping the tool kills the group too, so no process outlives the run.
@@ -24,7 +27,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::sync::Mutex;
 
-use crate::truncate::{group_thousands, truncate_middle};
+use crate::truncate::truncate_with_gap;
 use crate::{Tool, ToolContext, ToolOutput, required_str};
 
 /// The longest timeout a single call may ask for with `timeout_secs`.
@@ -73,10 +76,7 @@ impl ShellTool {
             match Session::start(ctx) {
                 Ok(session) => *guard = Some(session),
                 Err(err) => {
-                    return ToolOutput::error(format!(
-                        "could not start bash in {}: {err}",
-                        ctx.workspace.display()
-                    ));
+                    return ToolOutput::error(format!("could not start bash in {}: {err}", ctx.workspace.display()));
                 }
             }
         }
@@ -85,28 +85,22 @@ impl ShellTool {
         };
 
         let marker = format!("__RIGOR_{}_", uuid::Uuid::new_v4().simple());
-        let script = format!(
-            "{{ eval {}\n}} < /dev/null 2>&1; printf '\\n{marker}%s__\\n' \"$?\"\n",
-            single_quote(command)
-        );
+        let script = format!("eval {} < /dev/null 2>&1; printf '\\n{marker}%s__\\n' \"$?\"\n", single_quote(command));
         let mut output = OutputBuffer::default();
         session.in_flight = true;
         let outcome = tokio::time::timeout(timeout, session.run(&script, &marker, &mut output)).await;
         match outcome {
             Ok(Ok(status)) => {
                 session.in_flight = false;
-                ToolOutput::ok(format!(
-                    "{}\nexit code: {status}",
-                    render(&output.into_text(), ctx.max_output_chars)
-                ))
+                ToolOutput::ok(format!("{}exit code: {status}", output.render(ctx.max_output_chars)))
             }
             Ok(Err(RunError::Io(err))) => {
                 if let Some(mut session) = guard.take() {
                     session.kill().await;
                 }
                 ToolOutput::error(format!(
-                    "{}\nthe shell session failed ({err}); a new session will start in the workspace on the next call",
-                    render(&output.into_text(), ctx.max_output_chars)
+                    "{}the shell session failed ({err}); a new session will start in the workspace on the next call",
+                    output.render(ctx.max_output_chars)
                 ))
             }
             Ok(Err(RunError::Exited)) => {
@@ -116,9 +110,9 @@ impl ShellTool {
                 };
                 let status = status.map_or_else(|| "unknown".to_string(), |code| code.to_string());
                 ToolOutput::error(format!(
-                    "{}\nthe shell exited (status {status}); a new session will start in the workspace on the next call \
+                    "{}the shell exited (status {status}); a new session will start in the workspace on the next call \
                      (the working directory and exported variables are reset)",
-                    render(&output.into_text(), ctx.max_output_chars)
+                    output.render(ctx.max_output_chars)
                 ))
             }
             Err(_elapsed) => {
@@ -126,10 +120,10 @@ impl ShellTool {
                     session.kill().await;
                 }
                 ToolOutput::error(format!(
-                    "{}\nthe command timed out after {} s and was killed with all its child processes; the shell was \
+                    "{}the command timed out after {} s and was killed with all its child processes; the shell was \
                      restarted (the working directory is back to the workspace and exported variables are lost). \
                      Run long jobs with a larger `timeout_secs` or in the background with their output sent to a file.",
-                    render(&output.into_text(), ctx.max_output_chars),
+                    output.render(ctx.max_output_chars),
                     timeout.as_secs()
                 ))
             }
@@ -178,11 +172,6 @@ impl Tool for ShellTool {
         };
         self.execute(command, timeout, ctx).await
     }
-}
-
-/// The output shown to the model: cut to the budget, or a placeholder when there was none.
-fn render(output: &str, max_chars: usize) -> String {
-    if output.is_empty() { "(no output)".to_string() } else { truncate_middle(output, max_chars) }
 }
 
 /// Quotes `text` as one single-quoted shell word.
@@ -247,7 +236,19 @@ impl Session {
         let needle = format!("\n{marker}").into_bytes();
         let mut chunk = vec![0u8; 64 * 1024];
         loop {
-            let n = self.stdout.read(&mut chunk).await.map_err(RunError::Io)?;
+            let n = tokio::select! {
+                read = self.stdout.read(&mut chunk) => read.map_err(RunError::Io)?,
+                // bash exited while a background child still holds the pipe open (`sleep 9 & exit`):
+                // collect what is already written, then report the exit instead of waiting for EOF.
+                _ = self.child.wait() => {
+                    while let Ok(Ok(n)) = tokio::time::timeout(Duration::from_millis(100), self.stdout.read(&mut chunk)).await
+                        && n > 0
+                    {
+                        output.push(&chunk[..n]);
+                    }
+                    return Err(RunError::Exited);
+                }
+            };
             if n == 0 {
                 return Err(RunError::Exited);
             }
@@ -310,6 +311,9 @@ struct OutputBuffer {
     /// The output after `head`, minus `dropped` bytes cut from its front.
     rest: Vec<u8>,
     dropped: usize,
+    /// Characters and lines among the dropped bytes.
+    dropped_chars: usize,
+    dropped_lines: usize,
     /// Where in `rest` to look for the end marker next.
     scan_from: usize,
 }
@@ -342,6 +346,10 @@ impl OutputBuffer {
         }
         if !self.head.is_empty() && self.rest.len() > 2 * KEEP_TAIL_BYTES {
             let cut = self.rest.len() - KEEP_TAIL_BYTES;
+            let gone = &self.rest[..cut];
+            // UTF-8 continuation bytes do not start a character.
+            self.dropped_chars += gone.iter().filter(|&&b| b & 0xC0 != 0x80).count();
+            self.dropped_lines += gone.iter().filter(|&&b| b == b'\n').count();
             self.rest.drain(..cut);
             self.dropped += cut;
             self.scan_from = self.scan_from.saturating_sub(cut);
@@ -349,12 +357,18 @@ impl OutputBuffer {
         None
     }
 
-    fn into_text(self) -> String {
-        let mut text = String::from_utf8_lossy(&self.head).into_owned();
-        if self.dropped > 0 {
-            text.push_str(&format!("\n[... {} bytes of output dropped ...]\n", group_thousands(self.dropped)));
+    /// The output for the model, cut to `max_chars` with a note, ending with a newline; a
+    /// placeholder when there was none.
+    fn render(self, max_chars: usize) -> String {
+        if self.head.is_empty() && self.rest.is_empty() {
+            return "(no output)\n".to_string();
         }
-        text.push_str(&String::from_utf8_lossy(&self.rest));
+        let head = String::from_utf8_lossy(&self.head);
+        let rest = String::from_utf8_lossy(&self.rest);
+        let mut text = truncate_with_gap(&head, self.dropped_chars, self.dropped_lines, &rest, max_chars);
+        if !text.ends_with('\n') {
+            text.push('\n');
+        }
         text
     }
 }

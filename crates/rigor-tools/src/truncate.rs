@@ -21,31 +21,61 @@ pub fn truncate_middle(text: &str, max_chars: usize) -> String {
     if total_chars <= max_chars {
         return text.to_string();
     }
-    let head_chars = (max_chars as f64 * HEAD_SHARE) as usize;
-    let tail_chars = max_chars - head_chars;
-
-    let mut head_end = byte_index_of_char(text, head_chars);
-    let mut tail_start = byte_index_of_char(text, total_chars - tail_chars);
-
-    // Prefer line boundaries when one is in the second half of the head (or the first half of
-    // the tail): whole lines read better than a line cut mid-word.
-    if let Some(newline) = text[..head_end].rfind('\n')
-        && newline + 1 >= head_end / 2
-    {
-        head_end = newline + 1;
-    }
-    let tail_len = text.len() - tail_start;
-    if let Some(newline) = text[tail_start..].find('\n')
-        && newline < tail_len / 2
-    {
-        tail_start += newline + 1;
-    }
-
+    let (head_chars, tail_chars) = split_budget(max_chars);
+    let head_end = cut_head(text, head_chars);
+    let tail_start = cut_tail(text, tail_chars).max(head_end);
     let omitted = &text[head_end..tail_start];
-    let omitted_chars = omitted.chars().count();
-    let omitted_lines = omitted.matches('\n').count();
-    let head = &text[..head_end];
-    let tail = &text[tail_start..];
+    join(&text[..head_end], omitted.chars().count(), omitted.matches('\n').count(), &text[tail_start..])
+}
+
+/// Like [`truncate_middle`] for a text whose middle is already gone: `head`, then `gap_chars`
+/// characters (`gap_lines` lines) that were dropped, then `tail`. The note counts the gap too.
+pub fn truncate_with_gap(head: &str, gap_chars: usize, gap_lines: usize, tail: &str, max_chars: usize) -> String {
+    if gap_chars == 0 {
+        return truncate_middle(&format!("{head}{tail}"), max_chars);
+    }
+    let (head_chars, tail_chars) = split_budget(max_chars);
+    let head_end = cut_head(head, head_chars);
+    let tail_start = cut_tail(tail, tail_chars);
+    let (head_rest, tail_front) = (&head[head_end..], &tail[..tail_start]);
+    join(
+        &head[..head_end],
+        head_rest.chars().count() + gap_chars + tail_front.chars().count(),
+        head_rest.matches('\n').count() + gap_lines + tail_front.matches('\n').count(),
+        &tail[tail_start..],
+    )
+}
+
+/// Characters for the head and for the tail.
+fn split_budget(max_chars: usize) -> (usize, usize) {
+    let head = (max_chars as f64 * HEAD_SHARE) as usize;
+    (head, max_chars - head)
+}
+
+/// Byte index ending the first `chars` characters of `text`, moved back to a line boundary when
+/// one is in the second half of that stretch (whole lines read better than a line cut mid-word).
+fn cut_head(text: &str, chars: usize) -> usize {
+    let end = byte_index_of_char(text, chars);
+    match text[..end].rfind('\n') {
+        Some(newline) if newline + 1 >= end / 2 => newline + 1,
+        _ => end,
+    }
+}
+
+/// Byte index starting the last `chars` characters of `text`, moved forward to a line boundary
+/// when one is in the first half of that stretch.
+fn cut_tail(text: &str, chars: usize) -> usize {
+    let total = text.chars().count();
+    let start = byte_index_of_char(text, total.saturating_sub(chars));
+    let len = text.len() - start;
+    match text[start..].find('\n') {
+        Some(newline) if newline < len / 2 => start + newline + 1,
+        _ => start,
+    }
+}
+
+/// `head`, the note, `tail`.
+fn join(head: &str, omitted_chars: usize, omitted_lines: usize, tail: &str) -> String {
     let lead = if head.is_empty() || head.ends_with('\n') { "" } else { "\n" };
     let trail = if tail.is_empty() { "" } else { "\n" };
     format!(
@@ -102,10 +132,10 @@ mod tests {
 
     #[test]
     fn note_counts_what_was_cut() {
-        let text = "a".repeat(10_000);
+        let text = "x".repeat(10_000);
         let out = truncate_middle(&text, 100);
         assert!(out.contains("[... 9,900 characters (0 lines) omitted ...]"), "{out}");
-        assert_eq!(out.chars().filter(|c| *c == 'a').count(), 100);
+        assert_eq!(out.chars().filter(|c| *c == 'x').count(), 100);
     }
 
     #[test]
@@ -114,6 +144,19 @@ mod tests {
         let out = truncate_middle(&text, 101);
         assert!(out.contains("omitted"));
         assert_eq!(out.chars().filter(|c| !c.is_ascii()).count(), 101);
+    }
+
+    #[test]
+    fn a_known_gap_is_counted_in_the_note() {
+        let head: String = (0..100).map(|i| format!("h{i}\n")).collect();
+        let tail: String = (0..100).map(|i| format!("t{i}\n")).collect();
+        let out = truncate_with_gap(&head, 1_000_000, 5_000, &tail, 100);
+        assert!(out.starts_with("h0\n"), "{out}");
+        assert!(out.ends_with("t99\n"), "{out}");
+        assert!(out.contains(",0") || out.contains("1,00"), "{out}");
+        assert!(out.contains("lines) omitted"), "{out}");
+        let plain = truncate_with_gap("abc", 0, 0, "def", 100);
+        assert_eq!(plain, "abcdef");
     }
 
     #[test]

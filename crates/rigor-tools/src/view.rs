@@ -37,8 +37,8 @@ impl Tool for ViewTool {
     fn spec(&self) -> ToolSpec {
         ToolSpec {
             name: "view".into(),
-            description: "Show a file with line numbers (optionally a line range), or list a directory two levels deep."
-                .into(),
+            description:
+                "Show a file with line numbers (optionally a line range), or list a directory two levels deep.".into(),
             parameters: json!({
                 "type": "object",
                 "properties": {
@@ -206,11 +206,8 @@ fn list_dir(dir: &Path, ctx: &ToolContext) -> ToolOutput {
         out.push_str("  (empty)\n");
     }
     if more > 0 {
-        let _ = writeln!(
-            out,
-            "[... {} more entries not shown; view a subdirectory to see them]",
-            group_thousands(more)
-        );
+        let _ =
+            writeln!(out, "[... {} more entries not shown; view a subdirectory to see them]", group_thousands(more));
     }
     ToolOutput::ok(out.trim_end_matches('\n').to_string())
 }

@@ -1,0 +1,366 @@
+//! The file tools (`view`, `edit`, `search`) and the tool box, as the model experiences them.
+
+// Helpers outside #[test] functions are test code too.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::fs;
+use std::path::Path;
+
+use rigor_protocol::ToolCall;
+use rigor_tools::edit::EditTool;
+use rigor_tools::search::SearchTool;
+use rigor_tools::view::ViewTool;
+use rigor_tools::{Stop, Tool, ToolBox, ToolContext, ToolOutput};
+use serde_json::{Value, json};
+
+fn workspace() -> (tempfile::TempDir, ToolContext) {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = ToolContext::new(dir.path());
+    (dir, ctx)
+}
+
+fn write(root: &Path, rel: &str, text: &str) {
+    let path = root.join(rel);
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, text).unwrap();
+}
+
+fn read(root: &Path, rel: &str) -> String {
+    fs::read_to_string(root.join(rel)).unwrap()
+}
+
+async fn run(tool: &impl Tool, ctx: &ToolContext, args: Value) -> ToolOutput {
+    tool.run(args, ctx).await
+}
+
+fn numbered(n: usize) -> String {
+    (1..=n).map(|i| format!("line {i}\n")).collect()
+}
+
+// ---------------------------------------------------------------- view
+
+#[tokio::test]
+async fn view_shows_numbered_lines_and_ranges() {
+    let (dir, ctx) = workspace();
+    write(dir.path(), "a.txt", &numbered(12));
+    let out = run(&ViewTool, &ctx, json!({"path": "a.txt"})).await;
+    assert!(!out.is_error);
+    assert!(out.content.starts_with(" 1\tline 1\n 2\tline 2\n"), "{}", out.content);
+    assert!(out.content.ends_with("12\tline 12"), "{}", out.content);
+
+    let out = run(&ViewTool, &ctx, json!({"path": "a.txt", "start_line": 3, "end_line": 4})).await;
+    assert!(out.content.starts_with("3\tline 3\n4\tline 4\n[showing lines 3-4 of 12;"), "{}", out.content);
+
+    let out = run(&ViewTool, &ctx, json!({"path": "a.txt", "start_line": 11, "end_line": -1})).await;
+    assert!(out.content.starts_with("11\tline 11\n12\tline 12"), "{}", out.content);
+
+    let out = run(&ViewTool, &ctx, json!({"path": "a.txt", "start_line": 13})).await;
+    assert!(out.is_error && out.content.contains("has 12 lines"), "{}", out.content);
+}
+
+#[tokio::test]
+async fn view_caps_long_files_and_says_how_to_see_more() {
+    let (dir, ctx) = workspace();
+    write(dir.path(), "long.txt", &numbered(1000));
+    let ctx = ToolContext { max_output_chars: 100_000, ..ctx };
+    let out = run(&ViewTool, &ctx, json!({"path": "long.txt"})).await;
+    assert!(out.content.contains("400\tline 400\n"), "{}", out.content);
+    assert!(!out.content.contains("line 401"));
+    assert!(out.content.ends_with("[showing lines 1-400 of 1,000; call `view` with start_line=401 to see more]"));
+
+    // A small observation budget cuts at a line boundary, with the same kind of note.
+    let small = ToolContext { max_output_chars: 200, ..ctx };
+    let out = run(&ViewTool, &small, json!({"path": "long.txt"})).await;
+    assert!(out.content.len() < 300, "{}", out.content);
+    assert!(out.content.contains("to see more]"), "{}", out.content);
+}
+
+#[tokio::test]
+async fn view_lists_directories_two_levels_respecting_gitignore() {
+    let (dir, ctx) = workspace();
+    write(dir.path(), ".gitignore", "target/\n*.log\n");
+    write(dir.path(), "src/lib.rs", "");
+    write(dir.path(), "src/deep/er/x.rs", "");
+    write(dir.path(), "target/debug/junk", "");
+    write(dir.path(), "run.log", "");
+    write(dir.path(), ".git/HEAD", "ref: refs/heads/main\n");
+    write(dir.path(), "README.md", "");
+    let out = run(&ViewTool, &ctx, json!({"path": "."})).await;
+    assert!(!out.is_error, "{}", out.content);
+    assert_eq!(out.content, "./\n  .gitignore\n  README.md\n  src/\n    deep/\n    lib.rs");
+}
+
+#[tokio::test]
+async fn view_refuses_binary_files_and_explains_missing_paths() {
+    let (dir, ctx) = workspace();
+    fs::write(dir.path().join("blob.bin"), [0u8, 159, 146, 150, 0, 1]).unwrap();
+    let out = run(&ViewTool, &ctx, json!({"path": "blob.bin"})).await;
+    assert!(out.is_error && out.content.contains("binary"), "{}", out.content);
+
+    let out = run(&ViewTool, &ctx, json!({"path": "nope/missing.py"})).await;
+    assert!(out.is_error);
+    assert!(out.content.contains("nope/missing.py") && out.content.contains("search"), "{}", out.content);
+}
+
+// ---------------------------------------------------------------- edit
+
+#[tokio::test]
+async fn str_replace_needs_exactly_one_match() {
+    let (dir, ctx) = workspace();
+    let edit = EditTool::default();
+    write(dir.path(), "m.py", "def f():\n    return 1\n\ndef g():\n    return 1\n");
+
+    let out = run(
+        &edit,
+        &ctx,
+        json!({"command": "str_replace", "path": "m.py", "old_str": "return 1", "new_str": "return 2"}),
+    )
+    .await;
+    assert!(out.is_error);
+    assert!(out.content.contains("occurs 2 times") && out.content.contains("lines 2, 5"), "{}", out.content);
+
+    let out =
+        run(&edit, &ctx, json!({"command": "str_replace", "path": "m.py", "old_str": "return 3", "new_str": "x"}))
+            .await;
+    assert!(out.is_error && out.content.contains("does not occur"), "{}", out.content);
+
+    let out = run(
+        &edit,
+        &ctx,
+        json!({"command": "str_replace", "path": "m.py", "old_str": "def g():\n    return 1", "new_str": "def g():\n    return 2"}),
+    )
+    .await;
+    assert!(!out.is_error, "{}", out.content);
+    assert!(out.content.contains("5\t    return 2"), "snippet shows the change: {}", out.content);
+    assert_eq!(read(dir.path(), "m.py"), "def f():\n    return 1\n\ndef g():\n    return 2\n");
+}
+
+#[tokio::test]
+async fn str_replace_hints_at_whitespace_only_differences() {
+    let (dir, ctx) = workspace();
+    let edit = EditTool::default();
+    write(dir.path(), "m.py", "class A:\n    def f(self):\n        return  1\n");
+    let out = run(
+        &edit,
+        &ctx,
+        json!({"command": "str_replace", "path": "m.py", "old_str": "def f(self):\n  return 1", "new_str": "x"}),
+    )
+    .await;
+    assert!(out.is_error);
+    assert!(out.content.contains("Ignoring whitespace, it matches lines 2-3"), "{}", out.content);
+}
+
+#[tokio::test]
+async fn edits_keep_crlf_line_endings_and_the_trailing_newline_state() {
+    let (dir, ctx) = workspace();
+    let edit = EditTool::default();
+    write(dir.path(), "w.txt", "one\r\ntwo\r\nthree\r\n");
+    let out = run(
+        &edit,
+        &ctx,
+        json!({"command": "str_replace", "path": "w.txt", "old_str": "two\nthree\n", "new_str": "2\n3"}),
+    )
+    .await;
+    assert!(!out.is_error, "{}", out.content);
+    assert_eq!(read(dir.path(), "w.txt"), "one\r\n2\r\n3\r\n");
+
+    write(dir.path(), "n.txt", "a\nb");
+    let out = run(&edit, &ctx, json!({"command": "insert", "path": "n.txt", "insert_line": 2, "new_str": "c"})).await;
+    assert!(!out.is_error, "{}", out.content);
+    assert_eq!(read(dir.path(), "n.txt"), "a\nb\nc");
+}
+
+#[tokio::test]
+async fn insert_adds_lines_after_the_given_line() {
+    let (dir, ctx) = workspace();
+    let edit = EditTool::default();
+    write(dir.path(), "f.txt", "a\nb\n");
+    let out = run(&edit, &ctx, json!({"command": "insert", "path": "f.txt", "insert_line": 0, "new_str": "top"})).await;
+    assert!(!out.is_error, "{}", out.content);
+    assert!(out.content.contains("1\ttop"), "{}", out.content);
+    run(&edit, &ctx, json!({"command": "insert", "path": "f.txt", "insert_line": 2, "new_str": "mid1\nmid2\n"})).await;
+    run(&edit, &ctx, json!({"command": "insert", "path": "f.txt", "insert_line": 5, "new_str": "end"})).await;
+    assert_eq!(read(dir.path(), "f.txt"), "top\na\nmid1\nmid2\nb\nend\n");
+    let out = run(&edit, &ctx, json!({"command": "insert", "path": "f.txt", "insert_line": 99, "new_str": "x"})).await;
+    assert!(out.is_error && out.content.contains("out of range"), "{}", out.content);
+}
+
+#[tokio::test]
+async fn create_makes_new_files_but_never_overwrites() {
+    let (dir, ctx) = workspace();
+    let edit = EditTool::default();
+    let out = run(&edit, &ctx, json!({"command": "create", "path": "pkg/new.py", "file_text": "x = 1\n"})).await;
+    assert!(!out.is_error, "{}", out.content);
+    assert_eq!(read(dir.path(), "pkg/new.py"), "x = 1\n");
+
+    let out = run(&edit, &ctx, json!({"command": "create", "path": "pkg/new.py", "file_text": "y = 2\n"})).await;
+    assert!(out.is_error && out.content.contains("already exists"), "{}", out.content);
+    assert_eq!(read(dir.path(), "pkg/new.py"), "x = 1\n");
+
+    write(dir.path(), "empty.py", "");
+    let out = run(&edit, &ctx, json!({"command": "create", "path": "empty.py", "file_text": "z = 3\n"})).await;
+    assert!(!out.is_error, "an empty file may be filled: {}", out.content);
+    assert_eq!(read(dir.path(), "empty.py"), "z = 3\n");
+}
+
+#[tokio::test]
+async fn undo_reverts_edits_one_by_one_and_deletes_created_files() {
+    let (dir, ctx) = workspace();
+    let edit = EditTool::default();
+    run(&edit, &ctx, json!({"command": "create", "path": "u.txt", "file_text": "v1\n"})).await;
+    run(&edit, &ctx, json!({"command": "str_replace", "path": "u.txt", "old_str": "v1", "new_str": "v2"})).await;
+    run(&edit, &ctx, json!({"command": "str_replace", "path": "u.txt", "old_str": "v2", "new_str": "v3"})).await;
+    assert_eq!(read(dir.path(), "u.txt"), "v3\n");
+
+    let out = run(&edit, &ctx, json!({"command": "undo", "path": "u.txt"})).await;
+    assert!(!out.is_error, "{}", out.content);
+    assert_eq!(read(dir.path(), "u.txt"), "v2\n");
+    run(&edit, &ctx, json!({"command": "undo", "path": "u.txt"})).await;
+    assert_eq!(read(dir.path(), "u.txt"), "v1\n");
+    let out = run(&edit, &ctx, json!({"command": "undo", "path": "u.txt"})).await;
+    assert!(out.content.contains("deleted"), "{}", out.content);
+    assert!(!dir.path().join("u.txt").exists());
+    let out = run(&edit, &ctx, json!({"command": "undo", "path": "u.txt"})).await;
+    assert!(out.is_error && out.content.contains("no edit"), "{}", out.content);
+}
+
+#[tokio::test]
+async fn edits_outside_the_workspace_are_refused() {
+    let outer = tempfile::tempdir().unwrap();
+    let ws = outer.path().join("ws");
+    fs::create_dir(&ws).unwrap();
+    write(outer.path(), "secret.txt", "keep\n");
+    std::os::unix::fs::symlink(outer.path(), ws.join("link")).unwrap();
+    let ctx = ToolContext::new(&ws);
+    let edit = EditTool::default();
+
+    let outside = outer.path().join("abs.txt");
+    for path in ["../x.txt", "sub/../../x.txt", outside.to_str().unwrap(), "link/secret.txt", "link/new.txt"] {
+        let out = run(&edit, &ctx, json!({"command": "create", "path": path, "file_text": "pwned\n"})).await;
+        assert!(out.is_error && out.content.contains("outside the workspace"), "{path}: {}", out.content);
+    }
+    let out = run(
+        &edit,
+        &ctx,
+        json!({"command": "str_replace", "path": "link/secret.txt", "old_str": "keep", "new_str": "x"}),
+    )
+    .await;
+    assert!(out.is_error && out.content.contains("outside the workspace"), "{}", out.content);
+    assert_eq!(read(outer.path(), "secret.txt"), "keep\n");
+    assert!(!outer.path().join("x.txt").exists() && !outside.exists());
+}
+
+#[tokio::test]
+async fn an_edit_check_can_veto_an_edit() {
+    struct NoTabs;
+    impl rigor_tools::edit::EditCheck for NoTabs {
+        fn check(&self, _path: &Path, _before: Option<&str>, after: &str) -> Result<(), String> {
+            if after.contains('\t') { Err("tabs are not allowed".into()) } else { Ok(()) }
+        }
+    }
+    let (dir, ctx) = workspace();
+    let edit = EditTool::with_check(std::sync::Arc::new(NoTabs));
+    write(dir.path(), "c.txt", "a\n");
+    let out =
+        run(&edit, &ctx, json!({"command": "str_replace", "path": "c.txt", "old_str": "a", "new_str": "\ta"})).await;
+    assert!(out.is_error && out.content.contains("tabs are not allowed"), "{}", out.content);
+    assert_eq!(read(dir.path(), "c.txt"), "a\n");
+}
+
+// ---------------------------------------------------------------- search
+
+fn search_fixture(root: &Path) {
+    write(root, ".gitignore", "build/\n");
+    write(root, "src/app.py", "import os\n\ndef handler():\n    return os.getcwd()\n");
+    write(root, "src/util.rs", "fn handler() {}\n");
+    write(root, "build/gen.py", "def handler(): pass\n");
+    write(root, ".hidden/h.py", "def handler(): pass\n");
+    fs::write(root.join("src/data.bin"), b"handler\0\0\0binary").unwrap();
+}
+
+#[tokio::test]
+async fn search_finds_matches_respecting_gitignore_and_skipping_binaries() {
+    let (dir, ctx) = workspace();
+    search_fixture(dir.path());
+    let out = run(&SearchTool, &ctx, json!({"pattern": "handler"})).await;
+    assert!(!out.is_error, "{}", out.content);
+    assert_eq!(out.content, "src/app.py:3: def handler():\nsrc/util.rs:1: fn handler() {}");
+}
+
+#[tokio::test]
+async fn search_filters_by_glob_path_and_case() {
+    let (dir, ctx) = workspace();
+    search_fixture(dir.path());
+    let out = run(&SearchTool, &ctx, json!({"pattern": "handler", "glob": "*.rs"})).await;
+    assert_eq!(out.content, "src/util.rs:1: fn handler() {}");
+    let out =
+        run(&SearchTool, &ctx, json!({"pattern": "HANDLER", "path": "src/app.py", "case_insensitive": true})).await;
+    assert_eq!(out.content, "src/app.py:3: def handler():");
+    let out = run(&SearchTool, &ctx, json!({"pattern": "HANDLER"})).await;
+    assert!(!out.is_error && out.content.starts_with("no matches for `HANDLER`"), "{}", out.content);
+}
+
+#[tokio::test]
+async fn search_reports_bad_regexes_and_caps_results() {
+    let (dir, ctx) = workspace();
+    write(dir.path(), "many.txt", &numbered(250));
+    let out = run(&SearchTool, &ctx, json!({"pattern": "line (\\d+"})).await;
+    assert!(out.is_error && out.content.contains("invalid regex"), "{}", out.content);
+
+    let out = run(&SearchTool, &ctx, json!({"pattern": "^line"})).await;
+    assert_eq!(out.content.lines().count(), 101, "{}", out.content);
+    assert!(
+        out.content
+            .ends_with("[showing 100 of 250 matches; narrow the pattern, `path` or `glob`, or raise `max_results`]")
+    );
+    let out = run(&SearchTool, &ctx, json!({"pattern": "^line", "max_results": 3})).await;
+    assert!(
+        out.content.starts_with("many.txt:1: line 1\nmany.txt:2: line 2\nmany.txt:3: line 3\n[showing 3 of 250"),
+        "{}",
+        out.content
+    );
+}
+
+// ---------------------------------------------------------------- tool box
+
+fn call(name: &str, arguments: &str) -> ToolCall {
+    ToolCall { id: "call-1".into(), name: name.into(), arguments: arguments.into() }
+}
+
+#[tokio::test]
+async fn the_tool_box_reports_unknown_tools_and_malformed_arguments() {
+    let (_dir, ctx) = workspace();
+    let tools = ToolBox::standard(ctx);
+    let names: Vec<String> = tools.specs().into_iter().map(|s| s.name).collect();
+    assert_eq!(names, ["bash", "view", "edit", "search", "finish", "abstain"]);
+
+    let out = tools.call(&call("grep", "{}")).await;
+    assert!(out.is_error && out.content.contains("unknown tool `grep`"), "{}", out.content);
+    assert!(out.content.contains("bash, view, edit, search, finish, abstain"), "{}", out.content);
+
+    let out = tools.call(&call("view", "{\"path\": ")).await;
+    assert!(out.is_error && out.content.contains("not valid JSON"), "{}", out.content);
+
+    let out = tools.call(&call("view", "{}")).await;
+    assert!(out.is_error && out.content.contains("`path`"), "{}", out.content);
+}
+
+#[tokio::test]
+async fn finish_and_abstain_stop_the_run() {
+    let (_dir, ctx) = workspace();
+    let tools = ToolBox::standard(ctx);
+    let out = tools.call(&call("finish", r#"{"summary": "fixed"}"#)).await;
+    assert_eq!(out.stop, Some(Stop::Finish { summary: "fixed".into() }));
+    let out = tools.call(&call("abstain", r#"{"reason": "too vague"}"#)).await;
+    assert_eq!(out.stop, Some(Stop::Abstain { reason: "too vague".into() }));
+    let out = tools.call(&call("finish", "{}")).await;
+    assert!(out.is_error && out.stop.is_none());
+}
+
+#[test]
+fn tool_descriptions_are_concise() {
+    let tools = ToolBox::standard(ToolContext::new("."));
+    for spec in tools.specs() {
+        assert!(spec.description.len() <= 220, "{}: {} chars", spec.name, spec.description.len());
+    }
+}
