@@ -78,7 +78,7 @@ impl Env {
     }
 }
 
-fn events(output: &Output) -> Vec<Value> {
+fn parse_events(output: &Output) -> Vec<Value> {
     String::from_utf8_lossy(&output.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("stdout line is not JSON ({e}): {l}")))
@@ -148,7 +148,7 @@ fn an_openai_compatible_model_fixes_the_example_and_the_patch_is_proven() {
     let output = env.run(&[]);
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
 
-    let events = events(&output);
+    let events = parse_events(&output);
     assert_eq!(events.first().unwrap()["type"], "run_started");
     assert_eq!(events.last().unwrap()["type"], "run_finished");
     assert_eq!(events.last().unwrap()["status"], "submitted");
@@ -182,7 +182,7 @@ fn an_openai_compatible_model_fixes_the_example_and_the_patch_is_proven() {
     // Replay reproduces the run: same observations, status and patch.
     let replayed = env.command(&["replay", run_dir.to_str().unwrap(), "--json"]).output().unwrap();
     assert_eq!(replayed.status.code(), Some(0), "{}", describe(&replayed));
-    let report = events(&replayed).into_iter().last().unwrap();
+    let report = parse_events(&replayed).into_iter().last().unwrap();
     assert_eq!(report["type"], "replay_report");
     assert_eq!(report["reproduced"], true, "{report}");
     assert_eq!(report["patch_identical"], true);
@@ -222,7 +222,7 @@ fn rate_limits_cut_streams_and_timeouts_are_retried() {
     env.config(&server, "openai", "");
     let output = env.run(&[]);
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
-    let events = events(&output);
+    let events = parse_events(&output);
     let retries = of_type(&events, "retry");
     assert_eq!(retries.len(), 3, "{retries:?}");
     assert!(retries[0]["wait_ms"].as_u64().unwrap() >= 1_000, "Retry-After is honoured: {}", retries[0]);
@@ -262,7 +262,7 @@ fn bad_tool_calls_become_observations_and_the_run_continues() {
     env.config(&server, "openai", "");
     let output = env.run(&["--command-timeout", "1"]);
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
-    let events = events(&output);
+    let events = parse_events(&output);
     let observations = of_type(&events, "observation");
     assert_eq!(observations[0]["is_error"], true);
     assert!(observations[0]["content"].as_str().unwrap().contains("JSON"), "{}", observations[0]);

@@ -3,7 +3,7 @@
 //! One call is a series of attempts. An attempt either succeeds, fails for good (the request
 //! itself is wrong: 400, 401, 403, 404, 422), or fails in a way another attempt may fix (429,
 //! 5xx, 529 overloaded, connect errors, timeouts, a stream cut before its terminal event). The
-//! driver [`run`] waits between attempts with exponential backoff and jitter, honours
+//! driver (`run`, crate-private) waits between attempts with exponential backoff and jitter, honours
 //! `Retry-After`, and reports every retry through the sink as [`StreamEvent::Retry`].
 
 use std::collections::hash_map::RandomState;
