@@ -138,9 +138,7 @@ enum ConfigAction {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("RIGOR_LOG").unwrap_or_else(|_| "warn".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("RIGOR_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -210,8 +208,9 @@ async fn run(args: RunArgs) -> Result<u8> {
     }
     let issue = match (&args.issue, &args.issue_file) {
         (Some(text), _) => text.clone(),
-        (None, Some(file)) => std::fs::read_to_string(file)
-            .with_context(|| format!("cannot read the issue file {}", file.display()))?,
+        (None, Some(file)) => {
+            std::fs::read_to_string(file).with_context(|| format!("cannot read the issue file {}", file.display()))?
+        }
         (None, None) => bail!("give the issue with --issue TEXT or --issue-file FILE"),
     };
     if issue.trim().is_empty() {

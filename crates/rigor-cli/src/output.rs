@@ -106,7 +106,11 @@ fn brief_arguments(arguments: &str) -> String {
         (None, _) => arguments.to_string(),
     };
     let one_line = text.replace('\n', " ⏎ ");
-    if one_line.chars().count() > 160 { format!("{}…", one_line.chars().take(160).collect::<String>()) } else { one_line }
+    if one_line.chars().count() > 160 {
+        format!("{}…", one_line.chars().take(160).collect::<String>())
+    } else {
+        one_line
+    }
 }
 
 /// `12 steps · 34,567 tokens (30,000 in / 4,567 out) · $0.0123 · 41.2 s`.
@@ -127,7 +131,7 @@ fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -150,7 +154,12 @@ impl EventSink for HumanOutput {
         }
         let _ = match event {
             Event::RunStarted { run_id, model, workspace, .. } => {
-                writeln!(out, "{} run {run_id} · {model}\n{}", s.bold("rigor"), s.dim(&format!("workspace: {workspace}")))
+                writeln!(
+                    out,
+                    "{} run {run_id} · {model}\n{}",
+                    s.bold("rigor"),
+                    s.dim(&format!("workspace: {workspace}"))
+                )
             }
             Event::ModelResponse { turn, usage, cost_usd, latency_ms, .. } => writeln!(
                 out,
@@ -177,7 +186,10 @@ impl EventSink for HumanOutput {
             Event::Retry { attempt, wait_ms, reason } => writeln!(
                 out,
                 "{}",
-                s.yellow(&format!("attempt {attempt} failed ({reason}); retrying in {:.1} s", *wait_ms as f64 / 1000.0))
+                s.yellow(&format!(
+                    "attempt {attempt} failed ({reason}); retrying in {:.1} s",
+                    *wait_ms as f64 / 1000.0
+                ))
             ),
             Event::Condensed { before_tokens, after_tokens, messages_affected } => writeln!(
                 out,

@@ -1,5 +1,6 @@
 //! End-to-end runs of the `rigor` binary against scripted model servers (real HTTP and SSE on
 //! 127.0.0.1) on a copy of the bundled example repository, which has a real bug.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // helpers of a test binary
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -63,16 +64,15 @@ impl Env {
     }
 
     fn run(&self, extra: &[&str]) -> Output {
-        let mut args = vec!["run", "--repo", ".", "--issue-file", "ISSUE.md", "--model", "scripted:test-model", "--json"];
+        let mut args =
+            vec!["run", "--repo", ".", "--issue-file", "ISSUE.md", "--model", "scripted:test-model", "--json"];
         args.extend_from_slice(extra);
         self.command(&args).output().unwrap()
     }
 
     fn only_run_dir(&self) -> PathBuf {
-        let runs: Vec<PathBuf> = std::fs::read_dir(self.repo.path().join(".rigor/runs"))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
+        let runs: Vec<PathBuf> =
+            std::fs::read_dir(self.repo.path().join(".rigor/runs")).unwrap().map(|e| e.unwrap().path()).collect();
         assert_eq!(runs.len(), 1, "{runs:?}");
         runs.into_iter().next().unwrap()
     }
@@ -114,7 +114,8 @@ fn describe(output: &Output) -> String {
 /// issue's example pass.
 fn assert_patch_fixes_the_bug(patch_file: &Path) {
     let fresh = fixture_repo(&example("durations"));
-    let out = Command::new("git").args(["apply", patch_file.to_str().unwrap()]).current_dir(fresh.path()).output().unwrap();
+    let out =
+        Command::new("git").args(["apply", patch_file.to_str().unwrap()]).current_dir(fresh.path()).output().unwrap();
     assert!(out.status.success(), "git apply: {}", String::from_utf8_lossy(&out.stderr));
     for check in [VERIFY, "python3 -m unittest"] {
         let out = Command::new("sh").arg("-c").arg(check).current_dir(fresh.path()).output().unwrap();
@@ -176,7 +177,10 @@ fn an_openai_compatible_model_fixes_the_example_and_the_patch_is_proven() {
     let requests = server.requests();
     assert_eq!(requests.len(), 6);
     assert!(requests[0]["tools"].as_array().unwrap().iter().any(|t| t["function"]["name"] == "bash"));
-    assert!(requests[0]["messages"][0]["content"].as_str().unwrap().contains("python3 -m unittest -v"), "AGENTS.md is in the system prompt");
+    assert!(
+        requests[0]["messages"][0]["content"].as_str().unwrap().contains("python3 -m unittest -v"),
+        "AGENTS.md is in the system prompt"
+    );
     assert_each_tool_call_answered_once(&requests);
 
     // Replay reproduces the run: same observations, status and patch.
@@ -233,7 +237,10 @@ fn rate_limits_cut_streams_and_timeouts_are_retried() {
 fn persistent_server_errors_end_the_run_with_a_clear_error_and_a_kept_trajectory() {
     let env = Env::new();
     let error = || Step::Status { code: 500, retry_after: None, body: "internal error".into() };
-    let server = ScriptedServer::start_blocking(Flavor::OpenAi, vec![call("bash", json!({"command": "echo hi"})), error(), error(), error()]);
+    let server = ScriptedServer::start_blocking(
+        Flavor::OpenAi,
+        vec![call("bash", json!({"command": "echo hi"})), error(), error(), error()],
+    );
     env.config(&server, "openai", "");
     let output = env.run(&[]);
     assert_eq!(output.status.code(), Some(1), "{}", describe(&output));

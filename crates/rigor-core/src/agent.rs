@@ -158,7 +158,11 @@ impl Agent<'_> {
         deadline: Option<Instant>,
     ) -> Step {
         let turn = totals.steps + 1;
-        self.emitter.emit(Event::ModelRequest { turn, messages: messages.len(), estimated_tokens: context.estimate(messages) });
+        self.emitter.emit(Event::ModelRequest {
+            turn,
+            messages: messages.len(),
+            estimated_tokens: context.estimate(messages),
+        });
         let request = ChatRequest {
             messages: messages.clone(),
             tools: self.tools.specs(),

@@ -143,14 +143,15 @@ impl Config {
                 .map_err(|e| ConfigError::File { path: path.display().to_string(), message: e.to_string() })?;
             merge(&mut merged, table);
         }
-        let mut config: Config = toml::Value::Table(merged).try_into().map_err(|e: toml::de::Error| ConfigError::File {
-            path: paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" + "),
-            message: e.to_string(),
-        })?;
-        if let Ok(model) = std::env::var("RIGOR_MODEL") {
-            if !model.trim().is_empty() {
-                config.model = Some(model);
-            }
+        let mut config: Config =
+            toml::Value::Table(merged).try_into().map_err(|e: toml::de::Error| ConfigError::File {
+                path: paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" + "),
+                message: e.to_string(),
+            })?;
+        if let Ok(model) = std::env::var("RIGOR_MODEL")
+            && !model.trim().is_empty()
+        {
+            config.model = Some(model);
         }
         Ok(config)
     }

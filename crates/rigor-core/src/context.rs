@@ -154,7 +154,11 @@ mod tests {
     fn conversation(turns: usize, observation_chars: usize) -> Vec<Message> {
         let mut messages = vec![Message::system("sys"), Message::user("the issue")];
         for i in 0..turns {
-            let call = ToolCall { id: format!("c{i}"), name: "bash".into(), arguments: format!("{{\"command\":\"step {i}\"}}") };
+            let call = ToolCall {
+                id: format!("c{i}"),
+                name: "bash".into(),
+                arguments: format!("{{\"command\":\"step {i}\"}}"),
+            };
             messages.push(Message::assistant(format!("plan {i}"), vec![call]));
             messages.push(Message::tool_result(format!("c{i}"), "x\n".repeat(observation_chars / 2), false));
         }

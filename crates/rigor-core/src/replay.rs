@@ -116,7 +116,9 @@ pub async fn replay(
     let mut recorded_finish = None;
     for record in records {
         match record.event {
-            Event::RunStarted { repo, base_commit, model, issue, .. } => started = Some((repo, base_commit, model, issue)),
+            Event::RunStarted { repo, base_commit, model, issue, .. } => {
+                started = Some((repo, base_commit, model, issue))
+            }
             Event::ModelResponse { message, usage, cost_usd, finish_reason, .. } => {
                 responses.push(ChatResponse { message, usage, cost_usd, finish_reason })
             }
@@ -125,8 +127,8 @@ pub async fn replay(
             _ => {}
         }
     }
-    let (recorded_repo, base_commit, model, issue) = started
-        .ok_or_else(|| ReplayError::Trajectory(format!("{} has no run_started event", path.display())))?;
+    let (recorded_repo, base_commit, model, issue) =
+        started.ok_or_else(|| ReplayError::Trajectory(format!("{} has no run_started event", path.display())))?;
     let repo = repo.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(recorded_repo));
 
     let collector = Collector::default();

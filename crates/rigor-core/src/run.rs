@@ -118,13 +118,14 @@ pub async fn execute(
     });
     if workspace.carried_changes {
         emitter.emit(Event::Notice {
-            message: "uncommitted changes of the checkout were copied into the workspace; the patch excludes them".into(),
+            message: "uncommitted changes of the checkout were copied into the workspace; the patch excludes them"
+                .into(),
         });
     }
 
-    let agent = Agent { provider, tools: &tools, emitter: emitter.clone(), settings: request.settings.clone(), interrupt };
-    let outcome =
-        agent.run(system_prompt(&workspace.dir, &workspace.tree_root), issue_prompt(&request.issue)).await;
+    let agent =
+        Agent { provider, tools: &tools, emitter: emitter.clone(), settings: request.settings.clone(), interrupt };
+    let outcome = agent.run(system_prompt(&workspace.dir, &workspace.tree_root), issue_prompt(&request.issue)).await;
     drop(tools); // ends the shell session before the worktree goes away
 
     let (mut status, mut summary) = (outcome.status, outcome.summary);
@@ -160,14 +161,17 @@ pub async fn execute(
         match workspace.apply_to_checkout(&patch).await {
             Ok(()) => applied = true,
             Err(err) => emitter.emit(Event::Notice {
-                message: format!("the patch was not applied to your checkout ({err}); it is in {}", run_dir.patch().display()),
+                message: format!(
+                    "the patch was not applied to your checkout ({err}); it is in {}",
+                    run_dir.patch().display()
+                ),
             }),
         }
     }
-    if !request.keep_workspace {
-        if let Err(err) = workspace.remove().await {
-            emitter.emit(Event::Notice { message: format!("could not remove the worktree: {err}") });
-        }
+    if !request.keep_workspace
+        && let Err(err) = workspace.remove().await
+    {
+        emitter.emit(Event::Notice { message: format!("could not remove the worktree: {err}") });
     }
     Ok(RunReport {
         run_id,

@@ -116,7 +116,10 @@ impl EventSink for TrajectoryWriter {
         if let Err(err) = written {
             // Keep running: the agent's work is in the workspace; say once that the record is incomplete.
             self.failed = true;
-            tracing::error!("cannot write trajectory {}: {err}; the rest of this run is not recorded", self.path.display());
+            tracing::error!(
+                "cannot write trajectory {}: {err}; the rest of this run is not recorded",
+                self.path.display()
+            );
         }
     }
 }

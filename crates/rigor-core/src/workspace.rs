@@ -136,7 +136,9 @@ impl Workspace {
         })?;
         let head = head.trim().to_string();
         let base_commit = match start {
-            Some(rev) => git(&repo_root, &["rev-parse", "--verify", &format!("{rev}^{{commit}}")]).await?.trim().to_string(),
+            Some(rev) => {
+                git(&repo_root, &["rev-parse", "--verify", &format!("{rev}^{{commit}}")]).await?.trim().to_string()
+            }
             None => head.clone(),
         };
         exclude_rigor_dirs(&repo_root).await?;
@@ -190,8 +192,13 @@ impl Workspace {
         if patch.trim().is_empty() || self.mode == WorkspaceMode::InPlace {
             return Ok(());
         }
-        git_with_index(&self.repo_root, &["apply", "--check", "--whitespace=nowarn", "-"], None, Some(patch.as_bytes()))
-            .await?;
+        git_with_index(
+            &self.repo_root,
+            &["apply", "--check", "--whitespace=nowarn", "-"],
+            None,
+            Some(patch.as_bytes()),
+        )
+        .await?;
         git_with_index(&self.repo_root, &["apply", "--whitespace=nowarn", "-"], None, Some(patch.as_bytes())).await?;
         Ok(())
     }
@@ -209,11 +216,14 @@ impl Workspace {
 /// Copies the checkout's uncommitted changes (tracked diffs and untracked files) into the
 /// worktree. Returns whether there were any.
 async fn carry_changes(repo_root: &Path, tree_root: &Path) -> Result<bool, WorkspaceError> {
-    let diff = git(repo_root, &["diff", "HEAD", "--binary", "--no-color", "--no-ext-diff", "--", ".", ":(exclude).rigor"]).await?;
+    let diff =
+        git(repo_root, &["diff", "HEAD", "--binary", "--no-color", "--no-ext-diff", "--", ".", ":(exclude).rigor"])
+            .await?;
     if !diff.trim().is_empty() {
         git_with_index(tree_root, &["apply", "--whitespace=nowarn", "-"], None, Some(diff.as_bytes())).await?;
     }
-    let untracked = git(repo_root, &["ls-files", "--others", "--exclude-standard", "-z", "--", ".", ":(exclude).rigor"]).await?;
+    let untracked =
+        git(repo_root, &["ls-files", "--others", "--exclude-standard", "-z", "--", ".", ":(exclude).rigor"]).await?;
     let files: Vec<&str> = untracked.split('\0').filter(|f| !f.is_empty()).collect();
     for file in &files {
         let (from, to) = (repo_root.join(file), tree_root.join(file));
