@@ -357,3 +357,22 @@ fn config_show_masks_secrets() {
     assert!(stdout.contains("sk-…cdef"), "{stdout}");
     assert!(!stdout.contains("0123456789"), "{stdout}");
 }
+
+#[test]
+fn secrets_in_observations_are_redacted_from_the_record() {
+    let env = Env::new();
+    let server = ScriptedServer::start_blocking(
+        Flavor::OpenAi,
+        vec![
+            call("bash", json!({"command": "printf 'key: sk-%s\\n' abcdefghijklmnopqrstuvwxyz"})),
+            call("abstain", json!({"reason": "demo"})),
+        ],
+    );
+    env.config(&server, "openai", "");
+    let output = env.run(&[]);
+    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
+    let recorded = std::fs::read_to_string(env.only_run_dir().join("trajectory.jsonl")).unwrap();
+    assert!(recorded.contains("key: [REDACTED:api-key]"), "{recorded}");
+    assert!(!recorded.contains("abcdefghijklmnopqrstuvwxyz\\n"), "{recorded}");
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("sk-abcdefghijklmnopqrstuvwxyz"));
+}

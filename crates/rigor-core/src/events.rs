@@ -1,9 +1,11 @@
 //! Fan-out of run [`Event`]s to every consumer: the trajectory writer, the CLI's human or JSON
-//! output, tests.
+//! output, tests. Secrets are redacted once, here, before any sink sees an event.
 
 use std::sync::{Arc, Mutex};
 
 use rigor_protocol::Event;
+
+use crate::redact::Redactor;
 
 /// Something that consumes events. Sinks must not fail the run: they handle their own errors.
 pub trait EventSink: Send {
@@ -11,16 +13,23 @@ pub trait EventSink: Send {
     fn emit(&mut self, event: &Event);
 }
 
-/// Sends each event to all registered sinks, in registration order. Cloning shares the sinks.
+/// Sends each event, redacted, to all registered sinks in registration order. Cloning shares
+/// the sinks.
 #[derive(Clone, Default)]
 pub struct Emitter {
     sinks: Arc<Mutex<Vec<Box<dyn EventSink>>>>,
+    redactor: Redactor,
 }
 
 impl Emitter {
-    /// An emitter with no sinks.
+    /// An emitter with no sinks that redacts the secrets of this process's environment.
     pub fn new() -> Self {
-        Self::default()
+        Self::with_redactor(Redactor::from_environment())
+    }
+
+    /// An emitter with no sinks and the given redactor.
+    pub fn with_redactor(redactor: Redactor) -> Self {
+        Self { sinks: Arc::default(), redactor }
     }
 
     /// Adds a sink.
@@ -30,6 +39,7 @@ impl Emitter {
 
     /// Emits an event to every sink.
     pub fn emit(&self, event: Event) {
+        let event = self.redactor.redact_event(event);
         for sink in self.lock().iter_mut() {
             sink.emit(&event);
         }

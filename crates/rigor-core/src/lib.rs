@@ -13,6 +13,7 @@ pub mod config;
 pub mod context;
 pub mod events;
 pub mod prompt;
+pub mod redact;
 pub mod replay;
 pub mod run;
 pub mod trajectory;
