@@ -32,6 +32,8 @@ enum Command {
     Run(RunArgs),
     /// Re-run a recorded trajectory through its recorded model responses and report divergences.
     Replay(ReplayArgs),
+    /// Export trajectories as chat-format JSONL (one line per run) for training agents.
+    Export(ExportArgs),
     /// Inspect configuration.
     Config {
         #[command(subcommand)]
@@ -123,6 +125,16 @@ struct ReplayArgs {
     json: bool,
 }
 
+#[derive(Args)]
+struct ExportArgs {
+    /// Trajectory files or run directories.
+    #[arg(required = true)]
+    trajectories: Vec<PathBuf>,
+    /// Write to this file instead of stdout.
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+}
+
 #[derive(Subcommand)]
 enum ConfigAction {
     /// Print the effective configuration, secrets masked.
@@ -162,6 +174,7 @@ async fn dispatch(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Run(args) => run(args).await,
         Command::Replay(args) => replay_command(args).await,
+        Command::Export(args) => export(args),
         Command::Config { action: ConfigAction::Show { repo, model } } => config_show(&repo, model.as_deref()),
     }
 }
@@ -285,6 +298,23 @@ async fn replay_command(args: ReplayArgs) -> Result<u8> {
         }
     }
     Ok(if report.reproduced() { 0 } else { EXIT_DIVERGED })
+}
+
+fn export(args: ExportArgs) -> Result<u8> {
+    let mut lines = String::new();
+    for path in &args.trajectories {
+        let path = rigor_core::replay::trajectory_path(path);
+        let records = rigor_core::trajectory::read_trajectory(&path)?;
+        let record = rigor_core::export::chat_record(&records)
+            .with_context(|| format!("{} has no run_started event", path.display()))?;
+        lines.push_str(&serde_json::to_string(&record)?);
+        lines.push('\n');
+    }
+    match &args.output {
+        Some(file) => std::fs::write(file, lines).with_context(|| format!("cannot write {}", file.display()))?,
+        None => print!("{lines}"),
+    }
+    Ok(0)
 }
 
 fn config_show(repo: &Path, model: Option<&str>) -> Result<u8> {

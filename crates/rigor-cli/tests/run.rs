@@ -183,6 +183,15 @@ fn an_openai_compatible_model_fixes_the_example_and_the_patch_is_proven() {
     );
     assert_each_tool_call_answered_once(&requests);
 
+    // Export gives one chat-format record with every tool call answered.
+    let exported = env.command(&["export", run_dir.to_str().unwrap()]).output().unwrap();
+    assert!(exported.status.success(), "{}", describe(&exported));
+    let chat: Vec<Value> = parse_events(&exported);
+    assert_eq!(chat.len(), 1);
+    assert_eq!(chat[0]["messages"].as_array().unwrap().len(), 2 + 6 * 2);
+    assert_eq!(chat[0]["metadata"]["status"], "submitted");
+    assert_each_tool_call_answered_once(&chat);
+
     // Replay reproduces the run: same observations, status and patch.
     let replayed = env.command(&["replay", run_dir.to_str().unwrap(), "--json"]).output().unwrap();
     assert_eq!(replayed.status.code(), Some(0), "{}", describe(&replayed));

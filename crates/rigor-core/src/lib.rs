@@ -12,6 +12,7 @@ pub mod agent;
 pub mod config;
 pub mod context;
 pub mod events;
+pub mod export;
 pub mod prompt;
 pub mod redact;
 pub mod replay;

@@ -106,6 +106,7 @@ pub async fn execute(
         max_output_chars: request.settings.max_observation_chars,
     };
     let tools = ToolBox::standard(ctx);
+    let system = system_prompt(&workspace.dir, &workspace.tree_root);
     emitter.emit(Event::RunStarted {
         run_id: run_id.clone(),
         repo: repo.display().to_string(),
@@ -113,6 +114,7 @@ pub async fn execute(
         base_commit: workspace.base_commit.clone(),
         model: provider.id(),
         issue: request.issue.clone(),
+        system_prompt: system.clone(),
         tools: tools.specs(),
         started_at: chrono::Utc::now().to_rfc3339(),
     });
@@ -125,7 +127,7 @@ pub async fn execute(
 
     let agent =
         Agent { provider, tools: &tools, emitter: emitter.clone(), settings: request.settings.clone(), interrupt };
-    let outcome = agent.run(system_prompt(&workspace.dir, &workspace.tree_root), issue_prompt(&request.issue)).await;
+    let outcome = agent.run(system, issue_prompt(&request.issue)).await;
     drop(tools); // ends the shell session before the worktree goes away
 
     let (mut status, mut summary) = (outcome.status, outcome.summary);

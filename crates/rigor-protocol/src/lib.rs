@@ -211,6 +211,9 @@ pub enum Event {
         model: String,
         /// The issue text.
         issue: String,
+        /// The system prompt the run started with.
+        #[serde(default)]
+        system_prompt: String,
         /// The tools offered to the model.
         tools: Vec<ToolSpec>,
         /// Start time, RFC 3339.

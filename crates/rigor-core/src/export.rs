@@ -1,0 +1,120 @@
+//! Export of trajectories to the chat format used to train and fine-tune agents: one JSON object
+//! per run with `messages` (system, user, assistant with `tool_calls`, tool results) and `tools`,
+//! in the OpenAI chat fine-tuning layout, plus rigor's metadata (run id, model, status, totals).
+//!
+//! The conversation is rebuilt from the recorded events as the model saw it turn by turn,
+//! without condensation (condensation is an inference-time device, not part of the trajectory).
+
+use rigor_protocol::{Event, Role};
+use serde_json::{Value, json};
+
+use crate::prompt::{NO_ACTION_NUDGE, issue_prompt};
+use crate::trajectory::TrajectoryRecord;
+
+/// The chat-format record of one trajectory, or `None` when it has no `run_started` event.
+pub fn chat_record(records: &[TrajectoryRecord]) -> Option<Value> {
+    let mut messages = Vec::new();
+    let mut tools = Vec::new();
+    let mut metadata = json!({});
+    let mut previous_was_idle_reply = false;
+    for record in records {
+        match &record.event {
+            Event::RunStarted { run_id, model, issue, system_prompt, tools: specs, base_commit, .. } => {
+                messages.push(json!({"role": "system", "content": system_prompt}));
+                messages.push(json!({"role": "user", "content": issue_prompt(issue)}));
+                tools = specs
+                    .iter()
+                    .map(|t| json!({"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}))
+                    .collect();
+                metadata = json!({"run_id": run_id, "model": model, "base_commit": base_commit});
+            }
+            Event::ModelResponse { message, .. } if message.role == Role::Assistant => {
+                if previous_was_idle_reply {
+                    messages.push(json!({"role": "user", "content": NO_ACTION_NUDGE}));
+                }
+                let mut m = json!({"role": "assistant", "content": message.content});
+                if !message.tool_calls.is_empty() {
+                    m["tool_calls"] = message
+                        .tool_calls
+                        .iter()
+                        .map(|c| json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}))
+                        .collect();
+                }
+                previous_was_idle_reply = message.tool_calls.is_empty();
+                messages.push(m);
+            }
+            Event::Observation { call_id, content, .. } => {
+                messages.push(json!({"role": "tool", "tool_call_id": call_id, "content": content}));
+            }
+            Event::RunFinished { status, totals, .. } => {
+                metadata["status"] = json!(status);
+                metadata["totals"] = json!(totals);
+            }
+            _ => {}
+        }
+    }
+    if messages.is_empty() {
+        return None;
+    }
+    Some(json!({"messages": messages, "tools": tools, "metadata": metadata}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rigor_protocol::{Message, RunStatus, RunTotals, ToolCall, Usage};
+
+    fn record(event: Event) -> TrajectoryRecord {
+        TrajectoryRecord { elapsed_ms: 0, event }
+    }
+
+    #[test]
+    fn a_trajectory_becomes_one_chat_record_with_paired_tool_calls() {
+        let call = ToolCall { id: "c1".into(), name: "bash".into(), arguments: "{\"command\":\"ls\"}".into() };
+        let response = |message: Message| Event::ModelResponse {
+            turn: 1,
+            message,
+            usage: Usage::default(),
+            cost_usd: 0.0,
+            latency_ms: 1,
+            finish_reason: "stop".into(),
+        };
+        let records = vec![
+            record(Event::RunStarted {
+                run_id: "r".into(),
+                repo: "/r".into(),
+                workspace: "/w".into(),
+                base_commit: "abc".into(),
+                model: "openai:m".into(),
+                issue: "bug".into(),
+                system_prompt: "sys".into(),
+                tools: vec![],
+                started_at: "now".into(),
+            }),
+            record(response(Message::assistant("thinking", vec![]))),
+            record(response(Message::assistant("", vec![call]))),
+            record(Event::Observation {
+                turn: 2,
+                call_id: "c1".into(),
+                name: "bash".into(),
+                content: "a.py".into(),
+                is_error: false,
+                duration_ms: 1,
+            }),
+            record(Event::RunFinished {
+                status: RunStatus::Abstained,
+                summary: "s".into(),
+                patch: String::new(),
+                totals: RunTotals::default(),
+            }),
+        ];
+        let chat = chat_record(&records).unwrap();
+        let roles: Vec<&str> =
+            chat["messages"].as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap()).collect();
+        assert_eq!(roles, ["system", "user", "assistant", "user", "assistant", "tool"]);
+        assert_eq!(chat["messages"][4]["tool_calls"][0]["function"]["name"], "bash");
+        assert_eq!(chat["messages"][5]["tool_call_id"], "c1");
+        assert_eq!(chat["metadata"]["status"], "abstained");
+        assert!(chat_record(&[]).is_none());
+    }
+}
