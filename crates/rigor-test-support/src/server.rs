@@ -243,6 +243,11 @@ impl ScriptedServer {
         let (shutdown, stop) = oneshot::channel::<()>();
         let app = Router::new().fallback(handle).with_state(shared.clone());
         spawn(Box::pin(async move {
+            // Streamed replies are many small writes: without TCP_NODELAY, Nagle's algorithm and
+            // delayed ACKs add ~40 ms to every reply.
+            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             let server = axum::serve(listener, app).with_graceful_shutdown(async move {
                 let _ = stop.await;
             });
