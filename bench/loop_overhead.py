@@ -184,7 +184,7 @@ def ensure_venv(venv: Path) -> Path:
         result = subprocess.run([sys.executable, "-m", "venv", str(venv)], capture_output=True, text=True)
         if result.returncode != 0:
             die(f"cannot create a virtualenv at {venv} (on Debian: apt-get install python3-venv):\n{result.stderr}")
-    # litellm imports `mcp` without depending on it (see /work/shared/STACK.md).
+    # litellm imports `mcp` without depending on it (see STACK.md in the shared notes).
     result = subprocess.run(
         [str(python), "-m", "pip", "install", "-q", f"mini-swe-agent=={MINI_VERSION}", "mcp"],
         capture_output=True,

@@ -1,6 +1,7 @@
 //! `rigor`: the command-line program. It parses flags, loads configuration, builds the provider,
 //! wires output sinks and Ctrl-C handling, and calls into `rigor-core`. No agent logic lives here.
 
+mod eval_cmd;
 mod output;
 
 use std::path::{Path, PathBuf};
@@ -34,6 +35,10 @@ enum Command {
     Replay(ReplayArgs),
     /// Export trajectories as chat-format JSONL (one line per run) for training agents.
     Export(ExportArgs),
+    /// Evaluate predictions or an agent on SWE-bench-format tasks (no Docker needed).
+    Eval(Box<eval_cmd::EvalArgs>),
+    /// Render a finished evaluation run as Markdown and a self-contained HTML page.
+    Report(eval_cmd::ReportArgs),
     /// Inspect configuration.
     Config {
         #[command(subcommand)]
@@ -173,6 +178,8 @@ fn main() -> ExitCode {
 async fn dispatch(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Run(args) => run(args).await,
+        Command::Eval(args) => eval_cmd::eval(*args).await,
+        Command::Report(args) => eval_cmd::report(args),
         Command::Replay(args) => replay_command(args).await,
         Command::Export(args) => export(args),
         Command::Config { action: ConfigAction::Show { repo, model } } => config_show(&repo, model.as_deref()),
