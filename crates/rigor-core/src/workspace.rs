@@ -157,7 +157,7 @@ impl Workspace {
             }
         };
         let mut ws = Self {
-            dir: tree_root.join(&prefix),
+            dir: if prefix.as_os_str().is_empty() { tree_root.clone() } else { tree_root.join(&prefix) },
             repo_root,
             tree_root,
             base_commit,
