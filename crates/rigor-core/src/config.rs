@@ -20,6 +20,12 @@
 //! context_window = 32768
 //! text_actions = true             # no native function calling
 //!
+//! [sandbox]
+//! mode = "workspace-write"        # or "read-only", "off"
+//! network = false
+//! approval = "on-risk"            # or "never", "always"
+//! rules = [{ prefix = ["git", "push"], decision = "ask" }]
+//!
 //! [prices."gpt-4o"]
 //! input_per_mtok = 2.5
 //! output_per_mtok = 10.0
@@ -31,7 +37,11 @@ use std::time::Duration;
 
 use rigor_llm::pricing::{default_context_window, default_pricing};
 use rigor_llm::{Pricing, ProviderConfig, ProviderKind, RetryPolicy};
+use rigor_sandbox::SandboxSettings;
 use serde::{Deserialize, Serialize};
+
+/// The model used when nothing is configured: SmolLM2-135M run in-process (`rigor model fetch`).
+pub const EMBEDDED_DEFAULT_MODEL: &str = "local:smollm2";
 
 /// Errors reading or resolving configuration.
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +79,10 @@ pub struct AgentSettings {
     pub max_output_tokens: Option<u32>,
     /// Sampling temperature.
     pub temperature: Option<f32>,
+    /// Sandbox, network, limits, approval mode and policy rules: the top-level `[sandbox]`
+    /// table of the config file (copied here by [`Config::load`]), then the CLI flags.
+    #[serde(skip)]
+    pub sandbox: SandboxSettings,
 }
 
 impl Default for AgentSettings {
@@ -82,6 +96,7 @@ impl Default for AgentSettings {
             max_observation_chars: 10_000,
             max_output_tokens: None,
             temperature: None,
+            sandbox: SandboxSettings::default(),
         }
     }
 }
@@ -120,6 +135,8 @@ pub struct Config {
     pub providers: BTreeMap<String, ProviderEntry>,
     /// Price overrides by model name (USD per million tokens).
     pub prices: BTreeMap<String, Pricing>,
+    /// The sandbox and action policy (`[sandbox]`).
+    pub sandbox: SandboxSettings,
 }
 
 /// The config file of the user (`$XDG_CONFIG_HOME/rigor/config.toml`).
@@ -148,6 +165,9 @@ impl Config {
                 path: paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" + "),
                 message: e.to_string(),
             })?;
+        config.agent.sandbox = config.sandbox.clone();
+        // The sandbox never hands the provider keys rigor holds to a command.
+        config.agent.sandbox.secret_env.extend(config.providers.values().filter_map(|p| p.api_key_env.clone()));
         if let Ok(model) = std::env::var("RIGOR_MODEL")
             && !model.trim().is_empty()
         {
@@ -156,8 +176,8 @@ impl Config {
         Ok(config)
     }
 
-    /// The model to use: the given one, the configured one, or one inferred from the API keys
-    /// present in the environment.
+    /// The model to use: the given one, the configured one, one inferred from the API keys
+    /// present in the environment, or else the embedded model ([`EMBEDDED_DEFAULT_MODEL`]).
     pub fn choose_model(&self, flag: Option<&str>) -> Result<String, ConfigError> {
         if let Some(model) = flag.or(self.model.as_deref()) {
             return Ok(model.to_string());
@@ -168,15 +188,24 @@ impl Config {
         if env_set("OPENAI_API_KEY") || env_set("OPENAI_BASE_URL") {
             return Ok("openai:gpt-4o-mini".into());
         }
-        Err(ConfigError::Model(
-            "no model configured: pass --model provider:model (e.g. openai:gpt-4o-mini, anthropic:claude-sonnet-4-5), \
-             set OPENAI_API_KEY or ANTHROPIC_API_KEY, or point OPENAI_BASE_URL at a local OpenAI-compatible server"
-                .into(),
-        ))
+        Ok(EMBEDDED_DEFAULT_MODEL.into())
+    }
+
+    /// For `local:<name or path.gguf>`, the model run in-process by the embedded engine
+    /// (`rigor-model`); `None` for other specs, or when the config defines a provider named
+    /// `local` (which then wins, as any configured provider does).
+    pub fn embedded_model(&self, model_spec: &str) -> Option<String> {
+        let (name, model) = model_spec.split_once(':')?;
+        (name == "local" && !self.providers.contains_key("local")).then(|| model.to_string())
     }
 
     /// Resolves `provider:model` to a [`ProviderConfig`] (keys read from the environment).
     pub fn resolve_provider(&self, model_spec: &str) -> Result<ProviderConfig, ConfigError> {
+        if self.embedded_model(model_spec).is_some() {
+            return Err(ConfigError::Model(format!(
+                "{model_spec} is an embedded model, run in-process (no endpoint to resolve): see `rigor model list`"
+            )));
+        }
         let (name, model) = model_spec.split_once(':').ok_or_else(|| {
             ConfigError::Model(format!(
                 "model `{model_spec}` must be written provider:model, e.g. openai:{model_spec} or anthropic:{model_spec}"

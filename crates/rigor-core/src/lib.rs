@@ -6,9 +6,11 @@
 //! a run through the [`events::Emitter`]; this crate never prints.
 //!
 //! This crate knows providers only through `rigor_llm::Provider` and tools only through
-//! `rigor_tools::ToolBox`.
+//! `rigor_tools::ToolBox`. It creates the run's `rigor_sandbox::Sandbox` and screens every
+//! tool action with the policy ([`approval`]) but never spawns a model-chosen command itself.
 
 pub mod agent;
+pub mod approval;
 pub mod config;
 pub mod context;
 pub mod events;

@@ -2,15 +2,18 @@
 //! result. Front ends (CLI, replay, later the evaluation harness) call [`execute`].
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rigor_llm::Provider;
 use rigor_protocol::{Event, RunStatus, RunTotals};
+use rigor_sandbox::{Policy, Sandbox, SandboxError, SandboxMode, SandboxSpec};
 use rigor_tools::{ToolBox, ToolContext};
 
 use crate::agent::{Agent, Interrupt};
+use crate::approval::{ActionScreen, Approver};
 use crate::config::AgentSettings;
 use crate::events::Emitter;
-use crate::prompt::{issue_prompt, system_prompt};
+use crate::prompt::{REPO_MAP_TOKENS, issue_prompt, system_prompt, with_repo_map};
 use crate::trajectory::{RunDir, RunResult, TrajectoryWriter};
 use crate::workspace::{Workspace, WorkspaceError, WorkspaceMode, find_repo_root};
 
@@ -20,6 +23,9 @@ pub enum RunError {
     /// The workspace could not be prepared.
     #[error(transparent)]
     Workspace(#[from] WorkspaceError),
+    /// Commands cannot be isolated here (and the sandbox was not turned off).
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
     /// The run directory could not be written.
     #[error("cannot write the run record in {path}: {source}")]
     RunDir {
@@ -80,11 +86,24 @@ pub fn new_run_id() -> String {
 
 /// Runs the agent on `request` with `provider`, emitting events to `emitter` (a trajectory
 /// writer is added here). Returns once the run has a terminal status and its record is written.
+/// Nobody is asked to approve actions: `ask` decisions are refused (see [`execute_with`]).
 pub async fn execute(
     request: RunRequest,
     provider: &dyn Provider,
     emitter: Emitter,
     interrupt: Interrupt,
+) -> Result<RunReport, RunError> {
+    execute_with(request, provider, emitter, interrupt, None).await
+}
+
+/// [`execute`], with an `approver` that answers the policy's `ask` decisions (the CLI's terminal
+/// prompt); `None` for headless runs.
+pub async fn execute_with(
+    request: RunRequest,
+    provider: &dyn Provider,
+    emitter: Emitter,
+    interrupt: Interrupt,
+    approver: Option<Arc<dyn Approver>>,
 ) -> Result<RunReport, RunError> {
     let run_id = request.run_id.clone().unwrap_or_else(new_run_id);
     let repo = request.repo.canonicalize().map_err(|source| WorkspaceError::Io {
@@ -100,13 +119,36 @@ pub async fn execute(
     emitter.add(TrajectoryWriter::create(&run_dir.trajectory()).map_err(io_err)?);
 
     let workspace = Workspace::create(&repo, &run_id, request.mode, request.start.as_deref(), &run_dir.path).await?;
+    let sandbox_settings = request.settings.sandbox.clone();
+    let spec = SandboxSpec::new(&workspace.dir, sandbox_settings.clone());
+    let sandbox = match tokio::task::spawn_blocking(move || Sandbox::new(spec)).await {
+        Ok(Ok(sandbox)) => sandbox,
+        Ok(Err(err)) => {
+            let _ = workspace.remove().await;
+            return Err(err.into());
+        }
+        Err(join) => {
+            let _ = workspace.remove().await;
+            return Err(SandboxError::Setup(format!("the sandbox probe crashed: {join}")).into());
+        }
+    };
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let policy = Policy::new(&workspace.dir, home).with_rules(sandbox_settings.rules.clone());
+    let screen = ActionScreen::new(policy, sandbox_settings.approval, approver);
+    let sandbox_notice = match sandbox.mode() {
+        SandboxMode::Off => format!("WARNING: {}", sandbox.describe()),
+        _ => sandbox.describe(),
+    };
     let ctx = ToolContext {
         workspace: workspace.dir.clone(),
         command_timeout: std::time::Duration::from_secs(request.settings.command_timeout_secs),
         max_output_chars: request.settings.max_observation_chars,
+        sandbox: Arc::new(sandbox),
     };
-    let tools = ToolBox::standard(ctx);
-    let system = system_prompt(&workspace.dir, &workspace.tree_root);
+    let intel = rigor_graph::CodeIntel::in_memory(&workspace.dir);
+    let tools = tool_box(ctx, &intel);
+    let map = repository_map(&intel, &request.issue).await;
+    let system = with_repo_map(system_prompt(&workspace.dir, &workspace.tree_root), &map);
     emitter.emit(Event::RunStarted {
         run_id: run_id.clone(),
         repo: repo.display().to_string(),
@@ -118,6 +160,8 @@ pub async fn execute(
         tools: tools.specs(),
         started_at: chrono::Utc::now().to_rfc3339(),
     });
+    emitter
+        .emit(Event::Notice { message: format!("{sandbox_notice}; approval: {}", sandbox_settings.approval.as_str()) });
     if workspace.carried_changes {
         emitter.emit(Event::Notice {
             message: "uncommitted changes of the checkout were copied into the workspace; the patch excludes them"
@@ -125,8 +169,14 @@ pub async fn execute(
         });
     }
 
-    let agent =
-        Agent { provider, tools: &tools, emitter: emitter.clone(), settings: request.settings.clone(), interrupt };
+    let agent = Agent {
+        provider,
+        tools: &tools,
+        emitter: emitter.clone(),
+        settings: request.settings.clone(),
+        interrupt,
+        screen: Some(screen),
+    };
     let outcome = agent.run(system, issue_prompt(&request.issue)).await;
     drop(tools); // ends the shell session before the worktree goes away
 
@@ -185,6 +235,41 @@ pub async fn execute(
         applied,
         workspace: workspace.dir,
     })
+}
+
+/// The standard tools (as in `ToolBox::standard`; keep the two in step) with the syntax-checked editor,
+/// plus the code-graph tools over `intel`.
+fn tool_box(ctx: ToolContext, intel: &std::sync::Arc<rigor_graph::CodeIntel>) -> ToolBox {
+    use rigor_tools::{AbstainTool, FinishTool, edit, search, shell, view};
+    let mut tools = ToolBox::new(ctx);
+    tools.add(shell::ShellTool::new());
+    tools.add(view::ViewTool);
+    tools.add(edit::EditTool::with_check(std::sync::Arc::new(rigor_graph::SyntaxCheck)));
+    tools.add(search::SearchTool);
+    let (search_entity, retrieve_entity, traverse_graph) = intel.tools();
+    tools.add(search_entity);
+    tools.add(retrieve_entity);
+    tools.add(traverse_graph);
+    tools.add(FinishTool);
+    tools.add(AbstainTool);
+    tools
+}
+
+/// The repository map for the first prompt, most relevant files to the issue first (empty when
+/// the workspace has no supported source files or cannot be indexed).
+async fn repository_map(intel: &std::sync::Arc<rigor_graph::CodeIntel>, issue: &str) -> String {
+    let intel = std::sync::Arc::clone(intel);
+    let issue = issue.to_string();
+    tokio::task::spawn_blocking(move || match intel.refresh() {
+        Ok(r) if !r.graph().files().is_empty() => rigor_graph::repomap::repo_map(&r, Some(&issue), REPO_MAP_TOKENS),
+        Ok(_) => String::new(),
+        Err(err) => {
+            tracing::warn!("no repository map: {err}");
+            String::new()
+        }
+    })
+    .await
+    .unwrap_or_default()
 }
 
 /// The run directory of a run id or a path given by the user (`rigor replay 2026…` or a path).

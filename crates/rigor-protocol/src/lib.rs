@@ -279,6 +279,27 @@ pub enum Event {
         /// Time the tool took.
         duration_ms: u64,
     },
+    /// The action policy screened a tool call before it ran (every screened call has one).
+    PolicyDecision {
+        /// 1-based turn number.
+        turn: u32,
+        /// Id of the call screened.
+        call_id: String,
+        /// The tool's name.
+        tool: String,
+        /// The command line or code screened.
+        action: String,
+        /// The policy's verdict: `allow`, `ask` or `deny`.
+        verdict: String,
+        /// The risk category (`benign`, `destructive`, `credentials`, ...).
+        category: String,
+        /// The rule that decided.
+        rule: String,
+        /// Why.
+        reason: String,
+        /// What became of it: `run`, `approved`, `rejected` (by the user) or `refused`.
+        outcome: String,
+    },
     /// Older turns were condensed to fit the context window.
     Condensed {
         /// Estimated tokens before.

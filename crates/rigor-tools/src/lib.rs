@@ -9,7 +9,9 @@
 //! directories), `edit` (str_replace / insert / create / undo), `search` (gitignore-aware regex
 //! search), and `finish` / `abstain`, which end the run.
 //!
-//! This crate knows nothing about models or the agent loop.
+//! This crate knows nothing about models or the agent loop. It never builds the process of a
+//! model-chosen command itself: the [`ToolContext`] carries a [`rigor_sandbox::Sandbox`], and only
+//! that decides how such commands are spawned.
 
 pub mod edit;
 mod paths;
@@ -19,10 +21,12 @@ pub mod truncate;
 pub mod view;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use rigor_protocol::{ToolCall, ToolSpec};
+use rigor_sandbox::{Action, Sandbox};
 use serde_json::{Value, json};
 
 /// Where and how tools run.
@@ -34,12 +38,21 @@ pub struct ToolContext {
     pub command_timeout: Duration,
     /// Observations longer than this (in characters) are cut, keeping head and tail.
     pub max_output_chars: usize,
+    /// How model-chosen commands are spawned (confined, or explicitly not).
+    pub sandbox: Arc<Sandbox>,
 }
 
 impl ToolContext {
-    /// A context with default limits (120 s per command, 10,000 characters of output).
+    /// A context with default limits (120 s per command, 10,000 characters of output) and an
+    /// **unconfined** sandbox ([`Sandbox::unconfined`]): right for testing the tools themselves.
+    /// A run sets [`ToolContext::sandbox`] to a real one.
     pub fn new(workspace: impl Into<PathBuf>) -> Self {
-        Self { workspace: workspace.into(), command_timeout: Duration::from_secs(120), max_output_chars: 10_000 }
+        Self {
+            workspace: workspace.into(),
+            command_timeout: Duration::from_secs(120),
+            max_output_chars: 10_000,
+            sandbox: Arc::new(Sandbox::unconfined()),
+        }
     }
 
     /// Resolves a path argument against the workspace.
@@ -93,6 +106,12 @@ pub trait Tool: Send + Sync {
     /// How the tool is described to the model.
     fn spec(&self) -> ToolSpec;
 
+    /// What running the tool with `args` would do that the action policy must screen first (a
+    /// shell command, Python code); `None` for tools that only read or that confine themselves.
+    fn action(&self, _args: &Value) -> Option<Action> {
+        None
+    }
+
     /// Runs the tool with already-parsed JSON arguments.
     async fn run(&self, args: Value, ctx: &ToolContext) -> ToolOutput;
 }
@@ -134,6 +153,12 @@ impl ToolBox {
     /// The context the tools run in.
     pub fn context(&self) -> &ToolContext {
         &self.ctx
+    }
+
+    /// The action a call would perform, for the policy to screen before [`ToolBox::call`].
+    pub fn action(&self, call: &ToolCall) -> Option<Action> {
+        let tool = self.tools.iter().find(|t| t.spec().name == call.name)?;
+        tool.action(&call.parsed_arguments().ok()?)
     }
 
     /// Runs one call. Unknown tools and malformed arguments become error observations.

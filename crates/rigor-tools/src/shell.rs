@@ -14,8 +14,10 @@
 //! On a timeout the whole process group is killed (`SIGKILL`) and the next call starts a fresh
 //! session. Dropping the tool kills the group too, so no process outlives the run.
 //!
-//! This module deliberately does not sandbox anything: it runs whatever it is given as the current
-//! user. Confinement (namespaces, Landlock, seccomp) belongs to the sandbox layer that wraps it.
+//! This module does not decide how bash is confined: it asks the [`rigor_sandbox::Sandbox`] of the
+//! [`ToolContext`] for the process to start (bubblewrap, Landlock, seccomp and limits, or, with
+//! `--sandbox off`, plain bash) and keeps the sandbox's session guard as long as the session
+//! lives. Screening commands before they run is the agent loop's job (see [`Tool::action`]).
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -29,6 +31,7 @@ use tokio::sync::Mutex;
 
 use crate::truncate::truncate_with_gap;
 use crate::{Tool, ToolContext, ToolOutput, required_str};
+use rigor_sandbox::{Action, SessionGuard};
 
 /// The longest timeout a single call may ask for with `timeout_secs`.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(1800);
@@ -150,6 +153,10 @@ impl Tool for ShellTool {
         }
     }
 
+    fn action(&self, args: &Value) -> Option<Action> {
+        args.get("command").and_then(Value::as_str).map(|command| Action::Shell(command.to_string()))
+    }
+
     async fn run(&self, args: Value, ctx: &ToolContext) -> ToolOutput {
         let command = match required_str(&args, "command") {
             Ok(command) => command,
@@ -198,13 +205,17 @@ struct Session {
     in_flight: bool,
     /// `exec 2>&1` has been sent.
     started: bool,
+    /// The sandbox's resources for this session (its cgroup); dropped after the group is killed.
+    _guard: SessionGuard,
 }
 
 impl Session {
     fn start(ctx: &ToolContext) -> std::io::Result<Self> {
-        let mut child = Command::new("bash")
-            .args(["--noprofile", "--norc"])
-            .current_dir(&ctx.workspace)
+        // Only the sandbox decides how the model's shell is spawned.
+        let prepared =
+            ctx.sandbox.command("bash", &["--noprofile", "--norc"], &ctx.workspace).map_err(std::io::Error::other)?;
+        let guard = prepared.guard;
+        let mut child = Command::from(prepared.command)
             .env("PAGER", "cat")
             .env("GIT_PAGER", "cat")
             .env("TERM", "dumb")
@@ -221,7 +232,7 @@ impl Session {
         };
         let pgid = child.id().and_then(|pid| i32::try_from(pid).ok());
         tracing::debug!(?pgid, workspace = %ctx.workspace.display(), "started bash session");
-        Ok(Self { child, stdin, stdout, pgid, in_flight: false, started: false })
+        Ok(Self { child, stdin, stdout, pgid, in_flight: false, started: false, _guard: guard })
     }
 
     /// Sends `script` and reads output up to the line `<marker><status>__`; returns the status.

@@ -1,0 +1,310 @@
+//! `rigor eval` and `rigor report`: flags, wiring of `rigor-eval`, the progress bar, and the
+//! printed summary. The harness itself lives in `rigor-eval`; nothing here evaluates.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use rigor_core::config::Config;
+use rigor_eval::agent::AgentSpec;
+use rigor_eval::dataset::{GOLD_MODEL, by_instance, gold_predictions, load_dataset, load_predictions};
+use rigor_eval::env::{EnvCache, Installer, rigor_cache_dir};
+use rigor_eval::grading::Grading;
+use rigor_eval::harness::{Evaluation, InstanceResult, InstanceStatus, Mode, Progress, Task};
+use rigor_eval::report::{html, load_run, markdown, summarize, write_summary};
+use rigor_eval::spec::SpecRegistry;
+use rigor_llm::build_provider;
+
+/// Flags of `rigor eval`.
+#[derive(Args)]
+pub struct EvalArgs {
+    /// Task instances (SWE-bench JSONL or JSON).
+    #[arg(long)]
+    dataset: PathBuf,
+    /// Predictions (JSONL/JSON with instance_id, model_name_or_path, model_patch), or `gold`.
+    #[arg(long)]
+    predictions: Option<String>,
+    /// Directory of local clones: DIR/<owner>__<name> or DIR/<owner>/<name>.
+    #[arg(long, env = "RIGOR_REPOS")]
+    repos: PathBuf,
+    /// Instances evaluated at once.
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
+    /// Run id; the same id resumes a run, skipping finished instances.
+    #[arg(long)]
+    run_id: Option<String>,
+    /// Where logs/run_evaluation/… and the summary are written.
+    #[arg(long, default_value = ".")]
+    output: PathBuf,
+    /// Only these instances (comma-separated ids).
+    #[arg(long, value_delimiter = ',')]
+    instance_ids: Vec<String>,
+    /// Time limit of one instance's test run, in seconds.
+    #[arg(long, default_value_t = 1800)]
+    timeout: u64,
+    /// Grading rules: v4 (SWE-bench 4.1) or v5 (later fixes).
+    #[arg(long, default_value = "v4")]
+    grading: Grading,
+    /// patch (SWE-bench) or swt (predictions are generated tests; SWT-bench).
+    #[arg(long, default_value = "patch", value_parser = ["patch", "swt"])]
+    mode: String,
+    /// Package installer for environments: uv or pip.
+    #[arg(long, default_value = "uv")]
+    installer: Installer,
+    /// Environment cache directory (default ~/.cache/rigor/envs).
+    #[arg(long)]
+    env_cache: Option<PathBuf>,
+    /// Extra environment spec files (*.toml), overriding the shipped ones.
+    #[arg(long)]
+    specs: Option<PathBuf>,
+    /// Run an agent to produce each patch: `rigor`.
+    #[arg(long, value_parser = ["rigor"], conflicts_with = "agent_cmd")]
+    agent: Option<String>,
+    /// The model of `--agent rigor`, as provider:model.
+    #[arg(long, short)]
+    model: Option<String>,
+    /// Run an external agent command per instance ({issue_file}, {workspace}, {instance_id},
+    /// {base_commit}, {repo} are substituted) and grade its `git diff`.
+    #[arg(long)]
+    agent_cmd: Option<String>,
+    /// Name recorded for --agent-cmd runs.
+    #[arg(long, default_value = "agent-cmd")]
+    agent_name: String,
+    /// Time limit of one agent run, in seconds.
+    #[arg(long, default_value_t = 3600)]
+    agent_timeout: u64,
+    /// Maximum model turns of --agent rigor.
+    #[arg(long)]
+    max_steps: Option<u32>,
+    /// Value of each task in USD, for the GitTaskBench α-value (instances may carry task_value_usd).
+    #[arg(long)]
+    task_value: Option<f64>,
+    /// Keep the worktrees after grading.
+    #[arg(long)]
+    keep_worktrees: bool,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Flags of `rigor report`.
+#[derive(Args)]
+pub struct ReportArgs {
+    /// The run id.
+    run_id: String,
+    /// Where the run's logs are (the --output of `rigor eval`).
+    #[arg(long, default_value = ".")]
+    output: PathBuf,
+    /// Also write a self-contained HTML page here.
+    #[arg(long)]
+    html: Option<PathBuf>,
+    /// Write the Markdown here instead of printing it.
+    #[arg(long)]
+    markdown: Option<PathBuf>,
+}
+
+/// The progress bar (or plain lines when stderr is not a terminal).
+struct Bar {
+    bar: ProgressBar,
+    resolved: AtomicUsize,
+    tty: bool,
+}
+
+impl Progress for Bar {
+    fn started(&self, total: usize, resumed: usize) {
+        self.bar.set_length(total as u64);
+        if resumed > 0 {
+            self.bar.println(format!("resuming: {resumed} of {total} instance(s) already finished"));
+            if !self.tty {
+                eprintln!("resuming: {resumed} of {total} instance(s) already finished");
+            }
+        }
+    }
+
+    fn instance_finished(&self, result: &InstanceResult, resumed: bool) {
+        if result.status == InstanceStatus::Resolved {
+            self.resolved.fetch_add(1, Ordering::SeqCst);
+        }
+        self.bar.inc(1);
+        self.bar.set_message(format!("resolved {}", self.resolved.load(Ordering::SeqCst)));
+        if !resumed {
+            let line = format!(
+                "{} {} ({:.1}s){}",
+                result.instance_id,
+                result.status.as_str(),
+                result.timings.total,
+                if result.message.is_empty() { String::new() } else { format!(": {}", first_line(&result.message)) }
+            );
+            if self.tty {
+                self.bar.println(line);
+            } else {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or_default()
+}
+
+/// `rigor eval`.
+pub async fn eval(args: EvalArgs) -> Result<u8> {
+    let (instances, bad_rows) = load_dataset(&args.dataset)?;
+    for err in &bad_rows {
+        eprintln!("rigor: skipping {err}");
+    }
+    let mut instances = instances;
+    if !args.instance_ids.is_empty() {
+        instances.retain(|i| args.instance_ids.contains(&i.instance_id));
+        if instances.is_empty() {
+            bail!("none of the --instance-ids is in {}", args.dataset.display());
+        }
+    }
+    let mode = if args.mode == "swt" { Mode::Swt } else { Mode::Patch };
+
+    let agent = match (&args.agent, &args.agent_cmd) {
+        (Some(_), _) => {
+            let config = Config::load(None)?;
+            let model = config.choose_model(args.model.as_deref())?;
+            let provider = build_provider(config.resolve_provider(&model)?)?;
+            let mut settings = config.agent.clone();
+            if let Some(n) = args.max_steps {
+                settings.max_steps = n;
+            }
+            settings.timeout_secs = Some(args.agent_timeout);
+            Some((
+                format!("rigor__{}", model.replace(':', "__")),
+                AgentSpec::Rigor { provider: Arc::from(provider), settings: Box::new(settings) },
+            ))
+        }
+        (None, Some(template)) => Some((
+            args.agent_name.clone(),
+            AgentSpec::Command { template: template.clone(), timeout: Duration::from_secs(args.agent_timeout) },
+        )),
+        (None, None) => None,
+    };
+
+    let mut tasks = Vec::new();
+    let model_name;
+    let mut submitted = Vec::new();
+    match (&agent, args.predictions.as_deref()) {
+        (Some((name, _)), _) => {
+            model_name = name.clone();
+            for i in &instances {
+                submitted.push(i.instance_id.clone());
+                tasks.push(Task { instance: i.clone(), prediction: None, model: name.clone() });
+            }
+        }
+        (None, None) => bail!("give --predictions FILE (or `gold`), --agent rigor, or --agent-cmd"),
+        (None, Some(spec)) => {
+            let predictions = if spec == "gold" {
+                gold_predictions(&instances)
+            } else {
+                let (preds, bad) = load_predictions(&PathBuf::from(spec))?;
+                for err in &bad {
+                    eprintln!("rigor: skipping {err}");
+                }
+                preds
+            };
+            let predictions = by_instance(predictions);
+            model_name =
+                predictions.values().next().map(|p| p.model_name_or_path.clone()).unwrap_or_else(|| GOLD_MODEL.into());
+            for i in &instances {
+                let prediction = predictions.get(&i.instance_id).cloned();
+                if prediction.is_some() {
+                    submitted.push(i.instance_id.clone());
+                }
+                let model =
+                    prediction.as_ref().map(|p| p.model_name_or_path.clone()).unwrap_or_else(|| model_name.clone());
+                tasks.push(Task { instance: i.clone(), prediction, model });
+            }
+        }
+    }
+
+    let run_id = args.run_id.clone().unwrap_or_else(rigor_core::run::new_run_id);
+    std::fs::create_dir_all(&args.output).with_context(|| format!("cannot create {}", args.output.display()))?;
+    let output = args.output.canonicalize()?;
+    let cache = rigor_cache_dir();
+    let envs = EnvCache::new(args.env_cache.clone().unwrap_or_else(|| cache.join("envs")), args.installer);
+    let cancel = Arc::new(AtomicBool::new(false));
+    let evaluation = Evaluation {
+        run_id: run_id.clone(),
+        output: output.clone(),
+        repos: args.repos.canonicalize().with_context(|| format!("--repos {} does not exist", args.repos.display()))?,
+        scratch: cache.join("scratch").join(&run_id),
+        specs: Arc::new(SpecRegistry::load(args.specs.as_deref())?),
+        envs,
+        workers: args.workers,
+        timeout: Duration::from_secs(args.timeout),
+        grading: args.grading,
+        mode,
+        agent: agent.map(|(_, a)| a),
+        keep_worktrees: args.keep_worktrees,
+        cancel: cancel.clone(),
+    };
+    let on_signal = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_signal.store(true, Ordering::SeqCst);
+            eprintln!("rigor: interrupted; finished instances are kept, rerun with the same --run-id to resume");
+        }
+    });
+
+    let tty = std::io::stderr().is_terminal();
+    let bar = if tty { ProgressBar::new(tasks.len() as u64) } else { ProgressBar::hidden() };
+    if let Ok(style) = ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} · elapsed {elapsed} · eta {eta}") {
+        bar.set_style(style);
+    }
+    let progress = Arc::new(Bar { bar: bar.clone(), resolved: AtomicUsize::new(0), tty });
+    let results = evaluation.run(tasks, progress).await;
+    bar.finish_and_clear();
+
+    let ids: Vec<String> = instances.iter().map(|i| i.instance_id.clone()).collect();
+    let values: BTreeMap<String, f64> = instances
+        .iter()
+        .filter_map(|i| i.task_value_usd.or(args.task_value).map(|v| (i.instance_id.clone(), v)))
+        .collect();
+    let mut summary = summarize(&run_id, &model_name, &ids, &submitted, &results, &values);
+    summary.submitted_instances = submitted.len();
+    let path = write_summary(&output, &evaluation.run_dir(), &summary)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        println!(
+            "resolved {}/{} · completed {} · empty patch {} · errors {} · incomplete {} · mean overhead {:.2}s/instance",
+            summary.resolved_instances,
+            summary.total_instances,
+            summary.completed_instances,
+            summary.empty_patch_instances,
+            summary.error_instances,
+            summary.incomplete_ids.len(),
+            summary.rigor.mean_overhead_secs
+        );
+        println!("summary: {}\nlogs: {}", path.display(), evaluation.run_dir().display());
+    }
+    Ok(if cancel.load(Ordering::SeqCst) { 130 } else { 0 })
+}
+
+/// `rigor report`.
+pub fn report(args: ReportArgs) -> Result<u8> {
+    let run = load_run(&args.output, &args.run_id).map_err(anyhow::Error::msg)?;
+    let md = markdown(&run);
+    match &args.markdown {
+        Some(path) => std::fs::write(path, &md).with_context(|| format!("cannot write {}", path.display()))?,
+        None => print!("{md}"),
+    }
+    if let Some(path) = &args.html {
+        // Links in the page are relative to the run's log directory.
+        let page = html(&run).replace("href=\"", &format!("href=\"{}/", run.dir.display()));
+        std::fs::write(path, page).with_context(|| format!("cannot write {}", path.display()))?;
+        eprintln!("report: {}", path.display());
+    }
+    Ok(0)
+}

@@ -1,0 +1,129 @@
+//! `rigor run` end to end with the sandbox and the action policy: commands run confined, risky
+//! ones are refused headless with an explanation, and every decision is in the trajectory.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // helpers of a test binary
+
+use std::process::{Command, Output};
+
+use rigor_test_support::repo::{example, fixture_repo};
+use rigor_test_support::server::{Flavor, Reply, ScriptedServer, Step};
+use serde_json::{Value, json};
+
+fn call(name: &str, args: Value) -> Step {
+    Step::Reply(Reply::call(name, &args.to_string()))
+}
+
+fn rigor(repo: &std::path::Path, config_home: &std::path::Path, server: &ScriptedServer, extra: &[&str]) -> Output {
+    let dir = config_home.join("rigor");
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = format!(
+        "[providers.scripted]\nkind = \"openai\"\nbase_url = \"{}\"\nmax_attempts = 2\ninitial_backoff_ms = 20\n\n\
+         [sandbox]\nrules = [{{ prefix = [\"make\", \"deploy\"], decision = \"deny\" }}]\n",
+        server.base_url()
+    );
+    std::fs::write(dir.join("config.toml"), config).unwrap();
+    let mut args = vec!["run", "--repo", ".", "--issue-file", "ISSUE.md", "--model", "scripted:m", "--json"];
+    args.extend_from_slice(extra);
+    Command::new(env!("CARGO_BIN_EXE_rigor"))
+        .args(&args)
+        .current_dir(repo)
+        .env("XDG_CONFIG_HOME", config_home)
+        .env("NO_COLOR", "1")
+        .env("SANDBOX_TEST_API_KEY", "sk-test-should-never-reach-a-command-0123")
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("RIGOR_MODEL")
+        .output()
+        .unwrap()
+}
+
+fn events(output: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&output.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn describe(output: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[test]
+fn risky_commands_are_refused_headless_and_the_rest_runs_confined() {
+    let repo = fixture_repo(&example("durations"));
+    let config_home = tempfile::tempdir().unwrap();
+    let server = ScriptedServer::start_blocking(
+        Flavor::OpenAi,
+        vec![
+            call("bash", json!({"command": "cat ~/.ssh/id_rsa"})),
+            call("bash", json!({"command": "git push origin main"})),
+            call("bash", json!({"command": "make deploy"})),
+            call(
+                "bash",
+                // The policy cannot see through the variable; the sandbox still holds.
+                json!({"command": "f=/etc/rigor-escape; touch \"$f\" 2>&1 | tail -1; ls -A $HOME | grep -cv -e rustup -e cargo -e local -e pyenv -e nvm; env | grep -c SANDBOX_TEST || true; python3 -m unittest 2>&1 | tail -1"}),
+            ),
+            call("abstain", json!({"reason": "demo"})),
+        ],
+    );
+    let output = rigor(repo.path(), config_home.path(), &server, &["--approval", "on-risk"]);
+    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
+    let events = events(&output);
+    let notice = events.iter().find(|e| e["type"] == "notice").unwrap();
+    let notice = notice["message"].as_str().unwrap();
+    assert!(notice.contains("sandbox workspace-write") && notice.contains("Landlock fully enforced"), "{notice}");
+
+    let decisions: Vec<&Value> = events.iter().filter(|e| e["type"] == "policy_decision").collect();
+    let summary: Vec<(String, String)> = decisions
+        .iter()
+        .map(|d| (d["verdict"].as_str().unwrap().to_string(), d["outcome"].as_str().unwrap().to_string()))
+        .collect();
+    let expected = [("deny", "refused"), ("ask", "refused"), ("deny", "refused"), ("allow", "run")];
+    assert_eq!(summary, expected.map(|(a, b)| (a.to_string(), b.to_string())), "{decisions:?}");
+    assert_eq!(decisions[0]["category"], "credentials");
+    assert_eq!(decisions[2]["rule"], "user-rule");
+
+    let observations: Vec<&str> =
+        events.iter().filter(|e| e["type"] == "observation").map(|e| e["content"].as_str().unwrap()).collect();
+    assert!(observations[0].contains("refused by rigor's action policy (credentials"), "{}", observations[0]);
+    assert!(
+        observations[1].contains("approval mode `on-risk`") && observations[1].contains("no terminal"),
+        "{}",
+        observations[1]
+    );
+    let confined = observations[3];
+    assert!(confined.contains("Read-only file system"), "{confined}");
+    assert!(confined.contains("\n0\n0\n"), "home hidden and secrets scrubbed: {confined}");
+    assert!(confined.contains("OK") || confined.contains("FAILED"), "python runs in the workspace: {confined}");
+    assert!(!std::path::Path::new("/etc/rigor-escape").exists());
+
+    // The trajectory holds the same decisions.
+    let run_dir = std::fs::read_dir(repo.path().join(".rigor/runs")).unwrap().next().unwrap().unwrap().path();
+    let recorded = std::fs::read_to_string(run_dir.join("trajectory.jsonl")).unwrap();
+    assert_eq!(recorded.matches("\"type\":\"policy_decision\"").count(), 4);
+}
+
+#[test]
+fn sandbox_off_is_explicit_and_loud() {
+    let repo = fixture_repo(&example("durations"));
+    let config_home = tempfile::tempdir().unwrap();
+    let server = ScriptedServer::start_blocking(
+        Flavor::OpenAi,
+        vec![call("bash", json!({"command": "rm -rf /"})), call("abstain", json!({"reason": "demo"}))],
+    );
+    let output = rigor(repo.path(), config_home.path(), &server, &["--sandbox", "off", "--approval", "never"]);
+    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("WARNING: --sandbox off"), "{}", describe(&output));
+    let events = events(&output);
+    assert!(events.iter().any(|e| e["type"] == "notice" && e["message"].as_str().unwrap().contains("sandbox OFF")));
+    let decision = events.iter().find(|e| e["type"] == "policy_decision").unwrap();
+    assert_eq!(decision["outcome"], "refused", "the policy still screens: {decision}");
+}
+
+#[test]
+fn bad_flag_values_are_explained() {
+    let output =
+        Command::new(env!("CARGO_BIN_EXE_rigor")).args(["run", "--issue", "x", "--sandbox", "none"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("workspace-write, read-only or off"));
+}

@@ -1,0 +1,201 @@
+//! Agent mode: producing the patch of an instance by running an agent in its worktree.
+//!
+//! [`AgentSpec::Rigor`] runs rigor's own loop through `rigor_core::run::execute` in the instance's
+//! worktree (in place: the worktree is already a throwaway copy) with the problem statement as
+//! the issue; its trajectory is copied next to the instance's logs. [`AgentSpec::Command`] runs
+//! any external command (`{issue_file}`, `{workspace}`, `{instance_id}`, `{base_commit}` and
+//! `{repo}` are substituted) and collects everything it changed as a diff against the base
+//! commit. Either way the patch is then graded like any prediction, after the worktree is reset.
+//! Tokens, cost (where the price is known) and wall time are recorded. This module does not
+//! grade anything.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rigor_core::agent::Interrupt;
+use rigor_core::config::AgentSettings;
+use rigor_core::events::Emitter;
+use rigor_core::run::{RunRequest, execute};
+use rigor_core::workspace::WorkspaceMode;
+use rigor_llm::Provider;
+use serde::{Deserialize, Serialize};
+
+use crate::dataset::Instance;
+use crate::env::Environment;
+use crate::process::Cmd;
+use crate::spec::EnvSpec;
+
+/// Which agent produces patches.
+#[derive(Clone)]
+pub enum AgentSpec {
+    /// rigor itself, with this provider and these budgets.
+    Rigor {
+        /// The model.
+        provider: Arc<dyn Provider>,
+        /// Budgets and limits of each run.
+        settings: Box<AgentSettings>,
+    },
+    /// An external command line, run with `bash -c` in the worktree.
+    Command {
+        /// The template.
+        template: String,
+        /// Its time limit.
+        timeout: Duration,
+    },
+}
+
+/// What the agent did on one instance.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AgentOutcome {
+    /// rigor's run status (`submitted`, `abstained`, …) or the command's exit (`exit 0`).
+    pub status: String,
+    /// The patch it produced.
+    pub patch: String,
+    /// Why it failed, when it could not run at all.
+    pub error: Option<String>,
+    /// Model turns.
+    pub steps: u32,
+    /// Prompt tokens.
+    pub input_tokens: u64,
+    /// Generated tokens.
+    pub output_tokens: u64,
+    /// Cost in USD (0 when unknown).
+    pub cost_usd: f64,
+    /// Wall time in seconds.
+    pub wall_secs: f64,
+}
+
+impl AgentSpec {
+    /// Runs the agent on `instance` in `worktree` (at the base commit); records land in `dir`.
+    pub async fn produce(
+        &self,
+        instance: &Instance,
+        worktree: &Path,
+        env: &Environment,
+        spec: &EnvSpec,
+        dir: &Path,
+    ) -> AgentOutcome {
+        let started = Instant::now();
+        let mut outcome = match self {
+            AgentSpec::Rigor { provider, settings } => {
+                run_rigor(provider.clone(), (**settings).clone(), instance, worktree, dir).await
+            }
+            AgentSpec::Command { template, timeout } => {
+                run_command(template, *timeout, instance, worktree, env, spec, dir).await
+            }
+        };
+        outcome.wall_secs = started.elapsed().as_secs_f64();
+        outcome
+    }
+}
+
+async fn run_rigor(
+    provider: Arc<dyn Provider>,
+    settings: AgentSettings,
+    instance: &Instance,
+    worktree: &Path,
+    dir: &Path,
+) -> AgentOutcome {
+    let request = RunRequest {
+        repo: worktree.to_path_buf(),
+        issue: instance.problem_statement.clone(),
+        mode: WorkspaceMode::InPlace,
+        start: None,
+        apply: false,
+        keep_workspace: false,
+        settings,
+        run_id: Some(format!("eval-{}", instance.instance_id)),
+    };
+    // The run is driven on its own current-thread runtime so that it need not be `Send`.
+    let joined = tokio::task::spawn_blocking(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+        runtime
+            .block_on(execute(request, provider.as_ref(), Emitter::new(), Interrupt::new()))
+            .map_err(|e| e.to_string())
+    })
+    .await;
+    match joined {
+        Ok(Ok(report)) => {
+            let _ = std::fs::copy(report.run_dir.join("trajectory.jsonl"), dir.join("trajectory.jsonl"));
+            let _ = std::fs::copy(report.run_dir.join("result.json"), dir.join("agent_result.json"));
+            AgentOutcome {
+                status: report.status.as_str().to_string(),
+                patch: report.patch,
+                error: None,
+                steps: report.totals.steps,
+                input_tokens: report.totals.usage.input_tokens,
+                output_tokens: report.totals.usage.output_tokens,
+                cost_usd: report.totals.cost_usd,
+                wall_secs: 0.0,
+            }
+        }
+        Ok(Err(e)) => AgentOutcome { status: "error".into(), error: Some(e), ..Default::default() },
+        Err(e) => AgentOutcome {
+            status: "error".into(),
+            error: Some(format!("the agent run crashed: {e}")),
+            ..Default::default()
+        },
+    }
+}
+
+async fn run_command(
+    template: &str,
+    timeout: Duration,
+    instance: &Instance,
+    worktree: &Path,
+    env: &Environment,
+    spec: &EnvSpec,
+    dir: &Path,
+) -> AgentOutcome {
+    let issue_file = dir.join("issue.md");
+    if let Err(e) = std::fs::write(&issue_file, &instance.problem_statement) {
+        return AgentOutcome {
+            status: "error".into(),
+            error: Some(format!("cannot write the issue file: {e}")),
+            ..Default::default()
+        };
+    }
+    let command = template
+        .replace("{issue_file}", &issue_file.display().to_string())
+        .replace("{workspace}", &worktree.display().to_string())
+        .replace("{instance_id}", &instance.instance_id)
+        .replace("{base_commit}", &instance.base_commit)
+        .replace("{repo}", &instance.repo);
+    let mut cmd = Cmd::new("bash", &["-c", &command], worktree).timeout(timeout);
+    for (k, v) in env.test_env(spec, worktree) {
+        cmd = cmd.env(&k, v);
+    }
+    let done = match cmd.run().await {
+        Ok(done) => done,
+        Err(e) => {
+            return AgentOutcome {
+                status: "error".into(),
+                error: Some(format!("cannot run bash: {e}")),
+                ..Default::default()
+            };
+        }
+    };
+    let _ = std::fs::write(dir.join("agent_output.txt"), &done.output);
+    let status = if done.timed_out { "timeout".to_string() } else { format!("exit {}", done.code.unwrap_or(-1)) };
+    match diff_against(worktree, &instance.base_commit).await {
+        Ok(patch) => AgentOutcome { status, patch, ..Default::default() },
+        Err(e) => AgentOutcome { status, error: Some(e), ..Default::default() },
+    }
+}
+
+/// Everything that differs from `base` in the worktree (untracked files included, `.rigor/`
+/// excluded), as a diff `git apply` takes.
+pub async fn diff_against(worktree: &Path, base: &str) -> Result<String, String> {
+    crate::process::git(worktree, &["add", "-A", "--", ".", ":(exclude).rigor"]).await?;
+    let out = tokio::process::Command::new("git")
+        .args(["diff", "--cached", "--binary", base])
+        .current_dir(worktree)
+        .output()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}

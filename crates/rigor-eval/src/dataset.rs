@@ -1,0 +1,343 @@
+//! Task instances and predictions in the SWE-bench formats.
+//!
+//! Reads a dataset (JSONL, or a JSON list) of [`Instance`]s and predictions (JSONL, a JSON list, or
+//! a JSON object keyed by instance id) of [`Prediction`]s. `FAIL_TO_PASS` / `PASS_TO_PASS` may be
+//! JSON strings holding a list (the published files) or lists. A bad row does not stop loading:
+//! it becomes a [`RowError`] naming the file, the row and the field, and the other rows load.
+//! This module does not touch repositories or run anything.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// One task instance of a SWE-bench-format dataset.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Instance {
+    /// `owner__name-number`.
+    pub instance_id: String,
+    /// `owner/name`.
+    pub repo: String,
+    /// The commit the task starts from.
+    pub base_commit: String,
+    /// The reference (gold) patch.
+    #[serde(default)]
+    pub patch: String,
+    /// The patch adding or changing the tests that grade the task.
+    pub test_patch: String,
+    /// The issue text.
+    #[serde(default)]
+    pub problem_statement: String,
+    /// Hints from the issue discussion.
+    #[serde(default)]
+    pub hints_text: String,
+    /// Version of the repository; selects the environment spec.
+    #[serde(default)]
+    pub version: String,
+    /// Tests that fail before the gold patch and pass after it.
+    #[serde(rename = "FAIL_TO_PASS")]
+    pub fail_to_pass: Vec<String>,
+    /// Tests that pass before and after.
+    #[serde(rename = "PASS_TO_PASS")]
+    pub pass_to_pass: Vec<String>,
+    /// Commit whose dependency files define the environment (defaults to `base_commit`).
+    #[serde(default)]
+    pub environment_setup_commit: String,
+    /// Newer datasets: the official evaluation script (kept for reference; rigor writes its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_script: Option<String>,
+    /// Newer datasets: the name of the official log parser (e.g. `parse_log_pydicom`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_parser: Option<String>,
+    /// Newer datasets: `pass_and_fail` or `fail_only`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_type: Option<String>,
+    /// GitTaskBench-style value of the task to a developer, in USD (for the α-value).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_value_usd: Option<f64>,
+}
+
+impl Instance {
+    /// The commit that defines the environment.
+    pub fn env_commit(&self) -> &str {
+        if self.environment_setup_commit.is_empty() { &self.base_commit } else { &self.environment_setup_commit }
+    }
+}
+
+/// One prediction in the official format.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Prediction {
+    /// The instance it answers.
+    pub instance_id: String,
+    /// Who made it; names the log directory.
+    pub model_name_or_path: String,
+    /// The patch; `None` when the model produced nothing.
+    pub model_patch: Option<String>,
+}
+
+/// A row that could not be read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+#[error("{file}: row {row}{}: {message}", instance_id.as_deref().map(|i| format!(" ({i})")).unwrap_or_default())]
+pub struct RowError {
+    /// The file.
+    pub file: String,
+    /// 1-based row (line of a JSONL file, element of a JSON list).
+    pub row: usize,
+    /// The instance id, when it could be read.
+    pub instance_id: Option<String>,
+    /// What is wrong, naming the field.
+    pub message: String,
+}
+
+/// Errors that make a whole file unreadable.
+#[derive(Debug, thiserror::Error)]
+pub enum DatasetError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The file is neither JSONL nor a JSON list/object.
+    #[error("{path} is neither JSON Lines nor a JSON list or object: {message}")]
+    Format {
+        /// The file.
+        path: String,
+        /// Parser message.
+        message: String,
+    },
+}
+
+/// A 1-based row number and the row, or why it is not JSON.
+type Row = (usize, Result<Value, String>);
+
+/// Rows of a JSONL file or a JSON list; a JSON object keyed by id yields its values (1-based rows).
+fn rows(path: &Path) -> Result<Vec<Row>, DatasetError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| DatasetError::Io { path: path.display().to_string(), source })?;
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('[') || (trimmed.starts_with('{') && serde_json::from_str::<Value>(trimmed).is_ok()) {
+        // A whole-file JSON document, unless it is a one-line JSONL file holding a single object.
+        if let Ok(value) = serde_json::from_str::<Value>(trimmed) {
+            return Ok(match value {
+                Value::Array(items) => items.into_iter().enumerate().map(|(i, v)| (i + 1, Ok(v))).collect(),
+                Value::Object(map) if !map.contains_key("instance_id") => map
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, (key, mut v))| {
+                        if let Value::Object(o) = &mut v {
+                            o.entry("instance_id").or_insert(Value::String(key));
+                        }
+                        (i + 1, Ok(v))
+                    })
+                    .collect(),
+                other => vec![(1, Ok(other))],
+            });
+        }
+    }
+    if trimmed.starts_with('[') {
+        let err = serde_json::from_str::<Value>(trimmed).err().map(|e| e.to_string()).unwrap_or_default();
+        return Err(DatasetError::Format { path: path.display().to_string(), message: err });
+    }
+    Ok(text
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(i, line)| (i + 1, serde_json::from_str::<Value>(line).map_err(|e| format!("invalid JSON: {e}"))))
+        .collect())
+}
+
+/// A string field, or a JSON string holding a list, or a list: normalised to a list.
+fn test_list(row: &serde_json::Map<String, Value>, field: &str) -> Result<Vec<String>, String> {
+    let to_list = |v: &Value| -> Result<Vec<String>, String> {
+        match v {
+            Value::Array(items) => items
+                .iter()
+                .map(|i| i.as_str().map(str::to_owned).ok_or_else(|| format!("field {field}: items must be strings")))
+                .collect(),
+            _ => Err(format!("field {field} must be a list of test names (or a JSON string holding one)")),
+        }
+    };
+    match row.get(field) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(Vec::new()),
+        Some(Value::String(s)) => {
+            let parsed: Value = serde_json::from_str(s).map_err(|e| format!("field {field}: not a JSON list: {e}"))?;
+            to_list(&parsed)
+        }
+        Some(other) => to_list(other),
+    }
+}
+
+fn instance_from(value: Value) -> Result<Instance, String> {
+    let Value::Object(mut row) = value else { return Err("a row must be a JSON object".into()) };
+    for field in ["instance_id", "repo", "base_commit", "test_patch"] {
+        match row.get(field) {
+            Some(Value::String(s)) if !s.is_empty() => {}
+            Some(Value::String(_)) => return Err(format!("field {field} is empty")),
+            Some(_) => return Err(format!("field {field} must be a string")),
+            None => return Err(format!("missing field {field}")),
+        }
+    }
+    let f2p = test_list(&row, "FAIL_TO_PASS")?;
+    let p2p = test_list(&row, "PASS_TO_PASS")?;
+    row.insert("FAIL_TO_PASS".into(), serde_json::json!(f2p));
+    row.insert("PASS_TO_PASS".into(), serde_json::json!(p2p));
+    for field in ["patch", "problem_statement", "hints_text", "version", "environment_setup_commit"] {
+        match row.get(field) {
+            Some(Value::Null) => {
+                row.remove(field);
+            }
+            Some(Value::Number(n)) => {
+                // versions are sometimes numbers (e.g. 0.6): keep their text
+                let text = n.to_string();
+                row.insert(field.into(), Value::String(text));
+            }
+            _ => {}
+        }
+    }
+    serde_json::from_value(Value::Object(row)).map_err(|e| e.to_string())
+}
+
+fn id_of(value: &Result<Value, String>) -> Option<String> {
+    value.as_ref().ok()?.get("instance_id")?.as_str().map(str::to_owned)
+}
+
+/// Loads a dataset: the instances that parsed, and an error for each row that did not.
+pub fn load_dataset(path: &Path) -> Result<(Vec<Instance>, Vec<RowError>), DatasetError> {
+    let mut instances = Vec::new();
+    let mut errors = Vec::new();
+    for (row, value) in rows(path)? {
+        let instance_id = id_of(&value);
+        match value.and_then(instance_from) {
+            Ok(instance) => instances.push(instance),
+            Err(message) => errors.push(RowError { file: path.display().to_string(), row, instance_id, message }),
+        }
+    }
+    Ok((instances, errors))
+}
+
+fn prediction_from(value: Value) -> Result<Prediction, String> {
+    let Value::Object(row) = value else { return Err("a row must be a JSON object".into()) };
+    let instance_id = match row.get("instance_id") {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        _ => return Err("missing or empty field instance_id".into()),
+    };
+    let model = match row.get("model_name_or_path") {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        None | Some(Value::Null) => "unknown".into(),
+        _ => return Err("field model_name_or_path must be a string".into()),
+    };
+    let model_patch = match row.get("model_patch") {
+        Some(Value::String(s)) => Some(s.clone()),
+        None | Some(Value::Null) => None,
+        _ => return Err("field model_patch must be a string or null".into()),
+    };
+    Ok(Prediction { instance_id, model_name_or_path: model, model_patch })
+}
+
+/// Loads predictions: those that parsed, and an error for each row that did not.
+pub fn load_predictions(path: &Path) -> Result<(Vec<Prediction>, Vec<RowError>), DatasetError> {
+    let mut predictions = Vec::new();
+    let mut errors = Vec::new();
+    for (row, value) in rows(path)? {
+        let instance_id = id_of(&value);
+        match value.and_then(prediction_from) {
+            Ok(p) => predictions.push(p),
+            Err(message) => errors.push(RowError { file: path.display().to_string(), row, instance_id, message }),
+        }
+    }
+    Ok((predictions, errors))
+}
+
+/// The name gold predictions are recorded under, as in the official harness.
+pub const GOLD_MODEL: &str = "gold";
+
+/// Predictions that are the dataset's own patches (`--predictions gold`).
+pub fn gold_predictions(instances: &[Instance]) -> Vec<Prediction> {
+    instances
+        .iter()
+        .map(|i| Prediction {
+            instance_id: i.instance_id.clone(),
+            model_name_or_path: GOLD_MODEL.into(),
+            model_patch: Some(i.patch.clone()),
+        })
+        .collect()
+}
+
+/// Predictions keyed by instance id (a later row for the same id wins, as in the official harness).
+pub fn by_instance(predictions: Vec<Prediction>) -> BTreeMap<String, Prediction> {
+    predictions.into_iter().map(|p| (p.instance_id.clone(), p)).collect()
+}
+
+/// A model name safe as a directory name (`/` becomes `__`, as in the official harness).
+pub fn model_dir_name(model: &str) -> String {
+    model.replace('/', "__")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    const ROW: &str = r#"{"instance_id":"a__b-1","repo":"a/b","base_commit":"abc","patch":"p","test_patch":"t","version":0.6,"FAIL_TO_PASS":"[\"t1\"]","PASS_TO_PASS":["t2","t3"]}"#;
+
+    #[test]
+    fn jsonl_with_string_and_list_test_fields_and_numeric_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "d.jsonl", &format!("{ROW}\n\n"));
+        let (instances, errors) = load_dataset(&path).unwrap();
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(instances[0].fail_to_pass, vec!["t1"]);
+        assert_eq!(instances[0].pass_to_pass, vec!["t2", "t3"]);
+        assert_eq!(instances[0].version, "0.6");
+        assert_eq!(instances[0].env_commit(), "abc");
+    }
+
+    #[test]
+    fn a_bad_row_names_row_and_field_and_the_rest_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = r#"{"instance_id":"x__y-2","repo":"x/y","base_commit":"abc","FAIL_TO_PASS":"[]"}"#;
+        let path = write(dir.path(), "d.jsonl", &format!("{bad}\nnot json\n{ROW}\n"));
+        let (instances, errors) = load_dataset(&path).unwrap();
+        assert_eq!(instances.len(), 1);
+        assert_eq!(errors.len(), 2);
+        assert_eq!(errors[0].row, 1);
+        assert_eq!(errors[0].instance_id.as_deref(), Some("x__y-2"));
+        assert!(errors[0].to_string().contains("missing field test_patch"), "{}", errors[0]);
+        assert!(errors[1].message.contains("invalid JSON"));
+    }
+
+    #[test]
+    fn json_list_dataset_and_predictions_as_list_dict_and_jsonl() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "d.json", &format!("[{ROW}]"));
+        assert_eq!(load_dataset(&path).unwrap().0.len(), 1);
+
+        let list =
+            write(dir.path(), "p.json", r#"[{"instance_id":"a__b-1","model_name_or_path":"m/x","model_patch":"d"}]"#);
+        let dict = write(dir.path(), "p2.json", r#"{"a__b-1":{"model_name_or_path":"m","model_patch":null}}"#);
+        let jsonl = write(
+            dir.path(),
+            "p3.jsonl",
+            "{\"instance_id\":\"a__b-1\",\"model_name_or_path\":\"m\",\"model_patch\":\"d\"}\n{\"model_patch\":1}\n",
+        );
+        assert_eq!(load_predictions(&list).unwrap().0[0].model_name_or_path, "m/x");
+        let (p, _) = load_predictions(&dict).unwrap();
+        assert_eq!(p[0].instance_id, "a__b-1");
+        assert_eq!(p[0].model_patch, None);
+        let (p, errors) = load_predictions(&jsonl).unwrap();
+        assert_eq!(p.len(), 1);
+        assert_eq!(errors[0].row, 2);
+        assert_eq!(model_dir_name("org/model"), "org__model");
+    }
+}

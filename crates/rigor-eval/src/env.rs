@@ -1,0 +1,558 @@
+//! The environment cache: one Python virtual environment per (repository, version, environment
+//! commit, spec digest), built once with `uv` (or `pip`) and reused by every instance and run.
+//!
+//! A build checks out the environment commit into the cache entry (`src/`), creates `venv/` with
+//! the spec's Python (found on the machine: `PATH`, pyenv, /usr), installs the requirement files,
+//! the pip packages and the project (the spec's install command), and writes `ready.json` last,
+//! so an interrupted build is never mistaken for a finished one. A changed spec has a new digest
+//! and so a new entry. The project installed there is the one at the environment commit: at test
+//! time the instance's worktree comes first on `PYTHONPATH` and shadows it (see
+//! [`Environment::test_env`]). When the environment's contents cannot depend on the repository
+//! (no requirement files, no install or pre-install command) the commit is left out of the key,
+//! so such environments are shared across commits.
+//!
+//! Builds of one entry are serialised across threads and processes (a lock file). A failed build
+//! leaves `build.log` and is reported as its own status; it is retried by the next run.
+//! Cargo and Go projects use the system toolchain; Node projects run `npm ci` in the worktree.
+//! This module does not run tests.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::process::Cmd;
+use crate::repos::Worktree;
+use crate::spec::{EnvSpec, ProjectKind};
+
+/// Which tool installs packages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Installer {
+    /// `uv` (falls back to pip for an interpreter uv cannot handle).
+    #[default]
+    Uv,
+    /// `python -m venv` and `pip`.
+    Pip,
+}
+
+impl std::str::FromStr for Installer {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "uv" => Ok(Installer::Uv),
+            "pip" => Ok(Installer::Pip),
+            _ => Err(format!("unknown installer {s:?}: use uv or pip")),
+        }
+    }
+}
+
+/// A ready environment.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Environment {
+    /// The cache entry's key.
+    pub key: String,
+    /// The project kind.
+    pub kind: ProjectKind,
+    /// The virtual environment (Python projects).
+    pub venv: Option<PathBuf>,
+    /// The Python version used (`3.9.18`).
+    pub python: Option<String>,
+    /// Which installer built it.
+    pub installer: Option<Installer>,
+    /// Seconds the build took (when it was built).
+    pub build_secs: f64,
+    /// Whether this call built it (false: it came from the cache).
+    #[serde(skip)]
+    pub fresh: bool,
+}
+
+impl Environment {
+    /// Environment variables for running tests of a worktree in this environment.
+    pub fn test_env(&self, spec: &EnvSpec, worktree: &Path) -> Vec<(String, String)> {
+        let mut vars = Vec::new();
+        let path = std::env::var("PATH").unwrap_or_default();
+        if let Some(venv) = &self.venv {
+            vars.push(("VIRTUAL_ENV".into(), venv.display().to_string()));
+            vars.push(("PATH".into(), format!("{}:{path}", venv.join("bin").display())));
+            let root = match &spec.import_root {
+                Some(r) => worktree.join(r),
+                None if has_src_layout(worktree) => worktree.join("src"),
+                None => worktree.to_path_buf(),
+            };
+            vars.push(("PYTHONPATH".into(), root.display().to_string()));
+            vars.push(("PYTHONDONTWRITEBYTECODE".into(), "1".into()));
+        }
+        vars.extend(spec.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        vars
+    }
+}
+
+fn has_src_layout(dir: &Path) -> bool {
+    std::fs::read_dir(dir.join("src"))
+        .map(|entries| entries.flatten().any(|e| e.path().join("__init__.py").is_file()))
+        .unwrap_or(false)
+}
+
+/// Why an environment could not be built.
+#[derive(Debug, thiserror::Error)]
+#[error("environment {key} could not be built: {message} (log: {})", log.display())]
+pub struct EnvError {
+    /// The cache key.
+    pub key: String,
+    /// What failed.
+    pub message: String,
+    /// The build log.
+    pub log: PathBuf,
+}
+
+/// The cache of environments under one directory.
+#[derive(Debug, Clone)]
+pub struct EnvCache {
+    /// The cache directory (`~/.cache/rigor/envs` by default).
+    pub root: PathBuf,
+    /// The preferred installer.
+    pub installer: Installer,
+    /// Time limit of one build step.
+    pub step_timeout: Duration,
+}
+
+/// The rigor cache directory (`$RIGOR_CACHE`, else `~/.cache/rigor`).
+pub fn rigor_cache_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("RIGOR_CACHE") {
+        return PathBuf::from(dir);
+    }
+    dirs::cache_dir().unwrap_or_else(std::env::temp_dir).join("rigor")
+}
+
+fn entry_lock(key: &str) -> Arc<tokio::sync::Mutex<()>> {
+    static LOCKS: OnceLock<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> = OnceLock::new();
+    let mut map = LOCKS.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+    map.entry(key.to_string()).or_default().clone()
+}
+
+/// An exclusive `flock` on a file, held until dropped (serialises builds across processes).
+struct FileLock(std::fs::File);
+
+impl FileLock {
+    async fn acquire(path: PathBuf) -> std::io::Result<FileLock> {
+        tokio::task::spawn_blocking(move || {
+            let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path)?;
+            use std::os::fd::AsRawFd;
+            // SAFETY: flock on a file descriptor we own; blocks until the lock is ours.
+            let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+            if rc != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(FileLock(file))
+        })
+        .await
+        .map_err(std::io::Error::other)?
+    }
+}
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        use std::os::fd::AsRawFd;
+        // SAFETY: unlocking the descriptor we locked.
+        unsafe {
+            libc::flock(self.0.as_raw_fd(), libc::LOCK_UN);
+        }
+    }
+}
+
+/// `owner/name` with `/` replaced, safe in a path.
+fn flat(repo: &str) -> String {
+    repo.replace('/', "__")
+}
+
+impl EnvCache {
+    /// A cache in `root` using `installer`.
+    pub fn new(root: PathBuf, installer: Installer) -> Self {
+        Self { root, installer, step_timeout: Duration::from_secs(1800) }
+    }
+
+    /// The cache key of an environment.
+    pub fn key(&self, repo: &str, version: &str, env_commit: &str, spec: &EnvSpec) -> String {
+        let depends_on_repo = !spec.requirements.is_empty() || spec.install.is_some() || !spec.pre_install.is_empty();
+        let commit = if depends_on_repo { &env_commit[..env_commit.len().min(12)] } else { "any" };
+        let installer = match self.installer {
+            Installer::Uv => "uv",
+            Installer::Pip => "pip",
+        };
+        let version = if version.is_empty() { "none" } else { version };
+        format!("{}__{version}__{commit}__{}__{installer}", flat(repo), spec.build_digest())
+    }
+
+    /// The environment for `spec`, from the cache or built now from `clone` at `env_commit`.
+    pub async fn get(
+        &self,
+        clone: &Path,
+        repo: &str,
+        version: &str,
+        env_commit: &str,
+        spec: &EnvSpec,
+    ) -> Result<Environment, EnvError> {
+        let key = self.key(repo, version, env_commit, spec);
+        if spec.kind != ProjectKind::Python {
+            return Ok(Environment {
+                key,
+                kind: spec.kind,
+                venv: None,
+                python: None,
+                installer: None,
+                build_secs: 0.0,
+                fresh: false,
+            });
+        }
+        let dir = self.root.join(&key);
+        let ready = dir.join("ready.json");
+        if let Some(env) = read_ready(&ready) {
+            return Ok(env);
+        }
+        let lock = entry_lock(&key);
+        let _guard = lock.lock().await;
+        let err = |message: String| EnvError { key: key.clone(), message, log: dir.join("build.log") };
+        std::fs::create_dir_all(&self.root).map_err(|e| err(format!("cannot create {}: {e}", self.root.display())))?;
+        let _file_lock =
+            FileLock::acquire(self.root.join(format!("{key}.lock"))).await.map_err(|e| err(format!("lock: {e}")))?;
+        if let Some(env) = read_ready(&ready) {
+            return Ok(env); // another worker or process built it meanwhile
+        }
+        let started = Instant::now();
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(|e| err(format!("cannot create {}: {e}", dir.display())))?;
+        let mut log = BuildLog::new(dir.join("build.log"));
+        let result = self.build(clone, env_commit, spec, &dir, &mut log).await;
+        match result {
+            Ok((python, installer)) => {
+                let env = Environment {
+                    key: key.clone(),
+                    kind: ProjectKind::Python,
+                    venv: Some(dir.join("venv")),
+                    python: Some(python),
+                    installer: Some(installer),
+                    build_secs: started.elapsed().as_secs_f64(),
+                    fresh: true,
+                };
+                let text = serde_json::to_string_pretty(&env).map_err(|e| err(e.to_string()))?;
+                crate::report::write_atomic(&ready, text.as_bytes()).map_err(|e| err(e.to_string()))?;
+                Ok(env)
+            }
+            Err(message) => {
+                log.line(&format!("FAILED: {message}"));
+                Err(err(message))
+            }
+        }
+    }
+
+    async fn build(
+        &self,
+        clone: &Path,
+        env_commit: &str,
+        spec: &EnvSpec,
+        dir: &Path,
+        log: &mut BuildLog,
+    ) -> Result<(String, Installer), String> {
+        let wanted = spec.python.clone().unwrap_or_default();
+        let (python, version) = find_python(&wanted).ok_or_else(|| {
+            format!("no Python interpreter {wanted} (or newer) found on PATH, in pyenv or /usr: install one")
+        })?;
+        log.line(&format!("python {wanted} requested; using {} ({version})", python.display()));
+        let src = dir.join("src");
+        let needs_src = !spec.requirements.is_empty() || spec.install.is_some() || !spec.pre_install.is_empty();
+        if needs_src {
+            let tree = Worktree::create(clone, env_commit, &src).await.map_err(|e| e.to_string())?;
+            if !tree.missing.is_empty() {
+                log.line(&format!("left out (absent from the clone): {}", tree.missing.join(", ")));
+            }
+        } else {
+            std::fs::create_dir_all(&src).map_err(|e| e.to_string())?;
+        }
+        let mut installer = self.installer;
+        if installer == Installer::Uv {
+            match self.build_with(Installer::Uv, &python, spec, dir, &src, log).await {
+                Ok(()) => return Ok((version, installer)),
+                Err(e) => {
+                    log.line(&format!("uv build failed ({e}); retrying with pip"));
+                    let _ = std::fs::remove_dir_all(dir.join("venv"));
+                    installer = Installer::Pip;
+                }
+            }
+        }
+        self.build_with(installer, &python, spec, dir, &src, log).await?;
+        Ok((version, installer))
+    }
+
+    async fn build_with(
+        &self,
+        installer: Installer,
+        python: &Path,
+        spec: &EnvSpec,
+        dir: &Path,
+        src: &Path,
+        log: &mut BuildLog,
+    ) -> Result<(), String> {
+        let venv = dir.join("venv");
+        let venv_s = venv.display().to_string();
+        let uv = if installer == Installer::Uv { Some(ensure_uv(log).await?) } else { None };
+        let mut env: Vec<(String, String)> = vec![
+            ("VIRTUAL_ENV".into(), venv_s.clone()),
+            ("PATH".into(), format!("{}:{}", venv.join("bin").display(), std::env::var("PATH").unwrap_or_default())),
+            ("UV_PYTHON_DOWNLOADS".into(), "never".into()),
+            ("UV_CACHE_DIR".into(), rigor_cache_dir().join("uv-cache").display().to_string()),
+            ("PIP_DISABLE_PIP_VERSION_CHECK".into(), "1".into()),
+        ];
+        if let (Some(date), Some(_)) = (&spec.exclude_newer, &uv) {
+            env.push(("UV_EXCLUDE_NEWER".into(), date.clone()));
+        }
+        env.extend(spec.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let python_s = python.display().to_string();
+        match &uv {
+            Some(uv) => {
+                let uv_s = uv.display().to_string();
+                self.step(log, &uv_s, &["venv", "--seed", "--python", &python_s, &venv_s], dir, &env).await?
+            }
+            None => self.step(log, &python_s, &["-m", "venv", &venv_s], dir, &env).await?,
+        }
+        let vpython = venv.join("bin/python").display().to_string();
+        let install = |args: Vec<String>| -> (String, Vec<String>) {
+            match &uv {
+                Some(uv) => {
+                    let mut a = vec!["pip".to_string(), "install".into(), "--python".into(), vpython.clone()];
+                    a.extend(args);
+                    (uv.display().to_string(), a)
+                }
+                None => {
+                    let mut a = vec!["-m".to_string(), "pip".into(), "install".into()];
+                    a.extend(args);
+                    (vpython.clone(), a)
+                }
+            }
+        };
+        if let Some(text) = requirements_text(src, &spec.requirements) {
+            let file = dir.join("requirements.txt");
+            std::fs::write(&file, text).map_err(|e| e.to_string())?;
+            let (prog, args) = install(vec!["-r".into(), file.display().to_string()]);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            self.step(log, &prog, &args, src, &env).await?;
+        } else if !spec.requirements.is_empty() {
+            log.line(&format!(
+                "none of the requirement files {:?} exists at the environment commit",
+                spec.requirements
+            ));
+        }
+        if !spec.pip_packages.is_empty() {
+            let (prog, args) = install(spec.pip_packages.clone());
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            self.step(log, &prog, &args, src, &env).await?;
+        }
+        for command in &spec.pre_install {
+            self.step(log, "bash", &["-c", command], src, &env).await?;
+        }
+        if let Some(command) = &spec.install {
+            let command = match &uv {
+                Some(uv) => command.replacen(
+                    "python -m pip install",
+                    &format!("{} pip install --python {vpython}", uv.display()),
+                    1,
+                ),
+                None => command.clone(),
+            };
+            self.step(log, "bash", &["-c", &command], src, &env).await?;
+        }
+        Ok(())
+    }
+
+    async fn step(
+        &self,
+        log: &mut BuildLog,
+        program: &str,
+        args: &[&str],
+        dir: &Path,
+        env: &[(String, String)],
+    ) -> Result<(), String> {
+        log.line(&format!("+ {program} {}", args.join(" ")));
+        let mut cmd = Cmd::new(program, args, dir).timeout(self.step_timeout);
+        for (k, v) in env {
+            cmd = cmd.env(k, v.clone());
+        }
+        let done = cmd.run().await.map_err(|e| format!("cannot run {program}: {e}"))?;
+        log.text(&done.output);
+        if done.timed_out {
+            return Err(format!("{program} timed out after {:?}", self.step_timeout));
+        }
+        if !done.success() {
+            return Err(format!("`{program} {}` exited with {:?}", args.join(" "), done.code));
+        }
+        Ok(())
+    }
+}
+
+fn read_ready(path: &Path) -> Option<Environment> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let env: Environment = serde_json::from_str(&text).ok()?;
+    env.venv.as_ref().is_none_or(|v| v.join("bin/python").exists()).then_some(env)
+}
+
+/// Appends to `build.log` as the build goes.
+struct BuildLog {
+    path: PathBuf,
+}
+
+impl BuildLog {
+    fn new(path: PathBuf) -> Self {
+        let _ = std::fs::write(&path, "");
+        Self { path }
+    }
+    fn line(&mut self, text: &str) {
+        self.text(&format!("{text}\n"));
+    }
+    fn text(&mut self, text: &str) {
+        use std::io::Write;
+        if let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(&self.path) {
+            let _ = f.write_all(text.as_bytes());
+        }
+    }
+}
+
+/// The requirement files' text: the first of `paths` that exists under `src`, with `-r` includes
+/// inlined one level and `-e .`, comments and `.[test` lines dropped (as the official harness),
+/// and `types-pkg_resources` (yanked) replaced by `types-setuptools`.
+pub fn requirements_text(src: &Path, paths: &[String]) -> Option<String> {
+    let path = paths.iter().map(|p| src.join(p)).find(|p| p.is_file())?;
+    let text = std::fs::read_to_string(&path).ok()?;
+    let dir = path.parent().unwrap_or(src);
+    let exclude = |l: &str| ["-e .", "#", ".[test"].iter().any(|x| l.trim().starts_with(x));
+    let mut extra = Vec::new();
+    let mut own = Vec::new();
+    for line in text.lines() {
+        if let Some(include) = line.trim().strip_prefix("-r") {
+            if let Ok(inner) = std::fs::read_to_string(dir.join(include.trim())) {
+                extra.extend(inner.lines().filter(|l| !exclude(l)).map(str::to_owned));
+            }
+        } else if !exclude(line) {
+            own.push(line.to_string());
+        }
+    }
+    extra.extend(own);
+    let cleaned: Vec<String> = extra
+        .into_iter()
+        .map(|l| if l.trim().starts_with("types-pkg_resources") { "types-setuptools".into() } else { l })
+        .collect();
+    Some(cleaned.join("\n") + "\n")
+}
+
+/// A Python interpreter of minor version `wanted` (`"3.9"`), or the closest newer one; with no
+/// wish, `python3`. Looks in `PATH` (not pyenv shims), pyenv's versions and /usr.
+pub fn find_python(wanted: &str) -> Option<(PathBuf, String)> {
+    let mut found: Vec<((u32, u32), PathBuf)> = Vec::new();
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).filter(|d| !d.to_string_lossy().contains("shims")).collect())
+        .unwrap_or_default();
+    let pyenv =
+        std::env::var_os("PYENV_ROOT").map(PathBuf::from).or_else(|| dirs::home_dir().map(|h| h.join(".pyenv")));
+    if let Some(root) = pyenv
+        && let Ok(entries) = std::fs::read_dir(root.join("versions"))
+    {
+        let mut versions: Vec<PathBuf> = entries.flatten().map(|e| e.path().join("bin")).collect();
+        versions.sort();
+        dirs.extend(versions);
+    }
+    dirs.extend([PathBuf::from("/usr/local/bin"), PathBuf::from("/usr/bin")]);
+    for dir in &dirs {
+        for minor in 5..=20 {
+            let exe = dir.join(format!("python3.{minor}"));
+            if exe.is_file() && !found.iter().any(|(v, _)| *v == (3, minor)) {
+                found.push(((3, minor), exe));
+            }
+        }
+    }
+    let pick = if wanted.trim().is_empty() {
+        let exe = dirs.iter().map(|d| d.join("python3")).find(|p| p.is_file())?;
+        Some(exe)
+    } else {
+        let mut parts = wanted.trim_start_matches(">=").split('.');
+        let major: u32 = parts.next()?.parse().ok()?;
+        let minor: u32 = parts.next().and_then(|m| m.parse().ok()).unwrap_or(0);
+        found.sort_by_key(|(v, _)| *v);
+        found.iter().find(|(v, _)| *v >= (major, minor)).map(|(_, p)| p.clone())
+    }?;
+    let out = std::process::Command::new(&pick).arg("--version").output().ok()?;
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let version = text.trim().trim_start_matches("Python ").to_string();
+    Some((pick, version))
+}
+
+/// `uv`: on `PATH`, or in rigor's tool cache, else installed there from PyPI with pip.
+pub async fn ensure_uv_path() -> Result<PathBuf, String> {
+    if let Some(p) =
+        std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join("uv")).find(|p| p.is_file()))
+    {
+        return Ok(p);
+    }
+    let tools = rigor_cache_dir().join("tools").join("uv-venv");
+    let uv = tools.join("bin/uv");
+    if uv.is_file() {
+        return Ok(uv);
+    }
+    static INSTALL: OnceLock<tokio::sync::Mutex<()>> = OnceLock::new();
+    let _guard = INSTALL.get_or_init(Default::default).lock().await;
+    if uv.is_file() {
+        return Ok(uv);
+    }
+    let (python, _) = find_python("").ok_or("no python3 to install uv with")?;
+    let parent = tools.parent().unwrap_or(&tools).to_path_buf();
+    std::fs::create_dir_all(&parent).map_err(|e| e.to_string())?;
+    let tools_s = tools.display().to_string();
+    let done = Cmd::new(&python.display().to_string(), &["-m", "venv", &tools_s], &parent).run().await;
+    if !done.as_ref().is_ok_and(|d| d.success()) {
+        return Err(format!("cannot create {tools_s} to install uv"));
+    }
+    let pip = tools.join("bin/pip").display().to_string();
+    let done = Cmd::new(&pip, &["install", "-q", "uv"], &parent).run().await.map_err(|e| e.to_string())?;
+    if !done.success() || !uv.is_file() {
+        return Err(format!("pip install uv failed: {}", done.output.trim()));
+    }
+    Ok(uv)
+}
+
+async fn ensure_uv(log: &mut BuildLog) -> Result<PathBuf, String> {
+    let uv = ensure_uv_path().await?;
+    log.line(&format!("uv: {}", uv.display()));
+    Ok(uv)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn requirements_follow_includes_and_drop_editable_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("base.txt"), "click\n# note\n").unwrap();
+        std::fs::write(dir.path().join("dev.txt"), "-r base.txt\n-e .\npytest>=6\ntypes-pkg_resources\n").unwrap();
+        let text = requirements_text(dir.path(), &["missing.txt".into(), "dev.txt".into()]).unwrap();
+        assert_eq!(text, "click\npytest>=6\ntypes-setuptools\n");
+        assert!(requirements_text(dir.path(), &["nope.txt".into()]).is_none());
+    }
+
+    #[test]
+    fn the_key_ignores_the_commit_when_the_repo_cannot_shape_the_env() {
+        let cache = EnvCache::new(PathBuf::from("/tmp/x"), Installer::Uv);
+        let plain = EnvSpec { pip_packages: vec!["pytest".into()], test_cmd: "pytest".into(), ..Default::default() };
+        assert_eq!(cache.key("a/b", "1", "aaaa", &plain), cache.key("a/b", "1", "bbbb", &plain));
+        let installs = EnvSpec { install: Some("pip install -e .".into()), ..plain };
+        assert_ne!(cache.key("a/b", "1", "aaaa", &installs), cache.key("a/b", "1", "bbbb", &installs));
+    }
+
+    #[test]
+    fn finds_some_python() {
+        let (path, version) = find_python("3").unwrap();
+        assert!(path.is_file());
+        assert!(version.starts_with('3'), "{version}");
+    }
+}

@@ -1,0 +1,707 @@
+//! The evaluation run: every instance of a dataset, through worktree, environment, patch, tests,
+//! log parsing and grading, with parallel workers, resume and per-instance records.
+//!
+//! [`Evaluation::run`] evaluates the selected instances with `workers` concurrent tasks. Each
+//! instance is isolated: its own worktree and scratch directory under the run's scratch root,
+//! its own processes (killed as a group on timeout or cancellation). A crash (a panic in a task)
+//! is recorded as that instance's `error` and the run goes on. Each instance's result is written
+//! last and atomically (`rigor.json`), so a resumed run (same `run_id`) skips exactly the
+//! instances that finished and re-runs the others from scratch.
+//!
+//! Per instance, in `logs/run_evaluation/<run_id>/<model>/<instance_id>/`: `patch.diff`,
+//! `eval.sh` (the test part, runnable by hand in the worktree), `test_output.txt`,
+//! `run_instance.log` (what the harness did), `report.json` (official shape, written when the
+//! official harness would write one) and `rigor.json` (status, timings, agent figures).
+//! This module does not print; progress goes to a [`Progress`] implementation.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::agent::{AgentOutcome, AgentSpec};
+use crate::dataset::{Instance, Prediction, model_dir_name};
+use crate::directives::test_directives;
+use crate::env::{EnvCache, Environment};
+use crate::grading::{
+    self, END_TEST_OUTPUT, EvalType, Grading, START_TEST_OUTPUT, TEST_EXIT_CODE, TESTS_TIMEOUT, TestsStatus,
+};
+use crate::parsers::{StatusMap, TestStatus};
+use crate::patch::{self, modified_files};
+use crate::process::Cmd;
+use crate::report::write_atomic;
+use crate::repos::{Worktree, find_clone};
+use crate::spec::{EnvSpec, ProjectKind, SpecRegistry, detect};
+
+/// What an evaluation grades.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Predictions are code patches, graded with the dataset's tests (SWE-bench).
+    #[default]
+    Patch,
+    /// Predictions are test patches, run on the original and the gold-patched code (SWT-bench).
+    Swt,
+}
+
+/// Terminal status of one instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InstanceStatus {
+    /// Graded and resolved.
+    Resolved,
+    /// Graded, not resolved.
+    Unresolved,
+    /// No prediction, or an empty patch: not evaluated (official `empty_patch`).
+    EmptyPatch,
+    /// The patch applied with none of the three methods.
+    PatchFailed,
+    /// The environment could not be built.
+    EnvFailed,
+    /// The tests ran past the time limit.
+    Timeout,
+    /// Anything else went wrong (missing clone or commit, a crash, the agent failed).
+    Error,
+}
+
+impl InstanceStatus {
+    /// The name used in reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstanceStatus::Resolved => "resolved",
+            InstanceStatus::Unresolved => "unresolved",
+            InstanceStatus::EmptyPatch => "empty_patch",
+            InstanceStatus::PatchFailed => "patch_failed",
+            InstanceStatus::EnvFailed => "env_failed",
+            InstanceStatus::Timeout => "timeout",
+            InstanceStatus::Error => "error",
+        }
+    }
+}
+
+/// Where the time of one instance went, in seconds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Timings {
+    /// Creating the worktree.
+    pub worktree: f64,
+    /// Getting the environment (cache hit or build).
+    pub env: f64,
+    /// The agent (agent mode).
+    pub agent: f64,
+    /// Applying the patch.
+    pub apply: f64,
+    /// The test runs (eval.sh), summed.
+    pub tests: f64,
+    /// Everything.
+    pub total: f64,
+}
+
+impl Timings {
+    /// Harness time beyond the tests, the environment build and the agent.
+    pub fn overhead(&self) -> f64 {
+        (self.total - self.tests - self.env - self.agent).max(0.0)
+    }
+}
+
+/// SWT-bench figures of one instance (see [`crate::swt`]).
+pub use crate::swt::SwtResult;
+
+/// The result of one instance: what `rigor.json` holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InstanceResult {
+    /// The instance.
+    pub instance_id: String,
+    /// `owner/name`.
+    pub repo: String,
+    /// The model (prediction's `model_name_or_path`).
+    pub model: String,
+    /// Terminal status.
+    pub status: InstanceStatus,
+    /// Short explanation for errors.
+    #[serde(default)]
+    pub message: String,
+    /// How the patch applied (`git apply --verbose`, …).
+    #[serde(default)]
+    pub applied_with: Option<String>,
+    /// FAIL_TO_PASS / PASS_TO_PASS outcomes (patch mode).
+    #[serde(default)]
+    pub tests_status: Option<TestsStatus>,
+    /// FAIL_TO_PASS success rate.
+    #[serde(default)]
+    pub f2p_rate: Option<f64>,
+    /// PASS_TO_PASS success rate.
+    #[serde(default)]
+    pub p2p_rate: Option<f64>,
+    /// SWT figures (SWT mode).
+    #[serde(default)]
+    pub swt: Option<SwtResult>,
+    /// The environment cache key.
+    #[serde(default)]
+    pub env_key: Option<String>,
+    /// Whether this instance built its environment.
+    #[serde(default)]
+    pub env_built: bool,
+    /// Timings.
+    #[serde(default)]
+    pub timings: Timings,
+    /// Agent figures (agent mode).
+    #[serde(default)]
+    pub agent: Option<AgentOutcome>,
+    /// Paths left out of the worktree because the clone lacks them.
+    #[serde(default)]
+    pub missing_files: Vec<String>,
+    /// Finish time (RFC 3339).
+    #[serde(default)]
+    pub finished_at: String,
+}
+
+impl InstanceResult {
+    fn new(instance: &Instance, model: &str) -> Self {
+        InstanceResult {
+            instance_id: instance.instance_id.clone(),
+            repo: instance.repo.clone(),
+            model: model.to_string(),
+            status: InstanceStatus::Error,
+            message: String::new(),
+            applied_with: None,
+            tests_status: None,
+            f2p_rate: None,
+            p2p_rate: None,
+            swt: None,
+            env_key: None,
+            env_built: false,
+            timings: Timings::default(),
+            agent: None,
+            missing_files: Vec::new(),
+            finished_at: String::new(),
+        }
+    }
+}
+
+/// Observes a run (the CLI draws a progress bar from it). Called from worker tasks.
+pub trait Progress: Send + Sync {
+    /// The run starts: `total` instances, `resumed` of them already finished earlier.
+    fn started(&self, _total: usize, _resumed: usize) {}
+    /// An instance begins.
+    fn instance_started(&self, _instance_id: &str) {}
+    /// An instance finished (also called for resumed ones, with `resumed = true`).
+    fn instance_finished(&self, _result: &InstanceResult, _resumed: bool) {}
+}
+
+/// A [`Progress`] that observes nothing.
+pub struct NoProgress;
+impl Progress for NoProgress {}
+
+/// Settings of an evaluation run.
+#[derive(Clone)]
+pub struct Evaluation {
+    /// Run id (names the log directory; the same id resumes).
+    pub run_id: String,
+    /// Directory holding `logs/run_evaluation/…` and the summary (official: the current directory).
+    pub output: PathBuf,
+    /// Directory of local clones.
+    pub repos: PathBuf,
+    /// Scratch root for worktrees (default `<cache>/scratch/<run_id>`).
+    pub scratch: PathBuf,
+    /// Environment specs.
+    pub specs: Arc<SpecRegistry>,
+    /// The environment cache.
+    pub envs: EnvCache,
+    /// Concurrent instances.
+    pub workers: usize,
+    /// Test run limit (default 1800 s).
+    pub timeout: Duration,
+    /// Grading rules.
+    pub grading: Grading,
+    /// Patch or SWT mode.
+    pub mode: Mode,
+    /// Produce patches with an agent instead of reading predictions.
+    pub agent: Option<AgentSpec>,
+    /// Keep worktrees after grading (for debugging).
+    pub keep_worktrees: bool,
+    /// Set to stop: running instances are cancelled (their processes killed) and not recorded.
+    pub cancel: Arc<AtomicBool>,
+}
+
+/// One unit of work: an instance and its prediction (absent in agent mode until the agent runs).
+#[derive(Debug, Clone)]
+pub struct Task {
+    /// The instance.
+    pub instance: Instance,
+    /// The prediction, if one was given.
+    pub prediction: Option<Prediction>,
+    /// The model name to record under.
+    pub model: String,
+}
+
+impl Evaluation {
+    /// `logs/run_evaluation/<run_id>`.
+    pub fn run_dir(&self) -> PathBuf {
+        self.output.join("logs").join("run_evaluation").join(&self.run_id)
+    }
+
+    /// The log directory of one instance.
+    pub fn instance_dir(&self, model: &str, instance_id: &str) -> PathBuf {
+        self.run_dir().join(model_dir_name(model)).join(instance_id)
+    }
+
+    /// Evaluates `tasks`, returning every instance's result in input order (resumed ones
+    /// included). Stops early (returning what finished) when `cancel` is set.
+    pub async fn run(&self, tasks: Vec<Task>, progress: Arc<dyn Progress>) -> Vec<InstanceResult> {
+        let mut done: BTreeMap<usize, InstanceResult> = BTreeMap::new();
+        let mut todo = Vec::new();
+        for (i, task) in tasks.into_iter().enumerate() {
+            match read_result(&self.instance_dir(&task.model, &task.instance.instance_id)) {
+                Some(result) => {
+                    done.insert(i, result);
+                }
+                None => todo.push((i, task)),
+            }
+        }
+        progress.started(done.len() + todo.len(), done.len());
+        for result in done.values() {
+            progress.instance_finished(result, true);
+        }
+        let semaphore = Arc::new(tokio::sync::Semaphore::new(self.workers.max(1)));
+        let mut handles = Vec::new();
+        for (i, task) in todo {
+            let this = self.clone();
+            let progress = progress.clone();
+            let semaphore = semaphore.clone();
+            let handle = tokio::spawn(async move {
+                let Ok(_permit) = semaphore.acquire_owned().await else { return None };
+                if this.cancel.load(Ordering::SeqCst) {
+                    return None;
+                }
+                progress.instance_started(&task.instance.instance_id);
+                let result = this.evaluate_guarded(&task).await?;
+                progress.instance_finished(&result, false);
+                Some(result)
+            });
+            handles.push((i, handle));
+        }
+        for (i, handle) in handles {
+            if let Ok(Some(result)) = handle.await {
+                done.insert(i, result);
+            }
+        }
+        let _ = std::fs::remove_dir(&self.scratch); // only when empty (no kept worktrees)
+        done.into_values().collect()
+    }
+
+    /// Evaluates one task in its own task (a panic becomes an `error` result), unless cancelled.
+    async fn evaluate_guarded(&self, task: &Task) -> Option<InstanceResult> {
+        let dir = self.instance_dir(&task.model, &task.instance.instance_id);
+        let this = self.clone();
+        let owned = task.clone();
+        let inner = tokio::spawn(async move { this.evaluate(&owned).await });
+        let cancel = self.cancel.clone();
+        let watch = async move {
+            while !cancel.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        };
+        let abort = inner.abort_handle();
+        let outcome = tokio::select! {
+            joined = inner => Some(joined),
+            () = watch => { abort.abort(); None }
+        };
+        let mut result = match outcome? {
+            Ok(result) => result,
+            Err(err) => {
+                let mut r = InstanceResult::new(&task.instance, &task.model);
+                r.message = format!("the evaluation of this instance crashed: {err}");
+                r
+            }
+        };
+        if result.finished_at.is_empty() {
+            result.finished_at = chrono::Utc::now().to_rfc3339();
+        }
+        let _ = std::fs::create_dir_all(&dir);
+        if let Ok(text) = serde_json::to_string_pretty(&result) {
+            let _ = write_atomic(&dir.join("rigor.json"), text.as_bytes());
+        }
+        Some(result)
+    }
+
+    /// Evaluates one task: everything but the final `rigor.json`.
+    pub async fn evaluate(&self, task: &Task) -> InstanceResult {
+        let started = Instant::now();
+        let instance = &task.instance;
+        let mut result = InstanceResult::new(instance, &task.model);
+        let dir = self.instance_dir(&task.model, &instance.instance_id);
+        let _ = std::fs::remove_dir_all(&dir); // a partial record of an interrupted attempt
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            result.message = format!("cannot create {}: {e}", dir.display());
+            return result;
+        }
+        let mut log = InstanceLog::new(dir.join("run_instance.log"));
+        log.line(&format!("instance {} ({} @ {})", instance.instance_id, instance.repo, instance.base_commit));
+
+        let given_patch = task.prediction.as_ref().and_then(|p| p.model_patch.clone());
+        if self.agent.is_none() && given_patch.as_deref().is_none_or(|p| p.trim().is_empty()) {
+            result.status = InstanceStatus::EmptyPatch;
+            result.message = "no patch to evaluate".into();
+            log.line("empty patch: not evaluated");
+            return result;
+        }
+
+        let clone = match find_clone(&self.repos, &instance.repo) {
+            Ok(c) => c,
+            Err(e) => return fail(result, &mut log, e.to_string()),
+        };
+        let t = Instant::now();
+        let worktree_dir = self.scratch.join(format!("{}__{}", model_dir_name(&task.model), instance.instance_id));
+        let worktree = match Worktree::create(&clone, &instance.base_commit, &worktree_dir).await {
+            Ok(w) => w,
+            Err(e) => return fail(result, &mut log, e.to_string()),
+        };
+        result.timings.worktree = t.elapsed().as_secs_f64();
+        result.missing_files = worktree.missing.clone();
+        if !worktree.missing.is_empty() {
+            log.line(&format!("absent from the clone, left out of the worktree: {}", worktree.missing.join(", ")));
+        }
+
+        let outcome = self.evaluate_in(task, &worktree, &clone, &dir, &mut log, &mut result).await;
+        if let Err(message) = outcome {
+            result = fail(result, &mut log, message);
+        }
+        if !self.keep_worktrees {
+            worktree.remove().await;
+        }
+        result.timings.total = started.elapsed().as_secs_f64();
+        log.line(&format!("status {} in {:.2}s", result.status.as_str(), result.timings.total));
+        result
+    }
+
+    async fn evaluate_in(
+        &self,
+        task: &Task,
+        worktree: &Worktree,
+        clone: &Path,
+        dir: &Path,
+        log: &mut InstanceLog,
+        result: &mut InstanceResult,
+    ) -> Result<(), String> {
+        let instance = &task.instance;
+        let spec = match self.specs.get(&instance.repo, &instance.version) {
+            Some(spec) => spec,
+            None => {
+                let spec = detect(&worktree.dir, &instance.repo, &instance.version).map_err(|e| e.to_string())?;
+                log.line(&format!(
+                    "no spec for {} {}: detected {:?} ({})",
+                    instance.repo, instance.version, spec.kind, spec.test_cmd
+                ));
+                spec
+            }
+        };
+        let parser = instance
+            .log_parser
+            .as_deref()
+            .and_then(crate::parsers::LogParser::from_official)
+            .filter(|_| self.specs.get(&instance.repo, &instance.version).is_none())
+            .unwrap_or(spec.log_parser);
+
+        let t = Instant::now();
+        let env = match self.envs.get(clone, &instance.repo, &instance.version, instance.env_commit(), &spec).await {
+            Ok(env) => env,
+            Err(e) => {
+                let _ = std::fs::copy(&e.log, dir.join("env_build.log"));
+                result.status = InstanceStatus::EnvFailed;
+                result.message = e.to_string();
+                result.timings.env = t.elapsed().as_secs_f64();
+                log.line(&result.message);
+                return Ok(());
+            }
+        };
+        result.timings.env = t.elapsed().as_secs_f64();
+        result.env_key = Some(env.key.clone());
+        result.env_built = env.fresh;
+        log.line(&format!(
+            "environment {} ({}, {:.1}s)",
+            env.key,
+            if env.fresh { "built" } else { "cached" },
+            result.timings.env
+        ));
+        if spec.kind == ProjectKind::Node {
+            let done = Cmd::new("bash", &["-c", "npm ci || npm install"], &worktree.dir)
+                .timeout(self.timeout)
+                .run()
+                .await
+                .map_err(|e| e.to_string())?;
+            log.text(&done.output);
+        }
+
+        // The patch: given, or produced by the agent.
+        let patch_text = match &self.agent {
+            Some(agent) => {
+                let t = Instant::now();
+                let outcome = agent.produce(instance, &worktree.dir, &env, &spec, dir).await;
+                result.timings.agent = t.elapsed().as_secs_f64();
+                log.line(&format!("agent: {} ({} bytes of patch)", outcome.status, outcome.patch.len()));
+                let patch = outcome.patch.clone();
+                let failed = outcome.error.clone();
+                result.agent = Some(outcome);
+                write_prediction(dir, instance, &task.model, &patch);
+                reset(&worktree.dir, &instance.base_commit).await?;
+                if let Some(error) = failed {
+                    return Err(format!("the agent failed: {error}"));
+                }
+                if patch.trim().is_empty() {
+                    result.status = InstanceStatus::EmptyPatch;
+                    result.message = "the agent produced no patch".into();
+                    return Ok(());
+                }
+                patch
+            }
+            None => task.prediction.as_ref().and_then(|p| p.model_patch.clone()).unwrap_or_default(),
+        };
+
+        match self.mode {
+            Mode::Patch => {
+                self.grade_patch(instance, &patch_text, &spec, parser, &env, worktree, dir, log, result).await
+            }
+            Mode::Swt => {
+                crate::swt::grade_tests(self, instance, &patch_text, &spec, parser, &env, worktree, dir, log, result)
+                    .await
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn grade_patch(
+        &self,
+        instance: &Instance,
+        patch_text: &str,
+        spec: &EnvSpec,
+        parser: crate::parsers::LogParser,
+        env: &Environment,
+        worktree: &Worktree,
+        dir: &Path,
+        log: &mut InstanceLog,
+        result: &mut InstanceResult,
+    ) -> Result<(), String> {
+        let t = Instant::now();
+        let applied =
+            patch::apply_patch(&worktree.dir, patch_text, &dir.join("patch.diff")).await.map_err(|e| e.to_string())?;
+        result.timings.apply = t.elapsed().as_secs_f64();
+        log.text(&applied.log);
+        if !applied.ok {
+            result.status = InstanceStatus::PatchFailed;
+            result.message = "the patch applies with none of git apply, git apply --reject, patch --fuzz=5".into();
+            write_official_report(dir, instance, Some(patch_text), None, false);
+            return Ok(());
+        }
+        result.applied_with = applied.method.clone();
+        let run = self.run_tests(instance, &instance.test_patch, spec, env, worktree, dir, "eval.sh").await?;
+        result.timings.tests += run.elapsed;
+        std::fs::write(dir.join("test_output.txt"), &run.log).map_err(|e| e.to_string())?;
+        if run.timed_out {
+            result.status = InstanceStatus::Timeout;
+            result.message = format!("the tests ran longer than {}s", self.timeout.as_secs());
+            write_official_report(dir, instance, Some(patch_text), None, true);
+            return Ok(());
+        }
+        let eval_type = EvalType::of(&instance.repo, instance.eval_type.as_deref());
+        let Some(map) = grading::status_map_of_log(&run.log, parser, self.grading) else {
+            result.status = InstanceStatus::Unresolved;
+            result.message = "the test log holds no usable results".into();
+            write_official_report(dir, instance, Some(patch_text), None, true);
+            return Ok(());
+        };
+        let status = grading::grade(&map, &instance.fail_to_pass, &instance.pass_to_pass, eval_type, self.grading);
+        result.f2p_rate = Some(status.fail_to_pass.rate());
+        result.p2p_rate = Some(status.pass_to_pass.rate());
+        let resolved = status.resolution() == grading::Resolution::Full;
+        result.status = if resolved { InstanceStatus::Resolved } else { InstanceStatus::Unresolved };
+        if !resolved {
+            result.message = format!(
+                "FAIL_TO_PASS failing: {}; PASS_TO_PASS failing: {}",
+                status.fail_to_pass.failure.len(),
+                status.pass_to_pass.failure.len()
+            );
+        }
+        if !resolved && !worktree.missing.is_empty() {
+            result.message.push_str(&format!(
+                " ({} file(s) absent from the clone, e.g. {}: a complete clone may resolve it)",
+                worktree.missing.len(),
+                worktree.missing[0]
+            ));
+        }
+        write_official_report(dir, instance, Some(patch_text), Some((&status, resolved)), true);
+        result.tests_status = Some(status);
+        Ok(())
+    }
+
+    /// Writes `eval.sh` (checkout of the test files, test patch, test command with markers,
+    /// checkout back) and runs it in the worktree with the environment active.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn run_tests(
+        &self,
+        instance: &Instance,
+        test_patch: &str,
+        spec: &EnvSpec,
+        env: &Environment,
+        worktree: &Worktree,
+        dir: &Path,
+        script_name: &str,
+    ) -> Result<TestRun, String> {
+        let directives = test_directives(test_patch, spec.directives);
+        let script = eval_script(&worktree.dir, &instance.base_commit, test_patch, spec, &directives);
+        let script_path = dir.join(script_name);
+        std::fs::write(&script_path, &script).map_err(|e| e.to_string())?;
+        let mut cmd = Cmd::new("bash", &[&script_path.to_string_lossy()], &worktree.dir).timeout(self.timeout);
+        for (k, v) in env.test_env(spec, &worktree.dir) {
+            cmd = cmd.env(&k, v);
+        }
+        let done = cmd.run().await.map_err(|e| format!("cannot run bash: {e}"))?;
+        let mut log = done.output.clone();
+        if done.timed_out {
+            log.push_str(&format!("\n{TESTS_TIMEOUT} after {}s\n", self.timeout.as_secs()));
+        }
+        Ok(TestRun { log, timed_out: done.timed_out, elapsed: done.elapsed.as_secs_f64() })
+    }
+}
+
+/// The output of one test run.
+pub(crate) struct TestRun {
+    pub log: String,
+    pub timed_out: bool,
+    pub elapsed: f64,
+}
+
+/// The status map of a test run's log, or an empty map when it is unusable.
+pub(crate) fn status_map(run: &TestRun, parser: crate::parsers::LogParser, grading: Grading) -> StatusMap {
+    grading::status_map_of_log(&run.log, parser, grading).unwrap_or_default()
+}
+
+/// Whether a status counts as passing.
+pub(crate) fn passing(status: Option<&TestStatus>) -> bool {
+    matches!(status, Some(TestStatus::Passed | TestStatus::Xfail))
+}
+
+/// The test part of an evaluation, as a bash script (the official layout, with rigor's paths).
+pub fn eval_script(
+    worktree: &Path,
+    base_commit: &str,
+    test_patch: &str,
+    spec: &EnvSpec,
+    directives: &[String],
+) -> String {
+    let files = modified_files(test_patch);
+    let quoted: Vec<String> = files.iter().map(|f| shell_quote(f)).collect();
+    let mut s = String::from("#!/bin/bash\nset -uxo pipefail\n");
+    s.push_str(&format!("cd {}\n", shell_quote(&worktree.display().to_string())));
+    for line in &spec.eval_commands {
+        s.push_str(line);
+        s.push('\n');
+    }
+    if !quoted.is_empty() {
+        s.push_str(&format!("git checkout {base_commit} {}\n", quoted.join(" ")));
+    }
+    let mut body = test_patch.to_string();
+    if !body.ends_with('\n') {
+        body.push('\n');
+    }
+    s.push_str(&format!(
+        "git apply -v - <<'EOF_RIGOR_114329324912'\n{body}EOF_RIGOR_114329324912\n[ $? -eq 0 ] || echo '>>>>> Test Patch Apply Failed'\n"
+    ));
+    let tests: Vec<String> = directives.iter().map(|d| shell_quote(d)).collect();
+    s.push_str(&format!(
+        ": '{START_TEST_OUTPUT}'\n{} {}\nRIGOR_TEST_EXIT_CODE=$?\n: '{END_TEST_OUTPUT}'\n",
+        spec.test_cmd,
+        tests.join(" ")
+    ));
+    s.push_str(&format!("echo \"{TEST_EXIT_CODE}: $RIGOR_TEST_EXIT_CODE\"\n"));
+    if !quoted.is_empty() {
+        s.push_str(&format!("git checkout {base_commit} {}\n", quoted.join(" ")));
+    }
+    s
+}
+
+fn shell_quote(s: &str) -> String {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=+@,".contains(c)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// Back to `base_commit` with nothing untracked (after an agent worked in the worktree).
+async fn reset(dir: &Path, base_commit: &str) -> Result<(), String> {
+    crate::process::git(dir, &["reset", "-q", "--hard", base_commit]).await?;
+    crate::process::git(dir, &["clean", "-fdq", "-e", ".rigor"]).await?;
+    Ok(())
+}
+
+fn fail(mut result: InstanceResult, log: &mut InstanceLog, message: String) -> InstanceResult {
+    log.line(&format!("error: {message}"));
+    result.status = InstanceStatus::Error;
+    result.message = message;
+    result
+}
+
+fn write_prediction(dir: &Path, instance: &Instance, model: &str, patch: &str) {
+    let row = Prediction {
+        instance_id: instance.instance_id.clone(),
+        model_name_or_path: model.into(),
+        model_patch: Some(patch.into()),
+    };
+    if let Ok(text) = serde_json::to_string(&row) {
+        let _ = std::fs::write(dir.join("prediction.json"), text);
+    }
+}
+
+/// `report.json` in the official shape.
+fn write_official_report(
+    dir: &Path,
+    instance: &Instance,
+    patch: Option<&str>,
+    graded: Option<(&TestsStatus, bool)>,
+    applied: bool,
+) {
+    let mut entry = serde_json::json!({
+        "patch_is_None": patch.is_none(),
+        "patch_exists": patch.is_some(),
+        "patch_successfully_applied": applied && graded.is_some(),
+        "resolved": graded.is_some_and(|(_, r)| r),
+    });
+    if let Some((status, _)) = graded
+        && let (Some(map), Ok(value)) = (entry.as_object_mut(), serde_json::to_value(status))
+    {
+        map.insert("tests_status".into(), value);
+    }
+    let report = serde_json::json!({ instance.instance_id.clone(): entry });
+    if let Ok(text) = serde_json::to_string_pretty(&report) {
+        let _ = write_atomic(&dir.join("report.json"), text.as_bytes());
+    }
+}
+
+/// A finished instance's record, if there is one.
+pub fn read_result(dir: &Path) -> Option<InstanceResult> {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("rigor.json")).ok()?).ok()
+}
+
+/// `run_instance.log`, appended as the instance goes.
+pub(crate) struct InstanceLog {
+    path: PathBuf,
+}
+
+impl InstanceLog {
+    fn new(path: PathBuf) -> Self {
+        let _ = std::fs::write(&path, "");
+        Self { path }
+    }
+    pub(crate) fn line(&mut self, text: &str) {
+        self.text(&format!("{text}\n"));
+    }
+    pub(crate) fn text(&mut self, text: &str) {
+        use std::io::Write;
+        if let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(&self.path) {
+            let _ = f.write_all(text.as_bytes());
+        }
+    }
+}

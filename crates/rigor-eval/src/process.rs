@@ -1,0 +1,197 @@
+//! Running the harness's own commands (git, patch, environment builds, test runs) as child
+//! processes with a wall-clock limit.
+//!
+//! Each command gets its own process group, so a timeout kills the whole tree (a test runner and
+//! its workers). Output is captured with stdout and stderr interleaved through one pipe, as a
+//! terminal would show them. This module does not decide what to run: callers pass the program,
+//! arguments, directory and environment. Model-chosen commands never run through here.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+/// What a finished (or killed) command left behind.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    /// Exit code; `None` when killed by a signal or the timeout.
+    pub code: Option<i32>,
+    /// stdout and stderr, interleaved.
+    pub output: String,
+    /// Whether the timeout killed it.
+    pub timed_out: bool,
+    /// Wall-clock time.
+    pub elapsed: Duration,
+}
+
+impl Finished {
+    /// Exited with code 0.
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+}
+
+/// A command to run.
+#[derive(Debug, Clone)]
+pub struct Cmd<'a> {
+    /// The program.
+    pub program: &'a str,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// Working directory.
+    pub dir: &'a Path,
+    /// Extra environment variables.
+    pub env: Vec<(String, String)>,
+    /// Wall-clock limit.
+    pub timeout: Duration,
+    /// Text written to stdin (then closed).
+    pub stdin: Option<String>,
+}
+
+impl<'a> Cmd<'a> {
+    /// `program args…` in `dir`, 10 minutes, no extra environment.
+    pub fn new(program: &'a str, args: &[&str], dir: &'a Path) -> Self {
+        Self {
+            program,
+            args: args.iter().map(|a| a.to_string()).collect(),
+            dir,
+            env: Vec::new(),
+            timeout: Duration::from_secs(600),
+            stdin: None,
+        }
+    }
+
+    /// Sets the wall-clock limit.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Adds an environment variable.
+    pub fn env(mut self, key: &str, value: impl Into<String>) -> Self {
+        self.env.push((key.to_string(), value.into()));
+        self
+    }
+
+    /// Feeds `text` on stdin.
+    pub fn stdin(mut self, text: impl Into<String>) -> Self {
+        self.stdin = Some(text.into());
+        self
+    }
+
+    /// Runs it. Errors only when the program cannot be started.
+    pub async fn run(self) -> std::io::Result<Finished> {
+        let started = Instant::now();
+        // One pipe for both streams keeps their interleaving.
+        let (reader, writer) = std::io::pipe()?;
+        let writer_err = writer.try_clone()?;
+        let mut command = tokio::process::Command::new(self.program);
+        command
+            .args(&self.args)
+            .current_dir(self.dir)
+            .stdin(if self.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(writer)
+            .stderr(writer_err)
+            .kill_on_drop(true)
+            .process_group(0);
+        for (k, v) in &self.env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn()?;
+        drop(command); // closes our copies of the pipe's write end
+        if let (Some(text), Some(mut stdin)) = (self.stdin, child.stdin.take()) {
+            use tokio::io::AsyncWriteExt;
+            tokio::spawn(async move {
+                let _ = stdin.write_all(text.as_bytes()).await;
+            });
+        }
+        let pid = child.id();
+        let mut guard = GroupGuard(pid);
+        let read = tokio::task::spawn_blocking(move || {
+            let mut buf = Vec::new();
+            let mut reader = reader;
+            let _ = std::io::Read::read_to_end(&mut reader, &mut buf);
+            buf
+        });
+        let (code, timed_out) = match tokio::time::timeout(self.timeout, child.wait()).await {
+            Ok(status) => (status?.code(), false),
+            Err(_) => {
+                kill_group(pid);
+                let _ = child.wait().await;
+                (None, true)
+            }
+        };
+        // Background children still holding the pipe: give them a moment, then kill the group.
+        let bytes = match tokio::time::timeout(Duration::from_secs(5), read).await {
+            Ok(Ok(bytes)) => bytes,
+            _ => {
+                kill_group(pid);
+                Vec::new()
+            }
+        };
+        guard.0 = None;
+        Ok(Finished {
+            code,
+            output: String::from_utf8_lossy(&bytes).into_owned(),
+            timed_out,
+            elapsed: started.elapsed(),
+        })
+    }
+}
+
+/// Kills the child's process group if the future running it is dropped (a cancelled run).
+struct GroupGuard(Option<u32>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        kill_group(self.0);
+    }
+}
+
+fn kill_group(pid: Option<u32>) {
+    if let Some(pid) = pid.and_then(|p| i32::try_from(p).ok()) {
+        // SAFETY: kill(2) with a negative pid signals the process group we created for the child.
+        unsafe {
+            libc::kill(-pid, libc::SIGKILL);
+        }
+    }
+}
+
+/// Reads stdout of `git args…` in `dir` (trimmed), or the error output as `Err`.
+pub async fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
+    let out = tokio::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(|e| format!("cannot run git: {e}"))?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    } else {
+        Err(format!("git {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[tokio::test]
+    async fn captures_interleaved_output_and_exit_code() {
+        let dir = std::env::temp_dir();
+        let done = Cmd::new("sh", &["-c", "echo out; echo err >&2; exit 3"], &dir).run().await.unwrap();
+        assert_eq!(done.code, Some(3));
+        assert!(done.output.contains("out\n") && done.output.contains("err\n"));
+    }
+
+    #[tokio::test]
+    async fn timeout_kills_the_whole_group() {
+        let dir = std::env::temp_dir();
+        let cmd = Cmd::new("sh", &["-c", "sleep 30 & sleep 30; echo never"], &dir).timeout(Duration::from_millis(300));
+        let done = cmd.run().await.unwrap();
+        assert!(done.timed_out);
+        assert!(done.elapsed < Duration::from_secs(10));
+        assert!(!done.output.contains("never"));
+    }
+}

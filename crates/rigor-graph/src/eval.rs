@@ -1,0 +1,352 @@
+//! Localization evaluation on SWE-bench-style rows.
+//!
+//! Each row names a repository, a base commit, an issue (`problem_statement`) and the gold
+//! `patch`. The repository is taken from a local directory (`DIR/owner__name`, `DIR/owner/name`
+//! or `DIR/name`) and, when `base_commit` is set, exported at that commit into a temporary
+//! directory with `git archive`. The gold locations are derived from the patch: the files it
+//! changes, and the entities (innermost function/method, and its top-level class or function)
+//! whose line spans hold the changed lines of the original file. Rows may instead carry
+//! `gold_files` / `gold_modules` / `gold_functions` directly (the development set does, so that no
+//! third-party code is stored in it). Accuracy is LocAgent's: an instance counts at k only if all
+//! of its gold locations are among the top k. This module does not print.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::graph::{CodeGraph, NodeKind};
+use crate::localize::{Level, Retriever};
+use crate::store::Index;
+
+/// One row of a SWE-bench-format dataset (the fields localization needs).
+#[derive(Debug, Clone, Deserialize)]
+pub struct EvalInstance {
+    /// `owner__name-1234`.
+    pub instance_id: String,
+    /// `owner/name`.
+    #[serde(default)]
+    pub repo: String,
+    /// Commit to check out (empty: use the directory as it is).
+    #[serde(default)]
+    pub base_commit: String,
+    /// The issue text.
+    pub problem_statement: String,
+    /// The gold patch (unified diff).
+    #[serde(default)]
+    pub patch: String,
+    /// Gold files, when given instead of a patch.
+    #[serde(default)]
+    pub gold_files: Vec<String>,
+    /// Gold top-level entities (`path:Class`), when given instead of a patch.
+    #[serde(default)]
+    pub gold_modules: Vec<String>,
+    /// Gold functions (`path:Class.method`), when given instead of a patch.
+    #[serde(default)]
+    pub gold_functions: Vec<String>,
+}
+
+/// Gold locations at the three levels.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Gold {
+    /// Changed files.
+    pub files: BTreeSet<String>,
+    /// Top-level entities holding changed lines.
+    pub modules: BTreeSet<String>,
+    /// Functions and methods holding changed lines.
+    pub functions: BTreeSet<String>,
+}
+
+/// The result of one instance.
+#[derive(Debug, Clone, Serialize)]
+pub struct InstanceResult {
+    /// The instance.
+    pub instance_id: String,
+    /// Gold locations.
+    pub gold: Gold,
+    /// 1-based rank at which all gold locations are covered, per level (None: not within the top 10,
+    /// or no gold at that level).
+    pub file_rank: Option<usize>,
+    /// See `file_rank`.
+    pub module_rank: Option<usize>,
+    /// See `file_rank`.
+    pub function_rank: Option<usize>,
+    /// Top 5 files predicted.
+    pub top_files: Vec<String>,
+    /// Localization time in milliseconds (query only; indexing excluded).
+    pub query_ms: f64,
+    /// Why the instance could not be evaluated.
+    pub error: Option<String>,
+}
+
+/// Acc@k per level.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Accuracy {
+    /// Instances with gold at this level.
+    pub n: usize,
+    /// Accuracy at 1, 3, 5, 10.
+    pub at: [f64; 4],
+}
+
+/// The whole evaluation.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EvalReport {
+    /// Per instance.
+    pub instances: Vec<InstanceResult>,
+    /// File level.
+    pub file: Accuracy,
+    /// Module level.
+    pub module: Accuracy,
+    /// Function level.
+    pub function: Accuracy,
+}
+
+/// The cut-offs reported.
+pub const KS: [usize; 4] = [1, 3, 5, 10];
+
+/// Reads a JSONL dataset.
+pub fn read_dataset(path: &Path) -> Result<Vec<EvalInstance>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| serde_json::from_str(l).map_err(|e| format!("{} line {}: {e}", path.display(), i + 1)))
+        .collect()
+}
+
+/// Changed lines of the original files: (path, line) pairs, and files created by the patch.
+pub fn patch_lines(patch: &str) -> Vec<(String, Option<u32>)> {
+    let mut out = Vec::new();
+    let mut file: Option<String> = None;
+    let mut old_line = 0u32;
+    let mut last_context = 0u32;
+    for line in patch.lines() {
+        if let Some(rest) = line.strip_prefix("--- ") {
+            let p = rest.split('\t').next().unwrap_or(rest).trim();
+            file = if p == "/dev/null" { None } else { Some(p.trim_start_matches("a/").to_string()) };
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("+++ ") {
+            if file.is_none() {
+                let p = rest.split('\t').next().unwrap_or(rest).trim();
+                out.push((p.trim_start_matches("b/").to_string(), None));
+            }
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("@@ -") {
+            let start = rest.split([',', ' ']).next().and_then(|n| n.parse::<u32>().ok()).unwrap_or(1);
+            old_line = start;
+            last_context = start.saturating_sub(1);
+            continue;
+        }
+        let Some(f) = &file else { continue };
+        match line.chars().next() {
+            Some('-') => {
+                out.push((f.clone(), Some(old_line)));
+                last_context = old_line;
+                old_line += 1;
+            }
+            Some('+') => {
+                // An insertion belongs to the entity around the line before it.
+                out.push((f.clone(), Some(last_context.max(1))));
+            }
+            Some(' ') => {
+                last_context = old_line;
+                old_line += 1;
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Gold locations of a patch on a graph of the original code.
+pub fn gold_from_patch(g: &CodeGraph, patch: &str) -> Gold {
+    let mut gold = Gold::default();
+    for (path, line) in patch_lines(patch) {
+        gold.files.insert(path.clone());
+        let (Some(line), Some(fi)) = (line, g.file_index(&path)) else { continue };
+        if let Some(e) = g.entity_at(fi, line) {
+            gold.modules.insert(g.node(g.top_level(e)).id.clone());
+            if matches!(g.node(e).kind, NodeKind::Function | NodeKind::Method) {
+                gold.functions.insert(g.node(e).id.clone());
+            }
+        }
+    }
+    gold
+}
+
+/// Where the repository of a row lives under `repos`.
+pub fn repo_dir(repos: &Path, repo: &str) -> Option<PathBuf> {
+    let (owner, name) = repo.split_once('/').unwrap_or(("", repo));
+    [repos.join(format!("{owner}__{name}")), repos.join(owner).join(name), repos.join(name), repos.join(repo)]
+        .into_iter()
+        .find(|p| p.is_dir())
+}
+
+/// Exports `commit` of the git repository `repo` into `dest` (`git archive | tar -x`).
+fn export_commit(repo: &Path, commit: &str, dest: &Path) -> Result<(), String> {
+    let archive = std::process::Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args(["archive", "--format=tar", commit])
+        .output()
+        .map_err(|e| format!("cannot run git: {e}"))?;
+    if !archive.status.success() {
+        return Err(format!(
+            "git archive {commit} in {} failed: {}",
+            repo.display(),
+            String::from_utf8_lossy(&archive.stderr).trim()
+        ));
+    }
+    let mut tar = std::process::Command::new("tar")
+        .arg("-x")
+        .arg("-C")
+        .arg(dest)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot run tar: {e}"))?;
+    if let Some(mut stdin) = tar.stdin.take() {
+        use std::io::Write as _;
+        stdin.write_all(&archive.stdout).map_err(|e| format!("tar: {e}"))?;
+    }
+    let status = tar.wait().map_err(|e| format!("tar: {e}"))?;
+    if status.success() { Ok(()) } else { Err(format!("tar -x into {} failed", dest.display())) }
+}
+
+/// Rank (1-based) at which every gold id appears among `ranked`, if within it.
+fn covering_rank(ranked: &[String], gold: &BTreeSet<String>) -> Option<usize> {
+    if gold.is_empty() {
+        return None;
+    }
+    let mut worst = 0;
+    for g in gold {
+        worst = worst.max(ranked.iter().position(|r| r == g)? + 1);
+    }
+    Some(worst)
+}
+
+/// Evaluates one instance whose code is at `dir`.
+pub fn evaluate_dir(inst: &EvalInstance, dir: &Path) -> InstanceResult {
+    let mut index = Index::in_memory(dir);
+    if let Err(e) = index.update() {
+        return failed(inst, e.to_string());
+    }
+    let graph: Arc<CodeGraph> = index.graph();
+    let mut gold = if inst.patch.trim().is_empty() { Gold::default() } else { gold_from_patch(&graph, &inst.patch) };
+    gold.files.extend(inst.gold_files.iter().cloned());
+    gold.modules.extend(inst.gold_modules.iter().cloned());
+    gold.functions.extend(inst.gold_functions.iter().cloned());
+    let r = Retriever::new(graph);
+    let start = Instant::now();
+    let files = r.localize(&inst.problem_statement, Level::File, 10);
+    let modules = r.localize(&inst.problem_statement, Level::Module, 10);
+    let functions = r.localize(&inst.problem_statement, Level::Function, 10);
+    let query_ms = start.elapsed().as_secs_f64() * 1000.0;
+    let ids = |v: &[crate::localize::Location]| v.iter().map(|l| l.id.clone()).collect::<Vec<_>>();
+    let file_ids = ids(&files);
+    InstanceResult {
+        instance_id: inst.instance_id.clone(),
+        file_rank: covering_rank(&file_ids, &gold.files),
+        module_rank: covering_rank(&ids(&modules), &gold.modules),
+        function_rank: covering_rank(&ids(&functions), &gold.functions),
+        top_files: file_ids.into_iter().take(5).collect(),
+        gold,
+        query_ms,
+        error: None,
+    }
+}
+
+fn failed(inst: &EvalInstance, error: String) -> InstanceResult {
+    InstanceResult {
+        instance_id: inst.instance_id.clone(),
+        gold: Gold::default(),
+        file_rank: None,
+        module_rank: None,
+        function_rank: None,
+        top_files: Vec::new(),
+        query_ms: 0.0,
+        error: Some(error),
+    }
+}
+
+/// Evaluates one row against the repositories under `repos`.
+pub fn evaluate(inst: &EvalInstance, repos: &Path) -> InstanceResult {
+    let Some(repo) = repo_dir(repos, &inst.repo) else {
+        return failed(
+            inst,
+            format!(
+                "repository {} not found under {} (expected owner__name or owner/name)",
+                inst.repo,
+                repos.display()
+            ),
+        );
+    };
+    if inst.base_commit.trim().is_empty() {
+        return evaluate_dir(inst, &repo);
+    }
+    let tmp = std::env::temp_dir().join(format!("rigor-localize-eval-{}-{}", std::process::id(), inst.instance_id));
+    let _ = std::fs::remove_dir_all(&tmp);
+    if let Err(e) = std::fs::create_dir_all(&tmp) {
+        return failed(inst, format!("cannot create {}: {e}", tmp.display()));
+    }
+    let result = match export_commit(&repo, &inst.base_commit, &tmp) {
+        Ok(()) => evaluate_dir(inst, &tmp),
+        Err(e) => failed(inst, e),
+    };
+    let _ = std::fs::remove_dir_all(&tmp);
+    result
+}
+
+/// Summarises per-instance results into Acc@k.
+pub fn summarize(instances: Vec<InstanceResult>) -> EvalReport {
+    let acc = |pick: &dyn Fn(&InstanceResult) -> (bool, Option<usize>)| {
+        let mut a = Accuracy::default();
+        let mut hits = [0usize; 4];
+        for r in &instances {
+            let (has_gold, rank) = pick(r);
+            if !has_gold && r.error.is_none() {
+                continue;
+            }
+            a.n += 1;
+            for (i, k) in KS.iter().enumerate() {
+                if rank.is_some_and(|x| x <= *k) {
+                    hits[i] += 1;
+                }
+            }
+        }
+        for (at, hit) in a.at.iter_mut().zip(hits) {
+            *at = if a.n == 0 { 0.0 } else { hit as f64 / a.n as f64 };
+        }
+        a
+    };
+    let file = acc(&|r| (!r.gold.files.is_empty(), r.file_rank));
+    let module = acc(&|r| (!r.gold.modules.is_empty(), r.module_rank));
+    let function = acc(&|r| (!r.gold.functions.is_empty(), r.function_rank));
+    EvalReport { instances, file, module, function }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patch_lines_map_removals_and_insertions_to_original_lines() {
+        let patch = "diff --git a/x.py b/x.py\n--- a/x.py\n+++ b/x.py\n@@ -3,4 +3,5 @@\n ctx3\n-old4\n+new4\n ctx5\n+added\n ctx6\n--- /dev/null\n+++ b/new.py\n@@ -0,0 +1 @@\n+x\n";
+        assert_eq!(
+            patch_lines(patch),
+            vec![("x.py".into(), Some(4)), ("x.py".into(), Some(4)), ("x.py".into(), Some(5)), ("new.py".into(), None),]
+        );
+    }
+
+    #[test]
+    fn covering_rank_needs_every_gold_location() {
+        let ranked: Vec<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        let gold: BTreeSet<String> = ["a", "c"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(covering_rank(&ranked, &gold), Some(3));
+        let missing: BTreeSet<String> = ["z"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(covering_rank(&ranked, &missing), None);
+    }
+}

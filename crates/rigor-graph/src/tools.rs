@@ -1,0 +1,525 @@
+//! The graph as tools for the agent, and the editor's syntax check.
+//!
+//! [`CodeIntel`] owns an index of the workspace and a retriever, refreshed incrementally before
+//! every query so that the agent's own edits are visible. Three tools (LocAgent's interface):
+//! `search_entity` (names, qualified names, paths, or free text → entities), `retrieve_entity`
+//! (entity ids → their code with line numbers) and `traverse_graph` (from entities, along chosen
+//! edge kinds, up or down, to a depth → an indented tree). The same renderers back `rigor graph`.
+//! [`SyntaxCheck`] rejects an edit that turns a file that parses into one that does not.
+//!
+//! Tools return observations, never errors; nothing here prints.
+
+use std::collections::HashSet;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rigor_protocol::ToolSpec;
+use rigor_tools::edit::EditCheck;
+use rigor_tools::{Tool, ToolContext, ToolOutput};
+use serde_json::{Value, json};
+
+use crate::graph::{CodeGraph, EdgeKind, NodeKind};
+use crate::lang::{Lang, syntax_errors};
+use crate::localize::Retriever;
+use crate::store::{Index, IndexError};
+
+/// Code intelligence over one directory: index, graph and retriever, refreshed on demand.
+pub struct CodeIntel {
+    index: Mutex<Index>,
+    retriever: Mutex<Option<Arc<Retriever>>>,
+}
+
+impl std::fmt::Debug for CodeIntel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CodeIntel").finish_non_exhaustive()
+    }
+}
+
+impl CodeIntel {
+    /// Code intelligence over `root`, kept in memory only (nothing is written under `root`).
+    pub fn in_memory(root: impl Into<PathBuf>) -> Arc<CodeIntel> {
+        Arc::new(CodeIntel { index: Mutex::new(Index::in_memory(root)), retriever: Mutex::default() })
+    }
+
+    /// Code intelligence backed by the persisted index of `root` (`.rigor/index`).
+    pub fn persistent(root: impl Into<PathBuf>) -> Result<Arc<CodeIntel>, IndexError> {
+        Ok(Arc::new(CodeIntel { index: Mutex::new(Index::open(root)?), retriever: Mutex::default() }))
+    }
+
+    /// Updates the index from disk and returns a retriever over the current graph.
+    pub fn refresh(&self) -> Result<Arc<Retriever>, IndexError> {
+        let mut index = self.index.lock().unwrap_or_else(|p| p.into_inner());
+        index.update()?;
+        let graph = index.graph();
+        let mut slot = self.retriever.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(r) = slot.as_ref()
+            && Arc::ptr_eq(r.graph(), &graph)
+        {
+            return Ok(Arc::clone(r));
+        }
+        let start = std::time::Instant::now();
+        let r = Arc::new(Retriever::new(graph));
+        tracing::debug!(ms = start.elapsed().as_secs_f64() * 1000.0, "retriever built");
+        *slot = Some(Arc::clone(&r));
+        Ok(r)
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> PathBuf {
+        self.index.lock().unwrap_or_else(|p| p.into_inner()).root().to_path_buf()
+    }
+
+    /// The three agent tools over this code intelligence.
+    pub fn tools(self: &Arc<Self>) -> (SearchEntityTool, RetrieveEntityTool, TraverseGraphTool) {
+        (SearchEntityTool(Arc::clone(self)), RetrieveEntityTool(Arc::clone(self)), TraverseGraphTool(Arc::clone(self)))
+    }
+}
+
+/// Finds the node an id refers to: an exact id, a path, `Class.method`, or a unique suffix.
+pub fn resolve_entity(r: &Retriever, query: &str) -> Result<u32, String> {
+    let g = r.graph();
+    let q = query.trim().trim_end_matches("()").trim_start_matches("./");
+    if let Some(n) = g.lookup(q) {
+        return Ok(n);
+    }
+    let dotted = q.replace("::", ".");
+    let (path_part, name_part) = match dotted.split_once(':') {
+        Some((p, n)) => (Some(p), n.to_string()),
+        None => (None, dotted.clone()),
+    };
+    let last = name_part.rsplit('.').next().unwrap_or(&name_part);
+    let mut cands: Vec<u32> = r
+        .by_name(last)
+        .into_iter()
+        .filter(|&e| {
+            let name = g.entity(e).map(|x| x.name.as_str()).unwrap_or_default();
+            let name_ok = name == name_part || name.ends_with(&format!(".{name_part}"));
+            let path_ok = path_part.is_none_or(|p| g.path_of(e).ends_with(p));
+            name_ok && path_ok
+        })
+        .collect();
+    if cands.is_empty() && path_part.is_none() {
+        cands = g
+            .files()
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.path.ends_with(&format!("/{q}")))
+            .map(|(fi, _)| g.file_node(fi as u32))
+            .collect();
+    }
+    match cands.as_slice() {
+        [one] => Ok(*one),
+        [] => Err(format!("no entity `{query}`; use search_entity to find its id (`path:Class.method`)")),
+        many => {
+            let list: Vec<String> = many.iter().take(10).map(|&n| g.node(n).id.clone()).collect();
+            Err(format!("`{query}` is ambiguous; one of: {}", list.join(", ")))
+        }
+    }
+}
+
+fn describe(g: &CodeGraph, n: u32) -> String {
+    let node = g.node(n);
+    match g.entity(n) {
+        Some(e) => format!("{} ({}, lines {}-{})", node.id, e.detail, e.start_line, e.end_line),
+        None => format!("{} ({})", node.id, node.kind.as_str()),
+    }
+}
+
+/// `search_entity`: entities for each keyword (exact names first), then free-text matches.
+pub fn render_search(r: &Retriever, query: &str, limit: usize) -> String {
+    let g = r.graph();
+    let mut out = String::new();
+    let mut shown: HashSet<u32> = HashSet::new();
+    for kw in query.split([',', ' ', '\n']).map(str::trim).filter(|k| !k.is_empty()) {
+        let mut exact: Vec<u32> = Vec::new();
+        if let Ok(n) = resolve_entity(r, kw) {
+            exact.push(n);
+        } else {
+            let last = kw.rsplit(['.', ':']).next().unwrap_or(kw);
+            exact.extend(r.by_name(last).into_iter().take(limit));
+        }
+        exact.retain(|n| shown.insert(*n));
+        if exact.is_empty() {
+            continue;
+        }
+        let _ = writeln!(out, "Matches for `{kw}`:");
+        for n in exact.into_iter().take(limit) {
+            let _ = writeln!(out, "  {}", describe(g, n));
+            if let Some(e) = g.entity(n).filter(|e| !e.signature.is_empty()) {
+                let _ = writeln!(out, "      {}", e.signature);
+            }
+        }
+    }
+    let related: Vec<(u32, f32)> =
+        r.search_entities(query, limit * 2).into_iter().filter(|(n, _)| !shown.contains(n)).take(limit).collect();
+    if !related.is_empty() {
+        let _ = writeln!(out, "Related entities (lexical match):");
+        for (n, _) in related {
+            let _ = writeln!(out, "  {}", describe(g, n));
+        }
+    }
+    if out.is_empty() { format!("no entity matches `{query}`") } else { out }
+}
+
+/// `retrieve_entity`: the code of an entity (or the start of a file) with line numbers.
+pub fn render_entity(r: &Retriever, root: &Path, id: &str, max_lines: usize) -> Result<String, String> {
+    let g = r.graph();
+    let n = resolve_entity(r, id)?;
+    let node = g.node(n);
+    if node.kind == NodeKind::Directory {
+        let mut out = format!("{} (directory)\n", node.id);
+        for &(c, k) in g.outgoing(n) {
+            if k == EdgeKind::Contains {
+                let _ = writeln!(out, "  {}", g.node(c).id);
+            }
+        }
+        return Ok(out);
+    }
+    let path = g.path_of(n);
+    let text = std::fs::read_to_string(root.join(path)).map_err(|e| format!("cannot read `{path}`: {e}"))?;
+    let (start, end) = match g.entity(n) {
+        Some(e) => (e.start_line as usize, e.end_line as usize),
+        None => (1, text.lines().count()),
+    };
+    let mut out = format!("{}\n", describe(g, n));
+    if let Some(e) = g.entity(n).filter(|e| !e.doc.is_empty()) {
+        let _ = writeln!(out, "doc: {}", e.doc);
+    }
+    let width = end.to_string().len();
+    for (i, line) in text.lines().enumerate().skip(start.saturating_sub(1)).take(end + 1 - start) {
+        if i + 1 - start >= max_lines {
+            let _ = writeln!(out, "[... {} more lines; view {path} for the rest ...]", end - i);
+            break;
+        }
+        let _ = writeln!(out, "{:>width$}  {line}", i + 1);
+    }
+    Ok(out)
+}
+
+/// Which way to traverse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Along outgoing edges (callees, contents, bases, imports).
+    Down,
+    /// Along incoming edges (callers, containers, subclasses, importers).
+    Up,
+    /// Both.
+    Both,
+}
+
+impl Direction {
+    /// Parses `down`/`downstream`, `up`/`upstream`, `both`.
+    pub fn parse(s: &str) -> Option<Direction> {
+        Some(match s {
+            "down" | "downstream" | "out" | "outgoing" => Direction::Down,
+            "up" | "upstream" | "in" | "incoming" => Direction::Up,
+            "both" => Direction::Both,
+            _ => return None,
+        })
+    }
+}
+
+/// Cap on the nodes a traversal prints.
+const MAX_TRAVERSAL_NODES: usize = 150;
+
+/// `traverse_graph`: an indented tree from `start` along `edges`, up to `depth` hops.
+pub fn render_traversal(
+    r: &Retriever,
+    start: &str,
+    direction: Direction,
+    depth: usize,
+    edges: &[EdgeKind],
+    kinds: &[NodeKind],
+) -> Result<String, String> {
+    let g = r.graph();
+    let n = resolve_entity(r, start)?;
+    let mut out = format!("{}\n", describe(g, n));
+    let mut seen: HashSet<u32> = HashSet::from([n]);
+    let mut count = 0;
+    walk_tree(g, n, direction, depth, edges, kinds, 1, &mut seen, &mut count, &mut out);
+    if count >= MAX_TRAVERSAL_NODES {
+        let _ = writeln!(out, "[... stopped after {MAX_TRAVERSAL_NODES} nodes; narrow edge_types or depth ...]");
+    }
+    Ok(out)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn walk_tree(
+    g: &CodeGraph,
+    n: u32,
+    direction: Direction,
+    depth: usize,
+    edges: &[EdgeKind],
+    kinds: &[NodeKind],
+    level: usize,
+    seen: &mut HashSet<u32>,
+    count: &mut usize,
+    out: &mut String,
+) {
+    if level > depth {
+        return;
+    }
+    let mut steps: Vec<(u32, EdgeKind, bool)> = Vec::new();
+    if direction != Direction::Up {
+        steps.extend(g.outgoing(n).iter().map(|&(m, k)| (m, k, true)));
+    }
+    if direction != Direction::Down {
+        steps.extend(g.incoming(n).iter().map(|&(m, k)| (m, k, false)));
+    }
+    for (m, k, down) in steps {
+        if *count >= MAX_TRAVERSAL_NODES {
+            return;
+        }
+        if !edges.contains(&k) || (!kinds.is_empty() && !kinds.contains(&g.node(m).kind)) {
+            continue;
+        }
+        *count += 1;
+        let arrow = if down { format!("-{}->", k.as_str()) } else { format!("<-{}-", k.as_str()) };
+        let fresh = seen.insert(m);
+        let _ = writeln!(out, "{}{arrow} {}{}", "  ".repeat(level), describe(g, m), if fresh { "" } else { " (seen)" });
+        if fresh {
+            walk_tree(g, m, direction, depth, edges, kinds, level + 1, seen, count, out);
+        }
+    }
+}
+
+fn string_list(args: &Value, keys: &[&str]) -> Vec<String> {
+    for key in keys {
+        match args.get(*key) {
+            Some(Value::Array(a)) => return a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+            Some(Value::String(s)) => {
+                return s.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect();
+            }
+            _ => {}
+        }
+    }
+    Vec::new()
+}
+
+fn refreshed(intel: &CodeIntel) -> Result<Arc<Retriever>, ToolOutput> {
+    intel.refresh().map_err(|e| ToolOutput::error(format!("the code graph is unavailable: {e}")))
+}
+
+fn cut(text: String, ctx: &ToolContext) -> String {
+    if text.len() <= ctx.max_output_chars {
+        return text;
+    }
+    let mut end = ctx.max_output_chars;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}\n[... output truncated; ask for fewer entities ...]", &text[..end])
+}
+
+/// `search_entity`.
+pub struct SearchEntityTool(Arc<CodeIntel>);
+
+#[async_trait]
+impl Tool for SearchEntityTool {
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: "search_entity".into(),
+            description: "Find classes, functions, methods and files in the code graph by name (`union`, \
+                          `QuerySet.union`, `path/to/file.py`) or by keywords. Returns entity ids \
+                          (`path:Class.method`) with line spans and signatures."
+                .into(),
+            parameters: json!({
+                "type": "object",
+                "properties": {
+                    "query": {"type": "string", "description": "Names or keywords, separated by spaces or commas."},
+                    "limit": {"type": "integer", "description": "Results per keyword (default 10)."}
+                },
+                "required": ["query"]
+            }),
+        }
+    }
+
+    async fn run(&self, args: Value, ctx: &ToolContext) -> ToolOutput {
+        let query = match rigor_tools::required_str(&args, "query") {
+            Ok(q) => q.to_string(),
+            Err(e) => return e,
+        };
+        let limit = args.get("limit").and_then(Value::as_u64).unwrap_or(10).clamp(1, 50) as usize;
+        let intel = Arc::clone(&self.0);
+        let result =
+            tokio::task::spawn_blocking(move || refreshed(&intel).map(|r| render_search(&r, &query, limit))).await;
+        match result {
+            Ok(Ok(text)) => ToolOutput::ok(cut(text, ctx)),
+            Ok(Err(e)) => e,
+            Err(e) => ToolOutput::error(format!("search_entity failed: {e}")),
+        }
+    }
+}
+
+/// `retrieve_entity`.
+pub struct RetrieveEntityTool(Arc<CodeIntel>);
+
+#[async_trait]
+impl Tool for RetrieveEntityTool {
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: "retrieve_entity".into(),
+            description: "Show the code of entities by id (`path:Class.method`, `Class.method`, or a file path), \
+                          with line numbers."
+                .into(),
+            parameters: json!({
+                "type": "object",
+                "properties": {
+                    "entity_ids": {"type": "array", "items": {"type": "string"}, "description": "Entity ids."}
+                },
+                "required": ["entity_ids"]
+            }),
+        }
+    }
+
+    async fn run(&self, args: Value, ctx: &ToolContext) -> ToolOutput {
+        let ids = string_list(&args, &["entity_ids", "entity_id", "ids"]);
+        if ids.is_empty() {
+            return ToolOutput::error("missing `entity_ids`: a list of entity ids such as `pkg/mod.py:Class.method`");
+        }
+        let intel = Arc::clone(&self.0);
+        let root = ctx.workspace.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let r = refreshed(&intel)?;
+            let mut out = String::new();
+            let mut failed = 0;
+            for id in &ids {
+                match render_entity(&r, &root, id, 300) {
+                    Ok(text) => out.push_str(&text),
+                    Err(e) => {
+                        failed += 1;
+                        out.push_str(&e);
+                        out.push('\n');
+                    }
+                }
+                out.push('\n');
+            }
+            Ok::<_, ToolOutput>((out, failed == ids.len()))
+        })
+        .await;
+        match result {
+            Ok(Ok((text, all_failed))) => {
+                let text = cut(text, ctx);
+                if all_failed { ToolOutput::error(text) } else { ToolOutput::ok(text) }
+            }
+            Ok(Err(e)) => e,
+            Err(e) => ToolOutput::error(format!("retrieve_entity failed: {e}")),
+        }
+    }
+}
+
+/// `traverse_graph`.
+pub struct TraverseGraphTool(Arc<CodeIntel>);
+
+#[async_trait]
+impl Tool for TraverseGraphTool {
+    fn spec(&self) -> ToolSpec {
+        ToolSpec {
+            name: "traverse_graph".into(),
+            description: "Walk the code graph from entities: callers/callees (invokes), imports, inherits, \
+                          contains. `direction`: downstream (what it uses), upstream (what uses it) or both."
+                .into(),
+            parameters: json!({
+                "type": "object",
+                "properties": {
+                    "start_entities": {"type": "array", "items": {"type": "string"}, "description": "Entity ids to start from."},
+                    "direction": {"type": "string", "enum": ["downstream", "upstream", "both"], "description": "Default downstream."},
+                    "depth": {"type": "integer", "description": "Hops (default 2, at most 5)."},
+                    "edge_types": {"type": "array", "items": {"type": "string", "enum": ["contains", "imports", "invokes", "inherits"]}, "description": "Default: all."},
+                    "entity_types": {"type": "array", "items": {"type": "string", "enum": ["directory", "file", "class", "function", "method"]}, "description": "Only show these kinds (default: all)."}
+                },
+                "required": ["start_entities"]
+            }),
+        }
+    }
+
+    async fn run(&self, args: Value, ctx: &ToolContext) -> ToolOutput {
+        let starts = string_list(&args, &["start_entities", "start_entity", "entity_ids"]);
+        if starts.is_empty() {
+            return ToolOutput::error("missing `start_entities`: a list of entity ids to start from");
+        }
+        let dir_text = args.get("direction").and_then(Value::as_str).unwrap_or("downstream");
+        let Some(direction) = Direction::parse(dir_text) else {
+            return ToolOutput::error(format!("unknown direction `{dir_text}`: use downstream, upstream or both"));
+        };
+        let depth = args.get("depth").and_then(Value::as_u64).unwrap_or(2).clamp(1, 5) as usize;
+        let edge_names = string_list(&args, &["edge_types"]);
+        let mut edges = Vec::new();
+        for e in &edge_names {
+            match EdgeKind::parse(e) {
+                Some(k) => edges.push(k),
+                None => {
+                    return ToolOutput::error(format!(
+                        "unknown edge type `{e}`: use contains, imports, invokes, inherits"
+                    ));
+                }
+            }
+        }
+        if edges.is_empty() {
+            edges = EdgeKind::ALL.to_vec();
+        }
+        let mut kinds = Vec::new();
+        for k in string_list(&args, &["entity_types"]) {
+            match NodeKind::parse(&k) {
+                Some(k) => kinds.push(k),
+                None => return ToolOutput::error(format!("unknown entity type `{k}`")),
+            }
+        }
+        let intel = Arc::clone(&self.0);
+        let result = tokio::task::spawn_blocking(move || {
+            let r = refreshed(&intel)?;
+            let mut out = String::new();
+            let mut ok = false;
+            for s in &starts {
+                match render_traversal(&r, s, direction, depth, &edges, &kinds) {
+                    Ok(t) => {
+                        ok = true;
+                        out.push_str(&t);
+                    }
+                    Err(e) => {
+                        out.push_str(&e);
+                        out.push('\n');
+                    }
+                }
+            }
+            Ok::<_, ToolOutput>((out, ok))
+        })
+        .await;
+        match result {
+            Ok(Ok((text, ok))) => {
+                let text = cut(text, ctx);
+                if ok { ToolOutput::ok(text) } else { ToolOutput::error(text) }
+            }
+            Ok(Err(e)) => e,
+            Err(e) => ToolOutput::error(format!("traverse_graph failed: {e}")),
+        }
+    }
+}
+
+/// The editor's syntax check: an edit may not turn a file that parses into one that does not.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SyntaxCheck;
+
+impl EditCheck for SyntaxCheck {
+    fn check(&self, path: &Path, before: Option<&str>, after: &str) -> Result<(), String> {
+        let Some(lang) = Lang::from_path(path) else { return Ok(()) };
+        if before.is_some_and(|b| !syntax_errors(lang, b).is_empty()) {
+            return Ok(()); // it did not parse before: not this edit's fault
+        }
+        let errors = syntax_errors(lang, after);
+        if errors.is_empty() {
+            return Ok(());
+        }
+        let list: Vec<String> =
+            errors.iter().map(|e| format!("line {}, column {}: {}", e.line, e.column, e.message)).collect();
+        Err(format!(
+            "it would introduce {} syntax error(s) ({}): {}. Fix the edit (balanced brackets, indentation, \
+             complete statements) and try again.",
+            lang.name(),
+            if errors.len() >= 5 { "first 5".to_string() } else { errors.len().to_string() },
+            list.join("; ")
+        ))
+    }
+}

@@ -1,0 +1,173 @@
+//! The persisted index: incremental updates after edit, rename and delete; entity details; the
+//! editor's syntax check; localization on fixture issues.
+
+mod common;
+use common::*;
+
+use rigor_graph::localize::Level;
+use rigor_graph::{EdgeKind, Index, Retriever, SyntaxCheck};
+use rigor_tools::edit::EditCheck;
+
+const SHOP: &[(&str, &str)] = &[
+    (
+        "shop/cart.py",
+        "from shop.pricing import apply_discount\n\n\nclass Cart:\n    \"\"\"A shopping cart.\"\"\"\n\n    def __init__(self):\n        self.items = []\n\n    def add_item(self, item, quantity=1):\n        self.items.append((item, quantity))\n\n    def total(self):\n        subtotal = sum(i.price * q for i, q in self.items)\n        return apply_discount(subtotal, self.coupon)\n",
+    ),
+    (
+        "shop/pricing.py",
+        "def apply_discount(amount, coupon):\n    \"\"\"Apply a percentage coupon to an amount.\"\"\"\n    if coupon is None:\n        return amount\n    return amount - amount * coupon.percent / 100\n\n\ndef round_price(amount):\n    return round(amount, 2)\n",
+    ),
+    (
+        "shop/shipping.py",
+        "class ShippingRate:\n    def cost_for_weight(self, kilograms):\n        \"\"\"Shipping cost by parcel weight.\"\"\"\n        return 4.5 + kilograms * 0.8\n",
+    ),
+    (
+        "shop/inventory.py",
+        "class Inventory:\n    def reserve_stock(self, sku, count):\n        \"\"\"Reserve units of a product in the warehouse.\"\"\"\n        return count\n",
+    ),
+    ("tests/test_cart.py", "from shop.cart import Cart\n\n\ndef test_total():\n    assert Cart().total() == 0\n"),
+];
+
+#[test]
+fn entities_carry_spans_signatures_and_docstrings() {
+    let (_dir, g) = graph_of(SHOP);
+    let n = g.lookup("shop/cart.py:Cart.add_item").unwrap();
+    let e = g.entity(n).unwrap();
+    assert_eq!((e.start_line, e.end_line), (10, 11));
+    assert_eq!(e.signature, "def add_item(self, item, quantity=1)");
+    let cart = g.entity(g.lookup("shop/cart.py:Cart").unwrap()).unwrap();
+    assert_eq!(cart.doc, "A shopping cart.");
+    assert!(edges(&g, EdgeKind::Contains).contains(&"shop/cart.py:Cart -> shop/cart.py:Cart.total".to_string()));
+    assert!(edges(&g, EdgeKind::Contains).contains(&"shop -> shop/cart.py".to_string()));
+    assert!(edges(&g, EdgeKind::Contains).contains(&". -> shop".to_string()));
+}
+
+#[test]
+fn reindexing_touches_only_edited_renamed_and_deleted_files() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), SHOP);
+    let mut index = Index::open(dir.path()).unwrap();
+    let first = index.update().unwrap();
+    assert_eq!((first.added, first.changed, first.removed, first.files), (5, 0, 0, 5));
+    assert!(dir.path().join(".rigor/index/index.sqlite").exists());
+
+    // Nothing changed: nothing parsed.
+    let mut reopened = Index::open(dir.path()).unwrap();
+    assert_eq!(reopened.records().len(), 5, "loaded from disk");
+    let same = reopened.update().unwrap();
+    assert_eq!((same.added, same.changed, same.removed), (0, 0, 0));
+
+    // Edit one file: one file parsed, and the graph sees the new function.
+    std::fs::write(
+        dir.path().join("shop/pricing.py"),
+        "def apply_discount(amount, coupon):\n    return amount\n\n\ndef clamp_price(amount):\n    return max(amount, 0)\n",
+    )
+    .unwrap();
+    let edit = reopened.update().unwrap();
+    assert_eq!((edit.added, edit.changed, edit.removed), (0, 1, 0));
+    let g = reopened.graph();
+    assert!(g.lookup("shop/pricing.py:clamp_price").is_some());
+    assert!(g.lookup("shop/pricing.py:round_price").is_none());
+    assert!(edges(&g, EdgeKind::Invokes).contains(&"shop/cart.py:Cart.total -> shop/pricing.py:apply_discount".into()));
+
+    // Touch without change: re-hashed, not parsed.
+    let text = std::fs::read(dir.path().join("shop/cart.py")).unwrap();
+    std::fs::write(dir.path().join("shop/cart.py"), &text).unwrap();
+    let touched = reopened.update().unwrap();
+    assert_eq!(touched.changed, 0);
+
+    // Rename: one row removed, one added; the import now fails to resolve and is kept as unresolved.
+    std::fs::rename(dir.path().join("shop/pricing.py"), dir.path().join("shop/prices.py")).unwrap();
+    let renamed = reopened.update().unwrap();
+    assert_eq!((renamed.added, renamed.changed, renamed.removed), (1, 0, 1));
+    let g = reopened.graph();
+    assert!(g.lookup("shop/prices.py:clamp_price").is_some());
+    assert!(unresolved(&g, EdgeKind::Imports).contains(&"shop/cart.py: shop.pricing.apply_discount".into()));
+
+    // Delete.
+    std::fs::remove_file(dir.path().join("shop/shipping.py")).unwrap();
+    let deleted = reopened.update().unwrap();
+    assert_eq!((deleted.removed, deleted.files), (1, 4));
+    assert!(reopened.graph().lookup("shop/shipping.py").is_none());
+
+    // The persisted state matches: a fresh open sees four files and needs no parsing.
+    let mut again = Index::open(dir.path()).unwrap();
+    assert_eq!(again.records().len(), 4);
+    assert_eq!(again.update().unwrap().changed, 0);
+}
+
+#[test]
+fn a_syntax_breaking_edit_is_rejected_with_its_line() {
+    let check = SyntaxCheck;
+    let good = "def f(x):\n    return x\n";
+    let bad = "def f(x):\n    return (x\n\ndef g():\n    pass\n";
+    let err = check.check(std::path::Path::new("a.py"), Some(good), bad).unwrap_err();
+    assert!(err.contains("syntax error") && err.contains("line "), "{err}");
+    assert!(check.check(std::path::Path::new("a.py"), Some(good), "def f(x):\n    return x + 1\n").is_ok());
+    // A file that was already broken may be edited; non-code files are not checked.
+    assert!(check.check(std::path::Path::new("a.py"), Some(bad), bad).is_ok());
+    assert!(check.check(std::path::Path::new("notes.txt"), Some(good), "((((").is_ok());
+    assert!(check.check(std::path::Path::new("lib.rs"), None, "fn main( {").is_err());
+}
+
+fn top_file(issue: &str) -> String {
+    let (_dir, g) = graph_of(SHOP);
+    let r = Retriever::new(g);
+    r.localize(issue, Level::File, 3)[0].path.clone()
+}
+
+#[test]
+fn localization_ranks_the_gold_file_first() {
+    // A traceback.
+    let traceback = "Checkout crashes:\nTraceback (most recent call last):\n  File \"/app/tests/test_cart.py\", line 5, in test_total\n    assert Cart().total() == 0\n  File \"/app/shop/cart.py\", line 15, in total\n    return apply_discount(subtotal, self.coupon)\nAttributeError: 'Cart' object has no attribute 'coupon'";
+    assert_eq!(top_file(traceback), "shop/cart.py");
+    // A dotted name.
+    assert_eq!(top_file("ShippingRate.cost_for_weight is wrong for heavy parcels"), "shop/shipping.py");
+    // Only a description.
+    assert_eq!(top_file("percentage coupons are applied twice to the amount"), "shop/pricing.py");
+    assert_eq!(top_file("reserving units in the warehouse ignores the count"), "shop/inventory.py");
+}
+
+#[test]
+fn localization_ranks_functions_and_modules() {
+    let (_dir, g) = graph_of(SHOP);
+    let r = Retriever::new(g);
+    let f = r.localize("Cart.total ignores the coupon", Level::Function, 3);
+    assert_eq!(f[0].id, "shop/cart.py:Cart.total");
+    let m = r.localize("Cart.total ignores the coupon", Level::Module, 3);
+    assert_eq!(m[0].id, "shop/cart.py:Cart");
+}
+
+#[test]
+fn localize_eval_checks_out_the_base_commit_and_derives_gold_from_the_patch() {
+    let repos = tempfile::tempdir().unwrap();
+    let repo = repos.path().join("acme__shop");
+    std::fs::create_dir(&repo).unwrap();
+    write(&repo, SHOP);
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git").args(args).current_dir(&repo).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "base"]);
+    let base = git(&["rev-parse", "HEAD"]);
+    // A later commit must not leak into the evaluation of the base commit.
+    std::fs::remove_file(repo.join("shop/shipping.py")).unwrap();
+    git(&["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "later"]);
+    let patch = "--- a/shop/shipping.py\n+++ b/shop/shipping.py\n@@ -2,3 +2,3 @@\n     def cost_for_weight(self, kilograms):\n         \"\"\"Shipping cost by parcel weight.\"\"\"\n-        return 4.5 + kilograms * 0.8\n+        return 4.5 + max(kilograms, 0) * 0.8\n";
+    let row = serde_json::json!({
+        "instance_id": "acme__shop-1", "repo": "acme/shop", "base_commit": base,
+        "problem_statement": "ShippingRate.cost_for_weight returns a negative cost for a negative weight",
+        "patch": patch,
+    });
+    let inst: rigor_graph::eval::EvalInstance = serde_json::from_value(row).unwrap();
+    let result = rigor_graph::eval::evaluate(&inst, repos.path());
+    assert_eq!(result.error, None);
+    assert_eq!(result.gold.functions.iter().collect::<Vec<_>>(), ["shop/shipping.py:ShippingRate.cost_for_weight"]);
+    assert_eq!(result.gold.modules.iter().collect::<Vec<_>>(), ["shop/shipping.py:ShippingRate"]);
+    assert_eq!((result.file_rank, result.module_rank, result.function_rank), (Some(1), Some(1), Some(1)));
+    let report = rigor_graph::eval::summarize(vec![result]);
+    assert_eq!(report.function.at, [1.0, 1.0, 1.0, 1.0]);
+}

@@ -1,0 +1,66 @@
+//! The graph tools as the agent calls them, through a `ToolBox`, and the syntax-checked editor.
+
+mod common;
+use common::write;
+
+use std::sync::Arc;
+
+use rigor_graph::{CodeIntel, SyntaxCheck};
+use rigor_protocol::ToolCall;
+use rigor_tools::{ToolBox, ToolContext, edit::EditTool};
+
+fn call(name: &str, args: serde_json::Value) -> ToolCall {
+    ToolCall { id: "c1".into(), name: name.into(), arguments: args.to_string() }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn search_retrieve_and_traverse_see_the_agents_edits() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &[
+            (
+                "app/config.py",
+                "def parse_config(path):\n    \"\"\"Read settings.\"\"\"\n    return load(path)\n\n\ndef load(path):\n    return {}\n",
+            ),
+            ("app/main.py", "from app.config import parse_config\n\n\ndef main():\n    return parse_config('x')\n"),
+        ],
+    );
+    let intel = CodeIntel::in_memory(dir.path());
+    let mut tools = ToolBox::new(ToolContext::new(dir.path()));
+    let (s, r, t) = intel.tools();
+    tools.add(s);
+    tools.add(r);
+    tools.add(t);
+    tools.add(EditTool::with_check(Arc::new(SyntaxCheck)));
+
+    let out = tools.call(&call("search_entity", serde_json::json!({"query": "parse_config"}))).await;
+    assert!(
+        !out.is_error && out.content.contains("app/config.py:parse_config (function, lines 1-3)"),
+        "{}",
+        out.content
+    );
+
+    let out = tools.call(&call("retrieve_entity", serde_json::json!({"entity_ids": ["parse_config"]}))).await;
+    assert!(out.content.contains("3      return load(path)"), "{}", out.content);
+    assert!(out.content.contains("doc: Read settings."), "{}", out.content);
+
+    let args = serde_json::json!({"start_entities": ["app/config.py:parse_config"], "direction": "upstream", "edge_types": ["invokes"]});
+    let out = tools.call(&call("traverse_graph", args)).await;
+    assert!(out.content.contains("<-invokes- app/main.py:main (function"), "{}", out.content);
+
+    // A syntax-breaking edit is refused and the file is unchanged.
+    let edit = serde_json::json!({"command": "str_replace", "path": "app/config.py", "old_str": "return {}", "new_str": "return {"});
+    let out = tools.call(&call("edit", edit)).await;
+    assert!(out.is_error && out.content.contains("syntax error"), "{}", out.content);
+    assert!(std::fs::read_to_string(dir.path().join("app/config.py")).unwrap().contains("return {}"));
+
+    // A good edit is kept, and the graph tools see it on the next call.
+    let edit = serde_json::json!({"command": "str_replace", "path": "app/config.py", "old_str": "def load(path):", "new_str": "def load_settings(path):"});
+    assert!(!tools.call(&call("edit", edit)).await.is_error);
+    let out = tools.call(&call("search_entity", serde_json::json!({"query": "load_settings"}))).await;
+    assert!(out.content.contains("app/config.py:load_settings"), "{}", out.content);
+
+    let out = tools.call(&call("retrieve_entity", serde_json::json!({"entity_ids": ["nope.nothing"]}))).await;
+    assert!(out.is_error && out.content.contains("search_entity"), "{}", out.content);
+}

@@ -1,0 +1,390 @@
+//! `rigor model serve`: the embedded model as an OpenAI-compatible HTTP endpoint.
+//!
+//! Routes: `POST /v1/chat/completions` (streaming over SSE or one JSON body), `GET /v1/models`,
+//! `GET /health`. One model, one generation at a time: requests wait their turn in a bounded
+//! queue and get `503` when it is full, rather than piling up without limit. When a request
+//! offers `tools`, they are presented and parsed with `rigor_llm::text_actions` (the same
+//! fenced-block format the embedded provider uses), and calls come back as OpenAI `tool_calls`.
+//! The server binds where it is told (the CLI defaults to loopback) and keeps no state between
+//! requests except the engine's KV cache.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::sse::{Event, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures_util::StreamExt;
+use rigor_llm::text_actions::{convert_history, parse_action};
+use rigor_protocol::{Message, Role, ToolCall, ToolSpec};
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+
+use crate::ModelError;
+use crate::engine::{GenerationParams, SharedEngine};
+use crate::provider::{DEFAULT_MAX_OUTPUT_TOKENS, chat_messages};
+
+/// Shared state of the server.
+#[derive(Clone)]
+struct ServerState {
+    engine: SharedEngine,
+    model: String,
+    /// One permit per request allowed in (running or waiting).
+    admission: Arc<Semaphore>,
+    queue: usize,
+}
+
+/// The routes, serving `engine` under the name `model`, admitting one running request plus at
+/// most `queue` waiting ones.
+pub fn router(engine: SharedEngine, model: impl Into<String>, queue: usize) -> Router {
+    let state = ServerState { engine, model: model.into(), admission: Arc::new(Semaphore::new(queue + 1)), queue };
+    Router::new()
+        .route("/health", get(health))
+        .route("/v1/models", get(models))
+        .route("/v1/chat/completions", post(chat_completions))
+        .with_state(state)
+}
+
+async fn health(State(state): State<ServerState>) -> Json<Value> {
+    Json(json!({"status": "ok", "model": state.model}))
+}
+
+async fn models(State(state): State<ServerState>) -> Json<Value> {
+    Json(json!({"object": "list", "data": [{"id": state.model, "object": "model", "owned_by": "rigor"}]}))
+}
+
+fn error(status: StatusCode, kind: &str, message: String) -> Response {
+    (status, Json(json!({"error": {"message": message, "type": kind}}))).into_response()
+}
+
+/// The parts of a chat completion request this server understands.
+struct ParsedRequest {
+    messages: Vec<Message>,
+    tools: Vec<ToolSpec>,
+    params: GenerationParams,
+    stream: bool,
+    include_usage: bool,
+}
+
+fn parse_request(body: &Value) -> Result<ParsedRequest, String> {
+    let raw = body.get("messages").and_then(Value::as_array).ok_or("`messages` must be an array")?;
+    let mut messages = Vec::with_capacity(raw.len());
+    for (i, m) in raw.iter().enumerate() {
+        let role = match m.get("role").and_then(Value::as_str) {
+            Some("system") | Some("developer") => Role::System,
+            Some("user") => Role::User,
+            Some("assistant") => Role::Assistant,
+            Some("tool") => Role::Tool,
+            other => return Err(format!("messages[{i}]: unknown role {other:?}")),
+        };
+        let content = match m.get("content") {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Array(parts)) => {
+                parts.iter().filter_map(|p| p.get("text").and_then(Value::as_str)).collect::<Vec<_>>().join("")
+            }
+            _ => String::new(),
+        };
+        let tool_calls = m
+            .get("tool_calls")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|c| ToolCall {
+                id: c.get("id").and_then(Value::as_str).unwrap_or_default().to_string(),
+                name: c.pointer("/function/name").and_then(Value::as_str).unwrap_or_default().to_string(),
+                arguments: c.pointer("/function/arguments").and_then(Value::as_str).unwrap_or("{}").to_string(),
+            })
+            .collect();
+        messages.push(Message {
+            role,
+            content,
+            tool_calls,
+            tool_call_id: m.get("tool_call_id").and_then(Value::as_str).map(str::to_string),
+            is_error: false,
+        });
+    }
+    if messages.is_empty() {
+        return Err("`messages` is empty".into());
+    }
+    let tools = body
+        .get("tools")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|t| {
+            let f = t.get("function")?;
+            Some(ToolSpec {
+                name: f.get("name")?.as_str()?.to_string(),
+                description: f.get("description").and_then(Value::as_str).unwrap_or_default().to_string(),
+                parameters: f.get("parameters").cloned().unwrap_or_else(|| json!({"type": "object"})),
+            })
+        })
+        .collect();
+    let stop = match body.get("stop") {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+        _ => Vec::new(),
+    };
+    let max_tokens = ["max_completion_tokens", "max_tokens"]
+        .iter()
+        .find_map(|k| body.get(*k).and_then(Value::as_u64))
+        .map_or(DEFAULT_MAX_OUTPUT_TOKENS, |n| n as usize);
+    let params = GenerationParams {
+        max_tokens,
+        temperature: body.get("temperature").and_then(Value::as_f64),
+        top_p: body.get("top_p").and_then(Value::as_f64).filter(|p| *p < 1.0),
+        top_k: body.get("top_k").and_then(Value::as_u64).map(|k| k as usize).filter(|k| *k > 0),
+        stop,
+        seed: body.get("seed").and_then(Value::as_u64).unwrap_or(GenerationParams::default().seed),
+        repeat_penalty: body.get("repeat_penalty").and_then(Value::as_f64).map_or(1.1, |p| p as f32),
+        ..GenerationParams::default()
+    };
+    Ok(ParsedRequest {
+        messages,
+        tools,
+        params,
+        stream: body.get("stream").and_then(Value::as_bool).unwrap_or(false),
+        include_usage: body.pointer("/stream_options/include_usage").and_then(Value::as_bool).unwrap_or(false),
+    })
+}
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// What the generation thread reports.
+enum Progress {
+    Text(String),
+    Done(Result<crate::engine::Generation, ModelError>),
+}
+
+async fn chat_completions(State(state): State<ServerState>, body: axum::body::Bytes) -> Response {
+    let body: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "invalid_request_error", format!("body is not JSON: {e}")),
+    };
+    let request = match parse_request(&body) {
+        Ok(r) => r,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "invalid_request_error", e),
+    };
+    let Ok(permit) = state.admission.clone().try_acquire_owned() else {
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "overloaded",
+            format!("server busy: one request running and {} queued; retry later", state.queue),
+        );
+    };
+    let with_tools = !request.tools.is_empty();
+    let messages = chat_messages(&convert_history(&request.messages, &request.tools));
+    let cancel = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Progress>();
+    let engine = state.engine.clone();
+    let worker_cancel = cancel.clone();
+    let params = request.params.clone();
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let mut engine = engine.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let text_tx = tx.clone();
+        let result = engine.complete(
+            &messages,
+            &params,
+            &mut |text| {
+                if !with_tools {
+                    drop(text_tx.send(Progress::Text(text.to_string())));
+                }
+            },
+            &worker_cancel,
+        );
+        drop(tx.send(Progress::Done(result)));
+    });
+    let id = format!("chatcmpl-{}", now());
+    let reply = Reply { model: state.model.clone(), id, tools: request.tools, cancel };
+    if request.stream { reply.stream(rx, request.include_usage) } else { reply.whole(rx).await }
+}
+
+/// Turns the generation's progress into an OpenAI response.
+struct Reply {
+    model: String,
+    id: String,
+    tools: Vec<ToolSpec>,
+    cancel: Arc<AtomicBool>,
+}
+
+/// Cancels the generation when the client goes away (the response stream is dropped).
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+impl Reply {
+    /// Content and tool calls of the finished text.
+    fn message(&self, text: &str, calls_seen: usize) -> (String, Vec<Value>) {
+        if self.tools.is_empty() {
+            return (text.to_string(), Vec::new());
+        }
+        let (content, call) = parse_action(text, &self.tools, &format!("call_{}", calls_seen + 1));
+        let calls = call
+            .into_iter()
+            .map(|c| json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}))
+            .collect();
+        (content, calls)
+    }
+
+    fn usage(generation: &crate::engine::Generation) -> Value {
+        json!({
+            "prompt_tokens": generation.prompt_tokens,
+            "completion_tokens": generation.completion_tokens,
+            "total_tokens": generation.prompt_tokens + generation.completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": generation.reused_tokens},
+        })
+    }
+
+    fn failure(err: &ModelError) -> (StatusCode, &'static str) {
+        match err {
+            ModelError::ContextOverflow { .. } | ModelError::Template(_) => {
+                (StatusCode::BAD_REQUEST, "invalid_request_error")
+            }
+            _ => (StatusCode::INTERNAL_SERVER_ERROR, "server_error"),
+        }
+    }
+
+    async fn whole(self, mut rx: tokio::sync::mpsc::UnboundedReceiver<Progress>) -> Response {
+        let _guard = CancelOnDrop(self.cancel.clone());
+        let mut result = None;
+        while let Some(progress) = rx.recv().await {
+            if let Progress::Done(r) = progress {
+                result = Some(r);
+            }
+        }
+        let generation = match result {
+            Some(Ok(g)) => g,
+            Some(Err(err)) => {
+                let (status, kind) = Self::failure(&err);
+                return error(status, kind, err.to_string());
+            }
+            None => return error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "generation stopped".into()),
+        };
+        let (content, calls) = self.message(&generation.text, 0);
+        let finish = if calls.is_empty() { generation.finish_reason.as_str() } else { "tool_calls" };
+        let mut message = json!({"role": "assistant", "content": content});
+        if !calls.is_empty() {
+            message["tool_calls"] = Value::Array(calls);
+        }
+        Json(json!({
+            "id": self.id,
+            "object": "chat.completion",
+            "created": now(),
+            "model": self.model,
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+            "usage": Self::usage(&generation),
+        }))
+        .into_response()
+    }
+
+    fn chunk(&self, delta: Value, finish: Option<&str>) -> Event {
+        let body = json!({
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": now(),
+            "model": self.model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        });
+        Event::default().data(body.to_string())
+    }
+
+    fn stream(self, rx: tokio::sync::mpsc::UnboundedReceiver<Progress>, include_usage: bool) -> Response {
+        let guard = CancelOnDrop(self.cancel.clone());
+        let first = self.chunk(json!({"role": "assistant", "content": ""}), None);
+        let reply = Arc::new(self);
+        let events = tokio_stream_from(rx).flat_map(move |progress| {
+            let _keep = &guard;
+            let events: Vec<Event> = match progress {
+                Progress::Text(text) => vec![reply.chunk(json!({"content": text}), None)],
+                Progress::Done(Ok(generation)) => {
+                    let mut events = Vec::new();
+                    let (content, calls) = reply.message(&generation.text, 0);
+                    if !reply.tools.is_empty() && !content.is_empty() {
+                        events.push(reply.chunk(json!({"content": content}), None));
+                    }
+                    let finish = if calls.is_empty() { generation.finish_reason.as_str() } else { "tool_calls" };
+                    let delta = if calls.is_empty() {
+                        json!({})
+                    } else {
+                        let indexed: Vec<Value> = calls
+                            .into_iter()
+                            .enumerate()
+                            .map(|(i, mut c)| {
+                                c["index"] = json!(i);
+                                c
+                            })
+                            .collect();
+                        json!({"tool_calls": indexed})
+                    };
+                    events.push(reply.chunk(delta, Some(finish)));
+                    if include_usage {
+                        let body = json!({
+                            "id": reply.id, "object": "chat.completion.chunk", "created": now(),
+                            "model": reply.model, "choices": [], "usage": Reply::usage(&generation),
+                        });
+                        events.push(Event::default().data(body.to_string()));
+                    }
+                    events.push(Event::default().data("[DONE]"));
+                    events
+                }
+                Progress::Done(Err(err)) => {
+                    let body = json!({"error": {"message": err.to_string(), "type": Reply::failure(&err).1}});
+                    vec![Event::default().data(body.to_string())]
+                }
+            };
+            futures_util::stream::iter(events.into_iter().map(Ok::<Event, Infallible>))
+        });
+        let all = futures_util::stream::once(async move { Ok::<Event, Infallible>(first) }).chain(events);
+        Sse::new(all).into_response()
+    }
+}
+
+/// An unbounded receiver as a stream.
+fn tokio_stream_from<T: Send + 'static>(
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<T>,
+) -> impl futures_util::Stream<Item = T> + Send {
+    futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_parsed_with_openai_conventions() {
+        let body = json!({
+            "model": "x", "stream": true, "stream_options": {"include_usage": true},
+            "max_tokens": 7, "temperature": 0.5, "stop": "END",
+            "messages": [
+                {"role": "system", "content": "s"},
+                {"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]},
+                {"role": "assistant", "content": null, "tool_calls": [{"id": "c1", "type": "function",
+                    "function": {"name": "bash", "arguments": "{\"command\":\"ls\"}"}}]},
+                {"role": "tool", "tool_call_id": "c1", "content": "ok"}
+            ],
+            "tools": [{"type": "function", "function": {"name": "bash", "parameters": {"type": "object"}}}]
+        });
+        let r = parse_request(&body).unwrap();
+        assert!(r.stream && r.include_usage);
+        assert_eq!(r.params.max_tokens, 7);
+        assert_eq!(r.params.stop, vec!["END".to_string()]);
+        assert_eq!(r.messages[1].content, "ab");
+        assert_eq!(r.messages[2].tool_calls[0].name, "bash");
+        assert_eq!(r.messages[3].tool_call_id.as_deref(), Some("c1"));
+        assert_eq!(r.tools[0].name, "bash");
+        assert!(parse_request(&json!({"messages": []})).is_err());
+        assert!(parse_request(&json!({"messages": [{"role": "robot", "content": "x"}]})).is_err());
+    }
+}

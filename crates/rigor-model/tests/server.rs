@@ -1,0 +1,151 @@
+//! `rigor model serve` end to end: the real SmolLM2 model behind the axum server, queried by
+//! rigor's own OpenAI-compatible provider (streaming) and by plain HTTP (non-streaming, errors).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rigor_llm::{ChatRequest, ProviderConfig, ProviderKind, RetryPolicy, StreamEvent, build_provider};
+use rigor_model::acquire::{fetch, find_known};
+use rigor_model::{Engine, SharedEngine};
+use rigor_protocol::{Message, ToolSpec};
+use serde_json::{Value, json};
+
+async fn start(queue: usize) -> (String, SharedEngine) {
+    let path = fetch(find_known("smollm2").unwrap(), &|_| {}).unwrap();
+    let engine = Engine::load(&path, 0).unwrap().shared();
+    let app = rigor_model::server::router(engine.clone(), "smollm2", queue);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{addr}/v1"), engine)
+}
+
+fn provider(base_url: &str, text_actions: bool) -> Box<dyn rigor_llm::Provider> {
+    build_provider(ProviderConfig {
+        name: "served".into(),
+        kind: ProviderKind::OpenAi,
+        base_url: base_url.into(),
+        api_key: None,
+        model: "smollm2".into(),
+        context_window: 8192,
+        pricing: None,
+        text_actions,
+        retry: RetryPolicy { max_attempts: 1, ..RetryPolicy::default() },
+        request_timeout: Duration::from_secs(120),
+    })
+    .unwrap()
+}
+
+fn question() -> Vec<Value> {
+    vec![
+        json!({"role": "system", "content": "You are a concise assistant."}),
+        json!({"role": "user", "content": "What is the capital of France?"}),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rigors_openai_provider_talks_to_the_server_and_streaming_matches_non_streaming() {
+    let (base, _engine) = start(4).await;
+    let http = reqwest::Client::new();
+    let health: Value =
+        http.get(format!("{}/health", base.trim_end_matches("/v1"))).send().await.unwrap().json().await.unwrap();
+    assert_eq!(health["status"], "ok");
+    let models: Value = http.get(format!("{base}/models")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(models["data"][0]["id"], "smollm2");
+
+    let whole: Value = http
+        .post(format!("{base}/chat/completions"))
+        .json(&json!({"model": "smollm2", "messages": question(), "max_tokens": 40}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let whole_text = whole["choices"][0]["message"]["content"].as_str().unwrap().to_string();
+    assert!(whole_text.contains("Paris"), "{whole}");
+    assert_eq!(whole["choices"][0]["finish_reason"], "stop");
+    assert!(whole["usage"]["prompt_tokens"].as_u64().unwrap() > 10);
+
+    // rigor's own provider streams (stream: true, stream_options.include_usage).
+    let client = provider(&base, false);
+    let request = ChatRequest {
+        messages: vec![
+            Message::system("You are a concise assistant."),
+            Message::user("What is the capital of France?"),
+        ],
+        max_output_tokens: Some(40),
+        ..ChatRequest::default()
+    };
+    let deltas = Mutex::new(Vec::new());
+    let sink = |event: StreamEvent| {
+        if let StreamEvent::Text(t) = event {
+            deltas.lock().unwrap().push(t);
+        }
+    };
+    let response = client.chat(&request, &sink).await.unwrap();
+    assert_eq!(response.message.content, whole_text);
+    assert_eq!(deltas.lock().unwrap().concat(), whole_text);
+    assert!(deltas.lock().unwrap().len() > 1, "streamed in pieces");
+    assert_eq!(response.finish_reason, "stop");
+    assert!(response.usage.input_tokens > 10 && response.usage.output_tokens > 0, "{:?}", response.usage);
+    // The same conversation again was served from the KV cache.
+    assert!(response.usage.cached_input_tokens > 10, "{:?}", response.usage);
+
+    // With tools (text actions on the client), the reply is a well-formed assistant message.
+    let tools = vec![ToolSpec {
+        name: "bash".into(),
+        description: "Run a shell command.".into(),
+        parameters: json!({"type": "object", "properties": {"command": {"type": "string"}}, "required": ["command"]}),
+    }];
+    let client = provider(&base, true);
+    let request = ChatRequest {
+        messages: vec![Message::system("You fix bugs."), Message::user("List the files in the current directory.")],
+        tools,
+        max_output_tokens: Some(48),
+        ..ChatRequest::default()
+    };
+    let response = client.chat(&request, &|_| {}).await.unwrap();
+    assert!(!response.message.content.is_empty() || !response.message.tool_calls.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_and_a_full_queue_get_clear_http_errors() {
+    let (base, _engine) = start(0).await;
+    let http = reqwest::Client::new();
+    let url = format!("{base}/chat/completions");
+    let bad = http.post(&url).body("{not json").send().await.unwrap();
+    assert_eq!(bad.status(), 400);
+    let bad = http.post(&url).json(&json!({"messages": []})).send().await.unwrap();
+    assert_eq!(bad.status(), 400);
+    assert!(bad.text().await.unwrap().contains("empty"));
+
+    // An over-long prompt is a 400 naming both lengths.
+    let long = "word ".repeat(20_000);
+    let res = http.post(&url).json(&json!({"messages": [{"role": "user", "content": long}]})).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+    let body = res.text().await.unwrap();
+    assert!(body.contains("context") && body.contains("tokens"), "{body}");
+
+    // Queue of 0: while one request runs, the next is turned away with 503.
+    let running = tokio::spawn({
+        let (http, url) = (http.clone(), url.clone());
+        async move {
+            http.post(&url)
+                .json(&json!({"messages": question(), "max_tokens": 64, "temperature": 0.9, "stop": "NEVER"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let busy = http.post(&url).json(&json!({"messages": question(), "max_tokens": 4})).send().await.unwrap();
+    assert_eq!(busy.status(), 503);
+    assert!(busy.text().await.unwrap().contains("busy"));
+    assert_eq!(running.await.unwrap(), 200);
+    // Once it is done, requests are admitted again.
+    let ok = http.post(&url).json(&json!({"messages": question(), "max_tokens": 4})).send().await.unwrap();
+    assert_eq!(ok.status(), 200);
+}

@@ -1,0 +1,220 @@
+//! Resource limits of a sandbox session: rlimits and a `pids` cgroup.
+//!
+//! - Memory: `RLIMIT_AS` (address space of each process).
+//! - File size: `RLIMIT_FSIZE` (a bigger write fails with `EFBIG`/`SIGXFSZ`).
+//! - Core dumps: off.
+//! - Processes: a child of the caller's `pids` cgroup (cgroup v2 or v1) with `pids.max`, which
+//!   also lets the whole session be killed at once. Without a writable cgroup, `RLIMIT_NPROC`
+//!   stands in; that limit is per user and the kernel never applies it to root, so as root
+//!   without cgroups the number of processes is bounded only by the PID namespace and the
+//!   command's time limit, and [`crate::Layers`] says so.
+//!
+//! The scratch size limit is the `--size` of the `/tmp` tmpfs, set in `isolation`. This module
+//! does not spawn anything: it prepares what the child applies between `fork` and `exec`.
+
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Limits applied in the child before `exec`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Rlimits {
+    /// `RLIMIT_AS` in bytes.
+    pub address_space: u64,
+    /// `RLIMIT_FSIZE` in bytes.
+    pub file_size: u64,
+    /// `RLIMIT_NPROC`, when no cgroup limits processes.
+    pub processes: Option<u64>,
+}
+
+impl Rlimits {
+    /// Applies the limits to the calling process. Only async-signal-safe calls: usable in
+    /// `pre_exec`.
+    pub(crate) fn apply(&self) -> std::io::Result<()> {
+        set(libc::RLIMIT_AS, self.address_space)?;
+        set(libc::RLIMIT_FSIZE, self.file_size)?;
+        set(libc::RLIMIT_CORE, 0)?;
+        if let Some(n) = self.processes {
+            set(libc::RLIMIT_NPROC, n)?;
+        }
+        Ok(())
+    }
+}
+
+fn set(resource: libc::__rlimit_resource_t, value: u64) -> std::io::Result<()> {
+    let limit = libc::rlimit { rlim_cur: value as libc::rlim_t, rlim_max: value as libc::rlim_t };
+    // SAFETY: setrlimit reads a valid struct and only affects the calling process.
+    if unsafe { libc::setrlimit(resource, &limit) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Processes currently owned by the real user id (for an `RLIMIT_NPROC` that leaves room for
+/// what the user already runs).
+pub(crate) fn processes_of_current_user() -> u64 {
+    // SAFETY: getuid cannot fail.
+    let uid = unsafe { libc::getuid() };
+    let Ok(entries) = std::fs::read_dir("/proc") else { return 0 };
+    entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
+        .filter(|e| {
+            std::fs::read_to_string(e.path().join("status")).ok().is_some_and(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("Uid:"))
+                    .and_then(|l| l.split_whitespace().next().map(|x| x == uid.to_string()))
+                    .unwrap_or(false)
+            })
+        })
+        .count() as u64
+}
+
+/// A `pids` cgroup created for one sandbox session. Dropping it kills what is left inside and
+/// removes the directory (in the background: the kernel needs a moment to reap).
+#[derive(Debug)]
+pub(crate) struct PidsCgroup {
+    dir: PathBuf,
+    /// `cgroup.procs` as a C string, for the child to join before `exec`.
+    procs: CString,
+}
+
+impl PidsCgroup {
+    /// Creates a child cgroup limited to `max` processes, or `None` when no writable `pids`
+    /// hierarchy exists (not root, no delegation).
+    pub(crate) fn create(max: u32) -> Option<Self> {
+        let base = pids_hierarchy()?;
+        let parent = base.join("rigor-sandbox");
+        std::fs::create_dir_all(&parent).ok()?;
+        remove_stale(&parent);
+        if base.join("cgroup.controllers").exists() {
+            // cgroup v2: the pids controller must be enabled for the children of `parent`.
+            let _ = std::fs::write(parent.join("cgroup.subtree_control"), "+pids");
+        }
+        let dir = parent.join(format!("s-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir(&dir).ok()?;
+        if std::fs::write(dir.join("pids.max"), max.to_string()).is_err() {
+            let _ = std::fs::remove_dir(&dir);
+            return None;
+        }
+        let procs = CString::new(dir.join("cgroup.procs").as_os_str().as_encoded_bytes()).ok()?;
+        Some(Self { dir, procs })
+    }
+
+    /// The `cgroup.procs` file, for [`join_cgroup`] in the child.
+    pub(crate) fn procs_path(&self) -> CString {
+        self.procs.clone()
+    }
+
+    /// The processes in the cgroup now.
+    pub(crate) fn pids(&self) -> Vec<i32> {
+        read_pids(&self.dir)
+    }
+
+    /// The cgroup directory.
+    #[allow(dead_code)]
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+/// Moves the calling process into the cgroup whose `cgroup.procs` is `procs`. Only
+/// async-signal-safe calls: usable in `pre_exec`.
+pub(crate) fn join_cgroup(procs: &CString) -> std::io::Result<()> {
+    // SAFETY: open/write/close on a valid NUL-terminated path and a static buffer.
+    unsafe {
+        let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let written = libc::write(fd, b"0".as_ptr().cast(), 1);
+        let err = std::io::Error::last_os_error();
+        libc::close(fd);
+        if written != 1 {
+            return Err(err);
+        }
+    }
+    Ok(())
+}
+
+fn read_pids(dir: &Path) -> Vec<i32> {
+    std::fs::read_to_string(dir.join("cgroup.procs"))
+        .map(|s| s.lines().filter_map(|l| l.trim().parse().ok()).collect())
+        .unwrap_or_default()
+}
+
+/// Kills everything in `dir` and removes it, retrying while processes exit.
+fn kill_and_remove(dir: &Path) {
+    let kill_file = dir.join("cgroup.kill");
+    for _ in 0..200 {
+        if kill_file.exists() {
+            let _ = std::fs::write(&kill_file, "1");
+        }
+        for pid in read_pids(dir) {
+            // SAFETY: sending SIGKILL to a process of our own sandbox cgroup.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+        if std::fs::remove_dir(dir).is_ok() || !dir.exists() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    tracing::warn!(dir = %dir.display(), "could not remove the sandbox cgroup");
+}
+
+impl Drop for PidsCgroup {
+    fn drop(&mut self) {
+        let dir = self.dir.clone();
+        // Synchronously kill once so nothing outlives the session, then reap in the background.
+        for pid in read_pids(&dir) {
+            // SAFETY: as above.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+        let _ = std::thread::Builder::new().name("rigor-sandbox-cgroup".into()).spawn(move || kill_and_remove(&dir));
+    }
+}
+
+/// Removes empty session cgroups left behind by processes that no longer exist (a crash, a
+/// `SIGKILL`). Cgroups of live processes (this one included) are left alone: they may be about
+/// to be joined.
+fn remove_stale(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(owner) = name.strip_prefix("s-").and_then(|rest| rest.split('-').next()) else { continue };
+        if !Path::new("/proc").join(owner).exists() && read_pids(&path).is_empty() {
+            let _ = std::fs::remove_dir(&path);
+        }
+    }
+}
+
+/// The directory of the caller's cgroup in a writable hierarchy that has the `pids` controller.
+fn pids_hierarchy() -> Option<PathBuf> {
+    let own = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let root = Path::new("/sys/fs/cgroup");
+    // cgroup v2 mounted on /sys/fs/cgroup with the pids controller.
+    if let Ok(controllers) = std::fs::read_to_string(root.join("cgroup.controllers"))
+        && controllers.split_whitespace().any(|c| c == "pids")
+        && let Some(rel) = own.lines().find_map(|l| l.strip_prefix("0::"))
+    {
+        return writable(root.join(rel.trim_start_matches('/')));
+    }
+    // cgroup v1 pids hierarchy.
+    let rel = own.lines().find_map(|l| {
+        let mut parts = l.splitn(3, ':');
+        let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+        controllers.split(',').any(|c| c == "pids").then(|| path.to_string())
+    })?;
+    writable(root.join("pids").join(rel.trim_start_matches('/')))
+}
+
+fn writable(dir: PathBuf) -> Option<PathBuf> {
+    let c = CString::new(dir.as_os_str().as_encoded_bytes()).ok()?;
+    // SAFETY: access() on a valid C string.
+    (unsafe { libc::access(c.as_ptr(), libc::W_OK) } == 0).then_some(dir)
+}

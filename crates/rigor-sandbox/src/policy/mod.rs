@@ -1,0 +1,306 @@
+//! The action policy: classifies a shell command or a Python snippet as `allow`, `ask` or `deny`
+//! before it runs, with a reason and advice the model can act on.
+//!
+//! Shell commands are parsed with tree-sitter-bash, so pipelines, `&&`/`||` lists, subshells,
+//! command and process substitutions, redirections and heredocs are all seen; the strings given
+//! to `sh -c`, `bash -c`, `eval`, `python -c` and the bodies of heredocs fed to a shell or to
+//! Python are parsed in turn. Python is parsed with tree-sitter-python and its calls
+//! (`os.remove`, `shutil.rmtree`, `open(..., "w")`, `subprocess.*`, `os.system`, `socket`,
+//! `requests`/`urllib`, `os.fork`, `os.kill`, ...) are judged like their shell equivalents.
+//!
+//! Categories and their default verdicts (see [`Category`]): destructive operations or writes
+//! outside the workspace (deny on system paths, the home directory and the workspace's
+//! ancestors; ask elsewhere; the scratch `/tmp` is free), credential access (deny), exfiltration
+//! (piping secrets out: deny; uploading data to a non-local host: ask), download-and-execute
+//! (deny), privilege changes (deny), persistence (deny), disk and device writes (deny), killing
+//! processes outside the sandbox (deny; name-based `pkill`/`killall`: ask), fork bombs (deny),
+//! disabling the sandbox (deny). Lookalikes stay allowed: `rm -rf build/` in the workspace,
+//! `curl` to localhost, `kill $!`, `chmod +x script.sh`.
+//!
+//! The policy is a screen, not the boundary: relative paths are judged against the workspace
+//! (not the shell's current directory from earlier calls), and a determined adversary can
+//! obfuscate past any static check. The sandbox ([`crate::Sandbox`]) is what holds when the
+//! screen misses. This module does not run anything and does not ask anyone.
+
+mod paths;
+mod python;
+mod shell;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// What the policy decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Run it.
+    Allow,
+    /// Hold it for approval (see [`crate::ApprovalMode`]).
+    Ask,
+    /// Refuse it.
+    Deny,
+}
+
+impl Verdict {
+    /// `allow`, `ask` or `deny`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Allow => "allow",
+            Verdict::Ask => "ask",
+            Verdict::Deny => "deny",
+        }
+    }
+}
+
+/// Why an action is risky.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    /// Nothing risky found.
+    Benign,
+    /// Deleting or overwriting outside the workspace.
+    Destructive,
+    /// Reading credentials or dumping the environment.
+    Credentials,
+    /// Sending data to another host.
+    Exfiltration,
+    /// Fetching code and running it.
+    DownloadExecute,
+    /// `sudo`, setuid, ownership and account changes.
+    Privilege,
+    /// Cron jobs, shell rc files, systemd units, authorized keys.
+    Persistence,
+    /// File systems, partitions and raw devices.
+    Device,
+    /// Killing processes that are not the command's own.
+    ProcessKill,
+    /// Unbounded process creation.
+    ForkBomb,
+    /// Turning off or escaping the sandbox.
+    SandboxEscape,
+    /// Decided by a rule of the user's configuration.
+    UserRule,
+}
+
+impl Category {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Benign => "benign",
+            Category::Destructive => "destructive",
+            Category::Credentials => "credentials",
+            Category::Exfiltration => "exfiltration",
+            Category::DownloadExecute => "download_execute",
+            Category::Privilege => "privilege",
+            Category::Persistence => "persistence",
+            Category::Device => "device",
+            Category::ProcessKill => "process_kill",
+            Category::ForkBomb => "fork_bomb",
+            Category::SandboxEscape => "sandbox_escape",
+            Category::UserRule => "user_rule",
+        }
+    }
+}
+
+/// The policy's answer for one action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// Allow, ask or deny.
+    pub verdict: Verdict,
+    /// The category of the most serious finding.
+    pub category: Category,
+    /// A short identifier of the rule that decided (`rm-system-path`, `curl-pipe-shell`, ...).
+    pub rule: String,
+    /// Why, in one sentence.
+    pub reason: String,
+    /// What the model may do instead.
+    pub advice: String,
+}
+
+impl Decision {
+    /// The decision for an action with no findings.
+    pub fn allow() -> Self {
+        Self {
+            verdict: Verdict::Allow,
+            category: Category::Benign,
+            rule: "default".into(),
+            reason: "no risky operation found".into(),
+            advice: String::new(),
+        }
+    }
+
+    /// The text shown to the model (and the user) when the action does not run.
+    pub fn refusal_message(&self) -> String {
+        let mut text =
+            format!("refused by rigor's action policy ({}: {}): {}.", self.category.as_str(), self.rule, self.reason);
+        if !self.advice.is_empty() {
+            text.push(' ');
+            text.push_str(&self.advice);
+        }
+        text
+    }
+}
+
+/// Something a tool is about to do that the policy screens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// A shell command line (run by bash).
+    Shell(String),
+    /// Python source code (run by python3).
+    Python(String),
+}
+
+impl Action {
+    /// The command or code text.
+    pub fn text(&self) -> &str {
+        match self {
+            Action::Shell(text) | Action::Python(text) => text,
+        }
+    }
+}
+
+/// A user rule: a command whose words start with `prefix` gets `decision`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrefixRule {
+    /// Leading words of the command (`["git", "push"]`).
+    pub prefix: Vec<String>,
+    /// What to decide.
+    pub decision: Verdict,
+    /// Shown to the model and the user; defaults to naming the rule.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// One risky thing found in an action.
+#[derive(Debug, Clone)]
+pub(crate) struct Finding {
+    pub verdict: Verdict,
+    pub category: Category,
+    pub rule: &'static str,
+    pub reason: String,
+}
+
+impl Finding {
+    pub(crate) fn new(verdict: Verdict, category: Category, rule: &'static str, reason: impl Into<String>) -> Self {
+        Self { verdict, category, rule, reason: reason.into() }
+    }
+}
+
+/// The screen applied to every action of a run.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    workspace: PathBuf,
+    home: Option<PathBuf>,
+    rules: Vec<PrefixRule>,
+}
+
+impl Policy {
+    /// A policy for a run whose workspace is `workspace` and whose user's home is `home`.
+    pub fn new(workspace: impl Into<PathBuf>, home: Option<PathBuf>) -> Self {
+        let workspace = workspace.into();
+        let workspace = workspace.canonicalize().unwrap_or(workspace);
+        Self { workspace, home, rules: Vec::new() }
+    }
+
+    /// Adds user rules, checked before the built-in ones.
+    pub fn with_rules(mut self, rules: Vec<PrefixRule>) -> Self {
+        self.rules = rules;
+        self
+    }
+
+    /// The workspace the policy judges paths against.
+    pub fn workspace(&self) -> &Path {
+        &self.workspace
+    }
+
+    /// Classifies an action.
+    pub fn check(&self, action: &Action) -> Decision {
+        match action {
+            Action::Shell(command) => self.check_shell(command),
+            Action::Python(code) => self.check_python(code),
+        }
+    }
+
+    /// Classifies a shell command line.
+    pub fn check_shell(&self, command: &str) -> Decision {
+        let findings = shell::analyze(self, command, 0);
+        decide(findings)
+    }
+
+    /// Classifies Python source code.
+    pub fn check_python(&self, code: &str) -> Decision {
+        let findings = python::analyze(self, code, 0);
+        decide(findings)
+    }
+
+    /// The user rule matching `argv`, if any.
+    pub(crate) fn user_rule(&self, argv: &[String]) -> Option<&PrefixRule> {
+        self.rules
+            .iter()
+            .find(|r| !r.prefix.is_empty() && argv.len() >= r.prefix.len() && argv[..r.prefix.len()] == r.prefix[..])
+    }
+}
+
+/// The most serious finding decides; equal verdicts keep the first found.
+fn decide(findings: Vec<Finding>) -> Decision {
+    let Some(worst) = findings.iter().fold(None::<&Finding>, |acc, f| match acc {
+        Some(a) if a.verdict >= f.verdict => Some(a),
+        _ => Some(f),
+    }) else {
+        return Decision::allow();
+    };
+    if worst.verdict == Verdict::Allow {
+        return Decision::allow();
+    }
+    Decision {
+        verdict: worst.verdict,
+        category: worst.category,
+        rule: worst.rule.to_string(),
+        reason: worst.reason.clone(),
+        advice: advice(worst.category).to_string(),
+    }
+}
+
+/// What the model may do instead, per category.
+fn advice(category: Category) -> &'static str {
+    match category {
+        Category::Benign => "",
+        Category::Destructive => {
+            "Only the workspace and the scratch directory /tmp may be changed: delete or write files there (e.g. \
+             `rm -rf build/`), never outside."
+        }
+        Category::Credentials => {
+            "Credentials and the environment's secrets are off limits; the task never needs them. Work with the \
+             files of the workspace."
+        }
+        Category::Exfiltration => {
+            "Commands may not send data to other hosts. Fetching from localhost or reading public documentation is \
+             fine; keep results in the workspace."
+        }
+        Category::DownloadExecute => {
+            "Code fetched from the network is never executed. Use the project's own files, or install pinned \
+             packages with the package manager (pip, npm, cargo) if the network is enabled."
+        }
+        Category::Privilege => {
+            "Commands run unprivileged and cannot change users, ownership or setuid bits; work as the current user \
+             inside the workspace."
+        }
+        Category::Persistence => {
+            "Nothing may be scheduled or installed to run later (cron, systemd, shell rc files, authorized_keys). Put \
+             scripts in the workspace and run them directly."
+        }
+        Category::Device => {
+            "Disks, partitions and devices are off limits; write ordinary files in the workspace instead."
+        }
+        Category::ProcessKill => {
+            "Only processes the command started may be signalled: use `kill %1`, `kill $!` or the PID you started."
+        }
+        Category::ForkBomb => "Unbounded process creation is refused; run a bounded number of processes.",
+        Category::SandboxEscape => {
+            "The sandbox and its configuration may not be changed or escaped; do the work inside it."
+        }
+        Category::UserRule => "The user's configuration holds this command; choose another way or ask the user.",
+    }
+}
