@@ -237,22 +237,15 @@ pub async fn execute_with(
     })
 }
 
-/// The standard tools (as in `ToolBox::standard`; keep the two in step) with the syntax-checked editor,
-/// plus the code-graph tools over `intel`.
+/// The standard tools with the syntax-checked editor, plus the code-graph tools over `intel`.
 fn tool_box(ctx: ToolContext, intel: &std::sync::Arc<rigor_graph::CodeIntel>) -> ToolBox {
-    use rigor_tools::{AbstainTool, FinishTool, edit, search, shell, view};
-    let mut tools = ToolBox::new(ctx);
-    tools.add(shell::ShellTool::new());
-    tools.add(view::ViewTool);
-    tools.add(edit::EditTool::with_check(std::sync::Arc::new(rigor_graph::SyntaxCheck)));
-    tools.add(search::SearchTool);
+    let editor = rigor_tools::edit::EditTool::with_check(std::sync::Arc::new(rigor_graph::SyntaxCheck));
     let (search_entity, retrieve_entity, traverse_graph) = intel.tools();
-    tools.add(search_entity);
-    tools.add(retrieve_entity);
-    tools.add(traverse_graph);
-    tools.add(FinishTool);
-    tools.add(AbstainTool);
-    tools
+    ToolBox::standard_with(
+        ctx,
+        editor,
+        vec![Box::new(search_entity), Box::new(retrieve_entity), Box::new(traverse_graph)],
+    )
 }
 
 /// The repository map for the first prompt, most relevant files to the issue first (empty when

@@ -130,11 +130,18 @@ impl ToolBox {
 
     /// The standard tool set: bash, view, edit, search, finish, abstain.
     pub fn standard(ctx: ToolContext) -> Self {
+        Self::standard_with(ctx, edit::EditTool::default(), Vec::new())
+    }
+
+    /// The standard tool set with the given editor (e.g. one with a syntax check) and `extra`
+    /// tools, which come after `search` and before `finish` / `abstain`.
+    pub fn standard_with(ctx: ToolContext, editor: edit::EditTool, extra: Vec<Box<dyn Tool>>) -> Self {
         let mut tools = Self::new(ctx);
         tools.add(shell::ShellTool::new());
         tools.add(view::ViewTool);
-        tools.add(edit::EditTool::default());
+        tools.add(editor);
         tools.add(search::SearchTool);
+        tools.tools.extend(extra);
         tools.add(FinishTool);
         tools.add(AbstainTool);
         tools
