@@ -221,6 +221,9 @@ impl EventSink for HumanOutput {
                 let diff = if patch.trim().is_empty() { s.dim("(no changes)") } else { s.diff(patch) };
                 writeln!(out, "\n{} {label}\n{summary}\n\n{diff}\n\n{}", s.bold("result:"), totals_line(totals))
             }
+            Event::UserMessage { content, .. } => {
+                writeln!(out, "{}", s.dim(&format!("→ {}", content.lines().next().unwrap_or_default())))
+            }
             Event::ModelRequest { .. } | Event::TextDelta { .. } => Ok(()),
         };
     }

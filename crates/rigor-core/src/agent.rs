@@ -218,7 +218,12 @@ impl Agent<'_> {
                     format!("the model replied {MAX_REPLIES_WITHOUT_ACTION} times in a row without calling a tool"),
                 );
             }
-            messages.push(Message::user(NO_ACTION_NUDGE));
+            let nudge = match self.provider.action_hint() {
+                Some(hint) => format!("{NO_ACTION_NUDGE}\n\n{hint}"),
+                None => NO_ACTION_NUDGE.to_string(),
+            };
+            self.emitter.emit(Event::UserMessage { turn, content: nudge.clone() });
+            messages.push(Message::user(nudge));
             return Step::Continue;
         }
         *idle_replies = 0;

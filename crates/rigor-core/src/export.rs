@@ -8,7 +8,7 @@
 use rigor_protocol::{Event, Role};
 use serde_json::{Value, json};
 
-use crate::prompt::{NO_ACTION_NUDGE, issue_prompt};
+use crate::prompt::issue_prompt;
 use crate::trajectory::TrajectoryRecord;
 
 /// The chat-format record of one trajectory, or `None` when it has no `run_started` event.
@@ -16,7 +16,6 @@ pub fn chat_record(records: &[TrajectoryRecord]) -> Option<Value> {
     let mut messages = Vec::new();
     let mut tools = Vec::new();
     let mut metadata = json!({});
-    let mut previous_was_idle_reply = false;
     for record in records {
         match &record.event {
             Event::RunStarted { run_id, model, issue, system_prompt, tools: specs, base_commit, .. } => {
@@ -29,9 +28,6 @@ pub fn chat_record(records: &[TrajectoryRecord]) -> Option<Value> {
                 metadata = json!({"run_id": run_id, "model": model, "base_commit": base_commit});
             }
             Event::ModelResponse { message, .. } if message.role == Role::Assistant => {
-                if previous_was_idle_reply {
-                    messages.push(json!({"role": "user", "content": NO_ACTION_NUDGE}));
-                }
                 let mut m = json!({"role": "assistant", "content": message.content});
                 if !message.tool_calls.is_empty() {
                     m["tool_calls"] = message
@@ -40,9 +36,9 @@ pub fn chat_record(records: &[TrajectoryRecord]) -> Option<Value> {
                         .map(|c| json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}))
                         .collect();
                 }
-                previous_was_idle_reply = message.tool_calls.is_empty();
                 messages.push(m);
             }
+            Event::UserMessage { content, .. } => messages.push(json!({"role": "user", "content": content})),
             Event::Observation { call_id, content, .. } => {
                 messages.push(json!({"role": "tool", "tool_call_id": call_id, "content": content}));
             }
@@ -92,6 +88,7 @@ mod tests {
                 started_at: "now".into(),
             }),
             record(response(Message::assistant("thinking", vec![]))),
+            record(Event::UserMessage { turn: 1, content: "call a tool".into() }),
             record(response(Message::assistant("", vec![call]))),
             record(Event::Observation {
                 turn: 2,

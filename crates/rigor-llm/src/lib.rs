@@ -120,6 +120,12 @@ pub trait Provider: Send + Sync {
 
     /// Sends one request, streaming progress to `sink`, and returns the complete answer.
     async fn chat(&self, request: &ChatRequest, sink: StreamSink<'_>) -> Result<ChatResponse, ProviderError>;
+
+    /// A reminder of how to call a tool, added when the model replied without calling one
+    /// (text-action providers show the fenced-block format; native tool calling needs none).
+    fn action_hint(&self) -> Option<String> {
+        None
+    }
 }
 
 /// Which wire format a provider speaks.

@@ -53,6 +53,13 @@ impl Provider for TextActions {
         self.inner.context_window()
     }
 
+    fn action_hint(&self) -> Option<String> {
+        Some(
+            "Reply with exactly one fenced block naming the tool, for example\n\n```bash\nls\n```\n\nor\n\n```view\n{\"path\": \"README.md\"}\n```"
+                .into(),
+        )
+    }
+
     async fn chat(&self, request: &ChatRequest, sink: StreamSink<'_>) -> Result<ChatResponse, ProviderError> {
         let inner_request = Self::inner_request(request);
         let mut response = self.inner.chat(&inner_request, sink).await?;

@@ -309,6 +309,13 @@ pub enum Event {
         /// Messages removed or shortened.
         messages_affected: usize,
     },
+    /// The loop added a user message to the conversation (a reminder to call a tool).
+    UserMessage {
+        /// The turn it follows.
+        turn: u32,
+        /// The message.
+        content: String,
+    },
     /// A note from the loop (budget warnings, interrupts, ...).
     Notice {
         /// The note.
