@@ -26,7 +26,9 @@ mod paths;
 mod python;
 mod shell;
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
+use std::thread::LocalKey;
 
 use serde::{Deserialize, Serialize};
 
@@ -303,4 +305,22 @@ fn advice(category: Category) -> &'static str {
         }
         Category::UserRule => "The user's configuration holds this command; choose another way or ask the user.",
     }
+}
+
+/// Parses `source` with this thread's parser for `language`, created on first use (parsers are
+/// not `Sync`; one per language and thread keeps screening allocation-free after warm-up).
+fn parse_with(
+    parser: &'static LocalKey<RefCell<Option<tree_sitter::Parser>>>,
+    language: &tree_sitter::Language,
+    source: &str,
+) -> Option<tree_sitter::Tree> {
+    parser.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if slot.is_none() {
+            let mut fresh = tree_sitter::Parser::new();
+            fresh.set_language(language).ok()?;
+            *slot = Some(fresh);
+        }
+        slot.as_mut()?.parse(source, None)
+    })
 }

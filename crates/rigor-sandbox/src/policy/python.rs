@@ -22,15 +22,7 @@ thread_local! {
 }
 
 fn parse(source: &str) -> Option<tree_sitter::Tree> {
-    PARSER.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        if slot.is_none() {
-            let mut parser = Parser::new();
-            parser.set_language(&tree_sitter_python::LANGUAGE.into()).ok()?;
-            *slot = Some(parser);
-        }
-        slot.as_mut()?.parse(source, None)
-    })
+    super::parse_with(&PARSER, &tree_sitter_python::LANGUAGE.into(), source)
 }
 
 /// Screens Python source code.

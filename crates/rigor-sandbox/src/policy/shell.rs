@@ -24,15 +24,7 @@ thread_local! {
 }
 
 fn parse(source: &str) -> Option<tree_sitter::Tree> {
-    PARSER.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        if slot.is_none() {
-            let mut parser = Parser::new();
-            parser.set_language(&tree_sitter_bash::LANGUAGE.into()).ok()?;
-            *slot = Some(parser);
-        }
-        slot.as_mut()?.parse(source, None)
-    })
+    super::parse_with(&PARSER, &tree_sitter_bash::LANGUAGE.into(), source)
 }
 
 /// Screens `source` (a shell command line or script).
