@@ -104,6 +104,10 @@ async fn serve(args: ServeArgs) -> Result<u8> {
     // One line on stdout with the URL, so scripts can wait for it.
     println!("serving {name} at http://{local}/v1 (model name \"{name}\")");
     let app = rigor_model::server::router(engine.shared(), name, args.queue);
+    // Streamed tokens are many small writes: TCP_NODELAY keeps Nagle's algorithm from holding them.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
