@@ -23,6 +23,7 @@
 pub mod acquire;
 pub mod engine;
 pub mod gguf;
+mod kernels;
 pub mod provider;
 pub mod server;
 pub mod template;

@@ -1,11 +1,13 @@
 //! The forward pass of llama-family decoders (llama, mistral, qwen2, qwen3) from GGUF weights.
 //!
-//! Weight matrices stay quantized and go through candle's quantized matmul (AVX2/AVX-512 kernels
-//! picked at run time). Types for which candle has only scalar kernels (Q4_1, Q5_0, Q5_1) are
-//! requantized to Q8_0 at load: nearly lossless, and several times faster. Everything between the
-//! matmuls (RMS norm, rotary embedding, attention, SwiGLU, residuals) is plain Rust on `f32`
-//! slices: for a small model at one token per step, candle's per-operation overhead would cost
-//! more than the arithmetic.
+//! Q4_1 and Q8_0 matrices (Q5_0 and Q5_1 are requantized to Q8_0 at load) go through rigor's own
+//! kernels ([`crate::kernels`]); other formats through candle's quantized matmul. Everything
+//! between the matmuls (RMS norm, rotary embedding, attention, SwiGLU, residuals) is plain Rust on
+//! `f32` slices: for a small model at one token per step, candle's per-operation overhead would
+//! cost more than the arithmetic.
+//!
+//! With the native kernels every token's computation is the same whatever tokens it is fed with
+//! (one at a time, or in a prompt batch), so the logits are bit-identical either way.
 //!
 //! The KV cache grows as tokens are fed and can be cut back to any prefix
 //! ([`Transformer::truncate`]): the engine keeps the prefix a new turn shares with the previous
@@ -19,6 +21,7 @@ use rayon::prelude::*;
 
 use crate::ModelError;
 use crate::gguf::GgufFile;
+use crate::kernels::{self, Activations, QMatrix};
 
 /// Values of `general.architecture` this module runs.
 pub const SUPPORTED_ARCHITECTURES: &[&str] = &["llama", "mistral", "qwen2", "qwen3"];
@@ -91,30 +94,75 @@ impl ModelConfig {
 
 /// A linear layer: a quantized matrix and an optional bias.
 struct Linear {
-    weight: QMatMul,
-    /// The same matrix, for dequantizing when many rows go through at once (prefill).
-    quantized: Option<Arc<QTensor>>,
+    weights: Weights,
     bias: Option<Vec<f32>>,
     out: usize,
 }
 
+/// A weight matrix and the kernels that multiply it.
+enum Weights {
+    /// Repacked for rigor's kernels (Q4_1, Q8_0).
+    Native(QMatrix),
+    /// candle's quantized matmul, for the other formats; the tensor is kept for dequantizing.
+    Candle(QMatMul, Arc<QTensor>),
+}
+
 impl Linear {
-    /// `rows` rows of `x` (each `x.len() / rows` wide) times the matrix, plus the bias.
-    fn forward(&self, x: &[f32], rows: usize) -> Result<Vec<f32>, ModelError> {
-        let input = Tensor::from_slice(x, (rows, x.len() / rows), &Device::Cpu)?;
-        let product = match &self.quantized {
-            // Many rows: dequantizing the matrix once and using the f32 GEMM is several times
-            // faster than candle's quantized kernels, which are tuned for one row at a time.
-            Some(q) if rows >= DEQUANTIZED_MATMUL_ROWS => input.matmul(&q.dequantize(&Device::Cpu)?.t()?)?,
-            _ => self.weight.forward(&input)?,
+    fn new(tensor: QTensor, bias: Option<Vec<f32>>) -> Result<Self, ModelError> {
+        let out = tensor.shape().dims().first().copied().unwrap_or(0);
+        let weights = match QMatrix::new(&tensor) {
+            Some(matrix) => Weights::Native(matrix),
+            None => {
+                let tensor = Arc::new(tensor);
+                Weights::Candle(QMatMul::from_arc(tensor.clone())?, tensor)
+            }
         };
-        let mut out = product.flatten_all()?.to_vec1::<f32>()?;
-        if let Some(bias) = &self.bias {
-            for row in out.chunks_exact_mut(self.out) {
-                row.iter_mut().zip(bias).for_each(|(o, b)| *o += b);
+        Ok(Self { weights, bias, out })
+    }
+
+    /// `rows` rows of `x` (each `x.len() / rows` wide) times the matrix of each layer, plus its
+    /// bias: one output per layer. Layers that read the same input go together so that the input
+    /// is quantized once and the product costs one hand-off to the thread pool.
+    fn forward_all(layers: &[&Linear], x: &[f32], rows: usize) -> Result<Vec<Vec<f32>>, ModelError> {
+        let native: Option<Vec<&QMatrix>> =
+            layers.iter().map(|l| if let Weights::Native(m) = &l.weights { Some(m) } else { None }).collect();
+        let mut outputs = match native {
+            Some(matrices) => kernels::multiply(&matrices, &Activations::quantize(x, rows))?,
+            None => layers.iter().map(|l| l.product(x, rows)).collect::<Result<_, _>>()?,
+        };
+        for (layer, out) in layers.iter().zip(&mut outputs) {
+            if let Some(bias) = &layer.bias {
+                for row in out.chunks_exact_mut(layer.out) {
+                    row.iter_mut().zip(bias).for_each(|(o, b)| *o += b);
+                }
             }
         }
-        Ok(out)
+        Ok(outputs)
+    }
+
+    /// [`Linear::forward_all`] of this layer alone.
+    fn forward(&self, x: &[f32], rows: usize) -> Result<Vec<f32>, ModelError> {
+        Ok(Self::forward_all(&[self], x, rows)?.pop().unwrap_or_default())
+    }
+
+    /// The product of this layer alone, without the bias.
+    fn product(&self, x: &[f32], rows: usize) -> Result<Vec<f32>, ModelError> {
+        match &self.weights {
+            Weights::Native(m) => {
+                Ok(kernels::multiply(&[m], &Activations::quantize(x, rows))?.pop().unwrap_or_default())
+            }
+            Weights::Candle(weight, q) => {
+                let input = Tensor::from_slice(x, (rows, x.len() / rows), &Device::Cpu)?;
+                let product = if rows >= DEQUANTIZED_MATMUL_ROWS {
+                    // Many rows: dequantizing the matrix once and using the f32 GEMM is several
+                    // times faster than candle's quantized kernels, tuned for one row at a time.
+                    input.matmul(&q.dequantize(&Device::Cpu)?.t()?)?
+                } else {
+                    weight.forward(&input)?
+                };
+                Ok(product.flatten_all()?.to_vec1::<f32>()?)
+            }
+        }
     }
 }
 
@@ -144,7 +192,7 @@ pub struct Transformer {
     embeddings: Arc<QTensor>,
     blocks: Vec<Block>,
     output_norm: Vec<f32>,
-    output: QMatMul,
+    output: Linear,
     cache: Vec<LayerCache>,
     /// Tokens whose keys and values are in the cache.
     len: usize,
@@ -153,23 +201,22 @@ pub struct Transformer {
     rope_sin: Vec<f32>,
 }
 
-/// Types candle multiplies with scalar code only: requantized to Q8_0 at load.
+/// Types that only candle's scalar kernels multiply: requantized to Q8_0 at load (nearly
+/// lossless), which rigor's kernels run.
 fn needs_requantization(dtype: GgmlDType) -> bool {
-    matches!(dtype, GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1)
+    matches!(dtype, GgmlDType::Q5_0 | GgmlDType::Q5_1)
 }
 
 /// From this many rows on, a matmul dequantizes its matrix and uses the f32 GEMM.
 const DEQUANTIZED_MATMUL_ROWS: usize = 16;
 
-fn matrix(gguf: &mut GgufFile, name: &str) -> Result<(QMatMul, Arc<QTensor>), ModelError> {
-    let tensor = gguf.tensor(name)?;
-    let tensor = if needs_requantization(tensor.dtype()) && tensor.shape().dims().last().is_some_and(|k| k % 32 == 0) {
-        QTensor::quantize(&tensor.dequantize(&Device::Cpu)?, GgmlDType::Q8_0)?
+/// A weight matrix as loaded, requantized if its format has only scalar kernels.
+fn requantized(tensor: QTensor) -> Result<QTensor, ModelError> {
+    if needs_requantization(tensor.dtype()) && tensor.shape().dims().last().is_some_and(|k| k % 32 == 0) {
+        Ok(QTensor::quantize(&tensor.dequantize(&Device::Cpu)?, GgmlDType::Q8_0)?)
     } else {
-        tensor
-    };
-    let tensor = Arc::new(tensor);
-    Ok((QMatMul::from_arc(tensor.clone())?, tensor))
+        Ok(tensor)
+    }
 }
 
 fn vector(gguf: &mut GgufFile, name: &str, len: usize) -> Result<Vec<f32>, ModelError> {
@@ -181,13 +228,11 @@ fn vector(gguf: &mut GgufFile, name: &str, len: usize) -> Result<Vec<f32>, Model
 }
 
 fn linear(gguf: &mut GgufFile, prefix: &str) -> Result<Linear, ModelError> {
-    let name = format!("{prefix}.weight");
-    let out = gguf.tensor_shape(&name).and_then(|dims| dims.first().copied()).unwrap_or(0);
-    let (weight, quantized) = matrix(gguf, &name)?;
-    let quantized = Some(quantized);
+    let tensor = requantized(gguf.tensor(&format!("{prefix}.weight"))?)?;
+    let out = tensor.shape().dims().first().copied().unwrap_or(0);
     let bias_name = format!("{prefix}.bias");
     let bias = if gguf.has_tensor(&bias_name) { Some(vector(gguf, &bias_name, out)?) } else { None };
-    Ok(Linear { weight, quantized, bias, out })
+    Linear::new(tensor, bias)
 }
 
 impl Transformer {
@@ -205,12 +250,10 @@ impl Transformer {
             )));
         }
         let embeddings = Arc::new(embeddings);
-        let output = if gguf.has_tensor("output.weight") {
-            matrix(gguf, "output.weight")?.0
-        } else if needs_requantization(embeddings.dtype()) {
-            QMatMul::from_qtensor(QTensor::quantize(&embeddings.dequantize(&Device::Cpu)?, GgmlDType::Q8_0)?)?
-        } else {
-            QMatMul::from_arc(embeddings.clone())?
+        // Without its own output matrix, the model reads its logits off the embeddings (tied).
+        let output = match gguf.has_tensor("output.weight") {
+            true => linear(gguf, "output")?,
+            false => Linear::new(requantized(gguf.tensor("token_embd.weight")?)?, None)?,
         };
         let mut blocks = Vec::with_capacity(c.n_layer);
         for i in 0..c.n_layer {
@@ -308,9 +351,9 @@ impl Transformer {
         let mut x = self.embeddings.embedding(&ids)?.flatten_all()?.to_vec1::<f32>()?;
         for (layer, block) in self.blocks.iter().enumerate() {
             let h = rms_norm(&x, &block.attn_norm, c.eps);
-            let mut q = block.wq.forward(&h, rows)?;
-            let mut k = block.wk.forward(&h, rows)?;
-            let v = block.wv.forward(&h, rows)?;
+            let [mut q, mut k, v]: [Vec<f32>; 3] = Linear::forward_all(&[&block.wq, &block.wk, &block.wv], &h, rows)?
+                .try_into()
+                .map_err(|_| ModelError::Inference("attention projections went missing".into()))?;
             if let (Some(qn), Some(kn)) = (&block.q_norm, &block.k_norm) {
                 q = rms_norm(&q, qn, c.eps);
                 k = rms_norm(&k, kn, c.eps);
@@ -325,16 +368,13 @@ impl Transformer {
                     cache.values[head].extend_from_slice(&v[at..at + c.head_dim]);
                 }
             }
-            let attended = if rows >= DEQUANTIZED_MATMUL_ROWS {
-                attention_gemm(&q, cache, &c, start, rows)?
-            } else {
-                attention(&q, cache, &c, start, rows)
-            };
+            let attended = attention(&q, cache, &c, start, rows);
             let o = block.wo.forward(&attended, rows)?;
             x.iter_mut().zip(&o).for_each(|(a, b)| *a += b);
             let h = rms_norm(&x, &block.ffn_norm, c.eps);
-            let gate = block.gate.forward(&h, rows)?;
-            let up = block.up.forward(&h, rows)?;
+            let [gate, up]: [Vec<f32>; 2] = Linear::forward_all(&[&block.gate, &block.up], &h, rows)?
+                .try_into()
+                .map_err(|_| ModelError::Inference("feed-forward projections went missing".into()))?;
             let act: Vec<f32> = gate.iter().zip(&up).map(|(g, u)| g / (1.0 + (-g).exp()) * u).collect();
             let d = block.down.forward(&act, rows)?;
             x.iter_mut().zip(&d).for_each(|(a, b)| *a += b);
@@ -342,8 +382,7 @@ impl Transformer {
         self.len = start + rows;
         let last = &x[(rows - 1) * c.hidden..];
         let h = rms_norm(last, &self.output_norm, c.eps);
-        let logits = self.output.forward(&Tensor::from_slice(&h, (1, c.hidden), &Device::Cpu)?)?;
-        Ok(logits.flatten_all()?.to_vec1::<f32>()?)
+        self.output.forward(&h, 1)
     }
 }
 
@@ -484,53 +523,4 @@ fn attention(q: &[f32], cache: &LayerCache, c: &ModelConfig, start: usize, rows:
         }
     }
     out
-}
-
-/// [`attention`] for many query rows at once (prefill): per key/value head, the scores and the
-/// weighted values are two f32 GEMMs.
-fn attention_gemm(
-    q: &[f32],
-    cache: &LayerCache,
-    c: &ModelConfig,
-    start: usize,
-    rows: usize,
-) -> Result<Vec<f32>, ModelError> {
-    let d = c.head_dim;
-    let group = c.n_head / c.n_kv_head;
-    let total = start + rows;
-    let scale = 1.0 / (d as f64).sqrt();
-    let mut out = vec![0f32; rows * c.n_head * d];
-    for kv in 0..c.n_kv_head {
-        let keys = Tensor::from_slice(&cache.keys[kv][..total * d], (total, d), &Device::Cpu)?;
-        let values = Tensor::from_slice(&cache.values[kv][..total * d], (total, d), &Device::Cpu)?;
-        let mut queries = Vec::with_capacity(group * rows * d);
-        for head in kv * group..(kv + 1) * group {
-            for row in 0..rows {
-                queries.extend_from_slice(&q[(row * c.n_head + head) * d..][..d]);
-            }
-        }
-        let queries = Tensor::from_vec(queries, (group * rows, d), &Device::Cpu)?;
-        let mut probs = (queries.matmul(&keys.t()?)? * scale)?.flatten_all()?.to_vec1::<f32>()?;
-        for (i, scores) in probs.chunks_exact_mut(total).enumerate() {
-            let visible = start + i % rows + 1;
-            let (seen, hidden) = scores.split_at_mut(visible);
-            let max = seen.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-            let mut sum = 0.0;
-            for s in seen.iter_mut() {
-                *s = (*s - max).exp();
-                sum += *s;
-            }
-            seen.iter_mut().for_each(|s| *s /= sum);
-            hidden.iter_mut().for_each(|s| *s = 0.0);
-        }
-        let probs = Tensor::from_vec(probs, (group * rows, total), &Device::Cpu)?;
-        let attended = probs.matmul(&values)?.flatten_all()?.to_vec1::<f32>()?;
-        for g in 0..group {
-            let head = kv * group + g;
-            for row in 0..rows {
-                out[(row * c.n_head + head) * d..][..d].copy_from_slice(&attended[(g * rows + row) * d..][..d]);
-            }
-        }
-    }
-    Ok(out)
 }

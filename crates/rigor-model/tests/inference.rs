@@ -70,6 +70,26 @@ fn greedy_decoding_is_deterministic_and_prefix_reuse_changes_nothing() {
 }
 
 #[test]
+fn logits_do_not_depend_on_how_the_tokens_were_batched() {
+    // The property behind exact KV-prefix reuse: a token's logits are bit-identical whether it
+    // came in one prompt batch, in smaller batches, or one at a time.
+    let mut model =
+        rigor_model::transformer::Transformer::load(&mut rigor_model::gguf::GgufFile::open(&model_path()).unwrap())
+            .unwrap();
+    let tokens: Vec<u32> = (0..40).map(|i| 100 + i * 37).collect();
+    let whole = model.forward(&tokens).unwrap();
+    for split in [1, 5, 20, 39] {
+        model.truncate(0);
+        model.forward(&tokens[..split]).unwrap();
+        let mut last = Vec::new();
+        for chunk in tokens[split..].chunks(if split == 20 { 20 } else { 1 }) {
+            last = model.forward(chunk).unwrap();
+        }
+        assert!(whole == last, "split at {split}: the logits differ");
+    }
+}
+
+#[test]
 fn a_follow_up_turn_reuses_the_shared_prefix() {
     let mut engine = engine();
     let never = AtomicBool::new(false);

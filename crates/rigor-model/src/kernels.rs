@@ -1,0 +1,601 @@
+//! Quantized matrix products for decoding: a few activation rows times weight matrices kept in
+//! 4- or 8-bit blocks, repacked at load for the dot-product instructions.
+//!
+//! Generating one token reads every weight once, so decoding a small model is bound by the
+//! instructions spent per weight and by the fixed cost of each product. These kernels keep both
+//! low:
+//! - weights keep their size (Q4_1: 20 bytes per 32 weights; Q8_0: 34 bytes): candle's Q4_1
+//!   kernel is scalar, and widening Q4_1 to Q8_0 reads 70% more;
+//! - at load, the blocks of four consecutive rows are interleaved ([`PackedQuad`] layout): the
+//!   four rows' scales sit together (one conversion of eight half floats serves four rows) and,
+//!   for Q4_1, two rows share each byte (one load and two masks unpack 64 weights);
+//! - activations are quantized once to 8 bits per block of 32 (a scale, and the scale times the
+//!   block's sum for Q4_1's offsets), as llama.cpp does, and shared by every matrix that reads
+//!   the same input ([`multiply`] takes several: Q, K and V; gate and up);
+//! - the integer dot products use AVX-512 VNNI (`vpdpbusd` on 256-bit registers) or AVX2
+//!   (`vpmaddubsw` + `vpmaddwd`), chosen at run time, with a portable fallback;
+//! - one call shares the row quads of all its matrices over candle's spinning barrier pool, so a
+//!   layer costs a handful of thread hand-offs.
+//!
+//! [`PackedQuad`]: QMatrix
+
+use candle_core::quantized::{GgmlDType, QTensor};
+use candle_core::utils::barrier_pool;
+
+use crate::ModelError;
+
+/// Weights per quantization block (both formats).
+pub(crate) const BLOCK: usize = 32;
+
+/// Weight rows interleaved together and computed by one work item.
+const QUAD: usize = 4;
+
+/// Weight formats with a kernel here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Format {
+    /// GGUF block `d: f16, m: f16, qs: [u8; 16]`: weight `j` is `nibble_j * d + m`, with the
+    /// low nibbles of `qs` holding weights 0..16 and the high ones 16..32.
+    Q4_1,
+    /// GGUF block `d: f16, qs: [i8; 32]`: weight `j` is `qs[j] * d`.
+    Q8_0,
+}
+
+impl Format {
+    /// The format of `dtype`, if it has a kernel here.
+    pub(crate) fn of(dtype: GgmlDType) -> Option<Self> {
+        match dtype {
+            GgmlDType::Q4_1 => Some(Self::Q4_1),
+            GgmlDType::Q8_0 => Some(Self::Q8_0),
+            _ => None,
+        }
+    }
+
+    /// Bytes of one GGUF block.
+    fn block_bytes(self) -> usize {
+        match self {
+            Self::Q4_1 => 20,
+            Self::Q8_0 => 34,
+        }
+    }
+
+    /// Bytes of one packed block of a quad: the scales, then the weights of four rows.
+    fn quad_block_bytes(self) -> usize {
+        match self {
+            // d0..d3, m0..m3 as f16; rows 0 and 1 in the low and high nibbles of 32 bytes,
+            // then rows 2 and 3 likewise.
+            Self::Q4_1 => 16 + 64,
+            // d0..d3 as f16; the 32 weights of each row.
+            Self::Q8_0 => 8 + 4 * 32,
+        }
+    }
+}
+
+/// A `rows` × `cols` weight matrix, its blocks repacked by quads of rows (the last quad repeats
+/// the last row when `rows` is not a multiple of four).
+pub(crate) struct QMatrix {
+    format: Format,
+    rows: usize,
+    cols: usize,
+    /// Quad after quad; within a quad, block after block (`quad_block_bytes` each).
+    packed: Vec<u8>,
+}
+
+impl QMatrix {
+    /// Repacks a 2-D tensor of a supported format whose rows are whole blocks; `None` otherwise.
+    pub(crate) fn new(tensor: &QTensor) -> Option<Self> {
+        let format = Format::of(tensor.dtype())?;
+        let &[rows, cols] = tensor.shape().dims() else { return None };
+        let data = tensor.data().ok()?;
+        let blocks = cols / BLOCK;
+        if cols % BLOCK != 0 || rows == 0 || data.len() != rows * blocks * format.block_bytes() {
+            return None;
+        }
+        let source = |row: usize, b: usize| &data[(row * blocks + b) * format.block_bytes()..][..format.block_bytes()];
+        let quads = rows.div_ceil(QUAD);
+        let mut packed = Vec::with_capacity(quads * blocks * format.quad_block_bytes());
+        for q in 0..quads {
+            let quad_rows: [usize; QUAD] = std::array::from_fn(|j| (q * QUAD + j).min(rows - 1));
+            for b in 0..blocks {
+                let sources = quad_rows.map(|r| source(r, b));
+                match format {
+                    Format::Q4_1 => {
+                        sources.iter().for_each(|s| packed.extend_from_slice(&s[0..2]));
+                        sources.iter().for_each(|s| packed.extend_from_slice(&s[2..4]));
+                        for pair in sources.chunks_exact(2) {
+                            let weight = |s: &[u8], j: usize| if j < 16 { s[4 + j] & 15 } else { s[4 + j - 16] >> 4 };
+                            packed.extend((0..BLOCK).map(|j| weight(pair[0], j) | weight(pair[1], j) << 4));
+                        }
+                    }
+                    Format::Q8_0 => {
+                        sources.iter().for_each(|s| packed.extend_from_slice(&s[0..2]));
+                        sources.iter().for_each(|s| packed.extend_from_slice(&s[2..34]));
+                    }
+                }
+            }
+        }
+        Some(Self { format, rows, cols, packed })
+    }
+
+    /// The weights as `f32`, row-major (to check the packing); quads in parallel.
+    #[cfg(test)]
+    fn dequantize(&self) -> Vec<f32> {
+        use rayon::prelude::*;
+        let (cols, blocks, qbb) = (self.cols, self.cols / BLOCK, self.format.quad_block_bytes());
+        let mut out = vec![0f32; self.rows * cols];
+        out.par_chunks_mut(QUAD * cols).zip(self.packed.par_chunks_exact(blocks * qbb)).for_each(|(rows, quad)| {
+            for (b, block) in quad.chunks_exact(qbb).enumerate() {
+                for (j, row) in rows.chunks_exact_mut(cols).enumerate() {
+                    let Ok(row) = <&mut [f32; BLOCK]>::try_from(&mut row[b * BLOCK..(b + 1) * BLOCK]) else { continue };
+                    let d = f16(&block[2 * j..]);
+                    match self.format {
+                        Format::Q4_1 => {
+                            let (m, shift) = (f16(&block[8 + 2 * j..]), 4 * (j % 2));
+                            let Ok(bytes) = <&[u8; BLOCK]>::try_from(&block[16 + 32 * (j / 2)..][..BLOCK]) else {
+                                continue;
+                            };
+                            for i in 0..BLOCK {
+                                row[i] = f32::from((bytes[i] >> shift) & 15) * d + m;
+                            }
+                        }
+                        Format::Q8_0 => {
+                            let Ok(bytes) = <&[u8; BLOCK]>::try_from(&block[8 + 32 * j..][..BLOCK]) else { continue };
+                            for i in 0..BLOCK {
+                                row[i] = f32::from(bytes[i] as i8) * d;
+                            }
+                        }
+                    }
+                }
+            }
+        });
+        out
+    }
+}
+
+/// The half float in the first two bytes of `bytes` (little-endian).
+fn f16(bytes: &[u8]) -> f32 {
+    half::f16::from_bits(u16::from_le_bytes([bytes[0], bytes[1]])).to_f32()
+}
+
+/// Activation rows quantized to 8 bits per block of 32.
+pub(crate) struct Activations {
+    rows: usize,
+    blocks: usize,
+    /// `rows × blocks × 32` quantized values.
+    qs: Vec<i8>,
+    /// Scale of each block.
+    d: Vec<f32>,
+    /// Scale times the sum of the block's quantized values (Q4_1's offsets need it).
+    s: Vec<f32>,
+}
+
+impl Activations {
+    /// Quantizes `rows` rows of `x`; the row width must be a multiple of [`BLOCK`].
+    pub(crate) fn quantize(x: &[f32], rows: usize) -> Self {
+        let blocks = x.len() / rows.max(1) / BLOCK;
+        let mut out = Self {
+            rows,
+            blocks,
+            qs: vec![0; rows * blocks * BLOCK],
+            d: vec![0.0; rows * blocks],
+            s: vec![0.0; rows * blocks],
+        };
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has just been checked for AVX2.
+            unsafe { quantize_avx2(x, &mut out) };
+            return out;
+        }
+        quantize_portable(x, &mut out);
+        out
+    }
+
+    fn row(&self, r: usize) -> ActivationRow<'_> {
+        let b = self.blocks;
+        ActivationRow {
+            qs: &self.qs[r * b * BLOCK..(r + 1) * b * BLOCK],
+            d: &self.d[r * b..(r + 1) * b],
+            s: &self.s[r * b..(r + 1) * b],
+        }
+    }
+}
+
+#[inline(always)]
+fn quantize_portable(x: &[f32], out: &mut Activations) {
+    for (i, block) in x.chunks_exact(BLOCK).take(out.d.len()).enumerate() {
+        let amax = block.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let d = amax / 127.0;
+        let inv = if d > 0.0 { 1.0 / d } else { 0.0 };
+        let mut sum = 0i32;
+        for (q, v) in out.qs[i * BLOCK..(i + 1) * BLOCK].iter_mut().zip(block) {
+            let r = (v * inv).round_ties_even() as i32;
+            sum += r;
+            *q = r as i8;
+        }
+        out.d[i] = d;
+        out.s[i] = d * sum as f32;
+    }
+}
+
+/// [`quantize_portable`] compiled for AVX2 (rounding becomes one instruction).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn quantize_avx2(x: &[f32], out: &mut Activations) {
+    quantize_portable(x, out)
+}
+
+/// One quantized activation row.
+#[derive(Clone, Copy)]
+struct ActivationRow<'a> {
+    qs: &'a [i8],
+    d: &'a [f32],
+    s: &'a [f32],
+}
+
+/// Output buffer written by several threads at disjoint indices.
+struct SharedOut {
+    ptr: *mut f32,
+    len: usize,
+}
+
+// SAFETY: every index is written by exactly one work item (see `multiply`), and the buffer
+// outlives the pool call that writes it.
+unsafe impl Sync for SharedOut {}
+
+impl SharedOut {
+    /// # Safety
+    /// No other thread may access index `i` during the call that owns this buffer.
+    unsafe fn write(&self, i: usize, value: f32) {
+        assert!(i < self.len, "output index {i} out of {}", self.len);
+        // SAFETY: in bounds (checked), and index `i` is this caller's alone (contract).
+        unsafe { *self.ptr.add(i) = value };
+    }
+}
+
+/// Activation rows that go through a quad's weights together (the weights are unpacked once).
+const TILE: usize = 4;
+
+/// Activation rows per work item: a quad's weights stay in the L1 cache while they go through.
+const ROWS_PER_ITEM: usize = 8 * TILE;
+
+/// `x` (rows × cols) times each matrix of `matrices` (all `cols` wide): one `rows × m.rows()`
+/// output per matrix, row-major. Work items (a quad of one matrix, up to [`ROWS_PER_ITEM`]
+/// activation rows) are shared out over the pool.
+///
+/// Each output is computed by the same operations in the same order whatever the number of rows
+/// and however they are tiled, so a token's result does not depend on which tokens were fed with
+/// it: reusing a cached prefix gives exactly what a cold start gives.
+pub(crate) fn multiply(matrices: &[&QMatrix], x: &Activations) -> Result<Vec<Vec<f32>>, ModelError> {
+    if let Some(m) = matrices.iter().find(|m| m.cols != x.blocks * BLOCK) {
+        return Err(ModelError::Inference(format!("matrix is {} wide, input {}", m.cols, x.blocks * BLOCK)));
+    }
+    let mut outputs: Vec<Vec<f32>> = matrices.iter().map(|m| vec![0f32; x.rows * m.rows]).collect();
+    let shared: Vec<SharedOut> = outputs.iter_mut().map(|o| SharedOut { ptr: o.as_mut_ptr(), len: o.len() }).collect();
+    let row_chunks = x.rows.div_ceil(ROWS_PER_ITEM);
+    // Work items: matrix after matrix, quad after quad, row chunk after row chunk.
+    let mut first_item = vec![0];
+    for m in matrices {
+        first_item.push(first_item[first_item.len() - 1] + m.rows.div_ceil(QUAD) * row_chunks);
+    }
+    let items = first_item[first_item.len() - 1];
+    let simd = Simd::detect();
+    barrier_pool().execute_chunked(items, |range| {
+        for item in range {
+            let which = first_item.partition_point(|&f| f <= item) - 1;
+            let (m, out) = (matrices[which], &shared[which]);
+            let (quad, chunk) = ((item - first_item[which]) / row_chunks, (item - first_item[which]) % row_chunks);
+            let quad_bytes = x.blocks * m.format.quad_block_bytes();
+            let packed = &m.packed[quad * quad_bytes..(quad + 1) * quad_bytes];
+            let first_row = quad * QUAD;
+            let rows = chunk * ROWS_PER_ITEM..x.rows.min((chunk + 1) * ROWS_PER_ITEM);
+            for tile in rows.step_by(TILE).map(|r| r..x.rows.min(r + TILE)) {
+                let dots = dot_tile(simd, m.format, packed, x, tile.clone());
+                for (r, dots) in tile.zip(dots) {
+                    for (j, dot) in dots.iter().take(m.rows - first_row).enumerate() {
+                        // SAFETY: (r, first_row + j) belongs to this work item only.
+                        unsafe { out.write(r * m.rows + first_row + j, *dot) };
+                    }
+                }
+            }
+        }
+    });
+    Ok(outputs)
+}
+
+/// The instruction set the kernels use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Simd {
+    #[cfg(target_arch = "x86_64")]
+    Vnni,
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    Portable,
+}
+
+impl Simd {
+    /// The best this CPU has (the detection is cached by the standard library).
+    fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma")
+            && std::arch::is_x86_feature_detected!("f16c")
+        {
+            if std::arch::is_x86_feature_detected!("avx512vnni") && std::arch::is_x86_feature_detected!("avx512vl") {
+                return Self::Vnni;
+            }
+            return Self::Avx2;
+        }
+        Self::Portable
+    }
+}
+
+/// The four dot products of one packed quad with each activation row of `tile` (at most
+/// [`TILE`] rows).
+fn dot_tile(
+    simd: Simd,
+    format: Format,
+    packed: &[u8],
+    x: &Activations,
+    tile: std::ops::Range<usize>,
+) -> Vec<[f32; QUAD]> {
+    assert!(packed.len() == x.blocks * format.quad_block_bytes() && tile.end <= x.rows && tile.len() <= TILE);
+    #[cfg(target_arch = "x86_64")]
+    {
+        /// Calls `$kernel` with the tile as an array of its length.
+        macro_rules! tiled {
+            ($kernel:path) => {{
+                let r = tile.start;
+                // SAFETY: `Simd::detect` checked the kernel's features; the lengths are checked
+                // above (every row of `x` holds `x.blocks` blocks).
+                unsafe {
+                    match tile.len() {
+                        1 => $kernel(packed, [x.row(r)]).to_vec(),
+                        2 => $kernel(packed, [x.row(r), x.row(r + 1)]).to_vec(),
+                        3 => $kernel(packed, [x.row(r), x.row(r + 1), x.row(r + 2)]).to_vec(),
+                        _ => $kernel(packed, [x.row(r), x.row(r + 1), x.row(r + 2), x.row(r + 3)]).to_vec(),
+                    }
+                }
+            }};
+        }
+        match (simd, format) {
+            (Simd::Vnni, Format::Q4_1) => return tiled!(x86::q4_1_vnni),
+            (Simd::Vnni, Format::Q8_0) => return tiled!(x86::q8_0_vnni),
+            (Simd::Avx2, Format::Q4_1) => return tiled!(x86::q4_1_avx2),
+            (Simd::Avx2, Format::Q8_0) => return tiled!(x86::q8_0_avx2),
+            (Simd::Portable, _) => {}
+        }
+    }
+    tile.map(|r| portable_quad(format, packed, x.row(r))).collect()
+}
+
+/// Reference kernel in plain Rust: where AVX2 is missing, and to test the fast ones.
+fn portable_quad(format: Format, packed: &[u8], x: ActivationRow<'_>) -> [f32; QUAD] {
+    let mut total = [0f32; QUAD];
+    for (b, block) in packed.chunks_exact(format.quad_block_bytes()).enumerate() {
+        let a = &x.qs[b * BLOCK..(b + 1) * BLOCK];
+        for (j, t) in total.iter_mut().enumerate() {
+            let d = f16(&block[2 * j..]);
+            *t += match format {
+                Format::Q4_1 => {
+                    let bytes = &block[16 + 32 * (j / 2)..][..BLOCK];
+                    let sum: i32 =
+                        bytes.iter().zip(a).map(|(w, &v)| i32::from((w >> (4 * (j % 2))) & 15) * i32::from(v)).sum();
+                    d * x.d[b] * sum as f32 + f16(&block[8 + 2 * j..]) * x.s[b]
+                }
+                Format::Q8_0 => {
+                    let sum: i32 = block[8 + 32 * j..][..BLOCK]
+                        .iter()
+                        .zip(a)
+                        .map(|(&w, &v)| i32::from(w as i8) * i32::from(v))
+                        .sum();
+                    d * x.d[b] * sum as f32
+                }
+            };
+        }
+    }
+    total
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    use super::{ActivationRow, BLOCK, QUAD};
+
+    /// Sums of four adjacent products of unsigned `w` and signed `a` bytes, with VNNI.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c,avx512vnni,avx512vl")]
+    fn dot_u8_i8_vnni(w: __m256i, a: __m256i) -> __m256i {
+        _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, a)
+    }
+
+    /// [`dot_u8_i8_vnni`] with AVX2 (the pair sums must fit in `i16`: true for 4-bit weights
+    /// and for weights made unsigned by moving their sign onto `a`).
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn dot_u8_i8_avx2(w: __m256i, a: __m256i) -> __m256i {
+        _mm256_madd_epi16(_mm256_maddubs_epi16(w, a), _mm256_set1_epi16(1))
+    }
+
+    /// Sum of the eight lanes.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn hsum(v: __m256) -> f32 {
+        let pair = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps::<1>(v));
+        let pair = _mm_add_ps(pair, _mm_movehl_ps(pair, pair));
+        _mm_cvtss_f32(_mm_add_ss(pair, _mm_movehdup_ps(pair)))
+    }
+
+    /// Lane `j` of `v` in every lane.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn lane(v: __m256, j: i32) -> __m256 {
+        _mm256_permutevar8x32_ps(v, _mm256_set1_epi32(j))
+    }
+
+    /// Generates the kernels of one instruction set: a packed quad dotted with `R` activation
+    /// rows. Every (row, weight row) pair goes through the same operations in the same order
+    /// whatever `R` is.
+    ///
+    /// # Safety (of the generated functions)
+    /// The CPU has the features enabled here; `packed` holds `x.d.len()` quad blocks for every
+    /// row `x` of `xs`, which all have as many blocks and 32 values per block.
+    macro_rules! kernels {
+        ($q4_1:ident, $q8_0:ident, $features:literal, $dot:ident) => {
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn $q4_1<const R: usize>(packed: &[u8], xs: [ActivationRow<'_>; R]) -> [[f32; QUAD]; R] {
+                let low = _mm256_set1_epi8(15);
+                let mut acc = [[_mm256_setzero_ps(); QUAD]; R];
+                let mut offsets = [_mm256_setzero_ps(); R];
+                for b in 0..xs[0].d.len() {
+                    // SAFETY (reads): in bounds by the contract above.
+                    let block = unsafe { packed.as_ptr().add(b * 80) };
+                    // [d0 … d3, m0 … m3]
+                    let scales = _mm256_cvtph_ps(unsafe { _mm_loadu_si128(block.cast()) });
+                    let mut a = [_mm256_setzero_si256(); R];
+                    let mut scaled = [_mm256_setzero_ps(); R];
+                    for r in 0..R {
+                        let x = xs[r];
+                        a[r] = unsafe { _mm256_loadu_si256(x.qs.as_ptr().add(b * BLOCK).cast()) };
+                        let (da, sa) = unsafe { (*x.d.get_unchecked(b), *x.s.get_unchecked(b)) };
+                        // [d0·da … d3·da, m0·sa … m3·sa]
+                        scaled[r] =
+                            _mm256_mul_ps(scales, _mm256_blend_ps::<0xF0>(_mm256_set1_ps(da), _mm256_set1_ps(sa)));
+                        offsets[r] = _mm256_add_ps(offsets[r], scaled[r]);
+                    }
+                    for pair in 0..2 {
+                        let both = unsafe { _mm256_loadu_si256(block.add(16 + 32 * pair).cast()) };
+                        let rows = [_mm256_and_si256(both, low), _mm256_and_si256(_mm256_srli_epi16::<4>(both), low)];
+                        for (half, w) in rows.into_iter().enumerate() {
+                            let j = 2 * pair + half;
+                            for r in 0..R {
+                                let products = _mm256_cvtepi32_ps($dot(w, a[r]));
+                                acc[r][j] = _mm256_fmadd_ps(products, lane(scaled[r], j as i32), acc[r][j]);
+                            }
+                        }
+                    }
+                }
+                std::array::from_fn(|r| {
+                    let mut mins = [0f32; 8];
+                    // SAFETY: `mins` holds eight floats.
+                    unsafe { _mm256_storeu_ps(mins.as_mut_ptr(), offsets[r]) };
+                    std::array::from_fn(|j| hsum(acc[r][j]) + mins[QUAD + j])
+                })
+            }
+
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn $q8_0<const R: usize>(packed: &[u8], xs: [ActivationRow<'_>; R]) -> [[f32; QUAD]; R] {
+                let mut acc = [[_mm256_setzero_ps(); QUAD]; R];
+                for b in 0..xs[0].d.len() {
+                    // SAFETY (reads): in bounds by the contract above.
+                    let block = unsafe { packed.as_ptr().add(b * 136) };
+                    let scales = _mm256_castps128_ps256(_mm_cvtph_ps(unsafe { _mm_loadl_epi64(block.cast()) }));
+                    let mut a = [_mm256_setzero_si256(); R];
+                    let mut scaled = [_mm256_setzero_ps(); R];
+                    for r in 0..R {
+                        a[r] = unsafe { _mm256_loadu_si256(xs[r].qs.as_ptr().add(b * BLOCK).cast()) };
+                        scaled[r] = _mm256_mul_ps(scales, _mm256_set1_ps(unsafe { *xs[r].d.get_unchecked(b) }));
+                    }
+                    for j in 0..QUAD {
+                        let w = unsafe { _mm256_loadu_si256(block.add(8 + 32 * j).cast()) };
+                        // Unsigned weights: their signs move onto the activations.
+                        let unsigned = _mm256_sign_epi8(w, w);
+                        for r in 0..R {
+                            let products = _mm256_cvtepi32_ps($dot(unsigned, _mm256_sign_epi8(a[r], w)));
+                            acc[r][j] = _mm256_fmadd_ps(products, lane(scaled[r], j as i32), acc[r][j]);
+                        }
+                    }
+                }
+                std::array::from_fn(|r| std::array::from_fn(|j| hsum(acc[r][j])))
+            }
+        };
+    }
+
+    kernels!(q4_1_vnni, q8_0_vnni, "avx2,fma,f16c,avx512vnni,avx512vl", dot_u8_i8_vnni);
+    kernels!(q4_1_avx2, q8_0_avx2, "avx2,fma,f16c", dot_u8_i8_avx2);
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{Device, Tensor};
+
+    use super::*;
+
+    /// A `rows × cols` matrix of varied values quantized to `dtype`: packed, and dequantized by
+    /// candle.
+    fn matrix(rows: usize, cols: usize, dtype: GgmlDType) -> (QMatrix, Vec<f32>) {
+        let values: Vec<f32> = (0..rows * cols).map(|i| ((i * 7919 % 1000) as f32 / 500.0 - 1.0) * 0.3).collect();
+        let t = Tensor::from_vec(values, (rows, cols), &Device::Cpu).unwrap();
+        let q = QTensor::quantize(&t, dtype).unwrap();
+        let dequantized = q.dequantize(&Device::Cpu).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        (QMatrix::new(&q).unwrap(), dequantized)
+    }
+
+    /// `x` (rows of `cols`) times the rows of `w`, in f32.
+    fn reference(w: &[f32], x: &[f32], cols: usize) -> Vec<f32> {
+        x.chunks_exact(cols)
+            .flat_map(|xr| w.chunks_exact(cols).map(move |wr| wr.iter().zip(xr).map(|(a, b)| a * b).sum::<f32>()))
+            .collect()
+    }
+
+    #[test]
+    fn repacking_keeps_every_weight() {
+        for dtype in [GgmlDType::Q4_1, GgmlDType::Q8_0] {
+            // 13 rows: three whole quads and one with a single row.
+            let (m, candle) = matrix(13, 96, dtype);
+            assert_eq!(m.dequantize(), candle, "{dtype:?}");
+        }
+    }
+
+    #[test]
+    fn products_match_the_dequantized_matrix_within_activation_rounding() {
+        for dtype in [GgmlDType::Q4_1, GgmlDType::Q8_0] {
+            let (rows, cols, n) = (13, 96, 3);
+            let (m, w) = matrix(rows, cols, dtype);
+            let x: Vec<f32> = (0..n * cols).map(|i| ((i * 31 % 17) as f32 - 8.0) / 4.0).collect();
+            let out = multiply(&[&m, &m], &Activations::quantize(&x, n)).unwrap();
+            let expected = reference(&w, &x, cols);
+            assert_eq!(out[0], out[1]);
+            assert_eq!(out[0].len(), expected.len());
+            for (got, want) in out[0].iter().zip(&expected) {
+                assert!((got - want).abs() < 0.02 * want.abs().max(1.0), "{dtype:?}: {got} vs {want}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_instruction_set_agrees_with_the_portable_kernel_and_tiling_changes_no_bit() {
+        #[cfg(target_arch = "x86_64")]
+        let sets: Vec<Simd> = match Simd::detect() {
+            Simd::Vnni => vec![Simd::Vnni, Simd::Avx2, Simd::Portable],
+            Simd::Avx2 => vec![Simd::Avx2, Simd::Portable],
+            Simd::Portable => vec![Simd::Portable],
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let sets = vec![Simd::Portable];
+        for dtype in [GgmlDType::Q4_1, GgmlDType::Q8_0] {
+            let (m, _) = matrix(4, 128, dtype);
+            let x: Vec<f32> = (0..4 * 128).map(|i| (i as f32 * 0.37).sin() * (1.0 + (i % 7) as f32)).collect();
+            let a = Activations::quantize(&x, 4);
+            let reference = dot_tile(Simd::Portable, m.format, &m.packed, &a, 0..4);
+            for &simd in &sets {
+                let tiled = dot_tile(simd, m.format, &m.packed, &a, 0..4);
+                for (p, f) in reference.iter().flatten().zip(tiled.iter().flatten()) {
+                    assert!((p - f).abs() <= 1e-4 * p.abs().max(1.0), "{dtype:?} {simd:?}: {reference:?} vs {tiled:?}");
+                }
+                for r in 0..4 {
+                    let alone = dot_tile(simd, m.format, &m.packed, &a, r..r + 1);
+                    let pair = dot_tile(simd, m.format, &m.packed, &a, r.min(2)..r.min(2) + 2);
+                    assert_eq!(alone[0], tiled[r], "{dtype:?} {simd:?}: row {r} alone");
+                    assert_eq!(pair[r - r.min(2)], tiled[r], "{dtype:?} {simd:?}: row {r} in a pair");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn unsupported_formats_are_declined() {
+        let t = Tensor::zeros((4, 64), candle_core::DType::F32, &Device::Cpu).unwrap();
+        assert!(QMatrix::new(&QTensor::quantize(&t, GgmlDType::Q4_0).unwrap()).is_none());
+        assert!(QMatrix::new(&QTensor::quantize(&t, GgmlDType::Q4_1).unwrap()).is_some());
+    }
+}
