@@ -92,7 +92,7 @@ impl ModelTokenizer {
 /// The pre-tokenizer of a `tokenizer.ggml.pre` value candle gets wrong, `None` where candle's own
 /// is right (`qwen2`, `llama3`, `smaug-bpe`, `lfm2`).
 fn pre_tokenizer(pre: &str) -> Option<PreTokenizerWrapper> {
-    let byte_level = || PreTokenizerWrapper::ByteLevel(ByteLevel::new(false, true, false));
+    let byte_level = || PreTokenizerWrapper::ByteLevel(ByteLevel::new(false, true, true));
     match pre {
         "qwen2" | "llama3" | "llama-bpe" | "smaug-bpe" | "lfm2" => None,
         // SmolLM / StarCoder style: every digit is its own token.
@@ -100,7 +100,7 @@ fn pre_tokenizer(pre: &str) -> Option<PreTokenizerWrapper> {
             PreTokenizerWrapper::Digits(Digits::new(true)),
             byte_level(),
         ]))),
-        // GPT-2 and unknown byte-level BPEs: GPT-2's regex, no prefix space.
+        // GPT-2 and unknown byte-level BPEs: GPT-2's regex (`use_regex`), no prefix space.
         _ => Some(byte_level()),
     }
 }

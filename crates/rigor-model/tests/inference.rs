@@ -39,6 +39,14 @@ fn the_tokenizer_matches_smollm2s_own() {
     assert_eq!(ids.len(), 6, "{ids:?}");
     assert_eq!(tok.decode(&ids).unwrap(), "x = 123");
     assert!(tok.stop_ids.contains(&2), "<|im_end|> ends a turn: {:?}", tok.stop_ids);
+    // Whitespace runs split as GPT-2's regex splits them (a run before a word leaves its last
+    // space to the word; blank lines are single newlines): the ids llama.cpp gives this GGUF.
+    let code = "def parse(text):\n\n    \"\"\"Parse 12s.\"\"\"\n        if not text:\n            return None\n";
+    let llama_cpp = [
+        1604, 12865, 24, 2692, 727, 1004, 1620, 39538, 216, 33, 34, 99, 7996, 448, 585, 441, 1694, 42, 629, 1003, 1943,
+        198,
+    ];
+    assert_eq!(tok.encode(code).unwrap(), llama_cpp);
 }
 
 #[test]
