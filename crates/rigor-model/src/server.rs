@@ -4,7 +4,8 @@
 //! `GET /health`. One model, one generation at a time: requests wait their turn in a bounded
 //! queue and get `503` when it is full, rather than piling up without limit. When a request
 //! offers `tools`, they are presented and parsed with `rigor_llm::text_actions` (the same
-//! fenced-block format the embedded provider uses), and calls come back as OpenAI `tool_calls`.
+//! fenced-block format the embedded provider uses), and calls come back as OpenAI `tool_calls`;
+//! when streaming, the prose before the first fence streams as it is generated.
 //! The server binds where it is told (the CLI defaults to loopback) and keeps no state between
 //! requests except the engine's KV cache.
 
@@ -160,7 +161,8 @@ fn now() -> u64 {
 /// What the generation thread reports.
 enum Progress {
     Text(String),
-    Done(Result<crate::engine::Generation, ModelError>),
+    /// The generation, and the prose already streamed (with tools).
+    Done(Result<(crate::engine::Generation, String), ModelError>),
 }
 
 async fn chat_completions(State(state): State<ServerState>, body: axum::body::Bytes) -> Response {
@@ -190,16 +192,19 @@ async fn chat_completions(State(state): State<ServerState>, body: axum::body::By
         let _permit = permit;
         let mut engine = engine.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let text_tx = tx.clone();
+        let mut prose = ProseStream::default();
         let result = engine.complete(
             &messages,
             &params,
             &mut |text| {
-                if !with_tools {
-                    drop(text_tx.send(Progress::Text(text.to_string())));
+                let ready = if with_tools { prose.push(text) } else { Some(text.to_string()) };
+                if let Some(text) = ready {
+                    drop(text_tx.send(Progress::Text(text)));
                 }
             },
             &worker_cancel,
         );
+        let result = result.map(|generation| (generation, prose.sent));
         drop(tx.send(Progress::Done(result)));
     });
     let id = format!("chatcmpl-{}", now());
@@ -265,7 +270,7 @@ impl Reply {
             }
         }
         let generation = match result {
-            Some(Ok(g)) => g,
+            Some(Ok((g, _))) => g,
             Some(Err(err)) => {
                 let (status, kind) = Self::failure(&err);
                 return error(status, kind, err.to_string());
@@ -308,11 +313,15 @@ impl Reply {
             let _keep = &guard;
             let events: Vec<Event> = match progress {
                 Progress::Text(text) => vec![reply.chunk(json!({"content": text}), None)],
-                Progress::Done(Ok(generation)) => {
+                Progress::Done(Ok((generation, streamed))) => {
                     let mut events = Vec::new();
                     let (content, calls) = reply.message(&generation.text, 0);
-                    if !reply.tools.is_empty() && !content.is_empty() {
-                        events.push(reply.chunk(json!({"content": content}), None));
+                    if !reply.tools.is_empty() {
+                        // The prose already streamed is a prefix of the content (see `ProseStream`).
+                        let rest = content.strip_prefix(streamed.as_str()).unwrap_or_default();
+                        if !rest.is_empty() {
+                            events.push(reply.chunk(json!({"content": rest}), None));
+                        }
                     }
                     let finish = if calls.is_empty() { generation.finish_reason.as_str() } else { "tool_calls" };
                     let delta = if calls.is_empty() {
@@ -351,6 +360,42 @@ impl Reply {
     }
 }
 
+/// With tools, streams the prose a reply opens with while holding back anything that may belong
+/// to an action: from the first code fence on (the action is parsed when the reply is complete),
+/// leading and trailing whitespace, and a trailing backtick or two that may open a fence. What it
+/// lets through is always a prefix of the content `parse_action` returns, so the rest of the
+/// content follows at the end with nothing sent twice.
+#[derive(Default)]
+struct ProseStream {
+    text: String,
+    /// Prose sent so far.
+    sent: String,
+    /// A fence has started: nothing more is streamed.
+    held: bool,
+}
+
+impl ProseStream {
+    /// Adds generated text; returns the newly streamable prose, if any.
+    fn push(&mut self, chunk: &str) -> Option<String> {
+        self.text.push_str(chunk);
+        if self.held {
+            return None;
+        }
+        let body = self.text.trim_start();
+        let before_fence = match body.find("```") {
+            Some(at) => {
+                self.held = true;
+                &body[..at]
+            }
+            None => body.trim_end_matches('`'),
+        };
+        let prose = before_fence.trim_end();
+        let new = prose.strip_prefix(self.sent.as_str()).filter(|rest| !rest.is_empty())?.to_string();
+        self.sent = prose.to_string();
+        Some(new)
+    }
+}
+
 /// An unbounded receiver as a stream.
 fn tokio_stream_from<T: Send + 'static>(
     mut rx: tokio::sync::mpsc::UnboundedReceiver<T>,
@@ -361,6 +406,35 @@ fn tokio_stream_from<T: Send + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prose_streams_until_a_fence_and_is_a_prefix_of_the_parsed_content() {
+        let tools = vec![ToolSpec {
+            name: "bash".into(),
+            description: "Run a command.".into(),
+            parameters: json!({"type": "object", "properties": {"command": {"type": "string"}}}),
+        }];
+        let reply = "\n Let me look at the file.\n\nThen fix it. `\n``";
+        let reply = format!("{reply}`bash\nls -la\n```\nDone.");
+        let mut prose = ProseStream::default();
+        let mut streamed = String::new();
+        for chunk in reply.as_bytes().chunks(3).map(|c| std::str::from_utf8(c).unwrap()) {
+            if let Some(text) = prose.push(chunk) {
+                streamed.push_str(&text);
+            }
+        }
+        assert_eq!(streamed, "Let me look at the file.\n\nThen fix it. `");
+        assert_eq!(prose.sent, streamed);
+        let (content, call) = parse_action(&reply, &tools, "call_1");
+        assert_eq!(call.unwrap().name, "bash");
+        assert!(content.starts_with(&streamed), "{content:?}");
+        assert_eq!(content.strip_prefix(streamed.as_str()), Some("\n\nDone."));
+        // No fence at all: everything but the surrounding whitespace streams.
+        let mut plain = ProseStream::default();
+        assert_eq!(plain.push("  Hello").as_deref(), Some("Hello"));
+        assert_eq!(plain.push(" world  "), Some(" world".to_string()));
+        assert_eq!(plain.push("\n"), None);
+    }
 
     #[test]
     fn requests_are_parsed_with_openai_conventions() {
