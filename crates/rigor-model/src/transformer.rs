@@ -103,8 +103,9 @@ struct Linear {
 enum Weights {
     /// Repacked for rigor's kernels (Q4_1, Q8_0).
     Native(QMatrix),
-    /// candle's quantized matmul, for the other formats; the tensor is kept for dequantizing.
-    Candle(QMatMul, Arc<QTensor>),
+    /// candle's quantized matmul, for the other formats (its repacked x86 kernels handle many
+    /// rows well; dequantizing to f32 would cost 4 bytes per weight on every prompt batch).
+    Candle(QMatMul),
 }
 
 impl Linear {
@@ -112,10 +113,7 @@ impl Linear {
         let out = tensor.shape().dims().first().copied().unwrap_or(0);
         let weights = match QMatrix::new(&tensor) {
             Some(matrix) => Weights::Native(matrix),
-            None => {
-                let tensor = Arc::new(tensor);
-                Weights::Candle(QMatMul::from_arc(tensor.clone())?, tensor)
-            }
+            None => Weights::Candle(QMatMul::from_qtensor(tensor)?),
         };
         Ok(Self { weights, bias, out })
     }
@@ -151,16 +149,9 @@ impl Linear {
             Weights::Native(m) => {
                 Ok(kernels::multiply(&[m], &Activations::quantize(x, rows))?.pop().unwrap_or_default())
             }
-            Weights::Candle(weight, q) => {
+            Weights::Candle(weight) => {
                 let input = Tensor::from_slice(x, (rows, x.len() / rows), &Device::Cpu)?;
-                let product = if rows >= DEQUANTIZED_MATMUL_ROWS {
-                    // Many rows: dequantizing the matrix once and using the f32 GEMM is several
-                    // times faster than candle's quantized kernels, tuned for one row at a time.
-                    input.matmul(&q.dequantize(&Device::Cpu)?.t()?)?
-                } else {
-                    weight.forward(&input)?
-                };
-                Ok(product.flatten_all()?.to_vec1::<f32>()?)
+                Ok(weight.forward(&input)?.flatten_all()?.to_vec1::<f32>()?)
             }
         }
     }
@@ -206,9 +197,6 @@ pub struct Transformer {
 fn needs_requantization(dtype: GgmlDType) -> bool {
     matches!(dtype, GgmlDType::Q5_0 | GgmlDType::Q5_1)
 }
-
-/// From this many rows on, a matmul dequantizes its matrix and uses the f32 GEMM.
-const DEQUANTIZED_MATMUL_ROWS: usize = 16;
 
 /// A weight matrix as loaded, requantized if its format has only scalar kernels.
 fn requantized(tensor: QTensor) -> Result<QTensor, ModelError> {
