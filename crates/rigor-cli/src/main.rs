@@ -270,6 +270,7 @@ async fn run(args: RunArgs) -> Result<u8> {
         keep_workspace: args.keep_workspace,
         settings,
         run_id: args.run_id.clone(),
+        shell_env: Vec::new(),
     };
     let report = execute_with(request, provider.as_ref(), emitter, interrupt, approver).await?;
     if !args.json {

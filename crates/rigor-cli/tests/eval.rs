@@ -46,6 +46,8 @@ fn eval_with_the_rigor_agent_then_report() {
     let server = ScriptedServer::start_blocking(
         Flavor::OpenAi,
         vec![
+            // The agent's shell runs in the instance's environment, inside the sandbox.
+            call("bash", json!({"command": "python -c 'import sys; print(\"PREFIX\", sys.prefix)'"})),
             call(
                 "edit",
                 json!({"command": "str_replace", "path": "durations.py", "old_str": "total = int(number) * UNITS[ch]", "new_str": "total += int(number) * UNITS[ch]"}),
@@ -114,6 +116,9 @@ fn eval_with_the_rigor_agent_then_report() {
         out_dir.join(format!("logs/run_evaluation/{run_id}/rigor__scripted__test-model/example__durations-1"));
     assert!(instance_dir.join("trajectory.jsonl").is_file());
     assert!(instance_dir.join("report.json").is_file());
+    let trajectory = std::fs::read_to_string(instance_dir.join("trajectory.jsonl")).unwrap();
+    let prefix = trajectory.lines().find_map(|l| l.split("PREFIX ").nth(1)).expect("the bash observation");
+    assert!(prefix.starts_with(env_cache.to_str().unwrap()), "the venv is active in the agent's shell: {prefix}");
 
     let html = work.path().join("report.html");
     let out = rigor(&["report", &run_id, "--output", out_dir.to_str().unwrap(), "--html", html.to_str().unwrap()]);

@@ -144,6 +144,7 @@ pub async fn replay(
         keep_workspace: false,
         settings,
         run_id: None,
+        shell_env: Vec::new(),
     };
     let run = execute(request, &provider, emitter, interrupt).await?;
 

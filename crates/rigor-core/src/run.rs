@@ -55,6 +55,9 @@ pub struct RunRequest {
     pub settings: AgentSettings,
     /// Run id; generated when absent.
     pub run_id: Option<String>,
+    /// Variables set in the agent's shell, e.g. an activated virtual environment (what it points
+    /// to must be readable in the sandbox: `settings.sandbox.readable`).
+    pub shell_env: Vec<(String, String)>,
 }
 
 /// What a run produced.
@@ -144,6 +147,7 @@ pub async fn execute_with(
         command_timeout: std::time::Duration::from_secs(request.settings.command_timeout_secs),
         max_output_chars: request.settings.max_observation_chars,
         sandbox: Arc::new(sandbox),
+        shell_env: request.shell_env.clone(),
     };
     let intel = rigor_graph::CodeIntel::in_memory(&workspace.dir);
     let tools = tool_box(ctx, &intel);

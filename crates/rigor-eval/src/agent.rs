@@ -9,7 +9,7 @@
 //! Tokens, cost (where the price is known) and wall time are recorded. This module does not
 //! grade anything.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -79,7 +79,10 @@ impl AgentSpec {
         let started = Instant::now();
         let mut outcome = match self {
             AgentSpec::Rigor { provider, settings } => {
-                run_rigor(provider.clone(), (**settings).clone(), instance, worktree, dir).await
+                let (shell_env, readable) = activation(env, spec, worktree);
+                let mut settings = (**settings).clone();
+                settings.sandbox.readable.extend(readable);
+                run_rigor(provider.clone(), settings, shell_env, instance, worktree, dir).await
             }
             AgentSpec::Command { template, timeout } => {
                 run_command(template, *timeout, instance, worktree, env, spec, dir).await
@@ -90,9 +93,28 @@ impl AgentSpec {
     }
 }
 
+/// The instance's environment as the agent's shell sees it: the variables that activate it (the
+/// same as the test run's), and the paths the sandbox must show for them to work (the virtual
+/// environment and the interpreter it was made from, which may live in the hidden home).
+fn activation(env: &Environment, spec: &EnvSpec, worktree: &Path) -> (Vec<(String, String)>, Vec<PathBuf>) {
+    let mut readable = Vec::new();
+    if let Some(venv) = &env.venv {
+        readable.push(venv.clone());
+        // bin/python -> <prefix>/bin/python3.x: the prefix holds the standard library.
+        if let Some(prefix) = std::fs::canonicalize(venv.join("bin").join("python"))
+            .ok()
+            .and_then(|python| python.parent()?.parent().map(Path::to_path_buf))
+        {
+            readable.push(prefix);
+        }
+    }
+    (env.test_env(spec, worktree), readable)
+}
+
 async fn run_rigor(
     provider: Arc<dyn Provider>,
     settings: AgentSettings,
+    shell_env: Vec<(String, String)>,
     instance: &Instance,
     worktree: &Path,
     dir: &Path,
@@ -106,6 +128,7 @@ async fn run_rigor(
         keep_workspace: false,
         settings,
         run_id: Some(format!("eval-{}", instance.instance_id)),
+        shell_env,
     };
     // The run is driven on its own current-thread runtime so that it need not be `Send`.
     let joined = tokio::task::spawn_blocking(move || {

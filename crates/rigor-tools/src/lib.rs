@@ -40,6 +40,9 @@ pub struct ToolContext {
     pub max_output_chars: usize,
     /// How model-chosen commands are spawned (confined, or explicitly not).
     pub sandbox: Arc<Sandbox>,
+    /// Variables set in the shell session besides the sandbox's scrubbed environment, e.g. an
+    /// activated virtual environment (`VIRTUAL_ENV`, `PATH`).
+    pub shell_env: Vec<(String, String)>,
 }
 
 impl ToolContext {
@@ -52,6 +55,7 @@ impl ToolContext {
             command_timeout: Duration::from_secs(120),
             max_output_chars: 10_000,
             sandbox: Arc::new(Sandbox::unconfined()),
+            shell_env: Vec::new(),
         }
     }
 

@@ -220,6 +220,7 @@ impl Session {
             .env("GIT_PAGER", "cat")
             .env("TERM", "dumb")
             .env("GIT_TERMINAL_PROMPT", "0")
+            .envs(ctx.shell_env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             // bash's own stderr is redirected to stdout by the first line `run` sends.
