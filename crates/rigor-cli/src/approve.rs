@@ -1,4 +1,4 @@
-//! The sandbox and approval flags of `rigor run`, and the terminal prompt that answers the
+//! The sandbox and approval flags of `rigor run` and `rigor eval`, and the terminal prompt that answers the
 //! action policy's `ask` decisions. This is the only place rigor reads an answer from the user.
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -34,8 +34,20 @@ fn parse_approval(s: &str) -> Result<ApprovalMode, String> {
 }
 
 impl SafetyArgs {
-    /// Applies the flags over the configuration (flags win).
+    /// Applies the flags over the configuration (flags win), warning loudly when the sandbox
+    /// is off.
     pub fn apply(&self, settings: &mut SandboxSettings) {
+        self.overrides(settings);
+        if settings.mode == SandboxMode::Off {
+            eprintln!(
+                "rigor: WARNING: --sandbox off: commands run unconfined, as you, with access to your files, your \
+                 network and every process you own. Only the action policy screens the agent's commands."
+            );
+        }
+    }
+
+    /// Applies the flags over the configuration (flags win), silently.
+    pub fn overrides(&self, settings: &mut SandboxSettings) {
         if let Some(mode) = self.sandbox {
             settings.mode = mode;
         }
@@ -44,12 +56,6 @@ impl SafetyArgs {
         }
         if let Some(approval) = self.approval {
             settings.approval = approval;
-        }
-        if settings.mode == SandboxMode::Off {
-            eprintln!(
-                "rigor: WARNING: --sandbox off: the agent's commands run unconfined, as you, with access to your \
-                 files, your network and every process you own. Only the action policy screens them."
-            );
         }
     }
 }

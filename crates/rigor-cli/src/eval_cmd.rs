@@ -91,6 +91,9 @@ pub struct EvalArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
+    /// Isolation of test runs and of --agent rigor's commands.
+    #[command(flatten)]
+    safety: crate::approve::SafetyArgs,
 }
 
 /// Flags of `rigor report`.
@@ -179,6 +182,7 @@ pub async fn eval(args: EvalArgs) -> Result<u8> {
                 settings.max_steps = n;
             }
             settings.timeout_secs = Some(args.agent_timeout);
+            args.safety.overrides(&mut settings.sandbox);
             Some((
                 format!("rigor__{}", model.replace(':', "__")),
                 AgentSpec::Rigor { provider: Arc::from(provider), settings: Box::new(settings) },
@@ -234,6 +238,8 @@ pub async fn eval(args: EvalArgs) -> Result<u8> {
     let cache = rigor_cache_dir();
     let envs = EnvCache::new(args.env_cache.clone().unwrap_or_else(|| cache.join("envs")), args.installer);
     let cancel = Arc::new(AtomicBool::new(false));
+    let mut sandbox = rigor_sandbox::SandboxSettings::default();
+    args.safety.apply(&mut sandbox);
     let evaluation = Evaluation {
         run_id: run_id.clone(),
         output: output.clone(),
@@ -247,6 +253,7 @@ pub async fn eval(args: EvalArgs) -> Result<u8> {
         mode,
         agent: agent.map(|(_, a)| a),
         keep_worktrees: args.keep_worktrees,
+        sandbox,
         cancel: cancel.clone(),
     };
     let on_signal = cancel.clone();

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use rigor_sandbox::{Sandbox, SandboxMode, SandboxSettings, SandboxSpec};
 use serde::{Deserialize, Serialize};
 
 use crate::agent::{AgentOutcome, AgentSpec};
@@ -31,7 +32,7 @@ use crate::grading::{
 };
 use crate::parsers::{StatusMap, TestStatus};
 use crate::patch::{self, modified_files};
-use crate::process::Cmd;
+use crate::process::{Cmd, git};
 use crate::report::write_atomic;
 use crate::repos::{Worktree, find_clone};
 use crate::spec::{EnvSpec, ProjectKind, SpecRegistry, detect};
@@ -222,6 +223,9 @@ pub struct Evaluation {
     pub agent: Option<AgentSpec>,
     /// Keep worktrees after grading (for debugging).
     pub keep_worktrees: bool,
+    /// The sandbox of test runs (they run the prediction's code): the worktree writable, the
+    /// network off, the home hidden; `SandboxMode::Off` runs them unconfined.
+    pub sandbox: SandboxSettings,
     /// Set to stop: running instances are cancelled (their processes killed) and not recorded.
     pub cancel: Arc<AtomicBool>,
 }
@@ -554,6 +558,9 @@ impl Evaluation {
         let script_path = dir.join(script_name);
         std::fs::write(&script_path, &script).map_err(|e| e.to_string())?;
         let mut cmd = Cmd::new("bash", &[&script_path.to_string_lossy()], &worktree.dir).timeout(self.timeout);
+        if let Some(sandbox) = self.test_sandbox(env, spec, worktree, dir).await? {
+            cmd = cmd.sandbox(sandbox);
+        }
         for (k, v) in env.test_env(spec, &worktree.dir) {
             cmd = cmd.env(&k, v);
         }
@@ -563,6 +570,43 @@ impl Evaluation {
             log.push_str(&format!("\n{TESTS_TIMEOUT} after {}s\n", self.timeout.as_secs()));
         }
         Ok(TestRun { log, timed_out: done.timed_out, elapsed: done.elapsed.as_secs_f64() })
+    }
+}
+
+impl Evaluation {
+    /// The sandbox of one test run, or `None` when test runs are unconfined. Besides the worktree,
+    /// its private git directory (the script checks test files out) and the instance's log
+    /// directory (coverage data) are writable; the clone's objects, the environment and what the
+    /// run's `PYTHONPATH` names (e.g. coverage.py) are readable.
+    async fn test_sandbox(
+        &self,
+        env: &Environment,
+        spec: &EnvSpec,
+        worktree: &Worktree,
+        dir: &Path,
+    ) -> Result<Option<Arc<Sandbox>>, String> {
+        if self.sandbox.mode == SandboxMode::Off {
+            return Ok(None);
+        }
+        let mut settings = self.sandbox.clone();
+        if let Ok(git_dir) = git(&worktree.dir, &["rev-parse", "--absolute-git-dir"]).await {
+            settings.writable.push(PathBuf::from(git_dir));
+        }
+        if let Ok(common) = git(&worktree.dir, &["rev-parse", "--path-format=absolute", "--git-common-dir"]).await {
+            settings.readable.push(PathBuf::from(common));
+        }
+        settings.readable.extend(env.venv.iter().cloned());
+        let python_path = env.test_env(spec, &worktree.dir).into_iter().filter(|(k, _)| k == "PYTHONPATH");
+        let entries: Vec<PathBuf> =
+            python_path.flat_map(|(_, v)| std::env::split_paths(&v).collect::<Vec<_>>()).collect();
+        settings.readable.extend(entries.into_iter().filter(|p| p.is_absolute() && p.exists()));
+        settings.writable.push(dir.to_path_buf());
+        let spec = SandboxSpec::new(&worktree.dir, settings);
+        match tokio::task::spawn_blocking(move || Sandbox::new(spec)).await {
+            Ok(Ok(sandbox)) => Ok(Some(Arc::new(sandbox))),
+            Ok(Err(err)) => Err(format!("cannot sandbox the test run: {err} (--sandbox off runs tests unconfined)")),
+            Err(join) => Err(format!("the sandbox probe crashed: {join}")),
+        }
     }
 }
 

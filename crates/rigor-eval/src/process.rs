@@ -4,11 +4,15 @@
 //! Each command gets its own process group, so a timeout kills the whole tree (a test runner and
 //! its workers). Output is captured with stdout and stderr interleaved through one pipe, as a
 //! terminal would show them. This module does not decide what to run: callers pass the program,
-//! arguments, directory and environment. Model-chosen commands never run through here.
+//! arguments, directory, environment and, for commands that run a repository's code (test runs),
+//! the sandbox that confines them.
 
 use std::path::Path;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use rigor_sandbox::Sandbox;
 
 /// What a finished (or killed) command left behind.
 #[derive(Debug, Clone)]
@@ -45,6 +49,8 @@ pub struct Cmd<'a> {
     pub timeout: Duration,
     /// Text written to stdin (then closed).
     pub stdin: Option<String>,
+    /// Confines the command (`None`: it runs as the harness does).
+    pub sandbox: Option<Arc<Sandbox>>,
 }
 
 impl<'a> Cmd<'a> {
@@ -57,6 +63,7 @@ impl<'a> Cmd<'a> {
             env: Vec::new(),
             timeout: Duration::from_secs(600),
             stdin: None,
+            sandbox: None,
         }
     }
 
@@ -78,16 +85,32 @@ impl<'a> Cmd<'a> {
         self
     }
 
+    /// Runs it inside `sandbox`.
+    pub fn sandbox(mut self, sandbox: Arc<Sandbox>) -> Self {
+        self.sandbox = Some(sandbox);
+        self
+    }
+
     /// Runs it. Errors only when the program cannot be started.
     pub async fn run(self) -> std::io::Result<Finished> {
         let started = Instant::now();
         // One pipe for both streams keeps their interleaving.
         let (reader, writer) = std::io::pipe()?;
         let writer_err = writer.try_clone()?;
-        let mut command = tokio::process::Command::new(self.program);
+        // The session is kept until the command has finished: dropping it kills what is left.
+        let (mut command, _session) = match &self.sandbox {
+            Some(sandbox) => {
+                let args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+                let prepared = sandbox.command(self.program, &args, self.dir).map_err(std::io::Error::other)?;
+                (tokio::process::Command::from(prepared.command), Some(prepared.guard))
+            }
+            None => {
+                let mut command = tokio::process::Command::new(self.program);
+                command.args(&self.args).current_dir(self.dir);
+                (command, None)
+            }
+        };
         command
-            .args(&self.args)
-            .current_dir(self.dir)
             .stdin(if self.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
             .stdout(writer)
             .stderr(writer_err)

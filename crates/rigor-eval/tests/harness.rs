@@ -171,6 +171,8 @@ impl World {
             mode: Mode::Patch,
             agent: None,
             keep_worktrees: false,
+            // Test runs are sandboxed as by default (the worktree writable, no network).
+            sandbox: rigor_sandbox::SandboxSettings::default(),
             cancel: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -502,4 +504,27 @@ async fn cargo_test_fixture() {
     let results = evaluate(&eval, vec![task(&inst, "m", Some(&inst.patch))]).await;
     let log = std::fs::read_to_string(eval.instance_dir("m", "crate-1").join("test_output.txt")).unwrap_or_default();
     assert_eq!(results[0].status, InstanceStatus::Resolved, "{:#?}\n{log}", results[0]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prediction_cannot_write_outside_its_worktree_while_its_tests_run() {
+    let world = World::new();
+    let base = calc(&world);
+    // A fix that also, when the tests import it, tries to write next to the repositories.
+    let target = world.repos.parent().unwrap().join("escaped.txt");
+    let code = format!(
+        "try:\n    open({:?}, 'w').write('out')\nexcept OSError:\n    pass\n\n\ndef add(a, b):\n    return a + b\n\n\ndef sub(a, b):\n    return a - b\n",
+        target.display().to_string()
+    );
+    let escaping = patch_for(&world.repos, "fixture/calc", &[("calc.py", &code)]);
+    let confined = world.evaluation("sandboxed");
+    let results = evaluate(&confined, vec![task(&renamed(&base, "calc-escape"), "m", Some(&escaping))]).await;
+    assert_eq!(results[0].status, InstanceStatus::Resolved, "the tests still run and pass: {:?}", results[0]);
+    assert!(!target.exists(), "the write outside the worktree reached the host");
+    // The same run unconfined does write there: the check above can fail.
+    let mut unconfined = world.evaluation("unconfined");
+    unconfined.sandbox.mode = rigor_sandbox::SandboxMode::Off;
+    let results = evaluate(&unconfined, vec![task(&renamed(&base, "calc-escape"), "m", Some(&escaping))]).await;
+    assert_eq!(results[0].status, InstanceStatus::Resolved, "{:?}", results[0]);
+    assert!(target.exists(), "unconfined, the write lands");
 }
