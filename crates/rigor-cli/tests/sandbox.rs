@@ -63,6 +63,12 @@ fn risky_commands_are_refused_headless_and_the_rest_runs_confined() {
                 // The policy cannot see through the variable; the sandbox still holds.
                 json!({"command": "f=/etc/rigor-escape; touch \"$f\" 2>&1 | tail -1; ls -A $HOME | grep -cv -e rustup -e cargo -e local -e pyenv -e nvm; env | grep -c SANDBOX_TEST || true; python3 -m unittest 2>&1 | tail -1"}),
             ),
+            // A code action is screened as Python, then runs confined.
+            call("python", json!({"code": "import os, shutil\nshutil.rmtree(os.path.expanduser('~'))"})),
+            call(
+                "python",
+                json!({"code": "import os\nprint(sum(range(10)), len(os.listdir(os.path.expanduser('~'))) < 9)"}),
+            ),
             call("abstain", json!({"reason": "demo"})),
         ],
     );
@@ -78,7 +84,14 @@ fn risky_commands_are_refused_headless_and_the_rest_runs_confined() {
         .iter()
         .map(|d| (d["verdict"].as_str().unwrap().to_string(), d["outcome"].as_str().unwrap().to_string()))
         .collect();
-    let expected = [("deny", "refused"), ("ask", "refused"), ("deny", "refused"), ("allow", "run")];
+    let expected = [
+        ("deny", "refused"),
+        ("ask", "refused"),
+        ("deny", "refused"),
+        ("allow", "run"),
+        ("deny", "refused"),
+        ("allow", "run"),
+    ];
     assert_eq!(summary, expected.map(|(a, b)| (a.to_string(), b.to_string())), "{decisions:?}");
     assert_eq!(decisions[0]["category"], "credentials");
     assert_eq!(decisions[2]["rule"], "user-rule");
@@ -96,11 +109,13 @@ fn risky_commands_are_refused_headless_and_the_rest_runs_confined() {
     assert!(confined.contains("\n0\n0\n"), "home hidden and secrets scrubbed: {confined}");
     assert!(confined.contains("OK") || confined.contains("FAILED"), "python runs in the workspace: {confined}");
     assert!(!std::path::Path::new("/etc/rigor-escape").exists());
+    assert!(observations[4].contains("refused by rigor's action policy"), "{}", observations[4]);
+    assert!(observations[5].contains("45 True"), "{}", observations[5]);
 
     // The trajectory holds the same decisions.
     let run_dir = std::fs::read_dir(repo.path().join(".rigor/runs")).unwrap().next().unwrap().unwrap().path();
     let recorded = std::fs::read_to_string(run_dir.join("trajectory.jsonl")).unwrap();
-    assert_eq!(recorded.matches("\"type\":\"policy_decision\"").count(), 4);
+    assert_eq!(recorded.matches("\"type\":\"policy_decision\"").count(), 6);
 }
 
 #[test]

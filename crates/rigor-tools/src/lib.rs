@@ -5,7 +5,8 @@
 //! model's [`ToolCall`]s to them and turns every failure (unknown tool, malformed JSON, bad
 //! arguments, a command that times out) into an error observation: a tool never crashes the run.
 //!
-//! The standard set: `bash` (a persistent shell session), `view` (files with line numbers,
+//! The standard set: `bash` (a persistent shell session), `python` (a code action: one Python
+//! snippet run as a whole), `view` (files with line numbers,
 //! directories), `edit` (str_replace / insert / create / undo), `search` (gitignore-aware regex
 //! search), and `finish` / `abstain`, which end the run.
 //!
@@ -15,6 +16,7 @@
 
 pub mod edit;
 mod paths;
+pub mod python;
 pub mod search;
 pub mod shell;
 pub mod truncate;
@@ -132,7 +134,7 @@ impl ToolBox {
         Self { tools: Vec::new(), ctx }
     }
 
-    /// The standard tool set: bash, view, edit, search, finish, abstain.
+    /// The standard tool set: bash, python, view, edit, search, finish, abstain.
     pub fn standard(ctx: ToolContext) -> Self {
         Self::standard_with(ctx, edit::EditTool::default(), Vec::new())
     }
@@ -142,6 +144,7 @@ impl ToolBox {
     pub fn standard_with(ctx: ToolContext, editor: edit::EditTool, extra: Vec<Box<dyn Tool>>) -> Self {
         let mut tools = Self::new(ctx);
         tools.add(shell::ShellTool::new());
+        tools.add(python::PythonTool::new());
         tools.add(view::ViewTool);
         tools.add(editor);
         tools.add(search::SearchTool);

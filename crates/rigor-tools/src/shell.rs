@@ -67,7 +67,7 @@ impl ShellTool {
     }
 
     /// Runs one command in the session and describes the outcome.
-    async fn execute(&self, command: &str, timeout: Duration, ctx: &ToolContext) -> ToolOutput {
+    pub(crate) async fn execute(&self, command: &str, timeout: Duration, ctx: &ToolContext) -> ToolOutput {
         let mut guard = self.session.lock().await;
         // A call that was cancelled mid-command leaves unread output behind: start afresh.
         if guard.as_ref().is_some_and(|s| s.in_flight)

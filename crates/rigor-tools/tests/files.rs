@@ -332,11 +332,11 @@ async fn the_tool_box_reports_unknown_tools_and_malformed_arguments() {
     let (_dir, ctx) = workspace();
     let tools = ToolBox::standard(ctx);
     let names: Vec<String> = tools.specs().into_iter().map(|s| s.name).collect();
-    assert_eq!(names, ["bash", "view", "edit", "search", "finish", "abstain"]);
+    assert_eq!(names, ["bash", "python", "view", "edit", "search", "finish", "abstain"]);
 
     let out = tools.call(&call("grep", "{}")).await;
     assert!(out.is_error && out.content.contains("unknown tool `grep`"), "{}", out.content);
-    assert!(out.content.contains("bash, view, edit, search, finish, abstain"), "{}", out.content);
+    assert!(out.content.contains("bash, python, view, edit, search, finish, abstain"), "{}", out.content);
 
     let out = tools.call(&call("view", "{\"path\": ")).await;
     assert!(out.is_error && out.content.contains("not valid JSON"), "{}", out.content);

@@ -235,3 +235,28 @@ async fn missing_command_is_an_error_observation() {
     let out = ShellTool::new().run(json!({}), &ctx).await;
     assert!(out.is_error && out.content.contains("command"), "{}", out.content);
 }
+
+#[tokio::test]
+async fn python_code_actions_run_as_a_whole_in_the_workspace() {
+    use rigor_tools::python::PythonTool;
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = context(dir.path());
+    let tool = PythonTool::new();
+    // Multi-line code with quotes of both kinds and a heredoc-looking line runs unchanged.
+    let code = "import os\nlines = ['a \"b\"', \"c 'd'\", 'EOF']\nfor l in lines:\n    print(l)\nopen('made.txt', 'w').write(os.getcwd())\n";
+    let out = tool.run(json!({ "code": code }), &ctx).await;
+    assert!(!out.is_error, "{}", out.content);
+    assert!(out.content.contains("a \"b\"\nc 'd'\nEOF"), "{}", out.content);
+    let cwd = std::fs::read_to_string(dir.path().join("made.txt")).unwrap();
+    assert_eq!(std::fs::canonicalize(cwd).unwrap(), std::fs::canonicalize(dir.path()).unwrap());
+    // A failing snippet reports its traceback and exit status.
+    let out = tool.run(json!({ "code": "raise SystemExit(3)" }), &ctx).await;
+    assert!(out.content.ends_with("exit code: 3"), "{}", out.content);
+    let out = tool.run(json!({ "code": "1/0" }), &ctx).await;
+    assert!(out.content.contains("ZeroDivisionError"), "{}", out.content);
+    // The policy sees Python, not the shell wrapper.
+    assert!(
+        matches!(tool.action(&json!({"code": "print(1)"})), Some(rigor_sandbox::Action::Python(c)) if c == "print(1)")
+    );
+    assert!(tool.run(json!({ "code": "  " }), &ctx).await.is_error);
+}
