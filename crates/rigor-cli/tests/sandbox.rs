@@ -13,14 +13,7 @@ fn call(name: &str, args: Value) -> Step {
 }
 
 fn rigor(repo: &std::path::Path, config_home: &std::path::Path, server: &ScriptedServer, extra: &[&str]) -> Output {
-    let dir = config_home.join("rigor");
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = format!(
-        "[providers.scripted]\nkind = \"openai\"\nbase_url = \"{}\"\nmax_attempts = 2\ninitial_backoff_ms = 20\n\n\
-         [sandbox]\nrules = [{{ prefix = [\"make\", \"deploy\"], decision = \"deny\" }}]\n",
-        server.base_url()
-    );
-    std::fs::write(dir.join("config.toml"), config).unwrap();
+    write_config(config_home, server);
     let mut args = vec!["run", "--repo", ".", "--issue-file", "ISSUE.md", "--model", "scripted:m", "--json"];
     args.extend_from_slice(extra);
     Command::new(env!("CARGO_BIN_EXE_rigor"))
@@ -33,6 +26,18 @@ fn rigor(repo: &std::path::Path, config_home: &std::path::Path, server: &Scripte
         .env_remove("RIGOR_MODEL")
         .output()
         .unwrap()
+}
+
+/// A config with the scripted provider and one user rule.
+fn write_config(config_home: &std::path::Path, server: &ScriptedServer) {
+    let dir = config_home.join("rigor");
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = format!(
+        "[providers.scripted]\nkind = \"openai\"\nbase_url = \"{}\"\nmax_attempts = 2\ninitial_backoff_ms = 20\n\n\
+         [sandbox]\nrules = [{{ prefix = [\"make\", \"deploy\"], decision = \"deny\" }}]\n",
+        server.base_url()
+    );
+    std::fs::write(dir.join("config.toml"), config).unwrap();
 }
 
 fn events(output: &Output) -> Vec<Value> {
@@ -141,4 +146,56 @@ fn bad_flag_values_are_explained() {
         Command::new(env!("CARGO_BIN_EXE_rigor")).args(["run", "--issue", "x", "--sandbox", "none"]).output().unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("workspace-write, read-only or off"));
+}
+
+#[test]
+fn on_a_terminal_a_risky_command_waits_for_the_users_answer() {
+    // rigor runs under a real pseudo-terminal (util-linux `script`); the answers are typed into it.
+    let repo = fixture_repo(&example("durations"));
+    let config_home = tempfile::tempdir().unwrap();
+    let server = ScriptedServer::start_blocking(
+        Flavor::OpenAi,
+        vec![
+            call("bash", json!({"command": "git push origin main"})),
+            call("bash", json!({"command": "git push origin dev"})),
+            call("abstain", json!({"reason": "demo"})),
+        ],
+    );
+    write_config(config_home.path(), &server);
+    let command_line = format!(
+        "'{}' run --repo . --issue-file ISSUE.md --model scripted:m --approval on-risk",
+        env!("CARGO_BIN_EXE_rigor")
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &command_line, "/dev/null"])
+        .current_dir(repo.path())
+        .env("XDG_CONFIG_HOME", config_home.path())
+        .env("NO_COLOR", "1")
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("RIGOR_MODEL")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"y\nn\n").unwrap();
+        // Held open until rigor is done: closing it would end the terminal session early.
+        let output = child.wait_with_output().unwrap();
+        drop(stdin);
+        let screen = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.code(), Some(3), "{screen}");
+        assert_eq!(screen.matches("run it? [y/N]").count(), 2, "{screen}");
+    }
+    let run_dir = std::fs::read_dir(repo.path().join(".rigor/runs")).unwrap().next().unwrap().unwrap().path();
+    let recorded = std::fs::read_to_string(run_dir.join("trajectory.jsonl")).unwrap();
+    let outcomes: Vec<String> = recorded
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["type"] == "policy_decision")
+        .map(|e| e["outcome"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(outcomes, ["approved", "rejected"]);
 }
