@@ -292,6 +292,28 @@ fn bad_tool_calls_become_observations_and_the_run_continues() {
 }
 
 #[test]
+fn a_call_repeated_with_the_same_result_gets_a_note_to_change_course() {
+    let env = Env::new();
+    let missing = call("view", json!({"path": "no_such_file.py"}));
+    let mut script = vec![missing.clone(), missing.clone(), missing];
+    script.extend(fixing_script());
+    let server = ScriptedServer::start_blocking(Flavor::OpenAi, script);
+    env.config(&server, "openai", "");
+    let output = env.run(&[]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let events = parse_events(&output);
+    let notes = of_type(&events, "user_message");
+    assert_eq!(notes.len(), 1, "only the third identical call is noted: {notes:?}");
+    assert!(notes[0]["content"].as_str().unwrap().contains("same `view` call 3 times"), "{}", notes[0]);
+    // The model sees the note after the third result, as the last message of its next request.
+    let requests = server.requests();
+    let last = requests[3]["messages"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["role"], "user");
+    assert!(last["content"].as_str().unwrap().contains("try something different"), "{last}");
+    assert_each_tool_call_answered_once(&requests);
+}
+
+#[test]
 fn budgets_and_abstention_have_their_own_status_and_exit_code() {
     let env = Env::new();
     let server = ScriptedServer::start_blocking(Flavor::OpenAi, fixing_script());

@@ -29,6 +29,39 @@ use crate::prompt::NO_ACTION_NUDGE;
 /// Replies in a row without a tool call before the run gives up.
 const MAX_REPLIES_WITHOUT_ACTION: u32 = 3;
 
+/// Identical calls with identical results in a row after which the model is told to change course
+/// (a small model decoding greedily otherwise repeats a failing call until the budget runs out).
+const REPEATS_BEFORE_NOTE: u32 = 3;
+
+/// Tracks the last tool call and its result, and how many times in a row both were the same.
+#[derive(Default)]
+struct Repeats {
+    last: Option<(String, String, String)>,
+    count: u32,
+}
+
+impl Repeats {
+    /// Records a call and its observation; returns a note for the model when the same call has
+    /// now given the same result [`REPEATS_BEFORE_NOTE`] times in a row (and at every further
+    /// repeat).
+    fn record(&mut self, call: &ToolCall, observation: &str) -> Option<String> {
+        let key = (call.name.clone(), call.arguments.clone(), observation.to_string());
+        if self.last.as_ref() == Some(&key) {
+            self.count += 1;
+        } else {
+            (self.last, self.count) = (Some(key), 1);
+        }
+        (self.count >= REPEATS_BEFORE_NOTE).then(|| {
+            format!(
+                "You have made the same `{}` call {} times in a row and got the same result each time: repeating \
+                 it will not change anything. Read that result, then try something different (another tool or \
+                 other arguments), or call `abstain` with the reason if you are stuck.",
+                call.name, self.count
+            )
+        })
+    }
+}
+
 /// Counts interrupt requests (Ctrl-C) and wakes the loop when one arrives.
 #[derive(Clone, Default)]
 pub struct Interrupt {
@@ -106,6 +139,7 @@ impl Agent<'_> {
         let mut totals = RunTotals::default();
         let mut context = ContextBudget::new(self.provider.context_window());
         let mut idle_replies = 0;
+        let mut repeats = Repeats::default();
 
         let (status, summary) = loop {
             if let Some(end) = self.budget_check(&totals, deadline) {
@@ -118,7 +152,8 @@ impl Agent<'_> {
                     messages_affected: c.affected,
                 });
             }
-            match self.turn(&mut messages, &mut totals, &mut context, &mut idle_replies, deadline).await {
+            match self.turn(&mut messages, &mut totals, &mut context, (&mut idle_replies, &mut repeats), deadline).await
+            {
                 Step::Continue => {}
                 Step::End(status, summary) => break (status, summary),
             }
@@ -157,7 +192,7 @@ impl Agent<'_> {
         messages: &mut Vec<Message>,
         totals: &mut RunTotals,
         context: &mut ContextBudget,
-        idle_replies: &mut u32,
+        (idle_replies, repeats): (&mut u32, &mut Repeats),
         deadline: Option<Instant>,
     ) -> Step {
         let turn = totals.steps + 1;
@@ -229,6 +264,7 @@ impl Agent<'_> {
         *idle_replies = 0;
 
         let mut end = None;
+        let mut note = None;
         for call in &calls {
             // Calls after a finish/abstain, or after a hard interrupt, are answered but not run,
             // so the conversation stays well-formed.
@@ -238,12 +274,17 @@ impl Agent<'_> {
                 self.run_tool(turn, call, deadline).await
             };
             totals.tool_calls += 1;
+            note = repeats.record(call, &output.content);
             messages.push(Message::tool_result(&call.id, &output.content, output.is_error));
             match output.stop {
                 Some(Stop::Finish { summary }) => end = Some(Step::End(RunStatus::Submitted, summary)),
                 Some(Stop::Abstain { reason }) => end = Some(Step::End(RunStatus::Abstained, reason)),
                 None => {}
             }
+        }
+        if let (None, Some(note)) = (&end, note) {
+            self.emitter.emit(Event::UserMessage { turn, content: note.clone() });
+            messages.push(Message::user(note));
         }
         end.unwrap_or(Step::Continue)
     }
