@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Sandbox overhead: median latency of spawning `true` and `python3 -c pass` bare vs through
-# rigor's sandbox (bubblewrap + Landlock + seccomp + rlimits + pids cgroup), and action-policy
-# classification throughput on the policy table. Prints Markdown tables.
+# Sandbox overhead: median latency of spawning `true`, `python3 -c pass` and the interpreter
+# `python3` resolves to (`pyenv which python3` behind a pyenv shim) bare vs through rigor's
+# sandbox (bubblewrap + Landlock + seccomp + rlimits + pids cgroup), `true` again with a pause
+# before each spawn, the same commands in one persistent session, and action-policy
+# classification throughput on the policy table. Prints Markdown tables and the load average.
 # Usage: bench/sandbox.sh [RUNS]        (default 200; needs bubblewrap and python3)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -22,7 +22,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::env::scrub;
-use crate::limits::{PidsCgroup, Rlimits, processes_of_current_user};
+use crate::limits::{PidsCgroup, PidsParent, Rlimits, processes_of_current_user};
 use crate::stage2::{STAGE2_FLAG, Stage2Spec, registered_helper};
 use crate::{SandboxMode, SandboxSettings};
 
@@ -95,7 +95,22 @@ pub struct Sandbox {
     helper: Option<PathBuf>,
     seccomp: Vec<Vec<u8>>,
     layers: Layers,
-    use_cgroup: bool,
+    /// Where session cgroups go, when a writable `pids` hierarchy exists.
+    pids: Option<PidsParent>,
+    /// The bubblewrap arguments that do not depend on the command, computed once.
+    layout: Layout,
+}
+
+/// The part of bubblewrap's command line shared by every command of a sandbox: namespaces and
+/// mounts, and the paths the second stage makes writable. It depends only on the spec and on the
+/// machine (which of the hidden and visible directories exist, where the worktree's git metadata
+/// lives), so [`Sandbox::new`] computes it once instead of once per command.
+#[derive(Debug, Clone, Default)]
+struct Layout {
+    /// Arguments from `--die-with-parent` up to, excluding, `--chdir`.
+    mounts: Vec<OsString>,
+    /// Writable roots (as seen inside), for the Landlock ruleset of the second stage.
+    writable: Vec<PathBuf>,
 }
 
 /// A command ready to spawn, and what must live as long as the process it starts.
@@ -135,7 +150,8 @@ impl Sandbox {
             helper: None,
             seccomp: Vec::new(),
             layers: Layers::default(),
-            use_cgroup: false,
+            pids: None,
+            layout: Layout::default(),
         }
     }
 
@@ -164,8 +180,8 @@ impl Sandbox {
         let home = spec.home.clone().or_else(|| std::env::var_os("HOME").map(PathBuf::from));
         let home = home.filter(|h| h.is_absolute() && h != Path::new("/"));
         let helper = spec.helper.clone().or_else(find_helper);
-        let use_cgroup = PidsCgroup::create(spec.settings.max_processes).is_some();
-        let process_limit = if use_cgroup {
+        let pids = PidsParent::find().filter(|p| p.create(spec.settings.max_processes).is_some());
+        let process_limit = if pids.is_some() {
             Some(format!("pids cgroup ({} processes)", spec.settings.max_processes))
         } else if unsafe { libc::geteuid() } != 0 {
             Some("RLIMIT_NPROC".to_string())
@@ -179,8 +195,10 @@ impl Sandbox {
             helper,
             seccomp,
             layers: Layers { namespaces: true, landlock: None, seccomp: true, process_limit },
-            use_cgroup,
+            pids,
+            layout: Layout::default(),
         };
+        sandbox.layout = sandbox.build_layout();
         sandbox.layers.landlock = sandbox.probe()?;
         Ok(sandbox)
     }
@@ -253,14 +271,15 @@ impl Sandbox {
             .collect::<Result<Vec<OwnedFd>, _>>()
             .map_err(|e| SandboxError::Setup(format!("seccomp program: {e}")))?;
         let raw_fds: Vec<RawFd> = fds.iter().map(AsRawFd::as_raw_fd).collect();
-        let cgroup = if self.use_cgroup {
-            Some(
-                PidsCgroup::create(s.max_processes)
-                    .ok_or_else(|| SandboxError::Setup("cannot create the pids cgroup".into()))?,
-            )
-        } else {
-            None
-        };
+        let cgroup = self
+            .pids
+            .as_ref()
+            .map(|parent| {
+                parent
+                    .create(s.max_processes)
+                    .ok_or_else(|| SandboxError::Setup("cannot create the pids cgroup".into()))
+            })
+            .transpose()?;
         let rlimits = Rlimits {
             address_space: s.memory_mb.saturating_mul(MIB),
             file_size: s.max_file_mb.saturating_mul(MIB),
@@ -270,14 +289,14 @@ impl Sandbox {
         let bwrap_args = self.bwrap_args(program, args, cwd, &raw_fds, probe);
         let mut command = Command::new(&self.bwrap);
         command.args(bwrap_args).current_dir("/").env_clear().envs(self.env());
-        let procs = cgroup.as_ref().map(PidsCgroup::procs_path);
+        let join = cgroup.as_ref().map(PidsCgroup::join_path);
         // SAFETY: the closure only makes async-signal-safe calls (setrlimit, open, write, close,
         // fcntl) on data prepared before the fork.
         unsafe {
             command.pre_exec(move || {
                 rlimits.apply()?;
-                if let Some(procs) = &procs {
-                    crate::limits::join_cgroup(procs)?;
+                if let Some(join) = &join {
+                    crate::limits::join_cgroup(join)?;
                 }
                 for &fd in &raw_fds {
                     if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
@@ -290,7 +309,8 @@ impl Sandbox {
         Ok(Prepared { command, guard: SessionGuard { cgroup, _fds: fds } })
     }
 
-    fn bwrap_args(&self, program: &str, args: &[&str], cwd: &Path, fds: &[RawFd], probe: bool) -> Vec<OsString> {
+    /// The namespaces and mounts of every command, and the writable roots (see [`Layout`]).
+    fn build_layout(&self) -> Layout {
         let s = &self.spec.settings;
         let mut a = Args::default();
         a.push(["--die-with-parent", "--unshare-user", "--unshare-ipc", "--unshare-pid", "--unshare-uts"]);
@@ -343,6 +363,11 @@ impl Sandbox {
             a.path(helper);
             a.push([HELPER_INSIDE]);
         }
+        Layout { mounts: a.0, writable }
+    }
+
+    fn bwrap_args(&self, program: &str, args: &[&str], cwd: &Path, fds: &[RawFd], probe: bool) -> Vec<OsString> {
+        let mut a = Args(self.layout.mounts.clone());
         a.push(["--chdir"]);
         a.path(cwd);
         for fd in fds {
@@ -350,7 +375,7 @@ impl Sandbox {
         }
         a.push(["--"]);
         if self.helper.is_some() {
-            let spec = Stage2Spec { writable, probe };
+            let spec = Stage2Spec { writable: self.layout.writable.clone(), probe };
             let json = serde_json::to_string(&spec).unwrap_or_else(|_| "{}".into());
             a.push([HELPER_INSIDE, STAGE2_FLAG, &json, "--"]);
         }

@@ -9,6 +9,15 @@
 //!   without cgroups the number of processes is bounded only by the PID namespace and the
 //!   command's time limit, and [`crate::Layers`] says so.
 //!
+//! Joining the cgroup: on cgroup v1 the forked child writes `0` to the `tasks` file rather than
+//! to `cgroup.procs`. Migrating a whole thread group takes the kernel's global
+//! `cgroup_threadgroup_rwsem` for writing, which waits for an RCU grace period (about 15 ms
+//! measured) unless another migration happened just before, so every command spawned after a
+//! pause paid it; a thread moving itself skips that lock (0.2 ms). The child is single-threaded
+//! (fork copies one thread), so moving the thread moves the process. cgroup v2 refuses thread
+//! moves across domain cgroups, so there the child writes `cgroup.procs` and pays that wait,
+//! unless the hierarchy is mounted with `favordynmods`.
+//!
 //! The scratch size limit is the `--size` of the `/tmp` tmpfs, set in `isolation`. This module
 //! does not spawn anything: it prepares what the child applies between `fork` and `exec`.
 
@@ -70,40 +79,60 @@ pub(crate) fn processes_of_current_user() -> u64 {
         .count() as u64
 }
 
-/// A `pids` cgroup created for one sandbox session. Dropping it kills what is left inside and
-/// removes the directory (in the background: the kernel needs a moment to reap).
-#[derive(Debug)]
-pub(crate) struct PidsCgroup {
+/// Where session cgroups are created: `rigor-sandbox` under the caller's cgroup in a writable
+/// `pids` hierarchy. Found once per [`crate::Sandbox`], so that a spawn only creates its own
+/// cgroup.
+#[derive(Debug, Clone)]
+pub(crate) struct PidsParent {
     dir: PathBuf,
-    /// `cgroup.procs` as a C string, for the child to join before `exec`.
-    procs: CString,
+    /// cgroup v2 (`cgroup.procs` to join) rather than v1 (`tasks`).
+    v2: bool,
 }
 
-impl PidsCgroup {
-    /// Creates a child cgroup limited to `max` processes, or `None` when no writable `pids`
-    /// hierarchy exists (not root, no delegation).
-    pub(crate) fn create(max: u32) -> Option<Self> {
+impl PidsParent {
+    /// Finds (and creates) the parent and removes session cgroups left behind by processes that
+    /// no longer exist, or returns `None` when no writable `pids` hierarchy exists (not root, no
+    /// delegation).
+    pub(crate) fn find() -> Option<Self> {
         let base = pids_hierarchy()?;
-        let parent = base.join("rigor-sandbox");
-        std::fs::create_dir_all(&parent).ok()?;
-        remove_stale(&parent);
-        if base.join("cgroup.controllers").exists() {
-            // cgroup v2: the pids controller must be enabled for the children of `parent`.
-            let _ = std::fs::write(parent.join("cgroup.subtree_control"), "+pids");
+        let dir = base.join("rigor-sandbox");
+        std::fs::create_dir_all(&dir).ok()?;
+        remove_stale(&dir);
+        let v2 = base.join("cgroup.controllers").exists();
+        if v2 {
+            // cgroup v2: the pids controller must be enabled for the children of `dir`.
+            let _ = std::fs::write(dir.join("cgroup.subtree_control"), "+pids");
         }
-        let dir = parent.join(format!("s-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()));
+        Some(Self { dir, v2 })
+    }
+
+    /// Creates a session cgroup limited to `max` processes, or `None` when that fails.
+    pub(crate) fn create(&self, max: u32) -> Option<PidsCgroup> {
+        let dir = self.dir.join(format!("s-{}-{}", std::process::id(), uuid::Uuid::new_v4().simple()));
         std::fs::create_dir(&dir).ok()?;
         if std::fs::write(dir.join("pids.max"), max.to_string()).is_err() {
             let _ = std::fs::remove_dir(&dir);
             return None;
         }
-        let procs = CString::new(dir.join("cgroup.procs").as_os_str().as_encoded_bytes()).ok()?;
-        Some(Self { dir, procs })
+        let join_file = dir.join(if self.v2 { "cgroup.procs" } else { "tasks" });
+        let join = CString::new(join_file.as_os_str().as_encoded_bytes()).ok()?;
+        Some(PidsCgroup { dir, join })
     }
+}
 
-    /// The `cgroup.procs` file, for [`join_cgroup`] in the child.
-    pub(crate) fn procs_path(&self) -> CString {
-        self.procs.clone()
+/// A `pids` cgroup created for one sandbox session. Dropping it kills what is left inside and
+/// removes the directory (in the background: the kernel needs a moment to reap).
+#[derive(Debug)]
+pub(crate) struct PidsCgroup {
+    dir: PathBuf,
+    /// The file the child writes to join (`tasks` on v1, `cgroup.procs` on v2), as a C string.
+    join: CString,
+}
+
+impl PidsCgroup {
+    /// The file a freshly forked child writes to join the cgroup, for [`join_cgroup`].
+    pub(crate) fn join_path(&self) -> CString {
+        self.join.clone()
     }
 
     /// The processes in the cgroup now.
@@ -118,12 +147,14 @@ impl PidsCgroup {
     }
 }
 
-/// Moves the calling process into the cgroup whose `cgroup.procs` is `procs`. Only
+/// Moves the calling process into a cgroup by writing `0` (the caller) to `join`, a
+/// [`PidsCgroup::join_path`]. On cgroup v1 that file is `tasks`, which moves the calling thread
+/// only: call it in a single-threaded process, such as a child between `fork` and `exec`. Only
 /// async-signal-safe calls: usable in `pre_exec`.
-pub(crate) fn join_cgroup(procs: &CString) -> std::io::Result<()> {
+pub(crate) fn join_cgroup(join: &CString) -> std::io::Result<()> {
     // SAFETY: open/write/close on a valid NUL-terminated path and a static buffer.
     unsafe {
-        let fd = libc::open(procs.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+        let fd = libc::open(join.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
         if fd < 0 {
             return Err(std::io::Error::last_os_error());
         }
