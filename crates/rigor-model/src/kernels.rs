@@ -231,23 +231,30 @@ struct ActivationRow<'a> {
     s: &'a [f32],
 }
 
-/// Output buffer written by several threads at disjoint indices.
-struct SharedOut {
+/// An output buffer that the work items of one pool call write at disjoint indices.
+pub(crate) struct SharedOut {
     ptr: *mut f32,
     len: usize,
 }
 
-// SAFETY: every index is written by exactly one work item (see `multiply`), and the buffer
-// outlives the pool call that writes it.
+// SAFETY: every index is written by exactly one work item (the callers' contract), and the buffer
+// outlives the pool call that writes it (it borrows the buffer mutably for its lifetime).
 unsafe impl Sync for SharedOut {}
 
 impl SharedOut {
+    /// Shares `buffer` for one pool call.
+    pub(crate) fn new(buffer: &mut [f32]) -> Self {
+        Self { ptr: buffer.as_mut_ptr(), len: buffer.len() }
+    }
+
+    /// Writes `values` at `at`.
+    ///
     /// # Safety
-    /// No other thread may access index `i` during the call that owns this buffer.
-    unsafe fn write(&self, i: usize, value: f32) {
-        assert!(i < self.len, "output index {i} out of {}", self.len);
-        // SAFETY: in bounds (checked), and index `i` is this caller's alone (contract).
-        unsafe { *self.ptr.add(i) = value };
+    /// No other thread may access `at..at + values.len()` during the pool call.
+    pub(crate) unsafe fn write(&self, at: usize, values: &[f32]) {
+        assert!(at + values.len() <= self.len, "output range {at}+{} out of {}", values.len(), self.len);
+        // SAFETY: in bounds (checked), and the range is this caller's alone (contract).
+        unsafe { std::ptr::copy_nonoverlapping(values.as_ptr(), self.ptr.add(at), values.len()) };
     }
 }
 
@@ -269,7 +276,7 @@ pub(crate) fn multiply(matrices: &[&QMatrix], x: &Activations) -> Result<Vec<Vec
         return Err(ModelError::Inference(format!("matrix is {} wide, input {}", m.cols, x.blocks * BLOCK)));
     }
     let mut outputs: Vec<Vec<f32>> = matrices.iter().map(|m| vec![0f32; x.rows * m.rows]).collect();
-    let shared: Vec<SharedOut> = outputs.iter_mut().map(|o| SharedOut { ptr: o.as_mut_ptr(), len: o.len() }).collect();
+    let shared: Vec<SharedOut> = outputs.iter_mut().map(|o| SharedOut::new(o)).collect();
     let row_chunks = x.rows.div_ceil(ROWS_PER_ITEM);
     // Work items: matrix after matrix, quad after quad, row chunk after row chunk.
     let mut first_item = vec![0];
@@ -292,7 +299,7 @@ pub(crate) fn multiply(matrices: &[&QMatrix], x: &Activations) -> Result<Vec<Vec
                 for (r, dots) in tile.zip(dots) {
                     for (j, dot) in dots.iter().take(m.rows - first_row).enumerate() {
                         // SAFETY: (r, first_row + j) belongs to this work item only.
-                        unsafe { out.write(r * m.rows + first_row + j, *dot) };
+                        unsafe { out.write(r * m.rows + first_row + j, std::slice::from_ref(dot)) };
                     }
                 }
             }

@@ -16,12 +16,12 @@
 use std::sync::Arc;
 
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
+use candle_core::utils::barrier_pool;
 use candle_core::{Device, Module, Tensor};
-use rayon::prelude::*;
 
 use crate::ModelError;
 use crate::gguf::GgufFile;
-use crate::kernels::{self, Activations, QMatrix};
+use crate::kernels::{self, Activations, QMatrix, SharedOut};
 
 /// Values of `general.architecture` this module runs.
 pub const SUPPORTED_ARCHITECTURES: &[&str] = &["llama", "mistral", "qwen2", "qwen3"];
@@ -483,32 +483,34 @@ fn head_attention(query: &[f32], keys: &[f32], values: &[f32], scale: f32, score
 }
 
 /// Causal attention of `rows` query rows (at positions `start..start + rows`) over the cache,
-/// which already holds their own keys and values. Heads run in parallel.
+/// which already holds their own keys and values. Heads and chunks of rows run in parallel; each
+/// row is computed the same way however many rows come together.
 fn attention(q: &[f32], cache: &LayerCache, c: &ModelConfig, start: usize, rows: usize) -> Vec<f32> {
     let d = c.head_dim;
     let group = c.n_head / c.n_kv_head;
     let scale = 1.0 / (d as f32).sqrt();
-    let per_head: Vec<Vec<f32>> = (0..c.n_head)
-        .into_par_iter()
-        .map(|head| {
-            let keys = &cache.keys[head / group];
-            let values = &cache.values[head / group];
-            let mut out = vec![0f32; rows * d];
-            let mut scores = Vec::with_capacity(start + rows);
-            for row in 0..rows {
+    let mut out = vec![0f32; rows * c.n_head * d];
+    let shared = SharedOut::new(&mut out);
+    // Work items: (head, chunk of rows), on the same spinning pool as the matmuls.
+    let chunks = rows.div_ceil(ATTENTION_ROWS_PER_ITEM);
+    barrier_pool().execute_chunked(c.n_head * chunks, |items| {
+        let mut scores = Vec::with_capacity(start + rows);
+        let mut o = vec![0f32; d];
+        for item in items {
+            let (head, chunk) = (item / chunks, item % chunks);
+            let (keys, values) = (&cache.keys[head / group], &cache.values[head / group]);
+            for row in chunk * ATTENTION_ROWS_PER_ITEM..rows.min((chunk + 1) * ATTENTION_ROWS_PER_ITEM) {
                 let query = &q[(row * c.n_head + head) * d..][..d];
                 let visible = start + row + 1;
-                let o = &mut out[row * d..(row + 1) * d];
-                head_attention(query, &keys[..visible * d], &values[..visible * d], scale, &mut scores, o);
+                o.fill(0.0);
+                head_attention(query, &keys[..visible * d], &values[..visible * d], scale, &mut scores, &mut o);
+                // SAFETY: (row, head) belongs to this work item only.
+                unsafe { shared.write((row * c.n_head + head) * d, &o) };
             }
-            out
-        })
-        .collect();
-    let mut out = vec![0f32; rows * c.n_head * d];
-    for (head, values) in per_head.iter().enumerate() {
-        for row in 0..rows {
-            out[(row * c.n_head + head) * d..][..d].copy_from_slice(&values[row * d..(row + 1) * d]);
         }
-    }
+    });
     out
 }
+
+/// Query rows of one head per attention work item.
+const ATTENTION_ROWS_PER_ITEM: usize = 16;
