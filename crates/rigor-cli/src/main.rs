@@ -172,6 +172,9 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    if let Command::Model { action: model_cmd::ModelAction::Serve(args) } = &cli.command {
+        model_cmd::set_compute_threads(args);
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(err) => {

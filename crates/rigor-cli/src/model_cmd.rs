@@ -45,6 +45,16 @@ pub struct ServeArgs {
     threads: usize,
 }
 
+/// Applies `--threads` to the embedded model's compute pool, which is sized from
+/// `CANDLE_NUM_THREADS` when first used. Call it before any thread is started.
+pub fn set_compute_threads(args: &ServeArgs) {
+    if args.threads > 0 {
+        // SAFETY: called from `main` before the async runtime or any other thread exists, so no
+        // thread can read the environment concurrently.
+        unsafe { std::env::set_var("CANDLE_NUM_THREADS", args.threads.to_string()) };
+    }
+}
+
 /// Runs a `rigor model` subcommand.
 pub async fn model(action: ModelAction) -> Result<u8> {
     match action {

@@ -28,6 +28,9 @@ fn main() {
     let (model, threads, prompt_file, gen_tokens) =
         (&args[1], args[2].parse::<usize>().unwrap(), &args[3], args[4].parse::<usize>().unwrap());
     let turns: Vec<String> = args[5..].iter().map(|f| std::fs::read_to_string(f).unwrap()).collect();
+    // The compute pool is sized from this variable when first used.
+    // SAFETY: no other thread exists yet.
+    unsafe { std::env::set_var("CANDLE_NUM_THREADS", threads.to_string()) };
     let never = AtomicBool::new(false);
     let path = match rigor_model::acquire::find_known(model) {
         Some(known) => rigor_model::acquire::fetch(known, &|line| eprintln!("{line}")).unwrap(),

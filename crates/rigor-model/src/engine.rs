@@ -126,7 +126,10 @@ pub type SharedEngine = Arc<Mutex<Engine>>;
 pub const DEFAULT_MAX_CONTEXT: usize = 16_384;
 
 impl Engine {
-    /// Loads the GGUF model at `path`, with `threads` compute threads (0: all cores).
+    /// Loads the GGUF model at `path`, with `threads` compute threads (0: all cores) for candle's
+    /// rayon-based kernels. rigor's own kernels and attention run on candle's barrier pool, which
+    /// is sized once per process from `CANDLE_NUM_THREADS` (all cores by default); see
+    /// [`Engine::threads`].
     pub fn load(path: &Path, threads: usize) -> Result<Self, ModelError> {
         let started = Instant::now();
         let mut gguf = GgufFile::open(path)?;
@@ -155,7 +158,7 @@ impl Engine {
             cached: Vec::new(),
             context,
             load_time: started.elapsed(),
-            threads: if threads > 0 { threads } else { rayon::current_num_threads() },
+            threads: candle_core::utils::barrier_pool().n_workers() + 1,
             pool,
         })
     }
@@ -190,7 +193,7 @@ impl Engine {
         self.load_time
     }
 
-    /// Compute threads.
+    /// Threads of the pool that runs the matmuls and attention (the calling thread included).
     pub fn threads(&self) -> usize {
         self.threads
     }
