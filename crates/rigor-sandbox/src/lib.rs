@@ -26,6 +26,7 @@
 pub mod env;
 mod isolation;
 mod limits;
+pub mod paths;
 pub mod policy;
 #[cfg(target_os = "linux")]
 mod seccomp;

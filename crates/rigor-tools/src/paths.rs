@@ -5,49 +5,15 @@
 //! not decide policy: each tool decides whether a path outside the workspace is acceptable.
 
 use std::io;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
-/// Removes `.` and resolves `..` lexically (without touching the file system).
-pub(crate) fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for component in path.components() {
-        match component {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if !out.pop() {
-                    out.push("..");
-                }
-            }
-            other => out.push(other.as_os_str()),
-        }
-    }
-    out
-}
+pub(crate) use rigor_sandbox::paths::normalize;
 
-/// Resolves `path` the way the file system will see it: `..` lexically, then symlinks of the
-/// deepest ancestor that exists (the file itself included when it exists).
+/// Resolves `path` the way the file system will see it: against the current directory when
+/// relative, `..` lexically, then symlinks of the deepest ancestor that exists.
 pub(crate) fn resolve_real(path: &Path) -> io::Result<PathBuf> {
     let absolute = if path.is_absolute() { path.to_path_buf() } else { std::env::current_dir()?.join(path) };
-    let normal = normalize(&absolute);
-    let mut existing = normal.as_path();
-    let mut missing = Vec::new();
-    loop {
-        if existing.symlink_metadata().is_ok() {
-            break;
-        }
-        match (existing.parent(), existing.file_name()) {
-            (Some(parent), Some(name)) => {
-                missing.push(name.to_os_string());
-                existing = parent;
-            }
-            _ => break,
-        }
-    }
-    let mut real = existing.canonicalize()?;
-    for name in missing.into_iter().rev() {
-        real.push(name);
-    }
-    Ok(real)
+    rigor_sandbox::paths::resolve_links(&normalize(&absolute))
 }
 
 /// The real path of `path` if it lies inside the real `workspace`; otherwise a message for the model.
@@ -87,13 +53,6 @@ pub(crate) fn display(workspace: &Path, path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn normalize_resolves_dots() {
-        assert_eq!(normalize(Path::new("/a/./b/../c")), PathBuf::from("/a/c"));
-        assert_eq!(normalize(Path::new("/a/new/../../x")), PathBuf::from("/x"));
-        assert_eq!(normalize(Path::new("a/../../x")), PathBuf::from("../x"));
-    }
 
     #[test]
     fn confine_refuses_escapes() {

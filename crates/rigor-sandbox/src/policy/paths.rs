@@ -5,9 +5,10 @@
 //! pointing outside is judged by its target. This module only reads link targets; it never
 //! changes anything.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use super::Policy;
+use crate::paths::normalize;
 
 /// Where a path points.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,44 +147,9 @@ const HARMLESS_DEVICES: &[&str] = &[
     "/dev/urandom",
 ];
 
-/// Removes `.` and resolves `..` lexically.
-pub(crate) fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for component in path.components() {
-        match component {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if !out.pop() {
-                    out.push("/");
-                }
-            }
-            other => out.push(other.as_os_str()),
-        }
-    }
-    out
-}
-
-/// `path` with its deepest existing ancestor resolved through symlinks.
+/// `path` with its deepest existing ancestor resolved through symlinks (as given when that fails).
 fn resolve_links(path: &Path) -> PathBuf {
-    let mut existing = path.to_path_buf();
-    let mut rest = Vec::new();
-    loop {
-        if existing.symlink_metadata().is_ok() {
-            break;
-        }
-        match (existing.parent(), existing.file_name()) {
-            (Some(parent), Some(name)) => {
-                rest.push(name.to_os_string());
-                existing = parent.to_path_buf();
-            }
-            _ => return path.to_path_buf(),
-        }
-    }
-    let mut real = existing.canonicalize().unwrap_or(existing);
-    for name in rest.into_iter().rev() {
-        real.push(name);
-    }
-    real
+    crate::paths::resolve_links(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 fn under(path: &Path, prefixes: &[&str]) -> bool {
