@@ -167,6 +167,8 @@ enum ConfigAction {
 fn main() -> ExitCode {
     // When started as the sandbox's second stage, this applies Landlock and runs the command.
     rigor_sandbox::stage2::run_if_requested();
+    // SAFETY: the first tree-sitter-related call of the process, before any thread starts.
+    unsafe { rigor_graph::lang::use_fast_allocator() };
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("RIGOR_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)

@@ -101,6 +101,32 @@ pub fn parser_for(lang: Lang) -> Option<Parser> {
     Some(parser)
 }
 
+/// Routes tree-sitter's own allocations (parse trees, parser stacks: many small blocks) to
+/// mimalloc, which serves them markedly faster than the C library's `malloc` (about 8% of a cold
+/// index of Django).
+///
+/// # Safety
+/// Call it before any other tree-sitter call of the process, while no other thread exists (the
+/// start of `main`), and at most once.
+pub unsafe fn use_fast_allocator() {
+    use std::ffi::c_void;
+    unsafe extern "C" fn calloc(count: usize, size: usize) -> *mut c_void {
+        match count.checked_mul(size) {
+            // SAFETY: mimalloc's zeroing allocator, for a size that did not overflow.
+            Some(total) => unsafe { libmimalloc_sys::mi_zalloc(total) },
+            None => std::ptr::null_mut(),
+        }
+    }
+    let allocator = tree_sitter::Allocator {
+        malloc: libmimalloc_sys::mi_malloc,
+        calloc,
+        realloc: libmimalloc_sys::mi_realloc,
+        free: libmimalloc_sys::mi_free,
+    };
+    // SAFETY: one allocator family (mimalloc); the caller guarantees the timing (see above).
+    unsafe { tree_sitter::set_allocator(Some(allocator)) };
+}
+
 /// One place where a text does not parse.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyntaxError {
