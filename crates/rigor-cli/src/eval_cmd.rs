@@ -88,6 +88,10 @@ pub struct EvalArgs {
     /// Keep the worktrees after grading.
     #[arg(long)]
     keep_worktrees: bool,
+    /// Where the instances' worktrees are made (default ~/.cache/rigor/scratch); the run id is
+    /// appended.
+    #[arg(long)]
+    scratch: Option<PathBuf>,
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
@@ -244,7 +248,7 @@ pub async fn eval(args: EvalArgs) -> Result<u8> {
         run_id: run_id.clone(),
         output: output.clone(),
         repos: args.repos.canonicalize().with_context(|| format!("--repos {} does not exist", args.repos.display()))?,
-        scratch: cache.join("scratch").join(&run_id),
+        scratch: args.scratch.clone().unwrap_or_else(|| cache.join("scratch")).join(&run_id),
         specs: Arc::new(SpecRegistry::load(args.specs.as_deref())?),
         envs,
         workers: args.workers,

@@ -63,7 +63,7 @@ fn eval_with_the_rigor_agent_then_report() {
     )
     .unwrap();
     let out_dir = work.path().join("out");
-    // Unique per process: the scratch directory under the shared cache is keyed by run id.
+    // Unique per process: the environment cache is shared between test runs.
     let run_id = format!("e1-{}", std::process::id());
     let rigor = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_rigor"))
@@ -97,6 +97,9 @@ fn eval_with_the_rigor_agent_then_report() {
         out_dir.to_str().unwrap(),
         "--run-id",
         &run_id,
+        "--scratch",
+        work.path().join("scratch").to_str().unwrap(),
+        "--keep-worktrees",
         "--task-value",
         "10",
     ]);
@@ -104,6 +107,8 @@ fn eval_with_the_rigor_agent_then_report() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(stderr.contains("row 2"), "the bad row is named: {stderr}");
+    let kept = work.path().join("scratch").join(&run_id);
+    assert!(std::fs::read_dir(&kept).is_ok_and(|mut d| d.next().is_some()), "the worktree is kept under --scratch");
     assert!(stdout.contains("resolved 1/1"), "{stdout}\n{stderr}");
     let summary: Value = serde_json::from_str(
         &std::fs::read_to_string(out_dir.join(format!("rigor__scripted__test-model.{run_id}.json"))).unwrap(),
