@@ -6,14 +6,16 @@
 //! used by lexical retrieval. Everything here is local to the file: resolving names across files
 //! is the graph builder's job (`graph`), and nothing here touches the file system.
 
+use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::HashMap;
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 
 use serde::{Deserialize, Serialize};
-use tree_sitter::Node;
+use tree_sitter::{Node, Parser};
 
-use crate::lang::{Lang, parser_for};
+use crate::lang::{Lang, kind_name, parser_for};
 use crate::tokenize::for_each_term_at;
 
 /// What kind of code entity a node is.
@@ -47,8 +49,9 @@ pub struct Entity {
     pub signature: String,
     /// The first paragraph of the docstring or doc comment.
     pub doc: String,
-    /// Distinct terms of the body (for functions and methods), for lexical retrieval.
-    pub body_terms: Vec<String>,
+    /// Distinct terms of the body (for functions and methods), for lexical retrieval: indices
+    /// into the file's [`FileFacts::terms`], ascending.
+    pub body_terms: Vec<u32>,
 }
 
 /// One imported name.
@@ -115,15 +118,38 @@ const MAX_BODY_TERMS: usize = 300;
 
 /// Extracts the facts of one file. A text that does not fully parse still yields what parses.
 pub fn extract(lang: Lang, text: &str) -> FileFacts {
-    let facts = FileFacts { lines: text.lines().count() as u32, ..FileFacts::default() };
+    let facts = FileFacts { lines: line_count(text), ..FileFacts::default() };
     let mut ex = Extractor { lang, text, facts, index: HashMap::new(), ranges: Vec::new() };
-    if let Some(mut parser) = parser_for(lang)
-        && let Some(tree) = parser.parse(text, None)
-    {
+    if let Some(tree) = with_parser(lang, |parser| parser.parse(text, None)).flatten() {
         ex.visit(tree.root_node(), None);
     }
     ex.count_terms();
     ex.facts
+}
+
+/// Runs `f` with this thread's parser for `lang` (made on first use, then reused: a fresh parser
+/// per file costs its allocations every time). `None` when the grammar cannot be loaded.
+fn with_parser<T>(lang: Lang, f: impl FnOnce(&mut Parser) -> T) -> Option<T> {
+    thread_local! {
+        static PARSERS: RefCell<Vec<(Lang, Parser)>> = const { RefCell::new(Vec::new()) };
+    }
+    PARSERS.with(|cell| {
+        let mut parsers = cell.borrow_mut();
+        let at = match parsers.iter().position(|(l, _)| *l == lang) {
+            Some(at) => at,
+            None => {
+                parsers.push((lang, parser_for(lang)?));
+                parsers.len() - 1
+            }
+        };
+        Some(f(&mut parsers[at].1))
+    })
+}
+
+/// Number of lines, as `str::lines` counts them (a last line without a newline counts).
+fn line_count(text: &str) -> u32 {
+    let newlines = text.bytes().filter(|&b| b == b'\n').count();
+    (newlines + usize::from(!text.is_empty() && !text.ends_with('\n'))) as u32
 }
 
 struct Extractor<'a> {
@@ -268,11 +294,19 @@ impl<'a> Extractor<'a> {
     }
 
     /// One pass over the text: term counts of the file, and distinct body terms of each function
-    /// (a term belongs to the innermost function whose body holds it).
+    /// (a term belongs to the innermost function whose body holds it), as indices into the
+    /// file's sorted term list.
     fn count_terms(&mut self) {
-        let mut counts: FxHashMap<&str, u32> = FxHashMap::default();
-        let mut owned: FxHashMap<String, u32> = FxHashMap::default();
-        let mut body: Vec<FxHashSet<String>> = vec![FxHashSet::default(); self.ranges.len()];
+        /// A distinct term: occurrences, and the last function body it was added to.
+        #[derive(Clone, Copy)]
+        struct Seen {
+            id: u32,
+            count: u32,
+        }
+        const NO_BODY: u32 = u32::MAX;
+        let mut terms: FxHashMap<Cow<'_, str>, Seen> = FxHashMap::default();
+        let mut last_body: Vec<u32> = Vec::new();
+        let mut body: Vec<Vec<u32>> = vec![Vec::new(); self.ranges.len()];
         let mut next = 0usize;
         let mut stack: Vec<(usize, usize)> = Vec::new(); // (range index, end)
         let ranges = &self.ranges;
@@ -291,32 +325,45 @@ impl<'a> Extractor<'a> {
                 }
                 next += 1;
             }
-            // Terms are substrings of `text` only when unchanged by lowercasing; count those by
-            // reference and the rest by value.
-            match text.get(offset..offset + t.len()).filter(|w| *w == t) {
-                Some(w) => *counts.entry(w).or_default() += 1,
-                None => match owned.get_mut(t) {
-                    Some(c) => *c += 1,
-                    None => {
-                        owned.insert(t.to_string(), 1);
-                    }
-                },
+            // Terms are substrings of `text` when lowercasing left them unchanged: those are
+            // kept by reference, the rest by value.
+            let id = match terms.get_mut(t) {
+                Some(seen) => {
+                    seen.count += 1;
+                    seen.id
+                }
+                None => {
+                    let id = last_body.len() as u32;
+                    let key = match text.get(offset..offset + t.len()).filter(|w| *w == t) {
+                        Some(w) => Cow::Borrowed(w),
+                        None => Cow::Owned(t.to_string()),
+                    };
+                    terms.insert(key, Seen { id, count: 1 });
+                    id
+                }
+            };
+            if id as usize == last_body.len() {
+                last_body.push(NO_BODY);
             }
             if let Some(&(ri, _)) = stack.last() {
-                let set = &mut body[ri];
-                if set.len() < MAX_BODY_TERMS && !set.contains(t) {
-                    set.insert(t.to_string());
+                let list = &mut body[ri];
+                // The marker settles most repeats; a nested function in between needs the scan.
+                if last_body[id as usize] != ri as u32 && list.len() < MAX_BODY_TERMS && !list.contains(&id) {
+                    list.push(id);
                 }
+                last_body[id as usize] = ri as u32;
             }
         });
-        for (t, c) in counts {
-            *owned.entry(t.to_string()).or_default() += c;
-        }
-        let mut terms: Vec<(String, u32)> = owned.into_iter().collect();
+        let mut terms: Vec<(String, u32, u32)> =
+            terms.into_iter().map(|(t, s)| (t.into_owned(), s.count, s.id)).collect();
         terms.sort_unstable();
-        self.facts.terms = terms;
-        for (ri, set) in body.into_iter().enumerate() {
-            let mut v: Vec<String> = set.into_iter().collect();
+        let mut rank = vec![0u32; terms.len()];
+        for (i, (_, _, id)) in terms.iter().enumerate() {
+            rank[*id as usize] = i as u32;
+        }
+        self.facts.terms = terms.into_iter().map(|(t, c, _)| (t, c)).collect();
+        for (ri, ids) in body.into_iter().enumerate() {
+            let mut v: Vec<u32> = ids.into_iter().map(|id| rank[id as usize]).collect();
             v.sort_unstable();
             self.facts.entities[self.ranges[ri].0 as usize].body_terms = v;
         }
@@ -406,7 +453,7 @@ impl<'a> Extractor<'a> {
     // ---- definitions per language ----
 
     fn definition<'t>(&self, node: Node<'t>, parent: Option<u32>) -> Option<Def<'t>> {
-        let kind = node.kind();
+        let kind = kind_name(self.lang, node);
         let class = |name: String, detail: &'static str, body: Option<Node<'t>>| Def {
             name,
             kind: EntityKind::Class,
@@ -657,13 +704,14 @@ impl<'a> Extractor<'a> {
 
     /// Records calls and imports; returns true when the node's subtree needs no further walk.
     fn reference(&mut self, node: Node<'_>, parent: Option<u32>) -> bool {
-        let kind = node.kind();
-        let line = Self::line(node);
+        let kind = kind_name(self.lang, node);
+        // Most nodes are none of the kinds below: the line is computed only for those that are.
+        let line = || Self::line(node);
         match self.lang {
             Lang::Python => match kind {
                 "call" => {
                     if let Some(f) = node.child_by_field_name("function") {
-                        self.call_target(f, parent, line, "attribute", "object", "attribute");
+                        self.call_target(f, parent, line(), "attribute", "object", "attribute");
                     }
                 }
                 "import_statement" => {
@@ -678,7 +726,7 @@ impl<'a> Extractor<'a> {
                             _ => continue,
                         };
                         let alias = alias.or_else(|| Some(module.to_string()));
-                        self.import(module.to_string(), Vec::new(), alias, false, line);
+                        self.import(module.to_string(), Vec::new(), alias, false, line());
                     }
                     return true;
                 }
@@ -700,7 +748,7 @@ impl<'a> Extractor<'a> {
                     if node.named_children(&mut c).any(|n| n.kind() == "wildcard_import") {
                         wildcard = true;
                     }
-                    self.import(module, names, None, wildcard, line);
+                    self.import(module, names, None, wildcard, line());
                     return true;
                 }
                 _ => {}
@@ -717,21 +765,21 @@ impl<'a> Extractor<'a> {
                             "scoped_identifier" => {
                                 let q = self.field_text(f, "path").map(strip_generics);
                                 let n = self.field_text(f, "name").unwrap_or_default().to_string();
-                                self.call(parent, n, q, line);
+                                self.call(parent, n, q, line());
                             }
-                            _ => self.call_target(f, parent, line, "field_expression", "value", "field"),
+                            _ => self.call_target(f, parent, line(), "field_expression", "value", "field"),
                         }
                     }
                 }
                 "use_declaration" => {
                     if let Some(arg) = node.child_by_field_name("argument") {
-                        self.rust_use(arg, "", line);
+                        self.rust_use(arg, "", line());
                     }
                     return true;
                 }
                 "mod_item" if node.child_by_field_name("body").is_none() => {
                     if let Some(n) = self.field_text(node, "name") {
-                        self.import(format!("mod:{n}"), Vec::new(), Some(n.to_string()), false, line);
+                        self.import(format!("mod:{n}"), Vec::new(), Some(n.to_string()), false, line());
                     }
                     return true;
                 }
@@ -754,16 +802,16 @@ impl<'a> Extractor<'a> {
                                     .and_then(|p| p.child_by_field_name("name"))
                                     .filter(|n| n.kind() == "identifier")
                                     .map(|n| self.text_of(n).to_string());
-                                self.import(module, Vec::new(), alias, false, line);
+                                self.import(module, Vec::new(), alias, false, line());
                             }
                         } else {
-                            self.call_target(f, parent, line, "member_expression", "object", "property");
+                            self.call_target(f, parent, line(), "member_expression", "object", "property");
                         }
                     }
                 }
                 "new_expression" => {
                     if let Some(f) = node.child_by_field_name("constructor") {
-                        self.call_target(f, parent, line, "member_expression", "object", "property");
+                        self.call_target(f, parent, line(), "member_expression", "object", "property");
                     }
                 }
                 "import_statement" | "export_statement" => {
@@ -794,7 +842,7 @@ impl<'a> Extractor<'a> {
                             }
                         }
                         let wildcard = kind == "export_statement" && names.is_empty() && alias.is_none();
-                        self.import(module, names, alias, wildcard, line);
+                        self.import(module, names, alias, wildcard, line());
                         return true;
                     }
                 }
@@ -803,7 +851,7 @@ impl<'a> Extractor<'a> {
             Lang::Go => match kind {
                 "call_expression" => {
                     if let Some(f) = node.child_by_field_name("function") {
-                        self.call_target(f, parent, line, "selector_expression", "operand", "field");
+                        self.call_target(f, parent, line(), "selector_expression", "operand", "field");
                     }
                 }
                 "import_spec" => {
@@ -822,12 +870,12 @@ impl<'a> Extractor<'a> {
                 "method_invocation" => {
                     let name = self.field_text(node, "name").unwrap_or_default().to_string();
                     let q = self.field_text(node, "object").map(str::to_string);
-                    self.call(parent, name, q, line);
+                    self.call(parent, name, q, line());
                 }
                 "object_creation_expression" => {
                     if let Some(t) = self.field_text(node, "type") {
                         let (q, n) = split_qualified(&strip_generics(t));
-                        self.call(parent, n, q, line);
+                        self.call(parent, n, q, line());
                     }
                 }
                 "import_declaration" => {
@@ -838,10 +886,10 @@ impl<'a> Extractor<'a> {
                         .map(|n| self.text_of(*n).to_string())
                         .unwrap_or_default();
                     if wildcard {
-                        self.import(path, Vec::new(), None, true, line);
+                        self.import(path, Vec::new(), None, true, line());
                     } else if let Some((module, name)) = path.rsplit_once('.') {
                         let names = vec![ImportedName { name: name.to_string(), alias: None }];
-                        self.import(module.to_string(), names, None, false, line);
+                        self.import(module.to_string(), names, None, false, line());
                     }
                     return true;
                 }
@@ -853,21 +901,21 @@ impl<'a> Extractor<'a> {
                         match f.kind() {
                             "qualified_identifier" => {
                                 let (q, n) = split_qualified(&strip_generics(self.text_of(f)));
-                                self.call(parent, n, q, line);
+                                self.call(parent, n, q, line());
                             }
                             "template_function" => {
                                 if let Some(n) = self.field_text(f, "name") {
                                     let (q, n) = split_qualified(n);
-                                    self.call(parent, n, q, line);
+                                    self.call(parent, n, q, line());
                                 }
                             }
-                            _ => self.call_target(f, parent, line, "field_expression", "argument", "field"),
+                            _ => self.call_target(f, parent, line(), "field_expression", "argument", "field"),
                         }
                     }
                 }
                 "preproc_include" => {
                     if let Some(p) = self.field_text(node, "path") {
-                        self.import(p.to_string(), Vec::new(), None, false, line);
+                        self.import(p.to_string(), Vec::new(), None, false, line());
                     }
                     return true;
                 }

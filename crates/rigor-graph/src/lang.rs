@@ -6,6 +6,7 @@
 //! not extract entities (see `extract`) and does not read files.
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 use tree_sitter::{Language, Node, Parser};
@@ -91,6 +92,23 @@ impl Lang {
             Lang::Java => 4,
             Lang::C | Lang::Cpp => 5,
         }
+    }
+}
+
+/// The kind of `node` (a node of a `lang` tree), as [`Node::kind`] gives it but from a table made
+/// once per grammar: `Node::kind` measures and checks the grammar's C string on every call,
+/// which shows when every node of a large repository is looked at.
+pub fn kind_name<'t>(lang: Lang, node: Node<'t>) -> &'t str {
+    static TABLES: [OnceLock<Vec<Box<str>>>; 9] = [const { OnceLock::new() }; 9];
+    let table = TABLES[lang as usize].get_or_init(|| {
+        let grammar = lang.grammar();
+        (0..grammar.node_kind_count())
+            .map(|id| grammar.node_kind_for_id(id as u16).unwrap_or_default().into())
+            .collect()
+    });
+    match table.get(usize::from(node.kind_id())) {
+        Some(kind) => kind,
+        None => node.kind(),
     }
 }
 

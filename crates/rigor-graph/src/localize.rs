@@ -164,8 +164,10 @@ impl Retriever {
                 for_each_term(&ent.name, |t| add(t, 3));
                 for_each_term(&ent.signature, |t| add(t, 1));
                 for_each_term(&ent.doc, |t| add(t, 1));
-                for t in &ent.body_terms {
-                    add(t, 1);
+                for &t in &ent.body_terms {
+                    if let Some((term, _)) = f.facts.terms.get(t as usize) {
+                        add(term, 1);
+                    }
                 }
                 let stem = f.path.rsplit('/').next().unwrap_or(&f.path);
                 for_each_term(stem.split('.').next().unwrap_or(stem), |t| add(t, 1));

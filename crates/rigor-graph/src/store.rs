@@ -2,10 +2,20 @@
 //!
 //! The index is a SQLite database (`index.sqlite`) with one row per source file: path, language,
 //! content hash, size, modification time, and the file's extracted facts (postcard-encoded).
-//! [`Index::update`] walks the repository (gitignore-aware), compares each file's size and mtime
-//! with its row, hashes only the files whose stat changed, and re-extracts only those whose hash
-//! changed; rows of deleted files are removed. Re-indexing after editing one file therefore
-//! parses one file and writes one row. The graph is linked in memory from the rows (`graph`).
+//! [`Index::update`] finds the source files, compares each file's size and mtime with its row,
+//! hashes only the files whose stat changed, and re-extracts only those whose hash changed; rows
+//! of deleted files are removed. Re-indexing after editing one file therefore parses one file and
+//! writes one row. The graph is linked in memory from the rows (`graph`).
+//!
+//! Finding the files: a full walk (gitignore-aware) records the modification time of every
+//! directory it entered and the stat of every file that decides what is indexed without being
+//! indexed (ignore files, package manifests, files skipped for their size). The next update
+//! stats those and the indexed files only; if every directory and watched file is as recorded, no
+//! file can have appeared or disappeared (that changes its directory's mtime), so no directory is
+//! read. Anything else falls back to the full walk. A stat younger than [`RACY_NS`] at scan time
+//! is not trusted (a change within the file system's timestamp granularity would leave it equal),
+//! as git does with racily clean entries: such a file is hashed again next time, such a directory
+//! forces the next walk.
 //!
 //! Safety: an update holds an exclusive lock on `.rigor/index/lock` (a second `rigor index`
 //! waits), and all row changes of an update are one SQLite transaction in WAL mode: a crash
@@ -30,9 +40,12 @@ use crate::graph::{CodeGraph, RepoMeta, SourceFile};
 use crate::lang::Lang;
 
 /// Bump when the facts format or extraction changes: older databases are rebuilt.
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 5;
 /// Files larger than this are not indexed (generated or minified code).
 const MAX_FILE_BYTES: u64 = 1_000_000;
+/// How recent a stat may be before it is not trusted to reveal the next change (see the module
+/// documentation): coarser than any file system's timestamp granularity in use (FAT's 2 s).
+const RACY_NS: i64 = 2_000_000_000;
 /// Directories never indexed, even without a `.gitignore`.
 const SKIP_DIRS: &[&str] = &[".git", ".rigor", "node_modules", "__pycache__", ".venv", "venv", ".tox", "target"];
 
@@ -85,6 +98,8 @@ pub struct UpdateStats {
     pub removed: usize,
     /// Files whose stat changed but whose content did not.
     pub touched: usize,
+    /// Whether the directory tree was walked (otherwise only recorded stats were checked).
+    pub walked: bool,
     /// Wall time in milliseconds.
     pub elapsed_ms: f64,
 }
@@ -95,8 +110,27 @@ pub struct Index {
     dir: Option<PathBuf>,
     records: BTreeMap<String, FileRecord>,
     meta: RepoMeta,
+    scan: Scan,
     graph: Mutex<Option<Arc<CodeGraph>>>,
 }
+
+/// What the last full walk saw besides the indexed files: enough to tell, by `stat` alone,
+/// that another walk would find the same files. Empty when the next update must walk.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Scan {
+    /// Every directory entered (relative path, `""` for the root) and its mtime.
+    dirs: Vec<(String, i64)>,
+    /// Files that decide what is indexed (ignore files, manifests, oversized sources; relative
+    /// or absolute paths) with their stat; [`ABSENT`] when the file did not exist.
+    watched: Vec<(String, Stat)>,
+}
+
+/// Size and mtime of a file, or [`ABSENT`].
+type Stat = (u64, i64);
+/// The stat of a watched file that does not exist.
+const ABSENT: Stat = (0, -1);
+/// A directory or file mtime recorded as never equal to a real one.
+const UNTRUSTED: i64 = i64::MIN;
 
 impl std::fmt::Debug for Index {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -117,6 +151,7 @@ impl Index {
             dir: None,
             records: BTreeMap::new(),
             meta: RepoMeta::default(),
+            scan: Scan::default(),
             graph: Mutex::default(),
         }
     }
@@ -168,8 +203,11 @@ impl Index {
         if version != SCHEMA_VERSION {
             conn.execute_batch(
                 "DROP TABLE IF EXISTS files;
+                 DROP TABLE IF EXISTS scan;
                  CREATE TABLE files (path TEXT PRIMARY KEY, lang TEXT NOT NULL, hash BLOB NOT NULL,
-                     size INTEGER NOT NULL, mtime INTEGER NOT NULL, facts BLOB NOT NULL);",
+                     size INTEGER NOT NULL, mtime INTEGER NOT NULL, facts BLOB NOT NULL);
+                 CREATE TABLE scan (path TEXT NOT NULL, dir INTEGER NOT NULL, size INTEGER NOT NULL,
+                     mtime INTEGER NOT NULL);",
             )
             .map_err(|e| self.db_err(e))?;
             conn.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(|e| self.db_err(e))?;
@@ -211,8 +249,51 @@ impl Index {
             })
             .collect();
         self.records = decoded.into_iter().collect();
-        tracing::debug!(files = self.records.len(), "index loaded");
+        self.scan = Self::load_scan(&conn).map_err(|e| self.db_err(e))?;
+        tracing::debug!(files = self.records.len(), dirs = self.scan.dirs.len(), "index loaded");
         Ok(())
+    }
+
+    fn load_scan(conn: &Connection) -> rusqlite::Result<Scan> {
+        let mut scan = Scan::default();
+        let mut stmt = conn.prepare("SELECT path, dir, size, mtime FROM scan")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?))
+        })?;
+        for row in rows {
+            let (path, dir, size, mtime) = row?;
+            if dir {
+                scan.dirs.push((path, mtime));
+            } else {
+                scan.watched.push((path, (size as u64, mtime)));
+            }
+        }
+        Ok(scan)
+    }
+
+    /// The source files, found from the recorded scan by stat alone, or `None` when a directory
+    /// or watched file changed (or nothing is recorded) and the tree must be walked.
+    fn rescan(&self) -> Option<Vec<(String, Lang, u64, i64)>> {
+        if self.scan.dirs.is_empty() {
+            return None;
+        }
+        let root = &self.root;
+        let dirs_same = self.scan.dirs.par_iter().all(|(dir, mtime)| {
+            *mtime != UNTRUSTED
+                && std::fs::symlink_metadata(root.join(dir)).is_ok_and(|m| m.is_dir() && mtime_ns(&m) == *mtime)
+        });
+        if !dirs_same || !self.scan.watched.par_iter().all(|(path, stat)| *stat == watched_stat(&root.join(path))) {
+            return None;
+        }
+        let found: Option<Vec<(String, Lang, u64, i64)>> = self
+            .records
+            .par_iter()
+            .map(|(path, rec)| {
+                let meta = std::fs::symlink_metadata(root.join(path)).ok().filter(|m| m.is_file())?;
+                (meta.len() <= MAX_FILE_BYTES).then(|| (path.clone(), rec.lang, meta.len(), mtime_ns(&meta)))
+            })
+            .collect();
+        found
     }
 
     /// Brings the index up to date with the files under the root. Only new and changed files are
@@ -222,9 +303,21 @@ impl Index {
         // Rows are written from the files' current content, so a concurrent update that committed
         // while we waited for the lock is harmless: we at most re-write the same rows.
         let _lock = self.lock()?;
-        let (found, meta) = walk(&self.root);
-        tracing::debug!(files = found.len(), ms = start.elapsed().as_secs_f64() * 1000.0, "walked");
         let mut stats = UpdateStats::default();
+        let (found, meta, scan) = match self.rescan() {
+            Some(found) => (found, self.meta.clone(), None),
+            None => {
+                let (found, meta, scan) = walk(&self.root);
+                stats.walked = true;
+                (found, meta, Some(scan))
+            }
+        };
+        tracing::debug!(
+            files = found.len(),
+            walked = stats.walked,
+            ms = start.elapsed().as_secs_f64() * 1000.0,
+            "found"
+        );
         // Decide per file: unchanged (stat equal), or needs reading.
         let to_read: Vec<&(String, Lang, u64, i64)> = found
             .iter()
@@ -234,7 +327,8 @@ impl Index {
             .collect();
         let root = &self.root;
         let records = &self.records;
-        let read: Vec<(String, Option<FileRecord>, bool)> = to_read
+        // Facts are encoded here, in parallel, so that the write below only copies bytes.
+        let read: Vec<(String, FileRecord, Option<Vec<u8>>)> = to_read
             .par_iter()
             .filter_map(|(path, lang, size, mtime)| {
                 let bytes = std::fs::read(root.join(path)).ok()?;
@@ -245,20 +339,23 @@ impl Index {
                     && old.hash == hash
                 {
                     let rec = FileRecord { size: *size, mtime_ns: *mtime, ..old.clone() };
-                    return Some((path.clone(), Some(rec), false));
+                    return Some((path.clone(), rec, None));
                 }
                 let text = String::from_utf8_lossy(&bytes);
                 let facts = extract(*lang, &text);
+                let blob = postcard::to_stdvec(&facts).unwrap_or_default();
                 let rec = FileRecord { lang: *lang, hash, size: *size, mtime_ns: *mtime, facts: Arc::new(facts) };
-                Some((path.clone(), Some(rec), true))
+                Some((path.clone(), rec, Some(blob)))
             })
             .collect();
+        // A file that could not be read is not in the index, and a rescan would not look for it.
+        let scan = scan.map(|scan| if read.len() < to_read.len() { Scan::default() } else { scan });
+        let read = distrust_recent(read);
         let present: std::collections::HashSet<&str> = found.iter().map(|(p, ..)| p.as_str()).collect();
         let removed: Vec<String> = self.records.keys().filter(|p| !present.contains(p.as_str())).cloned().collect();
-        let mut writes: Vec<(String, FileRecord, bool)> = Vec::new();
-        for (path, rec, parsed) in read {
-            let Some(rec) = rec else { continue };
-            if parsed {
+        let mut writes: Vec<(String, FileRecord, Option<Vec<u8>>)> = Vec::new();
+        for (path, rec, blob) in read {
+            if blob.is_some() {
                 if self.records.contains_key(&path) {
                     stats.changed += 1;
                 } else {
@@ -267,11 +364,11 @@ impl Index {
             } else {
                 stats.touched += 1;
             }
-            writes.push((path, rec, parsed));
+            writes.push((path, rec, blob));
         }
         stats.removed = removed.len();
         tracing::debug!(read = to_read.len(), ms = start.elapsed().as_secs_f64() * 1000.0, "extracted");
-        self.persist(&writes, &removed)?;
+        self.persist(&writes, &removed, scan.as_ref().filter(|scan| **scan != self.scan))?;
         tracing::debug!(ms = start.elapsed().as_secs_f64() * 1000.0, "persisted");
         let dirty = !writes.is_empty() || !removed.is_empty() || self.meta != meta;
         for path in &removed {
@@ -281,6 +378,9 @@ impl Index {
             self.records.insert(path, rec);
         }
         self.meta = meta;
+        if let Some(scan) = scan {
+            self.scan = scan;
+        }
         if dirty && let Ok(mut g) = self.graph.lock() {
             *g = None;
         }
@@ -304,8 +404,16 @@ impl Index {
         Ok(Some(file))
     }
 
-    fn persist(&self, writes: &[(String, FileRecord, bool)], removed: &[String]) -> Result<(), IndexError> {
-        if writes.is_empty() && removed.is_empty() && self.db_path().is_some_and(|p| p.exists()) {
+    /// Writes the rows of `writes` (with the encoded facts of parsed files, or only the new stat
+    /// of touched ones), deletes those of `removed`, and replaces the recorded scan when given,
+    /// all in one transaction.
+    fn persist(
+        &self,
+        writes: &[(String, FileRecord, Option<Vec<u8>>)],
+        removed: &[String],
+        scan: Option<&Scan>,
+    ) -> Result<(), IndexError> {
+        if writes.is_empty() && removed.is_empty() && scan.is_none() && self.db_path().is_some_and(|p| p.exists()) {
             return Ok(());
         }
         let Some(mut conn) = self.connect()? else { return Ok(()) };
@@ -320,9 +428,8 @@ impl Index {
             let mut touch = tx
                 .prepare_cached("UPDATE files SET size = ?2, mtime = ?3 WHERE path = ?1")
                 .map_err(|e| self.db_err(e))?;
-            for (path, rec, parsed) in writes {
-                if *parsed {
-                    let blob = postcard::to_stdvec(rec.facts.as_ref()).unwrap_or_default();
+            for (path, rec, blob) in writes {
+                if let Some(blob) = blob {
                     upsert
                         .execute(params![path, rec.lang.name(), &rec.hash[..], rec.size as i64, rec.mtime_ns, blob])
                         .map_err(|e| self.db_err(e))?;
@@ -333,6 +440,18 @@ impl Index {
             let mut delete = tx.prepare_cached("DELETE FROM files WHERE path = ?1").map_err(|e| self.db_err(e))?;
             for path in removed {
                 delete.execute(params![path]).map_err(|e| self.db_err(e))?;
+            }
+            if let Some(scan) = scan {
+                tx.execute("DELETE FROM scan", []).map_err(|e| self.db_err(e))?;
+                let mut insert = tx
+                    .prepare_cached("INSERT INTO scan (path, dir, size, mtime) VALUES (?1, ?2, ?3, ?4)")
+                    .map_err(|e| self.db_err(e))?;
+                for (path, mtime) in &scan.dirs {
+                    insert.execute(params![path, true, 0, mtime]).map_err(|e| self.db_err(e))?;
+                }
+                for (path, (size, mtime)) in &scan.watched {
+                    insert.execute(params![path, false, *size as i64, mtime]).map_err(|e| self.db_err(e))?;
+                }
             }
         }
         tx.commit().map_err(|e| self.db_err(e))
@@ -365,10 +484,61 @@ impl Index {
     }
 }
 
-/// Source files under `root` (path, language, size, mtime), and the package manifests' facts.
-fn walk(root: &Path) -> (Vec<(String, Lang, u64, i64)>, RepoMeta) {
+/// Modification time in nanoseconds since the epoch (0 when unknown).
+fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
+    meta.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_nanos() as i64).unwrap_or(0)
+}
+
+/// The stat of a watched file, [`ABSENT`] when there is none.
+fn watched_stat(path: &Path) -> Stat {
+    std::fs::metadata(path).map(|m| (m.len(), mtime_ns(&m))).unwrap_or(ABSENT)
+}
+
+/// Now, in nanoseconds since the epoch, less [`RACY_NS`]: stats younger than this are not trusted.
+fn racy_limit() -> i64 {
+    let now = std::time::SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as i64).unwrap_or(0);
+    now - RACY_NS
+}
+
+/// Marks the stat of files changed too recently to be trusted, so that the next update hashes
+/// them again (see the module documentation).
+fn distrust_recent(mut read: Vec<(String, FileRecord, Option<Vec<u8>>)>) -> Vec<(String, FileRecord, Option<Vec<u8>>)> {
+    let limit = racy_limit();
+    for (_, rec, _) in &mut read {
+        if rec.mtime_ns > limit {
+            rec.mtime_ns = UNTRUSTED;
+        }
+    }
+    read
+}
+
+/// Ignore files outside the walked tree that the walk obeys: those of the root's parents, the
+/// repository's `info/exclude`, and git's global excludes and configuration.
+fn outside_ignore_files(root: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = Vec::new();
+    for dir in root.ancestors().skip(1) {
+        files.push(dir.join(".gitignore"));
+        files.push(dir.join(".ignore"));
+    }
+    files.push(root.join(".git/info/exclude"));
+    let config = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")));
+    if let Some(config) = config {
+        files.push(config.join("git/ignore"));
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        files.push(PathBuf::from(home).join(".gitconfig"));
+    }
+    files
+}
+
+/// Source files under `root` (path, language, size, mtime), the package manifests' facts, and
+/// what a later [`Index::rescan`] needs to tell that nothing was added or removed.
+fn walk(root: &Path) -> (Vec<(String, Lang, u64, i64)>, RepoMeta, Scan) {
     let found: Mutex<Vec<(String, Lang, u64, i64)>> = Mutex::default();
     let manifests: Mutex<Vec<String>> = Mutex::default();
+    let scan: Mutex<Scan> = Mutex::default();
     let walker = ignore::WalkBuilder::new(root)
         .hidden(true)
         .require_git(false)
@@ -381,33 +551,49 @@ fn walk(root: &Path) -> (Vec<(String, Lang, u64, i64)>, RepoMeta) {
     walker.run(|| {
         let found = &found;
         let manifests = &manifests;
+        let scan = &scan;
         Box::new(move |entry| {
             let Ok(entry) = entry else { return ignore::WalkState::Continue };
-            if !entry.file_type().is_some_and(|t| t.is_file()) {
-                return ignore::WalkState::Continue;
-            }
             let path = entry.path();
             let Ok(rel) = path.strip_prefix(root) else { return ignore::WalkState::Continue };
             let Some(rel) = rel.to_str().map(|s| s.replace('\\', "/")) else { return ignore::WalkState::Continue };
-            let name = entry.file_name().to_str().unwrap_or_default();
-            if name == "Cargo.toml" || name == "go.mod" {
-                manifests.lock().unwrap_or_else(|p| p.into_inner()).push(rel.clone());
+            if entry.file_type().is_some_and(|t| t.is_dir()) {
+                let Ok(meta) = entry.metadata() else { return ignore::WalkState::Continue };
+                let ignores: Vec<(String, Stat)> = [".gitignore", ".ignore"]
+                    .iter()
+                    .filter_map(|name| {
+                        let stat = watched_stat(&path.join(name));
+                        let rel = if rel.is_empty() { name.to_string() } else { format!("{rel}/{name}") };
+                        (stat != ABSENT).then_some((rel, stat))
+                    })
+                    .collect();
+                let mut scan = scan.lock().unwrap_or_else(|p| p.into_inner());
+                scan.dirs.push((rel, mtime_ns(&meta)));
+                scan.watched.extend(ignores);
+                return ignore::WalkState::Continue;
             }
-            let Some(lang) = Lang::from_path(path) else { return ignore::WalkState::Continue };
-            if name.ends_with(".min.js") {
+            if !entry.file_type().is_some_and(|t| t.is_file()) {
+                return ignore::WalkState::Continue;
+            }
+            let name = entry.file_name().to_str().unwrap_or_default();
+            let manifest = name == "Cargo.toml" || name == "go.mod";
+            let lang = Lang::from_path(path).filter(|_| !name.ends_with(".min.js"));
+            if !manifest && lang.is_none() {
                 return ignore::WalkState::Continue;
             }
             let Ok(meta) = entry.metadata() else { return ignore::WalkState::Continue };
+            let stat = (meta.len(), mtime_ns(&meta));
+            if manifest {
+                manifests.lock().unwrap_or_else(|p| p.into_inner()).push(rel.clone());
+                scan.lock().unwrap_or_else(|p| p.into_inner()).watched.push((rel.clone(), stat));
+            }
+            let Some(lang) = lang else { return ignore::WalkState::Continue };
             if meta.len() > MAX_FILE_BYTES {
+                // Indexed again if it shrinks: watched, since that leaves its directory unchanged.
+                scan.lock().unwrap_or_else(|p| p.into_inner()).watched.push((rel, stat));
                 return ignore::WalkState::Continue;
             }
-            let mtime = meta
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                .map(|d| d.as_nanos() as i64)
-                .unwrap_or(0);
-            found.lock().unwrap_or_else(|p| p.into_inner()).push((rel, lang, meta.len(), mtime));
+            found.lock().unwrap_or_else(|p| p.into_inner()).push((rel, lang, stat.0, stat.1));
             ignore::WalkState::Continue
         })
     });
@@ -427,7 +613,20 @@ fn walk(root: &Path) -> (Vec<(String, Lang, u64, i64)>, RepoMeta) {
             meta.go_modules.push((module.trim().trim_matches('"').to_string(), dir));
         }
     }
-    (found, meta)
+    let mut scan = scan.into_inner().unwrap_or_else(|p| p.into_inner());
+    for file in outside_ignore_files(root) {
+        scan.watched.push((file.to_string_lossy().into_owned(), watched_stat(&file)));
+    }
+    // Stats taken within the racy window cannot reveal a change made in the same tick.
+    let limit = racy_limit();
+    for mtime in scan.dirs.iter_mut().map(|(_, m)| m).chain(scan.watched.iter_mut().map(|(_, (_, m))| m)) {
+        if *mtime > limit {
+            *mtime = UNTRUSTED;
+        }
+    }
+    scan.dirs.sort();
+    scan.watched.sort();
+    (found, meta, scan)
 }
 
 /// The `name` of the `[package]` table of a Cargo.toml.

@@ -23,36 +23,115 @@ pub fn for_each_term(text: &str, mut f: impl FnMut(&str)) {
 }
 
 /// Like [`for_each_term`], also giving the byte offset of the word each term comes from.
+///
+/// Words are maximal runs of alphanumeric characters and `_`. ASCII words (nearly all of source
+/// code) take a byte-level path without allocation; a run holding any non-ASCII character goes
+/// through the general path, which classifies characters by Unicode. Both give the same terms.
 pub fn for_each_term_at(text: &str, mut f: impl FnMut(&str, usize)) {
+    let bytes = text.as_bytes();
     let mut lower = String::new();
-    let base = text.as_ptr() as usize;
-    for word in text.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
+    let mut i = 0;
+    while i < bytes.len() {
+        if !is_word_byte(bytes[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let mut ascii = true;
+        while i < bytes.len() && is_word_byte(bytes[i]) {
+            ascii &= bytes[i].is_ascii();
+            i += 1;
+        }
+        if ascii {
+            ascii_word_terms(&text[start..i], start, &mut f);
+        } else {
+            // Cut on a character boundary: `i` stops before an ASCII byte or at the end.
+            unicode_terms(&text[start..i], start, &mut lower, &mut f);
+        }
+    }
+}
+
+/// ASCII word characters, plus every byte of a non-ASCII character (sorted out by Unicode later).
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || !b.is_ascii()
+}
+
+/// Terms of one ASCII word at byte offset `offset` of the text.
+fn ascii_word_terms(word: &str, offset: usize, f: &mut impl FnMut(&str, usize)) {
+    const MAX_WORD: usize = 64;
+    if word.len() > MAX_WORD {
+        return;
+    }
+    let mut buf = [0u8; MAX_WORD];
+    let lower = &mut buf[..word.len()];
+    lower.copy_from_slice(word.as_bytes());
+    lower.make_ascii_lowercase();
+    let lower: &str = std::str::from_utf8(lower).unwrap_or_default();
+    let whole = lower.trim_matches('_');
+    if keep(whole) {
+        f(whole, offset);
+    }
+    let mut emit_part = |from: usize, to: usize| {
+        if to - from != word.len() {
+            let part = &lower[from..to];
+            if keep(part) {
+                f(part, offset);
+            }
+        }
+    };
+    let mut piece_start = 0;
+    for piece in word.split('_') {
+        let p = piece.as_bytes();
+        if !p.is_empty() {
+            let mut start = 0;
+            for k in 1..p.len() {
+                let (c, prev) = (p[k], p[k - 1]);
+                let next = p.get(k + 1).copied();
+                let boundary = (c.is_ascii_uppercase() && prev.is_ascii_lowercase())
+                    || (c.is_ascii_uppercase()
+                        && prev.is_ascii_uppercase()
+                        && next.is_some_and(|n| n.is_ascii_lowercase()))
+                    || (c.is_ascii_digit() != prev.is_ascii_digit());
+                if boundary {
+                    emit_part(piece_start + start, piece_start + k);
+                    start = k;
+                }
+            }
+            emit_part(piece_start + start, piece_start + p.len());
+        }
+        piece_start += p.len() + 1;
+    }
+}
+
+/// Terms of a run of word bytes holding non-ASCII characters, split and lowercased by Unicode.
+fn unicode_terms(run: &str, base: usize, lower: &mut String, f: &mut impl FnMut(&str, usize)) {
+    let run_start = run.as_ptr() as usize;
+    for word in run.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
         if word.is_empty() || word.len() > 64 {
             continue;
         }
-        let offset = word.as_ptr() as usize - base;
-        let mut f = |t: &str| f(t, offset);
+        let offset = base + (word.as_ptr() as usize - run_start);
         lower.clear();
-        if word.is_ascii() {
-            lower.push_str(word);
-            lower.make_ascii_lowercase();
-        } else {
-            lower.extend(word.chars().flat_map(char::to_lowercase));
-        }
+        lower.extend(word.chars().flat_map(char::to_lowercase));
         let whole = lower.trim_matches('_');
-        if !is_stop(whole) && !whole.bytes().all(|b| b.is_ascii_digit()) {
-            f(whole);
+        if keep(whole) {
+            f(whole, offset);
         }
         split_identifier(word, |part| {
             if part.len() != word.len() {
                 lower.clear();
                 lower.extend(part.chars().flat_map(char::to_lowercase));
-                if !is_stop(&lower) && !lower.bytes().all(|b| b.is_ascii_digit()) {
-                    f(&lower);
+                if keep(lower) {
+                    f(lower, offset);
                 }
             }
         });
     }
+}
+
+/// Whether a lowercased term is kept: not a stop word, not only digits.
+fn keep(term: &str) -> bool {
+    !is_stop(term) && !term.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// All terms of `text`, in order, with repetitions.
@@ -93,5 +172,33 @@ mod tests {
         assert_eq!(terms("parseHTTPResponse"), vec!["parsehttpresponse", "parse", "http", "response"]);
         assert_eq!(terms("the value of x"), Vec::<String>::new());
         assert_eq!(terms("src/db/models.py"), vec!["src", "db", "models", "py"]);
+    }
+
+    fn general(text: &str) -> Vec<(String, usize)> {
+        let mut out = Vec::new();
+        unicode_terms(text, 0, &mut String::new(), &mut |t: &str, o| out.push((t.to_string(), o)));
+        out
+    }
+
+    fn fast(text: &str) -> Vec<(String, usize)> {
+        let mut out = Vec::new();
+        for_each_term_at(text, |t, o| out.push((t.to_string(), o)));
+        out
+    }
+
+    #[test]
+    fn ascii_path_gives_the_same_terms_as_the_unicode_path() {
+        let samples = [
+            "QuerySet.union_all(parseHTTPResponse2, __init__, _private_, x86_64, HTTPServer, getX, ABCdef)",
+            "café_au_lait naïveSet Straße—dash «quoted» 变量_name mixedÄscii αβγ_δ",
+            "a_b __ ___x___ 123 4five six7 camelCase99Bottles ALLCAPS SHOUT_CASE_NAME",
+            &"x".repeat(64),
+            &"y".repeat(65),
+            include_str!("extract.rs"),
+            include_str!("localize.rs"),
+        ];
+        for text in samples {
+            assert_eq!(fast(text), general(text), "on {:?}", &text[..text.len().min(60)]);
+        }
     }
 }

@@ -171,3 +171,91 @@ fn localize_eval_checks_out_the_base_commit_and_derives_gold_from_the_patch() {
     let report = rigor_graph::eval::summarize(vec![result]);
     assert_eq!(report.function.at, [1.0, 1.0, 1.0, 1.0]);
 }
+
+/// Sets the mtime of `path` (a file or a directory) to `secs_ago` seconds ago.
+fn age(path: &std::path::Path, secs_ago: u64) {
+    let when = std::time::SystemTime::now() - std::time::Duration::from_secs(secs_ago);
+    std::fs::File::open(path).unwrap().set_modified(when).unwrap();
+}
+
+/// Ages every file and directory of `root` (but `.rigor`) by an hour, as in a checkout that was
+/// not touched for a while.
+fn age_tree(root: &std::path::Path) {
+    for entry in ignore::WalkBuilder::new(root).hidden(false).build().flatten() {
+        if !entry.path().components().any(|c| c.as_os_str() == ".rigor") {
+            age(entry.path(), 3600);
+        }
+    }
+}
+
+#[test]
+fn an_update_without_added_or_removed_files_reads_no_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), SHOP);
+    write(dir.path(), &[(".gitignore", "*.log\n"), ("notes.log", "x\n")]);
+    let root = dir.path();
+    let mut index = Index::open(root).unwrap();
+    age_tree(root);
+    let first = index.update().unwrap();
+    assert!(first.walked, "a first update walks");
+    assert_eq!(first.files, 5);
+    // Creating `.rigor` changed the root just now: too recent to trust, so one more walk.
+    age_tree(root);
+    assert!(index.update().unwrap().walked);
+
+    // Nothing changed: the recorded directories are as they were, nothing is walked.
+    let mut reopened = Index::open(root).unwrap();
+    let same = reopened.update().unwrap();
+    assert!(!same.walked, "the recorded scan is trusted after a reopen");
+    assert_eq!((same.added, same.changed, same.removed), (0, 0, 0));
+
+    // An edit in place changes no directory: found by stat, still no walk.
+    std::fs::write(root.join("shop/pricing.py"), "def clamp_price(amount):\n    return max(amount, 0)\n").unwrap();
+    age(&root.join("shop/pricing.py"), 1800);
+    let edit = reopened.update().unwrap();
+    assert!(!edit.walked);
+    assert_eq!((edit.added, edit.changed, edit.removed), (0, 1, 0));
+    assert!(reopened.graph().lookup("shop/pricing.py:clamp_price").is_some());
+
+    // A new file changes its directory's mtime: walked, and found.
+    std::fs::write(root.join("shop/tax.py"), "def vat(amount):\n    return amount * 0.2\n").unwrap();
+    let added = reopened.update().unwrap();
+    assert!(added.walked);
+    assert_eq!(added.added, 1);
+    // That directory was too recent to trust, so the next update walks again; once it is old, not.
+    assert!(reopened.update().unwrap().walked);
+    age_tree(root);
+    assert!(reopened.update().unwrap().walked, "the aged stats differ from the recorded ones");
+    assert!(!reopened.update().unwrap().walked);
+
+    // An ignore file edited in place (its directory unchanged): walked, and obeyed.
+    std::fs::write(root.join(".gitignore"), "*.log\nshop/inventory.py\n").unwrap();
+    age(&root.join(".gitignore"), 600);
+    let ignored = reopened.update().unwrap();
+    assert!(ignored.walked);
+    assert_eq!(ignored.removed, 1);
+
+    // A deletion changes the directory: walked, removed.
+    std::fs::remove_file(root.join("shop/shipping.py")).unwrap();
+    let deleted = reopened.update().unwrap();
+    assert!(deleted.walked);
+    assert_eq!((deleted.removed, deleted.files), (1, 4));
+}
+
+#[test]
+fn a_file_rewritten_within_the_timestamp_granularity_is_not_missed() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), SHOP);
+    let root = dir.path();
+    let path = root.join("shop/pricing.py");
+    let stamp = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let mut index = Index::open(root).unwrap();
+    index.update().unwrap();
+    // Rewritten with the same size in the same clock tick: its stat is the one indexed.
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("round_price", "round_total")).unwrap();
+    std::fs::File::options().write(true).open(&path).unwrap().set_modified(stamp).unwrap();
+    let update = index.update().unwrap();
+    assert_eq!(update.changed, 1, "a recent stat is hashed again, never trusted");
+    assert!(index.graph().lookup("shop/pricing.py:round_total").is_some());
+}
