@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use rustc_hash::FxHashMap;
 
 use serde::{Deserialize, Serialize};
-use tree_sitter::{Node, Parser};
+use tree_sitter::{Node, Parser, TreeCursor};
 
 use crate::lang::{Lang, kind_name, parser_for};
 use crate::tokenize::for_each_term_at;
@@ -121,7 +121,7 @@ pub fn extract(lang: Lang, text: &str) -> FileFacts {
     let facts = FileFacts { lines: line_count(text), ..FileFacts::default() };
     let mut ex = Extractor { lang, text, facts, index: HashMap::new(), ranges: Vec::new() };
     if let Some(tree) = with_parser(lang, |parser| parser.parse(text, None)).flatten() {
-        ex.visit(tree.root_node(), None);
+        ex.visit(tree.root_node(), None, &mut Vec::new());
     }
     ex.count_terms();
     ex.facts
@@ -192,25 +192,42 @@ impl<'a> Extractor<'a> {
         node.start_position().row as u32 + 1
     }
 
-    fn visit(&mut self, node: Node<'_>, parent: Option<u32>) {
+    /// Visits `node` and, unless it was handled whole, its named descendants. `cursors` holds
+    /// one reusable cursor per depth (a cursor per node would allocate for every node).
+    fn visit<'t>(&mut self, node: Node<'t>, parent: Option<u32>, cursors: &mut Vec<TreeCursor<'t>>) {
         if let Some(def) = self.definition(node, parent) {
             let idx = self.add_entity(&def, parent);
             self.after_definition(node, idx);
             let walk = def.body.unwrap_or(def.node);
-            self.visit_children(walk, Some(idx));
+            self.visit_children(walk, Some(idx), cursors);
             return;
         }
         if self.reference(node, parent) {
             return;
         }
-        self.visit_children(node, parent);
+        self.visit_children(node, parent, cursors);
     }
 
-    fn visit_children(&mut self, node: Node<'_>, parent: Option<u32>) {
-        let mut cursor = node.walk();
-        for child in node.named_children(&mut cursor) {
-            self.visit(child, parent);
+    fn visit_children<'t>(&mut self, node: Node<'t>, parent: Option<u32>, cursors: &mut Vec<TreeCursor<'t>>) {
+        let mut cursor = match cursors.pop() {
+            Some(mut cursor) => {
+                cursor.reset(node);
+                cursor
+            }
+            None => node.walk(),
+        };
+        if cursor.goto_first_child() {
+            loop {
+                let child = cursor.node();
+                if child.is_named() {
+                    self.visit(child, parent, cursors);
+                }
+                if !cursor.goto_next_sibling() {
+                    break;
+                }
+            }
         }
+        cursors.push(cursor);
     }
 
     fn add_entity(&mut self, def: &Def<'_>, lexical_parent: Option<u32>) -> u32 {

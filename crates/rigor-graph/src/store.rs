@@ -325,35 +325,42 @@ impl Index {
                 self.records.get(path).is_none_or(|r| r.size != *size || r.mtime_ns != *mtime)
             })
             .collect();
-        let root = &self.root;
-        let records = &self.records;
-        // Facts are encoded here, in parallel, so that the write below only copies bytes.
-        let read: Vec<(String, FileRecord, Option<Vec<u8>>)> = to_read
-            .par_iter()
-            .filter_map(|(path, lang, size, mtime)| {
-                let bytes = std::fs::read(root.join(path)).ok()?;
-                let digest = Sha256::digest(&bytes);
-                let mut hash = [0u8; 16];
-                hash.copy_from_slice(&digest[..16]);
-                if let Some(old) = records.get(path)
-                    && old.hash == hash
-                {
-                    let rec = FileRecord { size: *size, mtime_ns: *mtime, ..old.clone() };
-                    return Some((path.clone(), rec, None));
-                }
-                let text = String::from_utf8_lossy(&bytes);
-                let facts = extract(*lang, &text);
-                let blob = postcard::to_stdvec(&facts).unwrap_or_default();
-                let rec = FileRecord { lang: *lang, hash, size: *size, mtime_ns: *mtime, facts: Arc::new(facts) };
-                Some((path.clone(), rec, Some(blob)))
-            })
-            .collect();
-        // A file that could not be read is not in the index, and a rescan would not look for it.
-        let scan = scan.map(|scan| if read.len() < to_read.len() { Scan::default() } else { scan });
-        let read = distrust_recent(read);
         let present: std::collections::HashSet<&str> = found.iter().map(|(p, ..)| p.as_str()).collect();
         let removed: Vec<String> = self.records.keys().filter(|p| !present.contains(p.as_str())).cloned().collect();
-        let mut writes: Vec<(String, FileRecord, Option<Vec<u8>>)> = Vec::new();
+        let nothing_to_write =
+            to_read.is_empty() && removed.is_empty() && scan.as_ref().is_none_or(|s| *s == self.scan);
+        let mut conn = match nothing_to_write && self.db_path().is_some_and(|p| p.exists()) {
+            true => None,
+            false => self.connect()?,
+        };
+        let tx = conn.as_mut().map(Connection::transaction).transpose().map_err(|e| self.db_err(e))?;
+        // Files are read, hashed, parsed and encoded in parallel while this thread writes the
+        // rows that are ready, in the one transaction of the update.
+        let root = &self.root;
+        let records = &self.records;
+        let to_read_count = to_read.len();
+        let mut read: Vec<Row> = Vec::with_capacity(to_read_count);
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<Row>(64);
+        std::thread::scope(|scope| {
+            scope.spawn(move || {
+                to_read.par_iter().for_each_with(sender, |sender, file| {
+                    if let Some(row) = read_one(root, records, file) {
+                        let _ = sender.send(row);
+                    }
+                });
+            });
+            for mut row in receiver {
+                distrust_recent(&mut row.1);
+                if let Some(tx) = &tx {
+                    self.write_row(tx, &row)?;
+                }
+                read.push(row);
+            }
+            Ok::<(), IndexError>(())
+        })?;
+        // A file that could not be read is not in the index, and a rescan would not look for it.
+        let scan = scan.map(|scan| if read.len() < to_read_count { Scan::default() } else { scan });
+        let mut writes: Vec<Row> = Vec::new();
         for (path, rec, blob) in read {
             if blob.is_some() {
                 if self.records.contains_key(&path) {
@@ -367,8 +374,10 @@ impl Index {
             writes.push((path, rec, blob));
         }
         stats.removed = removed.len();
-        tracing::debug!(read = to_read.len(), ms = start.elapsed().as_secs_f64() * 1000.0, "extracted");
-        self.persist(&writes, &removed, scan.as_ref().filter(|scan| **scan != self.scan))?;
+        tracing::debug!(read = to_read_count, ms = start.elapsed().as_secs_f64() * 1000.0, "extracted");
+        if let Some(tx) = tx {
+            self.finish_write(tx, &removed, scan.as_ref().filter(|scan| **scan != self.scan))?;
+        }
         tracing::debug!(ms = start.elapsed().as_secs_f64() * 1000.0, "persisted");
         let dirty = !writes.is_empty() || !removed.is_empty() || self.meta != meta;
         for path in &removed {
@@ -404,39 +413,33 @@ impl Index {
         Ok(Some(file))
     }
 
-    /// Writes the rows of `writes` (with the encoded facts of parsed files, or only the new stat
-    /// of touched ones), deletes those of `removed`, and replaces the recorded scan when given,
-    /// all in one transaction.
-    fn persist(
-        &self,
-        writes: &[(String, FileRecord, Option<Vec<u8>>)],
-        removed: &[String],
-        scan: Option<&Scan>,
-    ) -> Result<(), IndexError> {
-        if writes.is_empty() && removed.is_empty() && scan.is_none() && self.db_path().is_some_and(|p| p.exists()) {
-            return Ok(());
-        }
-        let Some(mut conn) = self.connect()? else { return Ok(()) };
-        let tx = conn.transaction().map_err(|e| self.db_err(e))?;
-        {
-            let mut upsert = tx
+    /// Writes one row: the encoded facts of a parsed file, or only the new stat of a touched one.
+    fn write_row(&self, tx: &rusqlite::Transaction<'_>, (path, rec, blob): &Row) -> Result<(), IndexError> {
+        match blob {
+            Some(blob) => tx
                 .prepare_cached(
                     "INSERT INTO files (path, lang, hash, size, mtime, facts) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                      ON CONFLICT(path) DO UPDATE SET lang = ?2, hash = ?3, size = ?4, mtime = ?5, facts = ?6",
                 )
-                .map_err(|e| self.db_err(e))?;
-            let mut touch = tx
+                .and_then(|mut upsert| {
+                    upsert.execute(params![path, rec.lang.name(), &rec.hash[..], rec.size as i64, rec.mtime_ns, blob])
+                }),
+            None => tx
                 .prepare_cached("UPDATE files SET size = ?2, mtime = ?3 WHERE path = ?1")
-                .map_err(|e| self.db_err(e))?;
-            for (path, rec, blob) in writes {
-                if let Some(blob) = blob {
-                    upsert
-                        .execute(params![path, rec.lang.name(), &rec.hash[..], rec.size as i64, rec.mtime_ns, blob])
-                        .map_err(|e| self.db_err(e))?;
-                } else {
-                    touch.execute(params![path, rec.size as i64, rec.mtime_ns]).map_err(|e| self.db_err(e))?;
-                }
-            }
+                .and_then(|mut touch| touch.execute(params![path, rec.size as i64, rec.mtime_ns])),
+        }
+        .map(drop)
+        .map_err(|e| self.db_err(e))
+    }
+
+    /// Deletes the rows of `removed`, replaces the recorded scan when given, and commits.
+    fn finish_write(
+        &self,
+        tx: rusqlite::Transaction<'_>,
+        removed: &[String],
+        scan: Option<&Scan>,
+    ) -> Result<(), IndexError> {
+        {
             let mut delete = tx.prepare_cached("DELETE FROM files WHERE path = ?1").map_err(|e| self.db_err(e))?;
             for path in removed {
                 delete.execute(params![path]).map_err(|e| self.db_err(e))?;
@@ -500,16 +503,37 @@ fn racy_limit() -> i64 {
     now - RACY_NS
 }
 
-/// Marks the stat of files changed too recently to be trusted, so that the next update hashes
-/// them again (see the module documentation).
-fn distrust_recent(mut read: Vec<(String, FileRecord, Option<Vec<u8>>)>) -> Vec<(String, FileRecord, Option<Vec<u8>>)> {
-    let limit = racy_limit();
-    for (_, rec, _) in &mut read {
-        if rec.mtime_ns > limit {
-            rec.mtime_ns = UNTRUSTED;
-        }
+/// Marks the stat of a file changed too recently to be trusted, so that the next update hashes
+/// it again (see the module documentation).
+fn distrust_recent(rec: &mut FileRecord) {
+    if rec.mtime_ns > racy_limit() {
+        rec.mtime_ns = UNTRUSTED;
     }
-    read
+}
+
+/// A file read by an update: its record, and its encoded facts when it was parsed (`None` when
+/// only its stat changed).
+type Row = (String, FileRecord, Option<Vec<u8>>);
+
+/// Reads, hashes and (if its content changed) parses and encodes one file; `None` when it cannot
+/// be read.
+fn read_one(root: &Path, records: &BTreeMap<String, FileRecord>, file: &(String, Lang, u64, i64)) -> Option<Row> {
+    let (path, lang, size, mtime) = file;
+    let bytes = std::fs::read(root.join(path)).ok()?;
+    let digest = Sha256::digest(&bytes);
+    let mut hash = [0u8; 16];
+    hash.copy_from_slice(&digest[..16]);
+    if let Some(old) = records.get(path)
+        && old.hash == hash
+    {
+        let rec = FileRecord { size: *size, mtime_ns: *mtime, ..old.clone() };
+        return Some((path.clone(), rec, None));
+    }
+    let text = String::from_utf8_lossy(&bytes);
+    let facts = extract(*lang, &text);
+    let blob = postcard::to_stdvec(&facts).unwrap_or_default();
+    let rec = FileRecord { lang: *lang, hash, size: *size, mtime_ns: *mtime, facts: Arc::new(facts) };
+    Some((path.clone(), rec, Some(blob)))
 }
 
 /// Ignore files outside the walked tree that the walk obeys: those of the root's parents, the
