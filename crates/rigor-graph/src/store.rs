@@ -273,7 +273,7 @@ impl Index {
 
     /// The source files, found from the recorded scan by stat alone, or `None` when a directory
     /// or watched file changed (or nothing is recorded) and the tree must be walked.
-    fn rescan(&self) -> Option<Vec<(String, Lang, u64, i64)>> {
+    fn rescan(&self) -> Option<Vec<Found>> {
         if self.scan.dirs.is_empty() {
             return None;
         }
@@ -285,7 +285,7 @@ impl Index {
         if !dirs_same || !self.scan.watched.par_iter().all(|(path, stat)| *stat == watched_stat(&root.join(path))) {
             return None;
         }
-        let found: Option<Vec<(String, Lang, u64, i64)>> = self
+        let found: Option<Vec<Found>> = self
             .records
             .par_iter()
             .map(|(path, rec)| {
@@ -319,7 +319,7 @@ impl Index {
             "found"
         );
         // Decide per file: unchanged (stat equal), or needs reading.
-        let to_read: Vec<&(String, Lang, u64, i64)> = found
+        let to_read: Vec<&Found> = found
             .iter()
             .filter(|(path, _, size, mtime)| {
                 self.records.get(path).is_none_or(|r| r.size != *size || r.mtime_ns != *mtime)
@@ -511,13 +511,16 @@ fn distrust_recent(rec: &mut FileRecord) {
     }
 }
 
+/// A source file found by a walk or rescan: path, language, size, mtime.
+type Found = (String, Lang, u64, i64);
+
 /// A file read by an update: its record, and its encoded facts when it was parsed (`None` when
 /// only its stat changed).
 type Row = (String, FileRecord, Option<Vec<u8>>);
 
 /// Reads, hashes and (if its content changed) parses and encodes one file; `None` when it cannot
 /// be read.
-fn read_one(root: &Path, records: &BTreeMap<String, FileRecord>, file: &(String, Lang, u64, i64)) -> Option<Row> {
+fn read_one(root: &Path, records: &BTreeMap<String, FileRecord>, file: &Found) -> Option<Row> {
     let (path, lang, size, mtime) = file;
     let bytes = std::fs::read(root.join(path)).ok()?;
     let digest = Sha256::digest(&bytes);
@@ -559,8 +562,8 @@ fn outside_ignore_files(root: &Path) -> Vec<PathBuf> {
 
 /// Source files under `root` (path, language, size, mtime), the package manifests' facts, and
 /// what a later [`Index::rescan`] needs to tell that nothing was added or removed.
-fn walk(root: &Path) -> (Vec<(String, Lang, u64, i64)>, RepoMeta, Scan) {
-    let found: Mutex<Vec<(String, Lang, u64, i64)>> = Mutex::default();
+fn walk(root: &Path) -> (Vec<Found>, RepoMeta, Scan) {
+    let found: Mutex<Vec<Found>> = Mutex::default();
     let manifests: Mutex<Vec<String>> = Mutex::default();
     let scan: Mutex<Scan> = Mutex::default();
     let walker = ignore::WalkBuilder::new(root)

@@ -172,22 +172,6 @@ fn localize_eval_checks_out_the_base_commit_and_derives_gold_from_the_patch() {
     assert_eq!(report.function.at, [1.0, 1.0, 1.0, 1.0]);
 }
 
-/// Sets the mtime of `path` (a file or a directory) to `secs_ago` seconds ago.
-fn age(path: &std::path::Path, secs_ago: u64) {
-    let when = std::time::SystemTime::now() - std::time::Duration::from_secs(secs_ago);
-    std::fs::File::open(path).unwrap().set_modified(when).unwrap();
-}
-
-/// Ages every file and directory of `root` (but `.rigor`) by an hour, as in a checkout that was
-/// not touched for a while.
-fn age_tree(root: &std::path::Path) {
-    for entry in ignore::WalkBuilder::new(root).hidden(false).build().flatten() {
-        if !entry.path().components().any(|c| c.as_os_str() == ".rigor") {
-            age(entry.path(), 3600);
-        }
-    }
-}
-
 #[test]
 fn an_update_without_added_or_removed_files_reads_no_directory() {
     let dir = tempfile::tempdir().unwrap();
