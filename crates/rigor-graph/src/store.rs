@@ -18,7 +18,8 @@
 //! forces the next walk.
 //!
 //! Safety: an update holds an exclusive lock on `.rigor/index/lock` (a second `rigor index`
-//! waits), and all row changes of an update are one SQLite transaction in WAL mode: a crash
+//! waits), and all row changes of an update are one SQLite transaction (WAL mode; the first
+//! build of a new file goes through a rollback journal, which writes each page once): a crash
 //! mid-write leaves the previous committed index, never a half-written one (SQLite's journal is the
 //! write-then-rename of a database). A database with another schema version is rebuilt.
 //!
@@ -195,9 +196,14 @@ impl Index {
                 let _ = std::fs::write(&ignore, "*\n");
             }
         }
+        let fresh = !path.exists();
         let conn = Connection::open(&path).map_err(|e| self.db_err(e))?;
         conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(|e| self.db_err(e))?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(|e| self.db_err(e))?;
+        // A new index is written once, through a rollback journal (a crash leaves the empty
+        // file); the log of WAL mode, which writes every page twice (log, then checkpoint),
+        // serves the small updates that follow.
+        let journal = if fresh { "DELETE" } else { "WAL" };
+        conn.pragma_update(None, "journal_mode", journal).map_err(|e| self.db_err(e))?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(|e| self.db_err(e))?;
         let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(|e| self.db_err(e))?;
         if version != SCHEMA_VERSION {
