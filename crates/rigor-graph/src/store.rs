@@ -126,6 +126,16 @@ struct Scan {
     watched: Vec<(String, Stat)>,
 }
 
+impl Scan {
+    /// The package manifests among the watched files (relative paths, sorted).
+    fn manifests(&self) -> impl Iterator<Item = &str> {
+        self.watched
+            .iter()
+            .map(|(path, _)| path.as_str())
+            .filter(|path| !path.starts_with('/') && is_manifest(path.rsplit('/').next().unwrap_or(path)))
+    }
+}
+
 /// Size and mtime of a file, or [`ABSENT`].
 type Stat = (u64, i64);
 /// The stat of a watched file that does not exist.
@@ -311,7 +321,8 @@ impl Index {
         let _lock = self.lock()?;
         let mut stats = UpdateStats::default();
         let (found, meta, scan) = match self.rescan() {
-            Some(found) => (found, self.meta.clone(), None),
+            // The manifests are watched, so they are the ones the last walk found.
+            Some(found) => (found, repo_meta(&self.root, self.scan.manifests()), None),
             None => {
                 let (found, meta, scan) = walk(&self.root);
                 stats.walked = true;
@@ -609,7 +620,7 @@ fn walk(root: &Path) -> (Vec<Found>, RepoMeta, Scan) {
                 return ignore::WalkState::Continue;
             }
             let name = entry.file_name().to_str().unwrap_or_default();
-            let manifest = name == "Cargo.toml" || name == "go.mod";
+            let manifest = is_manifest(name);
             let lang = Lang::from_path(path).filter(|_| !name.ends_with(".min.js"));
             if !manifest && lang.is_none() {
                 return ignore::WalkState::Continue;
@@ -634,18 +645,7 @@ fn walk(root: &Path) -> (Vec<Found>, RepoMeta, Scan) {
     found.sort();
     let mut manifests = manifests.into_inner().unwrap_or_else(|p| p.into_inner());
     manifests.sort();
-    let mut meta = RepoMeta::default();
-    for m in manifests {
-        let Ok(text) = std::fs::read_to_string(root.join(&m)) else { continue };
-        let dir = m.rsplit_once('/').map(|(d, _)| d.to_string()).unwrap_or_default();
-        if m.ends_with("Cargo.toml") {
-            if let Some(name) = cargo_package_name(&text) {
-                meta.rust_crates.push((name.replace('-', "_"), dir));
-            }
-        } else if let Some(module) = text.lines().find_map(|l| l.trim().strip_prefix("module ")) {
-            meta.go_modules.push((module.trim().trim_matches('"').to_string(), dir));
-        }
-    }
+    let meta = repo_meta(root, manifests.iter().map(String::as_str));
     let mut scan = scan.into_inner().unwrap_or_else(|p| p.into_inner());
     for file in outside_ignore_files(root) {
         scan.watched.push((file.to_string_lossy().into_owned(), watched_stat(&file)));
@@ -660,6 +660,28 @@ fn walk(root: &Path) -> (Vec<Found>, RepoMeta, Scan) {
     scan.dirs.sort();
     scan.watched.sort();
     (found, meta, scan)
+}
+
+/// Whether a file name is a package manifest that names a module namespace.
+fn is_manifest(name: &str) -> bool {
+    name == "Cargo.toml" || name == "go.mod"
+}
+
+/// The crates and Go modules declared by the manifests at `manifests` (relative paths, sorted).
+fn repo_meta<'m>(root: &Path, manifests: impl Iterator<Item = &'m str>) -> RepoMeta {
+    let mut meta = RepoMeta::default();
+    for m in manifests {
+        let Ok(text) = std::fs::read_to_string(root.join(m)) else { continue };
+        let dir = m.rsplit_once('/').map(|(d, _)| d.to_string()).unwrap_or_default();
+        if m.ends_with("Cargo.toml") {
+            if let Some(name) = cargo_package_name(&text) {
+                meta.rust_crates.push((name.replace('-', "_"), dir));
+            }
+        } else if let Some(module) = text.lines().find_map(|l| l.trim().strip_prefix("module ")) {
+            meta.go_modules.push((module.trim().trim_matches('"').to_string(), dir));
+        }
+    }
+    meta
 }
 
 /// The `name` of the `[package]` table of a Cargo.toml.

@@ -243,3 +243,28 @@ fn a_file_rewritten_within_the_timestamp_granularity_is_not_missed() {
     assert_eq!(update.changed, 1, "a recent stat is hashed again, never trusted");
     assert!(index.graph().lookup("shop/pricing.py:round_total").is_some());
 }
+
+#[test]
+fn an_update_without_a_walk_keeps_the_crate_names_of_the_manifests() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(
+        root,
+        &[
+            ("Cargo.toml", "[workspace]\nmembers = [\"a\", \"b\"]\n"),
+            ("a/Cargo.toml", "[package]\nname = \"alpha-core\"\n"),
+            ("a/src/lib.rs", "pub fn shared() -> u8 {\n    1\n}\n"),
+            ("b/Cargo.toml", "[package]\nname = \"beta\"\n"),
+            ("b/src/lib.rs", "use alpha_core::shared;\n\npub fn run() -> u8 {\n    shared()\n}\n"),
+        ],
+    );
+    let mut index = Index::open(root).unwrap();
+    index.update().unwrap();
+    age_tree(root);
+    index.update().unwrap();
+    let walked = edges(&index.graph(), EdgeKind::Imports);
+    assert!(walked.iter().any(|e| e.starts_with("b/src/lib.rs -> a/src/lib.rs")), "{walked:?}");
+    let mut reopened = Index::open(root).unwrap();
+    assert!(!reopened.update().unwrap().walked);
+    assert_eq!(edges(&reopened.graph(), EdgeKind::Imports), walked, "the crate `alpha_core` still resolves");
+}
