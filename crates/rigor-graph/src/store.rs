@@ -266,6 +266,8 @@ impl Index {
             .collect();
         self.records = decoded.into_iter().collect();
         self.scan = Self::load_scan(&conn).map_err(|e| self.db_err(e))?;
+        // Not stored: read again from the manifests the last walk found.
+        self.meta = repo_meta(&self.root, self.scan.manifests());
         tracing::debug!(files = self.records.len(), dirs = self.scan.dirs.len(), "index loaded");
         Ok(())
     }
@@ -321,8 +323,8 @@ impl Index {
         let _lock = self.lock()?;
         let mut stats = UpdateStats::default();
         let (found, meta, scan) = match self.rescan() {
-            // The manifests are watched, so they are the ones the last walk found.
-            Some(found) => (found, repo_meta(&self.root, self.scan.manifests()), None),
+            // The manifests are watched: unchanged, so is what they declare.
+            Some(found) => (found, self.meta.clone(), None),
             None => {
                 let (found, meta, scan) = walk(&self.root);
                 stats.walked = true;
@@ -377,18 +379,12 @@ impl Index {
         })?;
         // A file that could not be read is not in the index, and a rescan would not look for it.
         let scan = scan.map(|scan| if read.len() < to_read_count { Scan::default() } else { scan });
-        let mut writes: Vec<Row> = Vec::new();
-        for (path, rec, blob) in read {
-            if blob.is_some() {
-                if self.records.contains_key(&path) {
-                    stats.changed += 1;
-                } else {
-                    stats.added += 1;
-                }
-            } else {
-                stats.touched += 1;
+        for (path, _, blob) in &read {
+            match (blob.is_some(), self.records.contains_key(path)) {
+                (true, true) => stats.changed += 1,
+                (true, false) => stats.added += 1,
+                (false, _) => stats.touched += 1,
             }
-            writes.push((path, rec, blob));
         }
         stats.removed = removed.len();
         tracing::debug!(read = to_read_count, ms = start.elapsed().as_secs_f64() * 1000.0, "extracted");
@@ -396,11 +392,11 @@ impl Index {
             self.finish_write(tx, &removed, scan.as_ref().filter(|scan| **scan != self.scan))?;
         }
         tracing::debug!(ms = start.elapsed().as_secs_f64() * 1000.0, "persisted");
-        let dirty = !writes.is_empty() || !removed.is_empty() || self.meta != meta;
+        let dirty = !read.is_empty() || !removed.is_empty() || self.meta != meta;
         for path in &removed {
             self.records.remove(path);
         }
-        for (path, rec, _) in writes {
+        for (path, rec, _) in read {
             self.records.insert(path, rec);
         }
         self.meta = meta;

@@ -71,36 +71,17 @@ fn ascii_word_terms(word: &str, offset: usize, f: &mut impl FnMut(&str, usize)) 
     if keep(whole) {
         f(whole, offset);
     }
-    let mut emit_part = |from: usize, to: usize| {
-        if to - from != word.len() {
-            let part = &lower[from..to];
+    let base = word.as_ptr() as usize;
+    split_identifier(word, |part| {
+        if part.len() != word.len() {
+            // ASCII lowercasing keeps byte offsets, so the part's lowercase is at the same place.
+            let from = part.as_ptr() as usize - base;
+            let part = &lower[from..from + part.len()];
             if keep(part) {
                 f(part, offset);
             }
         }
-    };
-    let mut piece_start = 0;
-    for piece in word.split('_') {
-        let p = piece.as_bytes();
-        if !p.is_empty() {
-            let mut start = 0;
-            for k in 1..p.len() {
-                let (c, prev) = (p[k], p[k - 1]);
-                let next = p.get(k + 1).copied();
-                let boundary = (c.is_ascii_uppercase() && prev.is_ascii_lowercase())
-                    || (c.is_ascii_uppercase()
-                        && prev.is_ascii_uppercase()
-                        && next.is_some_and(|n| n.is_ascii_lowercase()))
-                    || (c.is_ascii_digit() != prev.is_ascii_digit());
-                if boundary {
-                    emit_part(piece_start + start, piece_start + k);
-                    start = k;
-                }
-            }
-            emit_part(piece_start + start, piece_start + p.len());
-        }
-        piece_start += p.len() + 1;
-    }
+    });
 }
 
 /// Terms of a run of word bytes holding non-ASCII characters, split and lowercased by Unicode.
@@ -144,12 +125,11 @@ pub fn terms(text: &str) -> Vec<String> {
 /// Splits one identifier on `_` and case changes: `parseHTTPResponse2` → parse, HTTP, Response, 2.
 fn split_identifier(word: &str, mut f: impl FnMut(&str)) {
     for piece in word.split('_').filter(|p| !p.is_empty()) {
-        let chars: Vec<(usize, char)> = piece.char_indices().collect();
         let mut start = 0;
-        for i in 1..chars.len() {
-            let (pos, c) = chars[i];
-            let prev = chars[i - 1].1;
-            let next = chars.get(i + 1).map(|&(_, c)| c);
+        let mut chars = piece.char_indices().peekable();
+        let Some((_, mut prev)) = chars.next() else { continue };
+        while let Some((pos, c)) = chars.next() {
+            let next = chars.peek().map(|&(_, n)| n);
             let boundary = (c.is_uppercase() && prev.is_lowercase())
                 || (c.is_uppercase() && prev.is_uppercase() && next.is_some_and(char::is_lowercase))
                 || (c.is_ascii_digit() != prev.is_ascii_digit());
@@ -157,6 +137,7 @@ fn split_identifier(word: &str, mut f: impl FnMut(&str)) {
                 f(&piece[start..pos]);
                 start = pos;
             }
+            prev = c;
         }
         f(&piece[start..]);
     }
