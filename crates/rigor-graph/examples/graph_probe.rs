@@ -1,17 +1,31 @@
 //! Benchmark probe for `bench/graph.sh`: runs rigor's regex `search` tool once over a directory
 //! (`graph_probe search DIR PATTERN`), the way the agent does, so that it can be timed beside
 //! ripgrep. Prints the number of result lines on stderr and the tool's output on stdout.
-//! `graph_probe profile DIR -` times the extraction stages on one thread (parse, full extract).
+//! `graph_probe profile DIR -` times the extraction stages on one thread (parse, full extract);
+//! `graph_probe extract DIR -` only extracts every file once, on one thread, for an instruction
+//! count (`valgrind --tool=callgrind`) that the machine's load does not disturb.
 
 use rigor_tools::{Tool, ToolContext};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    // SAFETY: first tree-sitter call of the process, before any other thread uses it.
+    unsafe { rigor_graph::lang::use_fast_allocator() };
     let args: Vec<String> = std::env::args().collect();
     let (Some(cmd), Some(dir), Some(pattern)) = (args.get(1), args.get(2), args.get(3)) else {
         eprintln!("usage: graph_probe search DIR PATTERN");
         std::process::exit(2);
     };
+    if cmd == "extract" {
+        for entry in ignore::WalkBuilder::new(dir).build().flatten() {
+            if let Some(lang) = rigor_graph::lang::Lang::from_path(entry.path())
+                && let Ok(text) = std::fs::read_to_string(entry.path())
+            {
+                std::hint::black_box(rigor_graph::extract::extract(lang, &text));
+            }
+        }
+        return;
+    }
     if cmd == "profile" {
         profile(dir);
         return;

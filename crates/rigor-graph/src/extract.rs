@@ -9,13 +9,14 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use rustc_hash::FxHashMap;
 
 use serde::{Deserialize, Serialize};
 use tree_sitter::{Node, Parser, TreeCursor};
 
-use crate::lang::{Lang, kind_name, parser_for};
+use crate::lang::{KindSet, Lang, kind_name, parser_for};
 use crate::tokenize::for_each_term_at;
 
 /// What kind of code entity a node is.
@@ -118,8 +119,13 @@ const MAX_BODY_TERMS: usize = 300;
 
 /// Extracts the facts of one file. A text that does not fully parse still yields what parses.
 pub fn extract(lang: Lang, text: &str) -> FileFacts {
+    extract_with(lang, text, handled_kinds(lang))
+}
+
+/// [`extract`], looking only at the nodes of the kinds in `handled` (and the inner nodes).
+fn extract_with(lang: Lang, text: &str, handled: &'static KindSet) -> FileFacts {
     let facts = FileFacts { lines: line_count(text), ..FileFacts::default() };
-    let mut ex = Extractor { lang, text, facts, index: HashMap::new(), ranges: Vec::new() };
+    let mut ex = Extractor { lang, text, facts, handled, index: HashMap::new(), ranges: Vec::new() };
     if let Some(tree) = with_parser(lang, |parser| parser.parse(text, None)).flatten() {
         ex.visit(tree.root_node(), None, &mut Vec::new());
     }
@@ -146,6 +152,78 @@ fn with_parser<T>(lang: Lang, f: impl FnOnce(&mut Parser) -> T) -> Option<T> {
     })
 }
 
+/// The node kinds that [`Extractor::definition`] or [`Extractor::reference`] act on, per
+/// language: every other node is only walked through, without looking at its kind's name.
+/// (Test `every_kind_acted_on_is_listed` checks the lists against the match arms.)
+fn handled_kind_names(lang: Lang) -> &'static [&'static str] {
+    match lang {
+        Lang::Python => {
+            &["class_definition", "function_definition", "call", "import_statement", "import_from_statement"]
+        }
+        Lang::Rust => &[
+            "struct_item",
+            "enum_item",
+            "union_item",
+            "trait_item",
+            "impl_item",
+            "mod_item",
+            "function_item",
+            "function_signature_item",
+            "call_expression",
+            "use_declaration",
+        ],
+        Lang::JavaScript | Lang::TypeScript | Lang::Tsx => &[
+            "class_declaration",
+            "abstract_class_declaration",
+            "class",
+            "interface_declaration",
+            "enum_declaration",
+            "internal_module",
+            "module",
+            "function_declaration",
+            "generator_function_declaration",
+            "method_definition",
+            "variable_declarator",
+            "public_field_definition",
+            "field_definition",
+            "call_expression",
+            "new_expression",
+            "import_statement",
+            "export_statement",
+        ],
+        Lang::Go => &["function_declaration", "method_declaration", "type_spec", "call_expression", "import_spec"],
+        Lang::Java => &[
+            "class_declaration",
+            "interface_declaration",
+            "enum_declaration",
+            "record_declaration",
+            "annotation_type_declaration",
+            "method_declaration",
+            "constructor_declaration",
+            "compact_constructor_declaration",
+            "method_invocation",
+            "object_creation_expression",
+            "import_declaration",
+        ],
+        Lang::C | Lang::Cpp => &[
+            "function_definition",
+            "struct_specifier",
+            "union_specifier",
+            "enum_specifier",
+            "class_specifier",
+            "namespace_definition",
+            "call_expression",
+            "preproc_include",
+        ],
+    }
+}
+
+/// [`handled_kind_names`] as a kind-id table, made once per language.
+fn handled_kinds(lang: Lang) -> &'static KindSet {
+    static SETS: [OnceLock<KindSet>; 9] = [const { OnceLock::new() }; 9];
+    SETS[lang as usize].get_or_init(|| KindSet::new(lang, handled_kind_names(lang)))
+}
+
 /// Number of lines, as `str::lines` counts them (a last line without a newline counts).
 fn line_count(text: &str) -> u32 {
     let newlines = text.bytes().filter(|&b| b == b'\n').count();
@@ -156,6 +234,8 @@ struct Extractor<'a> {
     lang: Lang,
     text: &'a str,
     facts: FileFacts,
+    /// The kinds [`Extractor::definition`] and [`Extractor::reference`] look at.
+    handled: &'static KindSet,
     /// Qualified name → entity index, for merging (Rust `impl` blocks) and de-duplication.
     index: HashMap<String, u32>,
     /// Byte range of each function's body (entity index, start, end), in source order.
@@ -195,6 +275,10 @@ impl<'a> Extractor<'a> {
     /// Visits `node` and, unless it was handled whole, its named descendants. `cursors` holds
     /// one reusable cursor per depth (a cursor per node would allocate for every node).
     fn visit<'t>(&mut self, node: Node<'t>, parent: Option<u32>, cursors: &mut Vec<TreeCursor<'t>>) {
+        if !self.handled.contains(node) {
+            self.visit_children(node, parent, cursors);
+            return;
+        }
         if let Some(def) = self.definition(node, parent) {
             let idx = self.add_entity(&def, parent);
             self.after_definition(node, idx);
@@ -219,7 +303,8 @@ impl<'a> Extractor<'a> {
         if cursor.goto_first_child() {
             loop {
                 let child = cursor.node();
-                if child.is_named() {
+                // Most named nodes are leaves of kinds not handled: skipped without a visit.
+                if child.is_named() && (child.child_count() > 0 || self.handled.contains(child)) {
                     self.visit(child, parent, cursors);
                 }
                 if !cursor.goto_next_sibling() {
@@ -1140,4 +1225,74 @@ fn named_descendants<'t>(node: Node<'t>, kinds: &[&str]) -> Vec<Node<'t>> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sources that exercise every definition and reference the extractor knows, per language.
+    const SAMPLES: &[(Lang, &str)] = &[
+        (
+            Lang::Python,
+            "import os, sys as system\nfrom .models import (Model, Field as F)\nfrom x import *\n\n@decorator(arg())\nclass A(Base, mod.Mixin):\n    \"\"\"Doc.\"\"\"\n    x = f\"{call(1)}\"\n    def m(self, y=default()):\n        return self.other(len(y))[0].attr.go()\n\nasync def g():\n    lambda: h()\n    await k()\n",
+        ),
+        (
+            Lang::Rust,
+            "use std::{io, fmt::Write as _};\nmod inner;\nmod outer { pub fn f() {} }\n#[derive(Debug)]\npub struct S<T> { t: T }\nenum E { A }\nunion U { a: u8 }\ntrait Tr: Clone + fmt::Debug { fn req(&self); }\nimpl<T> Tr for S<T> { fn req(&self) { helper::<u8>(); self.t.m(); Vec::<u8>::new(); } }\nfn main() { let c = |x| g(x); c(1); }\n",
+        ),
+        (
+            Lang::JavaScript,
+            "import d, { a, b as c } from './m';\nimport * as ns from 'ns';\nexport * from './all';\nexport { e } from './e';\nconst u = require('./u');\nclass K extends Base { m() { return this.x.y(); } field = () => z(); }\nfunction* gen() { yield new Thing(); }\nconst arrow = (p) => { q(p); };\nlet fe = function () { r(); };\n",
+        ),
+        (
+            Lang::TypeScript,
+            "import { T } from './t';\nexport interface I extends J<number> { id: number }\nexport enum Color { Red }\nnamespace N { export function f(): void { g(); } }\nabstract class A implements I { private h = (): void => k(); abstract m(): void; }\nexport class B extends A { m() { new C<T>(); } }\n",
+        ),
+        (
+            Lang::Tsx,
+            "import React from 'react';\nexport function App() { return <div onClick={() => go()}>{render()}</div>; }\n",
+        ),
+        (
+            Lang::Go,
+            "package p\nimport (\n  \"fmt\"\n  s \"strings\"\n  . \"math\"\n)\ntype T struct { Base; x int }\ntype I interface { Other; M() }\nfunc (t *T) M() { fmt.Println(s.ToUpper(\"a\")); helper() }\nfunc helper() {}\n",
+        ),
+        (
+            Lang::Java,
+            "package a;\nimport java.util.List;\nimport java.io.*;\n@interface Ann {}\nrecord R(int x) { R { check(); } }\nenum E { A }\ninterface I extends J, K {}\npublic class C extends B implements I { C() { super(); } void m() { List<String> l = new ArrayList<>(); l.add(x.y()); } }\n",
+        ),
+        (
+            Lang::C,
+            "#include <stdio.h>\n#include \"local.h\"\ntypedef struct { int a; } T;\nstruct S { int b; };\nunion U { int c; };\nenum E { A };\nint main(void) { printf(\"x\"); s->f(1); return g(); }\n",
+        ),
+        (
+            Lang::Cpp,
+            "#include <vector>\nnamespace n { class C : public B, private std::D<int> { void m() { std::sort(v.begin(), v.end()); f<int>(); obj.run(); } }; }\nnamespace { struct S {}; }\nvoid C::m2() { helper(); }\ntemplate <class T> T id(T t) { return t; }\n",
+        ),
+    ];
+
+    /// The kind-id filter and the leaf skip change nothing: a walk that looks at every node
+    /// extracts the same facts. A kind acted on but missing from `handled_kind_names` fails here.
+    #[test]
+    fn every_kind_acted_on_is_listed() {
+        for (lang, text) in SAMPLES {
+            let all: &'static KindSet = Box::leak(Box::new(KindSet::all(*lang)));
+            let filtered = extract(*lang, text);
+            assert_eq!(filtered, extract_with(*lang, text, all), "{lang:?}");
+            assert!(!filtered.entities.is_empty() && !filtered.calls.is_empty(), "{lang:?}: {filtered:?}");
+        }
+    }
+
+    /// Every listed kind exists in a grammar of its family (a misspelt name would never match;
+    /// JavaScript shares TypeScript's list, C shares C++'s).
+    #[test]
+    fn every_listed_kind_is_in_its_grammar() {
+        for (lang, _) in SAMPLES {
+            let family: Vec<Lang> = SAMPLES.iter().map(|(l, _)| *l).filter(|l| l.family() == lang.family()).collect();
+            for kind in handled_kind_names(*lang) {
+                let known = family.iter().any(|l| l.grammar().id_for_node_kind(kind, true) != 0);
+                assert!(known, "no grammar of {lang:?}'s family has a kind {kind}");
+            }
+        }
+    }
 }

@@ -112,6 +112,33 @@ pub fn kind_name<'t>(lang: Lang, node: Node<'t>) -> &'t str {
     }
 }
 
+/// A set of node kinds of one grammar, answered by one table lookup on the node's kind id (a
+/// string comparison per node adds up over every node of a repository).
+pub struct KindSet {
+    member: Vec<bool>,
+}
+
+impl KindSet {
+    /// The kinds of `lang` named `kinds` (every id with that name: a kind can have several).
+    pub fn new(lang: Lang, kinds: &[&str]) -> KindSet {
+        let grammar = lang.grammar();
+        let member = (0..grammar.node_kind_count())
+            .map(|id| grammar.node_kind_for_id(id as u16).is_some_and(|k| kinds.contains(&k)))
+            .collect();
+        KindSet { member }
+    }
+
+    /// Every kind of `lang`.
+    pub fn all(lang: Lang) -> KindSet {
+        KindSet { member: vec![true; lang.grammar().node_kind_count()] }
+    }
+
+    /// Whether `node` (of a tree of this set's language) is of one of the kinds.
+    pub fn contains(&self, node: Node<'_>) -> bool {
+        self.member.get(usize::from(node.kind_id())).copied().unwrap_or(false)
+    }
+}
+
 /// A parser for `lang`, or `None` if the grammar's ABI is not accepted by the linked library.
 pub fn parser_for(lang: Lang) -> Option<Parser> {
     let mut parser = Parser::new();

@@ -13,8 +13,44 @@ const STOP_WORDS: &[&str] = &[
     "elif", "while", "str", "string", "args", "kwargs", "cls", "value", "my", "me", "should", "would", "get",
 ];
 
+/// The stop words as integers (see [`pack`]), sorted: a lookup is a binary search of integers
+/// rather than a string comparison with every stop word, for every term of every file.
+const STOP_PACKED: [u64; STOP_WORDS.len()] = {
+    let mut packed = [0u64; STOP_WORDS.len()];
+    let mut i = 0;
+    while i < packed.len() {
+        packed[i] = pack(STOP_WORDS[i].as_bytes());
+        i += 1;
+    }
+    // Insertion sort: const evaluation has no `sort`.
+    let mut i = 1;
+    while i < packed.len() {
+        let mut j = i;
+        while j > 0 && packed[j - 1] > packed[j] {
+            let t = packed[j];
+            packed[j] = packed[j - 1];
+            packed[j - 1] = t;
+            j -= 1;
+        }
+        i += 1;
+    }
+    packed
+};
+
+/// A word of at most 8 bytes as an integer, its bytes in order and zeros after them (terms hold
+/// no NUL byte, so distinct words give distinct integers).
+const fn pack(word: &[u8]) -> u64 {
+    let mut packed = 0u64;
+    let mut i = 0;
+    while i < word.len() && i < 8 {
+        packed |= (word[i] as u64) << (8 * i);
+        i += 1;
+    }
+    packed
+}
+
 fn is_stop(word: &str) -> bool {
-    word.len() < 2 || STOP_WORDS.contains(&word)
+    word.len() < 2 || (word.len() <= 8 && STOP_PACKED.binary_search(&pack(word.as_bytes())).is_ok())
 }
 
 /// Calls `f` with every term of `text` (identifiers and their parts, lowercased, stop words removed).
@@ -146,6 +182,17 @@ fn split_identifier(word: &str, mut f: impl FnMut(&str)) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stop_words_are_found_and_nothing_else() {
+        for word in STOP_WORDS {
+            assert!(is_stop(word), "{word}");
+        }
+        for word in ["ab", "selfie", "functions", "function_", "thi", "nonee", "getx", "valu"] {
+            assert!(!is_stop(word), "{word}");
+        }
+        assert!(STOP_WORDS.iter().all(|w| w.len() <= 8), "pack() holds 8 bytes");
+    }
 
     #[test]
     fn identifiers_yield_whole_and_parts() {
