@@ -16,7 +16,7 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use tree_sitter::{Node, Parser, TreeCursor};
 
-use crate::lang::{KindSet, Lang, kind_name, parser_for};
+use crate::lang::{KindSet, Lang, field_id, kind_name, parser_for};
 use crate::tokenize::for_each_term_at;
 
 /// What kind of code entity a node is.
@@ -119,13 +119,13 @@ const MAX_BODY_TERMS: usize = 300;
 
 /// Extracts the facts of one file. A text that does not fully parse still yields what parses.
 pub fn extract(lang: Lang, text: &str) -> FileFacts {
-    extract_with(lang, text, handled_kinds(lang))
+    extract_with(lang, text, walk_kinds(lang))
 }
 
-/// [`extract`], looking only at the nodes of the kinds in `handled` (and the inner nodes).
-fn extract_with(lang: Lang, text: &str, handled: &'static KindSet) -> FileFacts {
+/// [`extract`], with the kinds to look at and to skip given.
+fn extract_with(lang: Lang, text: &str, kinds: &'static WalkKinds) -> FileFacts {
     let facts = FileFacts { lines: line_count(text), ..FileFacts::default() };
-    let mut ex = Extractor { lang, text, facts, handled, index: HashMap::new(), ranges: Vec::new() };
+    let mut ex = Extractor { lang, text, facts, kinds, index: HashMap::new(), ranges: Vec::new() };
     if let Some(tree) = with_parser(lang, |parser| parser.parse(text, None)).flatten() {
         ex.visit(tree.root_node(), None, &mut Vec::new());
     }
@@ -218,10 +218,42 @@ fn handled_kind_names(lang: Lang) -> &'static [&'static str] {
     }
 }
 
-/// [`handled_kind_names`] as a kind-id table, made once per language.
-fn handled_kinds(lang: Lang) -> &'static KindSet {
-    static SETS: [OnceLock<KindSet>; 9] = [const { OnceLock::new() }; 9];
-    SETS[lang as usize].get_or_init(|| KindSet::new(lang, handled_kind_names(lang)))
+/// Node kinds whose subtrees hold nothing the extractor records (literals, comments), per
+/// language: not walked into. Python's `string` is walked when it is an f-string (its
+/// interpolations hold code).
+fn opaque_kind_names(lang: Lang) -> &'static [&'static str] {
+    match lang {
+        Lang::Python => &["string", "comment"],
+        Lang::Rust => &[
+            "string_literal",
+            "raw_string_literal",
+            "line_comment",
+            "block_comment",
+            "attribute_item",
+            "inner_attribute_item",
+        ],
+        Lang::JavaScript | Lang::TypeScript | Lang::Tsx => &["string", "comment", "regex"],
+        Lang::Go => &["interpreted_string_literal", "raw_string_literal", "comment"],
+        Lang::Java => &["string_literal", "line_comment", "block_comment"],
+        Lang::C | Lang::Cpp => {
+            &["string_literal", "raw_string_literal", "char_literal", "system_lib_string", "comment"]
+        }
+    }
+}
+
+/// What a walk of a tree looks at: the kinds acted on, and the kinds not walked into.
+struct WalkKinds {
+    handled: KindSet,
+    opaque: KindSet,
+}
+
+/// [`handled_kind_names`] and [`opaque_kind_names`] as kind-id tables, made once per language.
+fn walk_kinds(lang: Lang) -> &'static WalkKinds {
+    static SETS: [OnceLock<WalkKinds>; 9] = [const { OnceLock::new() }; 9];
+    SETS[lang as usize].get_or_init(|| WalkKinds {
+        handled: KindSet::new(lang, handled_kind_names(lang)),
+        opaque: KindSet::new(lang, opaque_kind_names(lang)),
+    })
 }
 
 /// Number of lines, as `str::lines` counts them (a last line without a newline counts).
@@ -234,8 +266,9 @@ struct Extractor<'a> {
     lang: Lang,
     text: &'a str,
     facts: FileFacts,
-    /// The kinds [`Extractor::definition`] and [`Extractor::reference`] look at.
-    handled: &'static KindSet,
+    /// The kinds [`Extractor::definition`] and [`Extractor::reference`] look at, and those
+    /// skipped whole.
+    kinds: &'static WalkKinds,
     /// Qualified name → entity index, for merging (Rust `impl` blocks) and de-duplication.
     index: HashMap<String, u32>,
     /// Byte range of each function's body (entity index, start, end), in source order.
@@ -264,8 +297,13 @@ impl<'a> Extractor<'a> {
         self.text.get(node.byte_range()).unwrap_or_default()
     }
 
+    /// The child of `node` in `field` (a field name of the language's grammar).
+    fn child<'t>(&self, node: Node<'t>, field: &str) -> Option<Node<'t>> {
+        node.child_by_field_id(field_id(self.lang, field)?.get())
+    }
+
     fn field_text(&self, node: Node<'_>, field: &str) -> Option<&'a str> {
-        node.child_by_field_name(field).map(|n| self.text_of(n))
+        self.child(node, field).map(|n| self.text_of(n))
     }
 
     fn line(node: Node<'_>) -> u32 {
@@ -275,8 +313,10 @@ impl<'a> Extractor<'a> {
     /// Visits `node` and, unless it was handled whole, its named descendants. `cursors` holds
     /// one reusable cursor per depth (a cursor per node would allocate for every node).
     fn visit<'t>(&mut self, node: Node<'t>, parent: Option<u32>, cursors: &mut Vec<TreeCursor<'t>>) {
-        if !self.handled.contains(node) {
-            self.visit_children(node, parent, cursors);
+        if !self.kinds.handled.contains(node) {
+            if !self.kinds.opaque.contains(node) || self.is_format_string(node) {
+                self.visit_children(node, parent, cursors);
+            }
             return;
         }
         if let Some(def) = self.definition(node, parent) {
@@ -292,6 +332,16 @@ impl<'a> Extractor<'a> {
         self.visit_children(node, parent, cursors);
     }
 
+    /// Whether `node` is a Python f-string (or t-string): its prefix, before the quote, holds
+    /// an `f` or `t`.
+    fn is_format_string(&self, node: Node<'_>) -> bool {
+        self.lang == Lang::Python
+            && self.text.as_bytes()[node.start_byte()..]
+                .iter()
+                .take_while(|b| b.is_ascii_alphabetic())
+                .any(|b| matches!(b.to_ascii_lowercase(), b'f' | b't'))
+    }
+
     fn visit_children<'t>(&mut self, node: Node<'t>, parent: Option<u32>, cursors: &mut Vec<TreeCursor<'t>>) {
         let mut cursor = match cursors.pop() {
             Some(mut cursor) => {
@@ -304,7 +354,7 @@ impl<'a> Extractor<'a> {
             loop {
                 let child = cursor.node();
                 // Most named nodes are leaves of kinds not handled: skipped without a visit.
-                if child.is_named() && (child.child_count() > 0 || self.handled.contains(child)) {
+                if child.is_named() && (child.child_count() > 0 || self.kinds.handled.contains(child)) {
                     self.visit(child, parent, cursors);
                 }
                 if !cursor.goto_next_sibling() {
@@ -577,7 +627,7 @@ impl<'a> Extractor<'a> {
             owner: None,
         };
         let name = |field: &str| self.field_text(node, field).map(str::to_string);
-        let body = || node.child_by_field_name("body");
+        let body = || self.child(node, "body");
         match self.lang {
             Lang::Python => match kind {
                 "class_definition" => Some(Def { span: decorated(node), ..class(name("name")?, "class", body()) }),
@@ -613,18 +663,18 @@ impl<'a> Extractor<'a> {
                 }
                 "method_definition" => Some(func(name("name")?, "method", body())),
                 "variable_declarator" | "public_field_definition" | "field_definition" => {
-                    let value = node.child_by_field_name("value")?;
+                    let value = self.child(node, "value")?;
                     if !matches!(value.kind(), "arrow_function" | "function_expression" | "function") {
                         return None;
                     }
-                    let n = node.child_by_field_name("name").or_else(|| node.child_by_field_name("property"))?;
+                    let n = self.child(node, "name").or_else(|| self.child(node, "property"))?;
                     if !matches!(n.kind(), "identifier" | "property_identifier" | "private_property_identifier") {
                         return None;
                     }
                     let span = node.parent().filter(|p| p.kind() == "lexical_declaration").unwrap_or(node);
                     Some(Def {
                         span,
-                        body: value.child_by_field_name("body"),
+                        body: self.child(value, "body"),
                         ..func(self.text_of(n).to_string(), "function", None)
                     })
                 }
@@ -633,12 +683,12 @@ impl<'a> Extractor<'a> {
             Lang::Go => match kind {
                 "function_declaration" => Some(func(name("name")?, "function", body())),
                 "method_declaration" => {
-                    let receiver = node.child_by_field_name("receiver")?;
+                    let receiver = self.child(node, "receiver")?;
                     let owner = go_receiver_type(receiver, self.text);
                     Some(Def { owner, ..func(name("name")?, "method", body()) })
                 }
                 "type_spec" => {
-                    let ty = node.child_by_field_name("type")?;
+                    let ty = self.child(node, "type")?;
                     let detail = match ty.kind() {
                         "struct_type" => "struct",
                         "interface_type" => "interface",
@@ -663,7 +713,7 @@ impl<'a> Extractor<'a> {
             },
             Lang::C | Lang::Cpp => match kind {
                 "function_definition" => {
-                    let declarator = node.child_by_field_name("declarator")?;
+                    let declarator = self.child(node, "declarator")?;
                     let (owner, fname) = c_function_name(declarator, self.text)?;
                     let owner = owner.filter(|_| parent.is_none() || self.lang == Lang::Cpp);
                     Some(Def { owner, ..func(fname, "function", body()) })
@@ -708,7 +758,7 @@ impl<'a> Extractor<'a> {
         };
         match (self.lang, node.kind()) {
             (Lang::Python, "class_definition") => {
-                if let Some(args) = node.child_by_field_name("superclasses") {
+                if let Some(args) = self.child(node, "superclasses") {
                     let mut c = args.walk();
                     for arg in args.named_children(&mut c) {
                         if matches!(arg.kind(), "identifier" | "attribute") {
@@ -718,12 +768,12 @@ impl<'a> Extractor<'a> {
                 }
             }
             (Lang::Rust, "impl_item") => {
-                if let Some(t) = node.child_by_field_name("trait") {
+                if let Some(t) = self.child(node, "trait") {
                     push(self.text_of(t), Self::line(t));
                 }
             }
             (Lang::Rust, "trait_item") => {
-                if let Some(b) = node.child_by_field_name("bounds") {
+                if let Some(b) = self.child(node, "bounds") {
                     for t in named_descendants(b, &["type_identifier", "scoped_type_identifier"]) {
                         push(self.text_of(t), Self::line(t));
                     }
@@ -743,15 +793,13 @@ impl<'a> Extractor<'a> {
                 }
             }
             (Lang::Go, "type_spec") => {
-                if let Some(ty) = node.child_by_field_name("type") {
+                if let Some(ty) = self.child(node, "type") {
                     let mut c = ty.walk();
                     for list in ty.named_children(&mut c) {
                         let mut c2 = list.walk();
                         for f in list.named_children(&mut c2) {
                             let embedded = match f.kind() {
-                                "field_declaration" if f.child_by_field_name("name").is_none() => {
-                                    f.child_by_field_name("type")
-                                }
+                                "field_declaration" if self.child(f, "name").is_none() => self.child(f, "type"),
                                 "type_elem" => f.named_child(0),
                                 _ => None,
                             };
@@ -769,7 +817,7 @@ impl<'a> Extractor<'a> {
             }
             (Lang::Java, _) => {
                 for field in ["superclass", "interfaces"] {
-                    if let Some(n) = node.child_by_field_name(field) {
+                    if let Some(n) = self.child(node, field) {
                         for t in named_descendants(n, &["type_identifier", "scoped_type_identifier"]) {
                             push(self.text_of(t), Self::line(t));
                         }
@@ -812,7 +860,7 @@ impl<'a> Extractor<'a> {
         match self.lang {
             Lang::Python => match kind {
                 "call" => {
-                    if let Some(f) = node.child_by_field_name("function") {
+                    if let Some(f) = self.child(node, "function") {
                         self.call_target(f, parent, line(), "attribute", "object", "attribute");
                     }
                 }
@@ -857,12 +905,8 @@ impl<'a> Extractor<'a> {
             },
             Lang::Rust => match kind {
                 "call_expression" => {
-                    if let Some(f) = node.child_by_field_name("function") {
-                        let f = if f.kind() == "generic_function" {
-                            f.child_by_field_name("function").unwrap_or(f)
-                        } else {
-                            f
-                        };
+                    if let Some(f) = self.child(node, "function") {
+                        let f = if f.kind() == "generic_function" { self.child(f, "function").unwrap_or(f) } else { f };
                         match f.kind() {
                             "scoped_identifier" => {
                                 let q = self.field_text(f, "path").map(strip_generics);
@@ -874,12 +918,12 @@ impl<'a> Extractor<'a> {
                     }
                 }
                 "use_declaration" => {
-                    if let Some(arg) = node.child_by_field_name("argument") {
+                    if let Some(arg) = self.child(node, "argument") {
                         self.rust_use(arg, "", line());
                     }
                     return true;
                 }
-                "mod_item" if node.child_by_field_name("body").is_none() => {
+                "mod_item" if self.child(node, "body").is_none() => {
                     if let Some(n) = self.field_text(node, "name") {
                         self.import(format!("mod:{n}"), Vec::new(), Some(n.to_string()), false, line());
                     }
@@ -889,10 +933,10 @@ impl<'a> Extractor<'a> {
             },
             Lang::JavaScript | Lang::TypeScript | Lang::Tsx => match kind {
                 "call_expression" => {
-                    if let Some(f) = node.child_by_field_name("function") {
+                    if let Some(f) = self.child(node, "function") {
                         if f.kind() == "identifier" && self.text_of(f) == "require" {
-                            if let Some(s) = node
-                                .child_by_field_name("arguments")
+                            if let Some(s) = self
+                                .child(node, "arguments")
                                 .and_then(|a| a.named_child(0))
                                 .filter(|a| a.kind() == "string")
                             {
@@ -901,7 +945,7 @@ impl<'a> Extractor<'a> {
                                 let alias = node
                                     .parent()
                                     .filter(|p| p.kind() == "variable_declarator")
-                                    .and_then(|p| p.child_by_field_name("name"))
+                                    .and_then(|p| self.child(p, "name"))
                                     .filter(|n| n.kind() == "identifier")
                                     .map(|n| self.text_of(n).to_string());
                                 self.import(module, Vec::new(), alias, false, line());
@@ -912,12 +956,12 @@ impl<'a> Extractor<'a> {
                     }
                 }
                 "new_expression" => {
-                    if let Some(f) = node.child_by_field_name("constructor") {
+                    if let Some(f) = self.child(node, "constructor") {
                         self.call_target(f, parent, line(), "member_expression", "object", "property");
                     }
                 }
                 "import_statement" | "export_statement" => {
-                    if let Some(source) = node.child_by_field_name("source") {
+                    if let Some(source) = self.child(node, "source") {
                         let module = unquote(self.text_of(source)).to_string();
                         let mut names = Vec::new();
                         let mut alias = None;
@@ -952,7 +996,7 @@ impl<'a> Extractor<'a> {
             },
             Lang::Go => match kind {
                 "call_expression" => {
-                    if let Some(f) = node.child_by_field_name("function") {
+                    if let Some(f) = self.child(node, "function") {
                         self.call_target(f, parent, line(), "selector_expression", "operand", "field");
                     }
                 }
@@ -999,7 +1043,7 @@ impl<'a> Extractor<'a> {
             },
             Lang::C | Lang::Cpp => match kind {
                 "call_expression" => {
-                    if let Some(f) = node.child_by_field_name("function") {
+                    if let Some(f) = self.child(node, "function") {
                         match f.kind() {
                             "qualified_identifier" => {
                                 let (q, n) = split_qualified(&strip_generics(self.text_of(f)));
@@ -1084,7 +1128,7 @@ impl<'a> Extractor<'a> {
             }
             "scoped_use_list" => {
                 let p = join(prefix, self.field_text(node, "path").unwrap_or_default());
-                if let Some(list) = node.child_by_field_name("list") {
+                if let Some(list) = self.child(node, "list") {
                     self.rust_use(list, &p, line);
                 }
             }
@@ -1243,7 +1287,7 @@ mod tests {
         ),
         (
             Lang::JavaScript,
-            "import d, { a, b as c } from './m';\nimport * as ns from 'ns';\nexport * from './all';\nexport { e } from './e';\nconst u = require('./u');\nclass K extends Base { m() { return this.x.y(); } field = () => z(); }\nfunction* gen() { yield new Thing(); }\nconst arrow = (p) => { q(p); };\nlet fe = function () { r(); };\n",
+            "import d, { a, b as c } from './m';\nimport * as ns from 'ns';\nexport * from './all';\nexport { e } from './e';\nconst u = require('./u');\nclass K extends Base { m() { return this.x.y(); } field = () => z(); }\nfunction* gen() { yield new Thing(); }\nconst arrow = (p) => { q(p); };\nlet fe = function () { r(); };\nconst tpl = `${tagged(1)}`;\n",
         ),
         (
             Lang::TypeScript,
@@ -1271,12 +1315,14 @@ mod tests {
         ),
     ];
 
-    /// The kind-id filter and the leaf skip change nothing: a walk that looks at every node
-    /// extracts the same facts. A kind acted on but missing from `handled_kind_names` fails here.
+    /// The kind-id filter, the leaf skip and the opaque kinds change nothing: a walk that looks
+    /// at every node extracts the same facts. A kind acted on but missing from
+    /// `handled_kind_names`, or an opaque kind that holds something recorded, fails here.
     #[test]
     fn every_kind_acted_on_is_listed() {
         for (lang, text) in SAMPLES {
-            let all: &'static KindSet = Box::leak(Box::new(KindSet::all(*lang)));
+            let all = WalkKinds { handled: KindSet::all(*lang), opaque: KindSet::new(*lang, &[]) };
+            let all: &'static WalkKinds = Box::leak(Box::new(all));
             let filtered = extract(*lang, text);
             assert_eq!(filtered, extract_with(*lang, text, all), "{lang:?}");
             assert!(!filtered.entities.is_empty() && !filtered.calls.is_empty(), "{lang:?}: {filtered:?}");
@@ -1289,7 +1335,7 @@ mod tests {
     fn every_listed_kind_is_in_its_grammar() {
         for (lang, _) in SAMPLES {
             let family: Vec<Lang> = SAMPLES.iter().map(|(l, _)| *l).filter(|l| l.family() == lang.family()).collect();
-            for kind in handled_kind_names(*lang) {
+            for kind in handled_kind_names(*lang).iter().chain(opaque_kind_names(*lang)) {
                 let known = family.iter().any(|l| l.grammar().id_for_node_kind(kind, true) != 0);
                 assert!(known, "no grammar of {lang:?}'s family has a kind {kind}");
             }

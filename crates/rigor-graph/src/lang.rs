@@ -112,6 +112,23 @@ pub fn kind_name<'t>(lang: Lang, node: Node<'t>) -> &'t str {
     }
 }
 
+/// The id of the field `name` in `lang`'s grammar, `None` when it has no such field: a binary
+/// search of a table made once per grammar (tree-sitter's own lookup compares the name with the
+/// grammar's field names one by one).
+pub fn field_id(lang: Lang, name: &str) -> Option<std::num::NonZeroU16> {
+    static TABLES: [OnceLock<Vec<(Box<str>, std::num::NonZeroU16)>>; 9] = [const { OnceLock::new() }; 9];
+    let table = TABLES[lang as usize].get_or_init(|| {
+        let grammar = lang.grammar();
+        let mut fields: Vec<(Box<str>, std::num::NonZeroU16)> = (1..=grammar.field_count() as u16)
+            .filter_map(|id| Some((grammar.field_name_for_id(id)?.into(), std::num::NonZeroU16::new(id)?)))
+            .collect();
+        fields.sort();
+        fields
+    });
+    let at = table.binary_search_by(|(field, _)| (**field).cmp(name)).ok()?;
+    Some(table[at].1)
+}
+
 /// A set of node kinds of one grammar, answered by one table lookup on the node's kind id (a
 /// string comparison per node adds up over every node of a repository).
 pub struct KindSet {
@@ -236,6 +253,33 @@ fn collect_errors(node: Node<'_>, text: &str, out: &mut Vec<SyntaxError>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn field_ids_are_the_grammars_own() {
+        for lang in [
+            Lang::Python,
+            Lang::Rust,
+            Lang::JavaScript,
+            Lang::TypeScript,
+            Lang::Tsx,
+            Lang::Go,
+            Lang::Java,
+            Lang::C,
+            Lang::Cpp,
+        ] {
+            let grammar = lang.grammar();
+            for id in 1..=grammar.field_count() as u16 {
+                let name = grammar.field_name_for_id(id).unwrap_or_default();
+                assert_eq!(
+                    field_id(lang, name).map(|f| f.get()),
+                    grammar.field_id_for_name(name).map(|f| f.get()),
+                    "{lang:?} {name}"
+                );
+            }
+            assert_eq!(field_id(lang, "no_such_field"), None);
+            assert_eq!(field_id(lang, ""), None);
+        }
+    }
 
     #[test]
     fn every_grammar_loads_and_parses_clean_code() {
