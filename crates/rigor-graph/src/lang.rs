@@ -5,6 +5,7 @@
 //! nodes); the editor's syntax check and the graph builder share these grammars. This module does
 //! not extract entities (see `extract`) and does not read files.
 
+use std::num::NonZeroU16;
 use std::path::Path;
 use std::sync::OnceLock;
 
@@ -112,15 +113,18 @@ pub fn kind_name<'t>(lang: Lang, node: Node<'t>) -> &'t str {
     }
 }
 
+/// A grammar's field names, sorted, with their ids.
+type FieldTable = Vec<(Box<str>, NonZeroU16)>;
+
 /// The id of the field `name` in `lang`'s grammar, `None` when it has no such field: a binary
 /// search of a table made once per grammar (tree-sitter's own lookup compares the name with the
 /// grammar's field names one by one).
-pub fn field_id(lang: Lang, name: &str) -> Option<std::num::NonZeroU16> {
-    static TABLES: [OnceLock<Vec<(Box<str>, std::num::NonZeroU16)>>; 9] = [const { OnceLock::new() }; 9];
+pub fn field_id(lang: Lang, name: &str) -> Option<NonZeroU16> {
+    static TABLES: [OnceLock<FieldTable>; 9] = [const { OnceLock::new() }; 9];
     let table = TABLES[lang as usize].get_or_init(|| {
         let grammar = lang.grammar();
-        let mut fields: Vec<(Box<str>, std::num::NonZeroU16)> = (1..=grammar.field_count() as u16)
-            .filter_map(|id| Some((grammar.field_name_for_id(id)?.into(), std::num::NonZeroU16::new(id)?)))
+        let mut fields: FieldTable = (1..=grammar.field_count() as u16)
+            .filter_map(|id| Some((grammar.field_name_for_id(id)?.into(), NonZeroU16::new(id)?)))
             .collect();
         fields.sort();
         fields
