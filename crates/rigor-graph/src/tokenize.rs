@@ -49,6 +49,9 @@ const fn pack(word: &[u8]) -> u64 {
     packed
 }
 
+/// Words longer than this (in bytes) give no terms: generated names, hashes, base64.
+const MAX_WORD: usize = 64;
+
 fn is_stop(word: &str) -> bool {
     word.len() < 2 || (word.len() <= 8 && STOP_PACKED.binary_search(&pack(word.as_bytes())).is_ok())
 }
@@ -79,7 +82,7 @@ pub fn for_each_term_at(text: &str, mut f: impl FnMut(&str, usize)) {
             i += 1;
         }
         if ascii {
-            ascii_word_terms(&text[start..i], start, &mut f);
+            ascii_word_terms(&text[start..i], start, &mut lower, &mut f);
         } else {
             // Cut on a character boundary: `i` stops before an ASCII byte or at the end.
             unicode_terms(&text[start..i], start, &mut lower, &mut f);
@@ -89,21 +92,38 @@ pub fn for_each_term_at(text: &str, mut f: impl FnMut(&str, usize)) {
 
 /// ASCII word characters, plus every byte of a non-ASCII character (sorted out by Unicode later).
 fn is_word_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_' || !b.is_ascii()
+    /// The answer for every byte: a table lookup, as this runs for every byte of every file.
+    const WORD_BYTES: [bool; 256] = {
+        let mut table = [false; 256];
+        let mut b = 0;
+        while b < 256 {
+            let c = b as u8;
+            table[b] = c.is_ascii_alphanumeric() || c == b'_' || !c.is_ascii();
+            b += 1;
+        }
+        table
+    };
+    WORD_BYTES[usize::from(b)]
 }
 
-/// Terms of one ASCII word at byte offset `offset` of the text.
-fn ascii_word_terms(word: &str, offset: usize, f: &mut impl FnMut(&str, usize)) {
-    const MAX_WORD: usize = 64;
+/// `text` without leading and trailing `_`.
+fn trim_underscores(text: &str) -> &str {
+    let bytes = text.as_bytes();
+    let start = bytes.iter().position(|&b| b != b'_').unwrap_or(bytes.len());
+    let end = bytes.iter().rposition(|&b| b != b'_').map_or(start, |last| last + 1);
+    &text[start..end]
+}
+
+/// Terms of one ASCII word at byte offset `offset` of the text (`lower` is scratch space).
+fn ascii_word_terms(word: &str, offset: usize, lower: &mut String, f: &mut impl FnMut(&str, usize)) {
     if word.len() > MAX_WORD {
         return;
     }
-    let mut buf = [0u8; MAX_WORD];
-    let lower = &mut buf[..word.len()];
-    lower.copy_from_slice(word.as_bytes());
+    lower.clear();
+    lower.push_str(word);
     lower.make_ascii_lowercase();
-    let lower: &str = std::str::from_utf8(lower).unwrap_or_default();
-    let whole = lower.trim_matches('_');
+    let lower = lower.as_str();
+    let whole = trim_underscores(lower);
     if keep(whole) {
         f(whole, offset);
     }
@@ -124,13 +144,13 @@ fn ascii_word_terms(word: &str, offset: usize, f: &mut impl FnMut(&str, usize)) 
 fn unicode_terms(run: &str, base: usize, lower: &mut String, f: &mut impl FnMut(&str, usize)) {
     let run_start = run.as_ptr() as usize;
     for word in run.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
-        if word.is_empty() || word.len() > 64 {
+        if word.is_empty() || word.len() > MAX_WORD {
             continue;
         }
         let offset = base + (word.as_ptr() as usize - run_start);
         lower.clear();
         lower.extend(word.chars().flat_map(char::to_lowercase));
-        let whole = lower.trim_matches('_');
+        let whole = trim_underscores(lower);
         if keep(whole) {
             f(whole, offset);
         }
@@ -159,23 +179,38 @@ pub fn terms(text: &str) -> Vec<String> {
 }
 
 /// Splits one identifier on `_` and case changes: `parseHTTPResponse2` → parse, HTTP, Response, 2.
+/// One pass over the characters.
 fn split_identifier(word: &str, mut f: impl FnMut(&str)) {
-    for piece in word.split('_').filter(|p| !p.is_empty()) {
-        let mut start = 0;
-        let mut chars = piece.char_indices().peekable();
-        let Some((_, mut prev)) = chars.next() else { continue };
-        while let Some((pos, c)) = chars.next() {
-            let next = chars.peek().map(|&(_, n)| n);
-            let boundary = (c.is_uppercase() && prev.is_lowercase())
-                || (c.is_uppercase() && prev.is_uppercase() && next.is_some_and(char::is_lowercase))
-                || (c.is_ascii_digit() != prev.is_ascii_digit());
-            if boundary {
-                f(&piece[start..pos]);
-                start = pos;
+    // The current part: where it starts and its last character.
+    let mut part: Option<(usize, char)> = None;
+    let mut chars = word.char_indices().peekable();
+    while let Some((pos, c)) = chars.next() {
+        if c == '_' {
+            if let Some((start, _)) = part.take() {
+                f(&word[start..pos]);
             }
-            prev = c;
+            continue;
         }
-        f(&piece[start..]);
+        let start = match part {
+            None => pos,
+            Some((start, prev)) => {
+                // A `_` next ends the part, as the end of the word does: neither is lowercase.
+                let next = chars.peek().map(|&(_, n)| n);
+                let boundary = (c.is_uppercase() && prev.is_lowercase())
+                    || (c.is_uppercase() && prev.is_uppercase() && next.is_some_and(char::is_lowercase))
+                    || (c.is_ascii_digit() != prev.is_ascii_digit());
+                if boundary {
+                    f(&word[start..pos]);
+                    pos
+                } else {
+                    start
+                }
+            }
+        };
+        part = Some((start, c));
+    }
+    if let Some((start, _)) = part {
+        f(&word[start..]);
     }
 }
 
@@ -192,6 +227,25 @@ mod tests {
             assert!(!is_stop(word), "{word}");
         }
         assert!(STOP_WORDS.iter().all(|w| w.len() <= 8), "pack() holds 8 bytes");
+    }
+
+    fn parts(word: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        split_identifier(word, |p| out.push(p.to_string()));
+        out
+    }
+
+    #[test]
+    fn identifiers_split_on_underscores_case_and_digits() {
+        assert_eq!(parts("parseHTTPResponse2"), ["parse", "HTTP", "Response", "2"]);
+        assert_eq!(parts("__init__"), ["init"]);
+        assert_eq!(parts("a__b_"), ["a", "b"]);
+        assert_eq!(parts("HTTPServer_getX"), ["HTTP", "Server", "get", "X"]);
+        assert_eq!(parts("x86_64"), ["x", "86", "64"]);
+        assert_eq!(parts("ABCdef"), ["AB", "Cdef"]);
+        assert_eq!(parts("AB_Cd"), ["AB", "Cd"]);
+        assert!(parts("_").is_empty());
+        assert_eq!(parts("naïveSet_Ωmega"), ["naïve", "Set", "Ωmega"]);
     }
 
     #[test]
