@@ -7,12 +7,16 @@
 //! of deleted files are removed. Re-indexing after editing one file therefore parses one file and
 //! writes one row. The graph is linked in memory from the rows (`graph`).
 //!
+//! What is indexed: source files of the known languages under the root, as git would see them
+//! (ignore files obeyed), but build and environment directories ([`SKIP_DIRS`]), vendored
+//! third-party code ([`VENDOR_DIRS`]), minified JavaScript and files over [`MAX_FILE_BYTES`].
+//!
 //! Finding the files: a full walk (gitignore-aware) records the modification time of every
 //! directory it entered and the stat of every file that decides what is indexed without being
-//! indexed (ignore files, package manifests, files skipped for their size). The next update
-//! stats those and the indexed files only; if every directory and watched file is as recorded, no
-//! file can have appeared or disappeared (that changes its directory's mtime), so no directory is
-//! read. Anything else falls back to the full walk. A stat younger than [`RACY_NS`] at scan time
+//! indexed (ignore files, package manifests, files skipped for their size, the package marker a
+//! skipped vendor directory lacks). The next update stats those and the indexed files only; if
+//! every directory and watched file is as recorded, no file can have appeared or disappeared
+//! (that changes its directory's mtime), so no directory is read. Anything else falls back to the full walk. A stat younger than [`RACY_NS`] at scan time
 //! is not trusted (a change within the file system's timestamp granularity would leave it equal),
 //! as git does with racily clean entries: such a file is hashed again next time, such a directory
 //! forces the next walk.
@@ -49,6 +53,13 @@ const MAX_FILE_BYTES: u64 = 1_000_000;
 const RACY_NS: i64 = 2_000_000_000;
 /// Directories never indexed, even without a `.gitignore`.
 const SKIP_DIRS: &[&str] = &[".git", ".rigor", "node_modules", "__pycache__", ".venv", "venv", ".tox", "target"];
+/// Directories of vendored third-party code (GitHub linguist's convention): copies of other
+/// projects (Go modules, bundled JavaScript libraries, C dependencies), not the repository's own
+/// code, so not indexed (still found by regex search). A directory of these names that is a
+/// Python package (`__init__.py`) is the project's own (an app may well be called `vendors`).
+const VENDOR_DIRS: &[&str] = &["vendor", "vendors", "third_party", "third-party", "thirdparty"];
+/// The file whose appearance makes a vendor directory the project's own (see [`VENDOR_DIRS`]).
+const PACKAGE_MARKER: &str = "__init__.py";
 
 /// Errors of the index.
 #[derive(Debug, thiserror::Error)]
@@ -583,13 +594,29 @@ fn walk(root: &Path) -> (Vec<Found>, RepoMeta, Scan) {
     let found: Mutex<Vec<Found>> = Mutex::default();
     let manifests: Mutex<Vec<String>> = Mutex::default();
     let scan: Mutex<Scan> = Mutex::default();
+    // Vendor directories left out, by path: watched for the package marker appearing.
+    let vendored: Arc<Mutex<Vec<PathBuf>>> = Arc::default();
+    let skipped = Arc::clone(&vendored);
     let walker = ignore::WalkBuilder::new(root)
         .hidden(true)
         .require_git(false)
         .threads(2)
-        .filter_entry(|e| {
-            !(e.file_type().is_some_and(|t| t.is_dir())
-                && e.file_name().to_str().is_some_and(|n| SKIP_DIRS.contains(&n)))
+        .filter_entry(move |e| {
+            if !e.file_type().is_some_and(|t| t.is_dir()) {
+                return true;
+            }
+            let Some(name) = e.file_name().to_str() else { return true };
+            if SKIP_DIRS.contains(&name) {
+                return false;
+            }
+            if VENDOR_DIRS.contains(&name) {
+                let marker = e.path().join(PACKAGE_MARKER);
+                if !marker.exists() {
+                    skipped.lock().unwrap_or_else(|p| p.into_inner()).push(marker);
+                    return false;
+                }
+            }
+            true
         })
         .build_parallel();
     walker.run(|| {
@@ -647,6 +674,11 @@ fn walk(root: &Path) -> (Vec<Found>, RepoMeta, Scan) {
     manifests.sort();
     let meta = repo_meta(root, manifests.iter().map(String::as_str));
     let mut scan = scan.into_inner().unwrap_or_else(|p| p.into_inner());
+    for marker in vendored.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+        if let Some(rel) = marker.strip_prefix(root).ok().and_then(Path::to_str) {
+            scan.watched.push((rel.replace('\\', "/"), ABSENT));
+        }
+    }
     for file in outside_ignore_files(root) {
         scan.watched.push((file.to_string_lossy().into_owned(), watched_stat(&file)));
     }

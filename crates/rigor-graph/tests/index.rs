@@ -268,3 +268,36 @@ fn an_update_without_a_walk_keeps_the_crate_names_of_the_manifests() {
     assert!(!reopened.update().unwrap().walked);
     assert_eq!(edges(&reopened.graph(), EdgeKind::Imports), walked, "the crate `alpha_core` still resolves");
 }
+
+#[test]
+fn vendored_code_is_not_indexed_unless_it_is_a_python_package() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(
+        root,
+        &[
+            ("app/main.py", "from app.vendors.models import Seller\n\n\ndef run():\n    return Seller()\n"),
+            ("app/vendors/__init__.py", ""),
+            ("app/vendors/models.py", "class Seller:\n    pass\n"),
+            ("static/js/vendor/jquery.js", "function jQuery(selector) { return selector; }\n"),
+            ("third_party/zlib/inflate.c", "int inflate(void) { return 0; }\n"),
+            ("vendor/github.com/pkg/errors/errors.go", "package errors\n\nfunc New() {}\n"),
+        ],
+    );
+    let mut index = Index::open(root).unwrap();
+    index.update().unwrap();
+    age_tree(root);
+    index.update().unwrap();
+    let files: Vec<&str> = index.records().keys().map(String::as_str).collect();
+    assert_eq!(files, ["app/main.py", "app/vendors/__init__.py", "app/vendors/models.py"]);
+    assert!(edges(&index.graph(), EdgeKind::Invokes).iter().any(|e| e.contains("app/vendors/models.py:Seller")));
+
+    // A vendor directory that becomes a Python package is indexed by the next update, though
+    // no directory that was walked changed.
+    let mut reopened = Index::open(root).unwrap();
+    assert!(!reopened.update().unwrap().walked);
+    write(root, &[("static/js/vendor/__init__.py", "")]);
+    let update = reopened.update().unwrap();
+    assert!(update.walked, "the missing package marker is watched");
+    assert!(reopened.records().contains_key("static/js/vendor/jquery.js"));
+}
