@@ -1,8 +1,9 @@
 //! `search`: a gitignore-aware regex search over the workspace, ripgrep style.
 //!
 //! The walk honours `.gitignore` (also outside a git repository), skips hidden files and `.git`,
-//! and runs in parallel (`ignore::WalkBuilder::build_parallel`); files are searched with
-//! `grep-searcher` (binary files skipped) using a `grep-regex` matcher. Results are `path:line: text`
+//! and runs in parallel (`ignore::WalkBuilder::build_parallel`) while the regex is compiled; the
+//! files are then searched on every core with `grep-searcher` (binary files skipped) using a
+//! `grep-regex` matcher. Results are `path:line: text`
 //! relative to the workspace, sorted by path and line, long lines cut, and capped at `max_results`
 //! with a note saying how many more matched.
 //!
@@ -12,7 +13,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use grep_regex::RegexMatcherBuilder;
@@ -116,14 +117,6 @@ impl Request {
     }
 
     fn execute(&self, workspace: &Path, max_chars: usize) -> ToolOutput {
-        let matcher = match RegexMatcherBuilder::new()
-            .case_insensitive(self.case_insensitive)
-            .line_terminator(Some(b'\n'))
-            .build(&self.pattern)
-        {
-            Ok(matcher) => matcher,
-            Err(err) => return ToolOutput::error(format!("invalid regex `{}`: {err}", self.pattern)),
-        };
         let mut builder = ignore::WalkBuilder::new(&self.root);
         builder
             .hidden(true)
@@ -140,41 +133,59 @@ impl Request {
                 Err(err) => return ToolOutput::error(format!("invalid glob `{glob}`: {err}")),
             }
         }
+        // The matcher is compiled while the tree is walked: grep-regex builds a full DFA where it
+        // can, milliseconds for a Unicode class such as `\w`, as long as a walk of a small tree.
+        // A regex that does not compile stops the walk.
+        let invalid = AtomicBool::new(false);
+        let (matcher, files) = std::thread::scope(|scope| {
+            let compiling = scope.spawn(|| {
+                let built = RegexMatcherBuilder::new()
+                    .case_insensitive(self.case_insensitive)
+                    .line_terminator(Some(b'\n'))
+                    .build(&self.pattern);
+                invalid.store(built.is_err(), Ordering::Relaxed);
+                built
+            });
+            let files = list_files(&builder, &invalid);
+            (compiling.join(), files)
+        });
+        let matcher = match matcher {
+            Ok(Ok(matcher)) => matcher,
+            Ok(Err(err)) => return ToolOutput::error(format!("invalid regex `{}`: {err}", self.pattern)),
+            Err(_) => return ToolOutput::error(format!("compiling the regex `{}` failed", self.pattern)),
+        };
 
         let hits: Mutex<Vec<Hit>> = Mutex::new(Vec::new());
         let counted = AtomicUsize::new(0);
-        builder.build_parallel().run(|| {
-            let matcher = &matcher;
-            let hits = &hits;
-            let counted = &counted;
-            let mut searcher =
-                SearcherBuilder::new().binary_detection(BinaryDetection::quit(0)).line_number(true).build();
-            Box::new(move |entry| {
-                let Ok(entry) = entry else { return WalkState::Continue };
-                if !entry.file_type().is_some_and(|t| t.is_file()) {
-                    return WalkState::Continue;
-                }
-                let shown = paths::display(workspace, entry.path());
-                let mut found = Vec::new();
-                let _ = searcher.search_path(
-                    matcher,
-                    entry.path(),
-                    Lossy(|line, text| {
-                        found.push(Hit { path: shown.clone(), line, text: cut_line(text) });
-                        Ok(true)
-                    }),
-                );
-                if found.is_empty() {
-                    return WalkState::Continue;
-                }
-                let total = counted.fetch_add(found.len(), Ordering::Relaxed) + found.len();
-                {
-                    let mut hits = hits.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                    let room = MAX_STORED.saturating_sub(hits.len());
-                    hits.extend(found.into_iter().take(room));
-                }
-                if total >= MAX_COUNTED { WalkState::Quit } else { WalkState::Continue }
-            })
+        let next = AtomicUsize::new(0);
+        let threads = std::thread::available_parallelism().map_or(1, usize::from).min(files.len().max(1));
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                scope.spawn(|| {
+                    let mut searcher =
+                        SearcherBuilder::new().binary_detection(BinaryDetection::quit(0)).line_number(true).build();
+                    while counted.load(Ordering::Relaxed) < MAX_COUNTED {
+                        let Some(path) = files.get(next.fetch_add(1, Ordering::Relaxed)) else { break };
+                        let shown = paths::display(workspace, path);
+                        let mut found = Vec::new();
+                        let _ = searcher.search_path(
+                            &matcher,
+                            path,
+                            Lossy(|line, text| {
+                                found.push(Hit { path: shown.clone(), line, text: cut_line(text) });
+                                Ok(true)
+                            }),
+                        );
+                        if found.is_empty() {
+                            continue;
+                        }
+                        counted.fetch_add(found.len(), Ordering::Relaxed);
+                        let mut hits = hits.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                        let room = MAX_STORED.saturating_sub(hits.len());
+                        hits.extend(found.into_iter().take(room));
+                    }
+                });
+            }
         });
 
         let mut hits = hits.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -199,6 +210,26 @@ impl Request {
         }
         ToolOutput::ok(truncate_middle(out.trim_end_matches('\n'), max_chars))
     }
+}
+
+/// The files under the walk's root, found by a parallel walk (cut short once `stop` is set).
+fn list_files(builder: &ignore::WalkBuilder, stop: &AtomicBool) -> Vec<PathBuf> {
+    let files: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+    builder.build_parallel().run(|| {
+        let files = &files;
+        Box::new(move |entry| {
+            if stop.load(Ordering::Relaxed) {
+                return WalkState::Quit;
+            }
+            if let Ok(entry) = entry
+                && entry.file_type().is_some_and(|t| t.is_file())
+            {
+                files.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(entry.into_path());
+            }
+            WalkState::Continue
+        })
+    });
+    files.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// A matching line without its terminator, cut to [`MAX_LINE_CHARS`].
