@@ -336,7 +336,11 @@ impl<'a> Extractor<'a> {
     /// an `f` or `t`.
     fn is_format_string(&self, node: Node<'_>) -> bool {
         self.lang == Lang::Python
-            && self.text.as_bytes()[node.start_byte()..]
+            && self
+                .text
+                .as_bytes()
+                .get(node.start_byte()..)
+                .unwrap_or_default()
                 .iter()
                 .take_while(|b| b.is_ascii_alphabetic())
                 .any(|b| matches!(b.to_ascii_lowercase(), b'f' | b't'))
