@@ -16,10 +16,10 @@
 //! indexed (ignore files, package manifests, files skipped for their size, the package marker a
 //! skipped vendor directory lacks). The next update stats those and the indexed files only; if
 //! every directory and watched file is as recorded, no file can have appeared or disappeared
-//! (that changes its directory's mtime), so no directory is read. Anything else falls back to the full walk. A stat younger than [`RACY_NS`] at scan time
-//! is not trusted (a change within the file system's timestamp granularity would leave it equal),
-//! as git does with racily clean entries: such a file is hashed again next time, such a directory
-//! forces the next walk.
+//! (that changes its directory's mtime), so no directory is read. Anything else falls back to the
+//! full walk. A stat younger than [`RACY_NS`] at scan time is not trusted (a change within the
+//! file system's timestamp granularity would leave it equal), as git does with racily clean
+//! entries: such a file is hashed again next time, such a directory forces the next walk.
 //!
 //! Safety: an update holds an exclusive lock on `.rigor/index/lock` (a second `rigor index`
 //! waits), and all row changes of an update are one SQLite transaction (WAL mode; the first
