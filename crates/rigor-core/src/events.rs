@@ -32,6 +32,12 @@ impl Emitter {
         Self { sinks: Arc::default(), redactor }
     }
 
+    /// The redactor applied to every event, for the other records of the run (`patch.diff`,
+    /// `result.json`).
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+
     /// Adds a sink.
     pub fn add(&self, sink: impl EventSink + 'static) {
         self.lock().push(Box::new(sink));
@@ -69,5 +75,33 @@ impl EventSink for Collector {
         if let Ok(mut events) = self.events.lock() {
             events.push(event.clone());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rigor_protocol::{RunStatus, RunTotals};
+
+    use super::*;
+
+    #[test]
+    fn sinks_never_see_an_unredacted_event() {
+        let emitter = Emitter::with_redactor(Redactor::new([("DB_PASS".to_string(), "submitted".to_string())]));
+        let collector = Collector::default();
+        emitter.add(collector.clone());
+        emitter.emit(Event::Notice { message: "the password is submitted".into() });
+        // Redacting the status makes this event invalid: it is withheld, not passed on as is.
+        emitter.emit(Event::RunFinished {
+            status: RunStatus::Submitted,
+            summary: "done".into(),
+            patch: String::new(),
+            totals: RunTotals::default(),
+        });
+        let events = collector.events();
+        assert_eq!(events[0], Event::Notice { message: "the password is [REDACTED:DB_PASS]".into() });
+        let Event::Notice { message } = &events[1] else { panic!("{:?}", events[1]) };
+        assert!(message.contains("withheld"), "{message}");
+        assert!(!format!("{events:?}").contains("submitted"), "{events:?}");
+        assert_eq!(emitter.redactor().redact("submitted"), "[REDACTED:DB_PASS]");
     }
 }

@@ -1,35 +1,25 @@
-//! Redaction of secrets from run events, so trajectories, `--json` output and logs never carry
-//! an API key or a private key that showed up in an observation or a model reply.
+//! Redaction of secrets from run records, so trajectories, `--json` output, `patch.diff`,
+//! `result.json` and logs never carry an API key or a private key that showed up in an
+//! observation or a model reply.
 //!
-//! Two sources of secrets:
-//! - *known values*: the values of this process's environment variables whose names say they
-//!   hold a secret (`*KEY*`, `*TOKEN*`, `*SECRET*`, `*PASSWORD*`, `*CREDENTIAL*`; at least 8
-//!   characters), which covers the provider keys rigor itself holds;
-//! - *patterns* of well-known credential formats ([`PATTERNS`]).
+//! What counts as a secret is decided by one catalogue, [`rigor_sandbox::env`], shared with the
+//! sandbox's environment scrubbing; this module has no list of its own. Two sources:
+//! - *known values* ([`Redactor::from_environment`]): values of this process's environment
+//!   variables, replaced by `[REDACTED:<name>]`;
+//! - *formats* ([`rigor_sandbox::env::redact_formats`]): credential formats, URL passwords and PEM
+//!   private keys (also a key body shown without its `BEGIN`/`END` lines), replaced by
+//!   `[REDACTED:<kind>]`.
 //!
-//! Each match is replaced by `[REDACTED:<kind>]`. This does not change what the model sees
-//! during a run (that is the sandbox's job: a scrubbed environment); it protects the records.
+//! This does not change what the model sees during a run (that is the sandbox's job: a scrubbed
+//! environment); it protects the records.
 
 use std::sync::Arc;
 
-use regex::Regex;
 use rigor_protocol::Event;
+use rigor_sandbox::env::{RANDOM_MIN_LEN, is_allowed_name, is_secret_name, looks_random, redact_formats};
 use serde_json::Value;
 
-/// Credential formats that are redacted wherever they appear: (kind, regular expression).
-pub const PATTERNS: &[(&str, &str)] = &[
-    ("private-key", r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----"),
-    ("api-key", r"\bsk-[A-Za-z0-9_-]{20,}"),
-    ("github-token", r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{22,})"),
-    ("aws-access-key", r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
-    ("aws-secret", r"(?i)aws_secret_access_key\s*[=:]\s*[A-Za-z0-9/+=]{30,}"),
-    ("slack-token", r"\bxox[abprs]-[A-Za-z0-9-]{10,}"),
-    ("google-api-key", r"\bAIza[0-9A-Za-z_-]{35}"),
-    ("huggingface-token", r"\bhf_[A-Za-z0-9]{30,}"),
-];
-
-/// Environment variable names whose values are treated as secrets.
-const SECRET_NAME_HINTS: &[&str] = &["KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL"];
+/// The shortest known value that is redacted: shorter ones would replace ordinary text.
 const MIN_SECRET_LEN: usize = 8;
 
 /// Replaces secrets in text and in events.
@@ -40,27 +30,55 @@ pub struct Redactor {
 
 #[derive(Default)]
 struct Inner {
+    /// (name, value), longest value first.
     values: Vec<(String, String)>,
-    patterns: Vec<(String, Regex)>,
 }
 
 impl Redactor {
-    /// A redactor for the given known secrets (`(name, value)`) plus the standard patterns.
+    /// A redactor for the given known secrets (`(name, value)`; values shorter than 8 characters
+    /// are ignored) plus the catalogue's formats.
     pub fn new(known: impl IntoIterator<Item = (String, String)>) -> Self {
-        let mut values: Vec<(String, String)> =
-            known.into_iter().filter(|(_, value)| value.trim().len() >= MIN_SECRET_LEN).collect();
+        let mut values: Vec<(String, String)> = Vec::new();
+        for (name, value) in known {
+            if value.trim().len() < MIN_SECRET_LEN {
+                continue;
+            }
+            // In raw JSON text (tool-call arguments) a value with quotes or backslashes is escaped.
+            if let Ok(quoted) = serde_json::to_string(&value) {
+                let escaped = &quoted[1..quoted.len() - 1];
+                if escaped != value {
+                    values.push((name.clone(), escaped.to_string()));
+                }
+            }
+            values.push((name, value));
+        }
         // Longest first, so a secret that contains another is replaced whole.
         values.sort_by_key(|(_, value)| std::cmp::Reverse(value.len()));
-        let patterns =
-            PATTERNS.iter().filter_map(|(kind, re)| Regex::new(re).ok().map(|r| (kind.to_string(), r))).collect();
-        Self { inner: Arc::new(Inner { values, patterns }) }
+        Self { inner: Arc::new(Inner { values }) }
     }
 
-    /// A redactor for the secrets in this process's environment.
+    /// A redactor for the secrets in this process's environment ([`Redactor::from_vars`]).
     pub fn from_environment() -> Self {
-        Self::new(std::env::vars().filter(|(name, _)| {
-            let upper = name.to_ascii_uppercase();
-            SECRET_NAME_HINTS.iter().any(|hint| upper.contains(hint))
+        Self::from_vars(std::env::vars())
+    }
+
+    /// A redactor for the secrets among `vars`, which are:
+    /// - the value of every variable the catalogue calls secret by name
+    ///   ([`is_secret_name`]: `*KEY*`, `*TOKEN*`, `*PASS*`, `*_PWD`, `AWS_*`, ...) with at least 8
+    ///   characters, unless the value is an absolute path (`GOOGLE_APPLICATION_CREDENTIALS`,
+    ///   `GITHUB_WORKSPACE`, `HF_HOME` name where something is; replacing them would garble every
+    ///   path in the records, and the sandbox hides the home directory);
+    /// - the value of every variable outside the sandbox's allowlist ([`is_allowed_name`]) with at
+    ///   least 12 characters that looks random ([`looks_random`]: a token under a name nobody
+    ///   foresaw). Paths, URLs, words, versions and lists are not redacted this way.
+    ///
+    /// Some harmless values are redacted too (an `AWS_REGION`, a container's hex host name):
+    /// records lose a little, secrets do not leak.
+    pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Self {
+        Self::new(vars.into_iter().filter(|(name, value)| {
+            let by_name = is_secret_name(name) && !value.trim().starts_with('/');
+            let random = !is_allowed_name(name) && value.trim().len() >= RANDOM_MIN_LEN && looks_random(value);
+            by_name || random
         }))
     }
 
@@ -72,25 +90,44 @@ impl Redactor {
                 out = out.replace(value.as_str(), &format!("[REDACTED:{name}]"));
             }
         }
-        for (kind, re) in &self.inner.patterns {
-            if re.is_match(&out) {
-                out = re.replace_all(&out, format!("[REDACTED:{kind}]").as_str()).into_owned();
-            }
-        }
-        out
+        redact_formats(&out).into_owned()
     }
 
     /// `event` with every string in it redacted.
+    ///
+    /// Fails closed: the redacted event is rebuilt from its redacted JSON, and when that is not
+    /// a valid event any more (a replacement hit a field with a fixed vocabulary, such as a run
+    /// status equal to a known secret) or the event cannot be serialised at all, the result is a
+    /// [`Event::Notice`] saying that an event was withheld and carrying the redacted JSON as
+    /// text. A notice rather than an event of the original type, because any event type can
+    /// fail and only a notice can carry arbitrary text; the record keeps what happened, redacted.
+    /// The unredacted event is never returned unless redaction found nothing to change.
     pub fn redact_event(&self, event: Event) -> Event {
-        let Ok(mut value) = serde_json::to_value(&event) else { return event };
-        if !self.redact_value(&mut value) {
+        let Ok(mut value) = serde_json::to_value(&event) else {
+            return Event::Notice {
+                message: "an event was withheld from the record: it could not be serialised".into(),
+            };
+        };
+        if !self.redact_json(&mut value) {
             return event;
         }
-        serde_json::from_value(value).unwrap_or(event)
+        match serde_json::from_value::<Event>(value.clone()) {
+            Ok(redacted) => redacted,
+            Err(_) => {
+                let kind = value.get("type").and_then(Value::as_str).unwrap_or("unknown").to_string();
+                Event::Notice {
+                    message: format!(
+                        "an event ({kind}) was withheld from the record: its redacted form is not a valid event; \
+                         redacted: {value}"
+                    ),
+                }
+            }
+        }
     }
 
-    /// Redacts strings in place; returns whether anything changed.
-    fn redact_value(&self, value: &mut Value) -> bool {
+    /// Redacts every string in `value` in place (object keys stay); returns whether anything
+    /// changed.
+    pub fn redact_json(&self, value: &mut Value) -> bool {
         match value {
             Value::String(s) => {
                 let redacted = self.redact(s);
@@ -98,8 +135,8 @@ impl Redactor {
                 *s = redacted;
                 changed
             }
-            Value::Array(items) => items.iter_mut().fold(false, |acc, v| self.redact_value(v) | acc),
-            Value::Object(map) => map.values_mut().fold(false, |acc, v| self.redact_value(v) | acc),
+            Value::Array(items) => items.iter_mut().fold(false, |acc, v| self.redact_json(v) | acc),
+            Value::Object(map) => map.values_mut().fold(false, |acc, v| self.redact_json(v) | acc),
             _ => false,
         }
     }
@@ -107,7 +144,13 @@ impl Redactor {
 
 #[cfg(test)]
 mod tests {
+    use rigor_protocol::{RunStatus, RunTotals};
+
     use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
 
     #[test]
     fn known_values_and_credential_patterns_are_redacted() {
@@ -127,6 +170,53 @@ mod tests {
     }
 
     #[test]
+    fn the_environment_is_read_with_the_sandbox_catalogue() {
+        let r = Redactor::from_vars(vars(&[
+            // Secret by name, whatever the value.
+            ("DB_PASS", "correct horse battery"),
+            ("MYSQL_PWD", "plainword"),
+            ("SENTRY_DSN", "https://abc@o1.ingest.sentry.io/2"),
+            ("PWD", "/work/main/crates"),
+            ("GOOGLE_APPLICATION_CREDENTIALS", "/home/u/key.json"),
+            // Unforeseen names: random values are secret, words and paths are not.
+            ("MY_SERVICE_CONF", "q8Zr3mK1vT0bXw7Nc4Lp"),
+            ("BUILD_TARGET", "x86_64-unknown-linux-gnu"),
+            ("PROJECT_DIR", "/srv/project/checkout"),
+            // Allowed in the sandbox: not treated as random.
+            ("SOURCE_DATE_EPOCH", "17000000a0bC9dE8"),
+        ]));
+        let text = "pw=correct horse battery pwd=plainword dsn=https://abc@o1.ingest.sentry.io/2 \
+                    tok=q8Zr3mK1vT0bXw7Nc4Lp target=x86_64-unknown-linux-gnu in /work/main/crates and \
+                    /srv/project/checkout, /home/u/key.json, 17000000a0bC9dE8";
+        assert_eq!(
+            r.redact(text),
+            "pw=[REDACTED:DB_PASS] pwd=[REDACTED:MYSQL_PWD] dsn=[REDACTED:SENTRY_DSN] \
+             tok=[REDACTED:MY_SERVICE_CONF] target=x86_64-unknown-linux-gnu in /work/main/crates and \
+             /srv/project/checkout, /home/u/key.json, 17000000a0bC9dE8"
+        );
+    }
+
+    #[test]
+    fn url_credentials_and_pem_bodies_are_redacted() {
+        let r = Redactor::default();
+        assert_eq!(
+            r.redact("remote: https://bot:ghs0123abcXYZ@github.com/o/r.git"),
+            "remote: https://bot:[REDACTED:url-credentials]@github.com/o/r.git"
+        );
+        let body = [
+            "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj",
+            "MzEfYyjiWA4R4/M2bS1GB4t7NXp98C3SC6dVMvDuictGeurT8jNbvJZHtCSuYEvu",
+            "NMoSfm76oqFvAp8Gy0iz5sxjZmSnXyCdPEovGhLa0VzMaQ8s+CLOyS56YyCFGeJZ",
+            "qgtzJ6GR3eqoYSW9b9UMvkBpZODSctWSNGj3P7jRFDO5VoTwCQAWbFnOjDfH5Ulg",
+        ];
+        // A key viewed by line range (no BEGIN/END line).
+        let view: String = body.iter().enumerate().map(|(i, l)| format!("{:>6}\t{l}\n", i + 2)).collect();
+        let redacted = r.redact(&view);
+        assert!(!redacted.contains("MzEfYyji"), "{redacted}");
+        assert!(redacted.starts_with("     2\t[REDACTED:private-key-body]\n"), "{redacted}");
+    }
+
+    #[test]
     fn events_are_redacted_deeply() {
         let r = Redactor::new([("GH_TOKEN".to_string(), "tok-0123456789".to_string())]);
         let event = Event::Observation {
@@ -141,5 +231,29 @@ mod tests {
             Event::Observation { content, .. } => assert_eq!(content, "env: GH_TOKEN=[REDACTED:GH_TOKEN]"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn an_event_that_does_not_round_trip_is_withheld_not_emitted_unredacted() {
+        // The secret equals a run status: redacting it makes the status invalid.
+        let r = Redactor::new([("DB_PASS".to_string(), "submitted".to_string())]);
+        let event = Event::RunFinished {
+            status: RunStatus::Submitted,
+            summary: "submitted with password submitted".into(),
+            patch: String::new(),
+            totals: RunTotals::default(),
+        };
+        let redacted = r.redact_event(event);
+        let Event::Notice { message } = &redacted else { panic!("{redacted:?}") };
+        assert!(message.contains("an event (run_finished) was withheld"), "{message}");
+        assert!(message.contains("[REDACTED:DB_PASS]"), "{message}");
+        assert!(!message.contains("submitted"), "{message}");
+    }
+
+    #[test]
+    fn escaped_values_in_raw_json_are_redacted() {
+        let r = Redactor::new([("APP_SECRET".to_string(), "pa\"ss\\word".to_string())]);
+        let raw = serde_json::json!({"command": "login pa\"ss\\word"}).to_string();
+        assert_eq!(r.redact(&raw), r#"{"command":"login [REDACTED:APP_SECRET]"}"#);
     }
 }
