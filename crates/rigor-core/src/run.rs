@@ -210,7 +210,7 @@ pub async fn execute_with(
         patch_file: run_dir.patch().display().to_string(),
         empty_patch: patch.trim().is_empty(),
     };
-    run_dir.write_result(&patch, &result).map_err(io_err)?;
+    run_dir.write_result(&patch, &result, emitter.redactor()).map_err(io_err)?;
 
     let mut applied = false;
     if request.apply && status == RunStatus::Submitted && !patch.trim().is_empty() {

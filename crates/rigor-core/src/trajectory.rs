@@ -3,6 +3,9 @@
 //!
 //! The trajectory is appended and flushed event by event, so a crash or Ctrl-C loses nothing
 //! that happened before it. Streamed text deltas are not written: the assembled message is.
+//!
+//! Every file is redacted: the trajectory receives events the [`crate::events::Emitter`] has
+//! already redacted, and [`RunDir::write_result`] redacts `patch.diff` and `result.json` itself.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
@@ -13,6 +16,7 @@ use rigor_protocol::{Event, RunStatus, RunTotals};
 use serde::{Deserialize, Serialize};
 
 use crate::events::EventSink;
+use crate::redact::Redactor;
 
 /// One line of `trajectory.jsonl`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -73,11 +77,18 @@ impl RunDir {
         self.path.join("result.json")
     }
 
-    /// Writes `patch.diff` and `result.json` (each through a temporary file and a rename, so
-    /// a reader never sees half a file).
-    pub fn write_result(&self, patch: &str, result: &RunResult) -> std::io::Result<()> {
-        write_atomic(&self.patch(), patch.as_bytes())?;
-        let json = serde_json::to_vec_pretty(result).map_err(std::io::Error::other)?;
+    /// Writes `patch.diff` and `result.json`, both redacted with `redactor` (each through a
+    /// temporary file and a rename, so a reader never sees half a file).
+    ///
+    /// These are records, like the trajectory: a secret in the patch (a key the agent wrote into
+    /// a file) is replaced by `[REDACTED:<kind>]`, so a redacted `patch.diff` may no longer apply.
+    /// The patch the run returns to its caller (`RunReport`, used by `--apply`) is not redacted:
+    /// it is the agent's actual work, applied to the user's own checkout.
+    pub fn write_result(&self, patch: &str, result: &RunResult, redactor: &Redactor) -> std::io::Result<()> {
+        write_atomic(&self.patch(), redactor.redact(patch).as_bytes())?;
+        let mut value = serde_json::to_value(result).map_err(std::io::Error::other)?;
+        redactor.redact_json(&mut value);
+        let json = serde_json::to_vec_pretty(&value).map_err(std::io::Error::other)?;
         write_atomic(&self.result(), &json)
     }
 }
@@ -173,5 +184,31 @@ mod tests {
         std::fs::write(&path, format!("garbage\n{text}")).unwrap();
         let err = read_trajectory(&path).unwrap_err().to_string();
         assert!(err.contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn patch_and_result_are_written_redacted() {
+        let dir = tempfile::tempdir().unwrap();
+        let run_dir = RunDir::create(dir.path(), "r1").unwrap();
+        let redactor = Redactor::new([("DB_PASS".to_string(), "hunter2-hunter2".to_string())]);
+        let patch = "--- a/.env\n+++ b/.env\n@@ -0,0 +1,2 @@\n+DB_PASS=hunter2-hunter2\n+OPENAI_API_KEY=sk-abcdefghijklmnopqrstuvwxyz\n";
+        let result = RunResult {
+            run_id: "r1".into(),
+            status: RunStatus::Submitted,
+            summary: "set the password to hunter2-hunter2".into(),
+            model: "openai:gpt".into(),
+            totals: RunTotals::default(),
+            patch_file: run_dir.patch().display().to_string(),
+            empty_patch: false,
+        };
+        run_dir.write_result(patch, &result, &redactor).unwrap();
+        let written_patch = std::fs::read_to_string(run_dir.patch()).unwrap();
+        assert_eq!(
+            written_patch,
+            "--- a/.env\n+++ b/.env\n@@ -0,0 +1,2 @@\n+DB_PASS=[REDACTED:DB_PASS]\n+OPENAI_API_KEY=[REDACTED:api-key]\n"
+        );
+        let written: RunResult = serde_json::from_str(&std::fs::read_to_string(run_dir.result()).unwrap()).unwrap();
+        assert_eq!(written.summary, "set the password to [REDACTED:DB_PASS]");
+        assert_eq!(written.status, RunStatus::Submitted);
     }
 }
