@@ -7,26 +7,25 @@
 //! patch is `git diff` of the workspace against that tree, new files included, and neither the
 //! user's index nor the worktree's is ever modified.
 //!
+//! The model writes the tree, so the tree's git (its `.git` file, nested repositories,
+//! `.gitattributes`) is never trusted: the snapshot and the patch are computed through a private
+//! repository in the run directory (`git/`, objects borrowed from the user's repository) with
+//! [`rigor_git::Git::isolated`], which runs no program any configuration names. The user's
+//! checkout is read with [`rigor_git::Git::checkout`] only. Untracked symlinks are carried over
+//! as symlinks, never as the content they point to.
+//!
 //! This module runs `git` only; it knows nothing about models or tools.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 
-use tokio::process::Command;
+use rigor_git::{Git, GitError};
 
 /// Errors setting up or reading a workspace.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkspaceError {
     /// `git` failed.
-    #[error("`git {args}` failed in {dir}: {stderr}")]
-    Git {
-        /// The arguments.
-        args: String,
-        /// Where it ran.
-        dir: String,
-        /// What git said.
-        stderr: String,
-    },
+    #[error(transparent)]
+    Git(#[from] GitError),
     /// The directory is not usable.
     #[error("{0}")]
     Invalid(String),
@@ -66,40 +65,15 @@ pub struct Workspace {
     pub carried_changes: bool,
     mode: WorkspaceMode,
     index_file: PathBuf,
+    /// rigor's private repository for snapshots (see the module documentation).
+    private_git: PathBuf,
+    /// The worktree's administrative directory in the user's repository (worktree mode).
+    admin_dir: Option<PathBuf>,
 }
 
-/// Runs git in `dir` and returns stdout, or a [`WorkspaceError::Git`].
+/// Runs git on the user's checkout at `dir` ([`Git::checkout`]) and returns stdout.
 pub async fn git(dir: &Path, args: &[&str]) -> Result<String, WorkspaceError> {
-    git_with_index(dir, args, None, None).await
-}
-
-async fn git_with_index(
-    dir: &Path,
-    args: &[&str],
-    index: Option<&Path>,
-    stdin: Option<&[u8]>,
-) -> Result<String, WorkspaceError> {
-    let mut cmd = Command::new("git");
-    cmd.args(args).current_dir(dir).stdout(Stdio::piped()).stderr(Stdio::piped());
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
-    if let Some(index) = index {
-        cmd.env("GIT_INDEX_FILE", index);
-    }
-    let io_err = |source| WorkspaceError::Io { context: format!("running git in {}", dir.display()), source };
-    let mut child = cmd.spawn().map_err(io_err)?;
-    if let (Some(bytes), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        use tokio::io::AsyncWriteExt;
-        pipe.write_all(bytes).await.map_err(io_err)?;
-    }
-    let out = child.wait_with_output().await.map_err(io_err)?;
-    if !out.status.success() {
-        return Err(WorkspaceError::Git {
-            args: args.join(" "),
-            dir: dir.display().to_string(),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        });
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    Ok(Git::checkout(dir).run(args).await?)
 }
 
 /// The top level of the git repository containing `dir`.
@@ -145,15 +119,30 @@ impl Workspace {
         std::fs::create_dir_all(state_dir)
             .map_err(|source| WorkspaceError::Io { context: format!("creating {}", state_dir.display()), source })?;
         let index_file = state_dir.join("base.index");
+        let private_git = state_dir.join("git");
+        let checkout = Git::checkout(&repo_root);
+        let common = checkout.run(&["rev-parse", "--path-format=absolute", "--git-common-dir"]).await?;
+        let format = checkout.run(&["rev-parse", "--show-object-format"]).await?;
+        let common = PathBuf::from(common.trim());
+        rigor_git::init_private(&private_git, &common.join("objects"), format.trim()).await?;
+        carry_ignore_rules(&checkout, &common, &private_git).await?;
 
-        let (tree_root, carried_changes) = match mode {
-            WorkspaceMode::InPlace => (repo_root.clone(), false),
+        let (tree_root, carried_changes, admin_dir) = match mode {
+            WorkspaceMode::InPlace => (repo_root.clone(), false, None),
             WorkspaceMode::Worktree => {
                 let tree_root = repo_root.join(".rigor").join("worktrees").join(run_id);
                 let tree_str = tree_root.display().to_string();
-                git(&repo_root, &["worktree", "add", "--detach", &tree_str, &base_commit]).await?;
-                let carried = base_commit == head && carry_changes(&repo_root, &tree_root).await?;
-                (tree_root, carried)
+                checkout.run(&["worktree", "add", "--detach", &tree_str, &base_commit]).await?;
+                let admin = Git::checkout(&tree_root).run(&["rev-parse", "--path-format=absolute", "--git-dir"]).await;
+                let admin_dir = admin.ok().map(|dir| PathBuf::from(dir.trim()));
+                let carried = if base_commit == head { carry_changes(&repo_root, &tree_root).await } else { Ok(false) };
+                match carried {
+                    Ok(carried) => (tree_root, carried, admin_dir),
+                    Err(err) => {
+                        remove_worktree(&repo_root, &tree_root, admin_dir.as_deref()).await;
+                        return Err(err);
+                    }
+                }
             }
         };
         let mut ws = Self {
@@ -165,25 +154,63 @@ impl Workspace {
             carried_changes,
             mode,
             index_file,
+            private_git,
+            admin_dir,
         };
-        ws.base_tree = ws.snapshot_tree().await?;
+        match ws.snapshot_tree().await {
+            Ok(tree) => ws.base_tree = tree,
+            Err(err) => {
+                let _ = ws.remove().await;
+                return Err(err);
+            }
+        }
         Ok(ws)
+    }
+
+    /// Git on the tree the model writes: rigor's private repository, never the tree's own.
+    fn tree_git(&self) -> Git {
+        Git::isolated(&self.private_git, &self.tree_root).with_index(&self.index_file)
     }
 
     /// Records the current state of the tree as a git tree object and returns its id.
     async fn snapshot_tree(&self) -> Result<String, WorkspaceError> {
-        let index = Some(self.index_file.as_path());
+        let git = self.tree_git();
         if !self.index_file.exists() {
-            git_with_index(&self.tree_root, &["read-tree", &self.base_commit], index, None).await?;
+            git.run(&["read-tree", &self.base_commit]).await?;
         }
-        git_with_index(&self.tree_root, &["add", "-A", "--", ".", ":(exclude).rigor"], index, None).await?;
-        Ok(git_with_index(&self.tree_root, &["write-tree"], index, None).await?.trim().to_string())
+        // A nested repository without a commit cannot be added (git stops); such directories are
+        // left out of the snapshot, as they would be of any patch.
+        let mut excludes = vec![":(exclude).rigor".to_string()];
+        loop {
+            let mut args = vec!["add", "-A", "--", "."];
+            args.extend(excludes.iter().map(String::as_str));
+            match git.run(&args).await {
+                Ok(_) => break,
+                Err(GitError::Failed { stderr, .. }) if excludes.len() < 64 => {
+                    let Some(dir) = stderr
+                        .lines()
+                        .find_map(|l| l.strip_prefix("error: '")?.strip_suffix("' does not have a commit checked out"))
+                    else {
+                        return Err(GitError::Failed {
+                            args: args.join(" "),
+                            dir: self.tree_root.display().to_string(),
+                            stderr,
+                        }
+                        .into());
+                    };
+                    excludes.push(format!(":(exclude,literal){}", dir.trim_end_matches('/')));
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+        Ok(git.run(&["write-tree"]).await?.trim().to_string())
     }
 
     /// The patch: a binary-safe unified diff of the workspace against its starting state.
     pub async fn diff(&self) -> Result<String, WorkspaceError> {
         let now = self.snapshot_tree().await?;
-        git(&self.tree_root, &["diff", "--binary", "--no-color", "--no-ext-diff", &self.base_tree, &now]).await
+        let args = ["diff", "--binary", "--no-color", "--no-ext-diff", "--no-textconv", &self.base_tree, &now];
+        Ok(self.tree_git().run(&args).await?)
     }
 
     /// Applies `patch` to the user's checkout (for `--apply`); checks first, so a patch that does
@@ -192,35 +219,76 @@ impl Workspace {
         if patch.trim().is_empty() || self.mode == WorkspaceMode::InPlace {
             return Ok(());
         }
-        git_with_index(
-            &self.repo_root,
-            &["apply", "--check", "--whitespace=nowarn", "-"],
-            None,
-            Some(patch.as_bytes()),
-        )
-        .await?;
-        git_with_index(&self.repo_root, &["apply", "--whitespace=nowarn", "-"], None, Some(patch.as_bytes())).await?;
+        let checkout = Git::checkout(&self.repo_root);
+        checkout.run_with_input(&["apply", "--check", "--whitespace=nowarn", "-"], Some(patch.as_bytes())).await?;
+        checkout.run_with_input(&["apply", "--whitespace=nowarn", "-"], Some(patch.as_bytes())).await?;
         Ok(())
     }
 
     /// Removes the worktree (in-place workspaces are left alone).
     pub async fn remove(&self) -> Result<(), WorkspaceError> {
         if self.mode == WorkspaceMode::Worktree {
-            let path = self.tree_root.display().to_string();
-            git(&self.repo_root, &["worktree", "remove", "--force", &path]).await?;
+            remove_worktree(&self.repo_root, &self.tree_root, self.admin_dir.as_deref()).await;
+            if self.tree_root.exists() {
+                return Err(WorkspaceError::Invalid(format!(
+                    "{} could not be deleted; remove it and run `git worktree prune`",
+                    self.tree_root.display()
+                )));
+            }
         }
         Ok(())
     }
 }
 
+/// Deletes a worktree and its administrative entry. The files are deleted directly (`git
+/// worktree remove` first compares every file with the index: minutes on a 100k-file tree);
+/// directories the agent made unwritable are made writable again first. Falls back to `git
+/// worktree remove --force` when the admin directory is unknown.
+async fn remove_worktree(repo_root: &Path, tree_root: &Path, admin_dir: Option<&Path>) {
+    let tree = tree_root.to_path_buf();
+    let _ = tokio::task::spawn_blocking(move || {
+        if std::fs::remove_dir_all(&tree).is_err() {
+            make_writable(&tree);
+            let _ = std::fs::remove_dir_all(&tree);
+        }
+    })
+    .await;
+    match admin_dir {
+        Some(admin) if admin.parent().is_some_and(|p| p.ends_with("worktrees")) => {
+            let _ = std::fs::remove_dir_all(admin);
+        }
+        _ => {
+            let path = tree_root.display().to_string();
+            let _ = Git::checkout(repo_root).run(&["worktree", "remove", "--force", &path]).await;
+        }
+    }
+}
+
+/// Gives the owner write and search permission on every directory below `dir` (not following
+/// symlinks), so that a tree the agent locked can be deleted.
+fn make_writable(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(meta) = std::fs::symlink_metadata(dir) else { return };
+    if !meta.is_dir() {
+        return;
+    }
+    let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(meta.permissions().mode() | 0o700));
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            make_writable(&entry.path());
+        }
+    }
+}
+
 /// Copies the checkout's uncommitted changes (tracked diffs and untracked files) into the
-/// worktree. Returns whether there were any.
+/// worktree. Returns whether there were any. Symlinks are copied as symlinks; sockets and FIFOs
+/// are left out.
 async fn carry_changes(repo_root: &Path, tree_root: &Path) -> Result<bool, WorkspaceError> {
-    let diff =
-        git(repo_root, &["diff", "HEAD", "--binary", "--no-color", "--no-ext-diff", "--", ".", ":(exclude).rigor"])
-            .await?;
+    let args =
+        ["diff", "HEAD", "--binary", "--no-color", "--no-ext-diff", "--no-textconv", "--", ".", ":(exclude).rigor"];
+    let diff = git(repo_root, &args).await?;
     if !diff.trim().is_empty() {
-        git_with_index(tree_root, &["apply", "--whitespace=nowarn", "-"], None, Some(diff.as_bytes())).await?;
+        Git::checkout(tree_root).run_with_input(&["apply", "--whitespace=nowarn", "-"], Some(diff.as_bytes())).await?;
     }
     let untracked =
         git(repo_root, &["ls-files", "--others", "--exclude-standard", "-z", "--", ".", ":(exclude).rigor"]).await?;
@@ -231,9 +299,35 @@ async fn carry_changes(repo_root: &Path, tree_root: &Path) -> Result<bool, Works
         if let Some(parent) = to.parent() {
             std::fs::create_dir_all(parent).map_err(io)?;
         }
-        std::fs::copy(&from, &to).map_err(io)?;
+        let meta = std::fs::symlink_metadata(&from).map_err(io)?;
+        if meta.file_type().is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&from).map_err(io)?, &to).map_err(io)?;
+        } else if meta.is_file() {
+            std::fs::copy(&from, &to).map_err(io)?;
+        }
     }
     Ok(!diff.trim().is_empty() || !files.is_empty())
+}
+
+/// Gives rigor's private repository the user's ignore rules that live outside the tree (the
+/// repository's `info/exclude` and the user's global excludes file), so that the patch leaves out
+/// what the user's own `git status` would.
+async fn carry_ignore_rules(checkout: &Git, common: &Path, private_git: &Path) -> Result<(), WorkspaceError> {
+    let io = |source| WorkspaceError::Io { context: format!("preparing {}", private_git.display()), source };
+    if let Ok(exclude) = std::fs::read(common.join("info").join("exclude")) {
+        std::fs::create_dir_all(private_git.join("info")).map_err(io)?;
+        std::fs::write(private_git.join("info").join("exclude"), exclude).map_err(io)?;
+    }
+    let global = match checkout.run(&["config", "--path", "--get", "core.excludesFile"]).await {
+        Ok(path) => Some(PathBuf::from(path.trim())),
+        Err(_) => dirs::config_dir().map(|d| d.join("git").join("ignore")),
+    };
+    if let Some(global) = global.filter(|p| p.is_file()) {
+        let config = private_git.join("config").display().to_string();
+        let global = global.display().to_string();
+        checkout.run(&["config", "--file", &config, "core.excludesFile", &global]).await?;
+    }
+    Ok(())
 }
 
 /// Makes git ignore rigor's run state in the user's repository without editing tracked files.
@@ -305,6 +399,57 @@ mod tests {
         assert_eq!(std::fs::read_to_string(dir.path().join("sub/a.txt")).unwrap(), "two\n");
         ws.remove().await.unwrap();
         assert!(!ws.tree_root.exists());
+    }
+
+    #[tokio::test]
+    async fn the_patch_is_computed_without_running_what_the_tree_configures() {
+        let dir = repo();
+        let outside = tempfile::tempdir().unwrap();
+        let pwned = outside.path().join("PWNED");
+        let ws = Workspace::create(dir.path(), "r2", WorkspaceMode::Worktree, None, &dir.path().join(".rigor/runs/r2"))
+            .await
+            .unwrap();
+        // What a model can do inside the sandbox: its own repository with fsmonitor and a clean
+        // filter, the tree's `.git` file pointed at it, attributes naming the filter.
+        let hook = format!("sh -c 'id >> {}'; false", pwned.display());
+        sh(
+            &ws.tree_root,
+            "git init -q .evil && printf 'gitdir: .evil/.git\\n' > .git && echo '* filter=x diff=x' > .gitattributes",
+        );
+        for key in ["core.fsmonitor", "filter.x.clean", "filter.x.process", "diff.x.textconv"] {
+            let ok = std::process::Command::new("git")
+                .args(["-C", ".evil", "config", key, &hook])
+                .current_dir(&ws.tree_root)
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok);
+        }
+        std::fs::write(ws.tree_root.join("b.txt"), "changed\n").unwrap();
+        let patch = ws.diff().await.unwrap();
+        assert!(patch.contains("+changed"), "{patch}");
+        assert!(!pwned.exists(), "a program the tree configured ran on the host");
+        ws.remove().await.unwrap();
+        assert!(!ws.tree_root.exists());
+        let list = git(dir.path(), &["worktree", "list", "--porcelain"]).await.unwrap();
+        assert!(!list.contains("r2"), "{list}");
+    }
+
+    #[tokio::test]
+    async fn untracked_symlinks_are_carried_as_symlinks() {
+        let dir = repo();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("id_rsa"), "SECRET KEY\n").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("id_rsa"), dir.path().join("key-link")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("dir-link")).unwrap();
+        let ws = Workspace::create(dir.path(), "r3", WorkspaceMode::Worktree, None, &dir.path().join(".rigor/runs/r3"))
+            .await
+            .unwrap();
+        for link in ["key-link", "dir-link"] {
+            let meta = std::fs::symlink_metadata(ws.tree_root.join(link)).unwrap();
+            assert!(meta.file_type().is_symlink(), "{link} became a copy of what it points to");
+        }
+        ws.remove().await.unwrap();
     }
 
     #[tokio::test]
