@@ -8,8 +8,10 @@
 //! (CRLF files stay CRLF) and their trailing-newline state. After each edit a numbered snippet of
 //! the changed region is shown so the model can check the result without another `view`.
 //!
-//! Writes are confined to the workspace: paths are resolved (`..`, then symlinks of the deepest
-//! existing ancestor) before the check, so neither `../x` nor a symlink pointing outside escapes.
+//! Reads and writes are confined to the workspace by [`crate::confined`]: every open is resolved
+//! by the kernel beneath the workspace root, so neither `../x`, an absolute path, nor a symlink
+//! (even one swapped in while the edit runs) reaches outside; writes replace the file atomically.
+//! Under `--sandbox read-only` nothing is written.
 //!
 //! Syntax checking is not done here: an [`EditCheck`] (the tree-sitter checker, later) can be
 //! plugged in with [`EditTool::with_check`] and may veto an edit before it is written. The history
@@ -24,8 +26,9 @@ use async_trait::async_trait;
 use rigor_protocol::ToolSpec;
 use serde_json::{Value, json};
 
+use crate::confined::{Confined, ConfinedError};
 use crate::truncate::group_thousands;
-use crate::{Tool, ToolContext, ToolOutput, paths, required_str};
+use crate::{Tool, ToolContext, ToolOutput, required_str};
 
 /// Lines of context shown around a changed region.
 const CONTEXT_LINES: usize = 4;
@@ -66,26 +69,25 @@ impl EditTool {
     }
 
     /// Runs the check (if any) and writes `after`, recording `before` for undo.
-    fn commit(&self, path: &Path, shown: &str, before: Option<&[u8]>, after: &str) -> Result<(), ToolOutput> {
+    fn commit(&self, file: &Target, before: Option<&[u8]>, after: &str) -> Result<(), ToolOutput> {
+        let shown = file.shown;
         if let Some(check) = &self.check {
             let before_text = before.map(String::from_utf8_lossy);
-            check.check(path, before_text.as_deref(), after).map_err(|msg| {
+            check.check(&file.rel, before_text.as_deref(), after).map_err(|msg| {
                 ToolOutput::error(format!("edit of `{shown}` rejected, the file is unchanged: {msg}"))
             })?;
         }
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|err| ToolOutput::error(format!("cannot create the directory of `{shown}`: {err}")))?;
-        }
-        std::fs::write(path, after).map_err(|err| ToolOutput::error(format!("cannot write `{shown}`: {err}")))?;
-        self.push_history(path, before.map(<[u8]>::to_vec));
+        file.fs.write(&file.rel, after.as_bytes()).map_err(|err| file.error("cannot write", &err))?;
+        self.push_history(&file.rel, before.map(<[u8]>::to_vec));
         Ok(())
     }
 
-    fn str_replace(&self, path: &Path, shown: &str, args: &Value) -> Result<ToolOutput, ToolOutput> {
+    fn str_replace(&self, file: &Target, args: &Value) -> Result<ToolOutput, ToolOutput> {
+        let shown = file.shown;
         let old = required_str(args, "old_str")?;
         let new = required_str(args, "new_str")?;
-        let (bytes, file) = read_text(path, shown)?;
+        let (bytes, text_file) = read_text(file)?;
+        let (target, file) = (file, text_file);
         if old.is_empty() {
             return Err(ToolOutput::error(
                 "`old_str` is empty; give the exact text to replace (or use `insert` to add lines)",
@@ -122,14 +124,15 @@ impl EditTool {
         }
         let first = line_of(&result, pos);
         let last = first + new.matches('\n').count();
-        self.commit(path, shown, Some(&bytes), &file.restore(&result))?;
+        self.commit(target, Some(&bytes), &file.restore(&result))?;
         Ok(ToolOutput::ok(format!(
             "edited `{shown}`:\n{}\nCheck the result; `undo` reverts it.",
             snippet(&result, first, last)
         )))
     }
 
-    fn insert(&self, path: &Path, shown: &str, args: &Value) -> Result<ToolOutput, ToolOutput> {
+    fn insert(&self, file: &Target, args: &Value) -> Result<ToolOutput, ToolOutput> {
+        let shown = file.shown;
         let new = required_str(args, "new_str")?;
         let after_line = match args.get("insert_line").and_then(Value::as_i64) {
             Some(n) if n >= 0 => n as usize,
@@ -139,7 +142,8 @@ impl EditTool {
                 ));
             }
         };
-        let (bytes, file) = read_text(path, shown)?;
+        let (bytes, text_file) = read_text(file)?;
+        let (target, file) = (file, text_file);
         let text = &file.text;
         let line_count = text.lines().count();
         if after_line > line_count {
@@ -164,7 +168,7 @@ impl EditTool {
             result.push_str(&block);
             result.push_str(&text[offset..]);
         }
-        self.commit(path, shown, Some(&bytes), &file.restore(&result))?;
+        self.commit(target, Some(&bytes), &file.restore(&result))?;
         Ok(ToolOutput::ok(format!(
             "inserted {inserted_lines} line(s) into `{shown}` after line {after_line}:\n{}\nCheck the result; `undo` \
              reverts it.",
@@ -172,46 +176,67 @@ impl EditTool {
         )))
     }
 
-    fn create(&self, path: &Path, shown: &str, args: &Value) -> Result<ToolOutput, ToolOutput> {
+    fn create(&self, target: &Target, args: &Value) -> Result<ToolOutput, ToolOutput> {
+        let shown = target.shown;
         let text = required_str(args, "file_text")?;
-        let previous = match std::fs::metadata(path) {
-            Ok(meta) if meta.is_dir() => {
-                return Err(ToolOutput::error(format!("`{shown}` is a directory")));
-            }
-            Ok(meta) if meta.len() > 0 => {
+        let previous = match target.fs.read(&target.rel) {
+            Ok(bytes) if !bytes.is_empty() => {
                 return Err(ToolOutput::error(format!(
                     "`{shown}` already exists and is not empty; `create` does not overwrite files. Change it with \
                      `str_replace` or `insert` (view it first)."
                 )));
             }
             Ok(_) => Some(Vec::new()),
-            Err(_) => None,
+            Err(ConfinedError::Io(err)) if err.kind() == std::io::ErrorKind::NotFound => None,
+            Err(ConfinedError::NotAFile("symlink")) => None,
+            Err(err) => return Err(target.error("cannot create", &err)),
         };
-        self.commit(path, shown, previous.as_deref(), text)?;
+        self.commit(target, previous.as_deref(), text)?;
         Ok(ToolOutput::ok(format!("created `{shown}` ({} lines)", group_thousands(text.lines().count()))))
     }
 
-    fn undo(&self, path: &Path, shown: &str) -> Result<ToolOutput, ToolOutput> {
-        let Some(previous) = self.pop_history(path) else {
+    fn undo(&self, target: &Target) -> Result<ToolOutput, ToolOutput> {
+        let shown = target.shown;
+        let Some(previous) = self.pop_history(&target.rel) else {
             return Err(ToolOutput::error(format!(
                 "there is no edit of `{shown}` to undo (only edits made with this tool in this run can be undone)"
             )));
         };
         match previous {
             None => {
-                std::fs::remove_file(path)
-                    .map_err(|err| ToolOutput::error(format!("cannot delete `{shown}` to undo its creation: {err}")))?;
+                target
+                    .fs
+                    .remove(&target.rel)
+                    .map_err(|err| target.error("cannot delete (to undo its creation)", &err))?;
                 Ok(ToolOutput::ok(format!("undid the creation of `{shown}`: the file is deleted")))
             }
             Some(bytes) => {
-                std::fs::write(path, &bytes)
-                    .map_err(|err| ToolOutput::error(format!("cannot restore `{shown}`: {err}")))?;
+                target.fs.write(&target.rel, &bytes).map_err(|err| target.error("cannot restore", &err))?;
                 let lines = String::from_utf8_lossy(&bytes).lines().count();
                 Ok(ToolOutput::ok(format!(
                     "restored `{shown}` to its content before the last edit ({} lines)",
                     group_thousands(lines)
                 )))
             }
+        }
+    }
+}
+
+/// The file an edit is about: the confined workspace, the path inside it, and the path as the
+/// model wrote it.
+struct Target<'a> {
+    fs: &'a Confined,
+    rel: PathBuf,
+    shown: &'a str,
+}
+
+impl Target<'_> {
+    fn error(&self, what: &str, err: &ConfinedError) -> ToolOutput {
+        match err {
+            ConfinedError::Io(io) if io.kind() != std::io::ErrorKind::NotFound => {
+                ToolOutput::error(format!("{what} `{}`: {io}", self.shown))
+            }
+            other => ToolOutput::error(other.explain(self.shown, self.fs.root())),
         }
     }
 }
@@ -243,12 +268,21 @@ impl Tool for EditTool {
         let result = (|| {
             let command = required_str(&args, "command")?;
             let shown = required_str(&args, "path")?;
-            let path = paths::confine(&ctx.workspace, &ctx.resolve(shown), shown).map_err(ToolOutput::error)?;
+            if ctx.sandbox.mode() == rigor_sandbox::SandboxMode::ReadOnly {
+                return Err(ToolOutput::error(
+                    "the workspace is read-only in this run (`--sandbox read-only`): files cannot be edited",
+                ));
+            }
+            let fs = Confined::open(&ctx.workspace).map_err(|err| {
+                ToolOutput::error(format!("the workspace {} cannot be opened: {err}", ctx.workspace.display()))
+            })?;
+            let rel = fs.relative(Path::new(shown)).map_err(|err| ToolOutput::error(err.explain(shown, fs.root())))?;
+            let target = Target { fs: &fs, rel, shown };
             match command {
-                "str_replace" => self.str_replace(&path, shown, &args),
-                "insert" => self.insert(&path, shown, &args),
-                "create" => self.create(&path, shown, &args),
-                "undo" => self.undo(&path, shown),
+                "str_replace" => self.str_replace(&target, &args),
+                "insert" => self.insert(&target, &args),
+                "create" => self.create(&target, &args),
+                "undo" => self.undo(&target),
                 other => Err(ToolOutput::error(format!(
                     "unknown edit command `{other}`; use one of: str_replace, insert, create, undo"
                 ))),
@@ -287,15 +321,16 @@ impl TextFile {
 }
 
 /// Reads an existing UTF-8 file for editing.
-fn read_text(path: &Path, shown: &str) -> Result<(Vec<u8>, TextFile), ToolOutput> {
-    let bytes = match std::fs::read(path) {
+fn read_text(target: &Target) -> Result<(Vec<u8>, TextFile), ToolOutput> {
+    let shown = target.shown;
+    let bytes = match target.fs.read(&target.rel) {
         Ok(bytes) => bytes,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+        Err(ConfinedError::Io(err)) if err.kind() == std::io::ErrorKind::NotFound => {
             return Err(ToolOutput::error(format!(
                 "`{shown}` does not exist; use the `create` command to make a new file"
             )));
         }
-        Err(err) => return Err(ToolOutput::error(format!("cannot read `{shown}`: {err}"))),
+        Err(err) => return Err(target.error("cannot read", &err)),
     };
     let raw = String::from_utf8(bytes.clone())
         .map_err(|_| ToolOutput::error(format!("`{shown}` is not UTF-8 text; it cannot be edited with this tool")))?;

@@ -14,6 +14,7 @@
 //! model-chosen command itself: the [`ToolContext`] carries a [`rigor_sandbox::Sandbox`], and only
 //! that decides how such commands are spawned.
 
+pub mod confined;
 pub mod edit;
 mod paths;
 pub mod python;

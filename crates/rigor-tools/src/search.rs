@@ -7,6 +7,10 @@
 //! relative to the workspace, sorted by path and line, long lines cut, and capped at `max_results`
 //! with a note saying how many more matched.
 //!
+//! The search is confined to the workspace ([`crate::confined`]): the root must lie inside it,
+//! symlinks are not followed by the walk, and each file is opened beneath the workspace root, so a
+//! file swapped for a symlink to `~/.ssh/id_rsa` mid-search is refused, and a FIFO never blocks.
+//!
 //! This tool matches lines only (no multi-line patterns) and does not rank results; structure-aware
 //! lookups (definitions, references) belong to the code-graph tools.
 
@@ -23,6 +27,7 @@ use ignore::overrides::OverrideBuilder;
 use rigor_protocol::ToolSpec;
 use serde_json::{Value, json};
 
+use crate::confined::Confined;
 use crate::truncate::{group_thousands, truncate_middle};
 use crate::{Tool, ToolContext, ToolOutput, paths, required_str};
 
@@ -84,6 +89,8 @@ struct Request {
     glob: Option<String>,
     case_insensitive: bool,
     max_results: usize,
+    /// The workspace, through which every file is opened.
+    fs: Confined,
 }
 
 /// One matching line.
@@ -97,13 +104,19 @@ impl Request {
     fn parse(args: &Value, ctx: &ToolContext) -> Result<Self, ToolOutput> {
         let pattern = required_str(args, "pattern")?.to_string();
         let shown_root = args.get("path").and_then(Value::as_str).unwrap_or(".").to_string();
-        let root = ctx.resolve(&shown_root);
-        if !root.exists() {
+        let fs = Confined::open(&ctx.workspace).map_err(|err| {
+            ToolOutput::error(format!("the workspace {} cannot be opened: {err}", ctx.workspace.display()))
+        })?;
+        let rel = fs
+            .relative(Path::new(&shown_root))
+            .map_err(|err| ToolOutput::error(err.explain(&shown_root, fs.root())))?;
+        if let Err(err) = fs.kind(&rel) {
             return Err(ToolOutput::error(format!(
-                "`{shown_root}` does not exist (looked for {}); search the whole workspace by leaving out `path`",
-                root.display()
+                "{}; search the whole workspace by leaving out `path`",
+                err.explain(&shown_root, fs.root())
             )));
         }
+        let root = fs.root().join(&rel);
         let glob = args.get("glob").and_then(Value::as_str).filter(|g| !g.trim().is_empty()).map(str::to_string);
         let case_insensitive = args.get("case_insensitive").and_then(Value::as_bool).unwrap_or(false);
         let max_results = match args.get("max_results") {
@@ -113,7 +126,7 @@ impl Request {
                 _ => return Err(ToolOutput::error(format!("`max_results` must be a positive integer, got {value}"))),
             },
         };
-        Ok(Self { pattern, root, shown_root, glob, case_insensitive, max_results })
+        Ok(Self { pattern, root, shown_root, glob, case_insensitive, max_results, fs })
     }
 
     fn execute(&self, workspace: &Path, max_chars: usize) -> ToolOutput {
@@ -168,9 +181,11 @@ impl Request {
                         let Some(path) = files.get(next.fetch_add(1, Ordering::Relaxed)) else { break };
                         let shown = paths::display(workspace, path);
                         let mut found = Vec::new();
-                        let _ = searcher.search_path(
+                        let Ok(rel) = path.strip_prefix(self.fs.root()) else { continue };
+                        let Ok(file) = self.fs.open_file(rel) else { continue };
+                        let _ = searcher.search_file(
                             &matcher,
-                            path,
+                            &file,
                             Lossy(|line, text| {
                                 found.push(Hit { path: shown.clone(), line, text: cut_line(text) });
                                 Ok(true)

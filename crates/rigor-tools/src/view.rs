@@ -7,8 +7,10 @@
 //! Binary files are refused. Directories are listed two levels deep, honouring `.gitignore` and
 //! skipping `.git`.
 //!
-//! This tool only reads. It does not confine reads to the workspace (reading a dependency's source
-//! elsewhere is legitimate); confinement of writes is the edit tool's business.
+//! This tool only reads, and only inside the workspace ([`crate::confined`]): it runs on the host,
+//! where the sandbox's hiding of the home directory does not apply, so `~/.ssh/id_rsa`,
+//! `/proc/self/environ` or a symlink to them are refused; other files are read with `bash`, which
+//! runs sandboxed. FIFOs and devices are refused without blocking.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -17,6 +19,7 @@ use async_trait::async_trait;
 use rigor_protocol::ToolSpec;
 use serde_json::{Value, json};
 
+use crate::confined::{Confined, ConfinedError, Kind};
 use crate::truncate::group_thousands;
 use crate::{Tool, ToolContext, ToolOutput, paths, required_str};
 
@@ -64,25 +67,33 @@ impl Tool for ViewTool {
             Ok(v) => v,
             Err(err) => return err,
         };
-        let path = ctx.resolve(shown);
-        let meta = match std::fs::metadata(&path) {
-            Ok(meta) => meta,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                return ToolOutput::error(format!(
-                    "`{shown}` does not exist (looked for {}). Use `search` to find files by content, or `view` a \
-                     directory to see what is there.",
-                    path.display()
-                ));
+        let fs = match Confined::open(&ctx.workspace) {
+            Ok(fs) => fs,
+            Err(err) => {
+                return ToolOutput::error(format!("the workspace {} cannot be opened: {err}", ctx.workspace.display()));
             }
-            Err(err) => return ToolOutput::error(format!("cannot read `{shown}`: {err}")),
         };
-        if meta.is_dir() {
-            if start.is_some() || end.is_some() {
-                return ToolOutput::error(format!("`{shown}` is a directory; line ranges apply to files only"));
+        let rel = match fs.relative(std::path::Path::new(shown)) {
+            Ok(rel) => rel,
+            Err(err) => return ToolOutput::error(err.explain(shown, fs.root())),
+        };
+        match fs.kind(&rel) {
+            Ok(Kind::Dir) => {
+                if start.is_some() || end.is_some() {
+                    return ToolOutput::error(format!("`{shown}` is a directory; line ranges apply to files only"));
+                }
+                list_dir(&fs.root().join(&rel), ctx)
             }
-            list_dir(&path, ctx)
-        } else {
-            view_file(&path, shown, start, end, ctx)
+            Ok(_) => match fs.read(&rel) {
+                Ok(bytes) => view_file(&bytes, shown, start, end, ctx),
+                Err(err) => ToolOutput::error(err.explain(shown, fs.root())),
+            },
+            Err(ConfinedError::Io(err)) if err.kind() == std::io::ErrorKind::NotFound => ToolOutput::error(format!(
+                "`{shown}` does not exist (looked for {}). Use `search` to find files by content, or `view` a \
+                 directory to see what is there.",
+                fs.root().join(&rel).display()
+            )),
+            Err(err) => ToolOutput::error(err.explain(shown, fs.root())),
         }
     }
 }
@@ -98,19 +109,15 @@ fn optional_int(args: &Value, key: &str) -> Result<Option<i64>, ToolOutput> {
     }
 }
 
-fn view_file(path: &Path, shown: &str, start: Option<i64>, end: Option<i64>, ctx: &ToolContext) -> ToolOutput {
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(err) => return ToolOutput::error(format!("cannot read `{shown}`: {err}")),
-    };
-    if is_binary(&bytes) {
+fn view_file(bytes: &[u8], shown: &str, start: Option<i64>, end: Option<i64>, ctx: &ToolContext) -> ToolOutput {
+    if is_binary(bytes) {
         return ToolOutput::error(format!(
             "`{shown}` is a binary file ({} bytes); it cannot be shown as text. Inspect it with `bash` (e.g. `file`, \
              `xxd | head`) if you must.",
             group_thousands(bytes.len())
         ));
     }
-    let text = String::from_utf8_lossy(&bytes);
+    let text = String::from_utf8_lossy(bytes);
     if text.is_empty() {
         return ToolOutput::ok(format!("`{shown}` is empty"));
     }

@@ -364,3 +364,105 @@ fn tool_descriptions_are_concise() {
         assert!(spec.description.len() <= 220, "{}: {} chars", spec.name, spec.description.len());
     }
 }
+
+// ---------------------------------------------------------------- confinement (host-side attacks)
+
+/// A workspace inside a temporary directory that also holds an `outside` directory with a secret.
+fn world() -> (tempfile::TempDir, ToolContext, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("ws");
+    let outside = dir.path().join("outside");
+    fs::create_dir_all(&ws).unwrap();
+    fs::create_dir_all(&outside).unwrap();
+    fs::write(outside.join("id_rsa"), "CANARY-PRIVATE-KEY\n").unwrap();
+    let ctx = ToolContext::new(&ws);
+    (dir, ctx, outside)
+}
+
+#[tokio::test]
+async fn view_and_search_read_nothing_outside_the_workspace() {
+    let (_dir, ctx, outside) = world();
+    std::os::unix::fs::symlink(outside.join("id_rsa"), ctx.workspace.join("key")).unwrap();
+    std::os::unix::fs::symlink(&outside, ctx.workspace.join("out")).unwrap();
+    let key = outside.join("id_rsa").display().to_string();
+    let proc_root = format!("/proc/self/root{key}");
+    for path in [key.as_str(), "../outside/id_rsa", "key", "out/id_rsa", proc_root.as_str(), "/proc/self/environ"] {
+        let out = run(&ViewTool, &ctx, json!({"path": path})).await;
+        assert!(out.is_error && !out.content.contains("CANARY"), "view {path}: {}", out.content);
+    }
+    for path in [outside.display().to_string(), "..".into(), "out".into(), "/".into()] {
+        let out = run(&SearchTool, &ctx, json!({"pattern": "CANARY", "path": path})).await;
+        assert!(!out.content.contains("CANARY-PRIVATE"), "search {path}: {}", out.content);
+    }
+}
+
+#[tokio::test]
+async fn a_fifo_does_not_block_view_or_edit() {
+    let (_dir, ctx, _outside) = world();
+    assert!(std::process::Command::new("mkfifo").arg(ctx.workspace.join("pipe")).status().unwrap().success());
+    let out = run(&ViewTool, &ctx, json!({"path": "pipe"})).await;
+    assert!(out.is_error && out.content.contains("FIFO"), "{}", out.content);
+    let out = run(
+        &EditTool::default(),
+        &ctx,
+        json!({"command": "str_replace", "path": "pipe", "old_str": "a", "new_str": "b"}),
+    )
+    .await;
+    assert!(out.is_error, "{}", out.content);
+    let out = run(&SearchTool, &ctx, json!({"pattern": "x"})).await;
+    assert!(!out.is_error, "{}", out.content);
+}
+
+#[tokio::test]
+async fn edits_racing_a_directory_symlink_swap_never_land_outside() {
+    use rustix::fs::{RenameFlags, renameat_with};
+    let (_dir, ctx, outside) = world();
+    let ws = ctx.workspace.clone();
+    fs::create_dir_all(ws.join("d")).unwrap();
+    std::os::unix::fs::symlink(&outside, ws.join("swap")).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let swapper = {
+        let (stop, ws) = (stop.clone(), ws.clone());
+        std::thread::spawn(move || {
+            let mut swaps = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = renameat_with(
+                    rustix::fs::CWD,
+                    ws.join("d"),
+                    rustix::fs::CWD,
+                    ws.join("swap"),
+                    RenameFlags::EXCHANGE,
+                );
+                swaps += 1;
+            }
+            swaps
+        })
+    };
+    let editor = EditTool::default();
+    for i in 0..300 {
+        let _ =
+            run(&editor, &ctx, json!({"command": "create", "path": format!("d/f{i}.txt"), "file_text": "x\n"})).await;
+        let _ =
+            run(&editor, &ctx, json!({"command": "create", "path": "d/id_rsa", "file_text": "overwritten\n"})).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let swaps = swapper.join().unwrap();
+    assert!(swaps > 0);
+    let leaked: Vec<String> =
+        fs::read_dir(&outside).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(leaked, vec!["id_rsa".to_string()], "files written outside the workspace");
+    assert_eq!(fs::read_to_string(outside.join("id_rsa")).unwrap(), "CANARY-PRIVATE-KEY\n");
+}
+
+#[tokio::test]
+async fn a_read_only_sandbox_stops_the_editor() {
+    let (_dir, mut ctx, _outside) = world();
+    let settings = rigor_sandbox::SandboxSettings { mode: rigor_sandbox::SandboxMode::ReadOnly, ..Default::default() };
+    match rigor_sandbox::Sandbox::new(rigor_sandbox::SandboxSpec::new(&ctx.workspace, settings)) {
+        Ok(sandbox) => ctx.sandbox = std::sync::Arc::new(sandbox),
+        Err(err) => panic!("the sandbox is needed for this test (install bubblewrap): {err}"),
+    }
+    let out = run(&EditTool::default(), &ctx, json!({"command": "create", "path": "new.txt", "file_text": "x"})).await;
+    assert!(out.is_error && out.content.contains("read-only"), "{}", out.content);
+    assert!(!ctx.workspace.join("new.txt").exists());
+}
