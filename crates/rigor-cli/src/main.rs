@@ -6,6 +6,7 @@ mod eval_cmd;
 mod graph_cmd;
 mod model_cmd;
 mod output;
+mod terminal;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -211,6 +212,16 @@ async fn dispatch(cli: Cli) -> Result<u8> {
     }
 }
 
+/// The configuration for the repository at `root`, with a warning on stderr for every setting of
+/// the repository's file that was ignored because a repository may not set it.
+fn load_config(root: &Path) -> Result<Config> {
+    let config = Config::load(Some(root))?;
+    for why in &config.ignored {
+        eprintln!("rigor: warning: {}", terminal::escape(why));
+    }
+    Ok(config)
+}
+
 /// The top level of the git repository holding `dir`, or `dir` itself.
 fn repo_root(dir: &Path) -> PathBuf {
     std::process::Command::new("git")
@@ -261,7 +272,7 @@ async fn run(args: RunArgs) -> Result<u8> {
     if issue.trim().is_empty() {
         bail!("the issue text is empty");
     }
-    let config = Config::load(Some(&repo_root(&args.repo)))?;
+    let config = load_config(&repo_root(&args.repo))?;
     let model = config.choose_model(args.model.as_deref())?;
     let defaulted = args.model.is_none() && config.model.is_none() && model == EMBEDDED_DEFAULT_MODEL;
     let provider = model_cmd::provider_for(&config, &model, defaulted)?;
@@ -355,7 +366,7 @@ fn export(args: ExportArgs) -> Result<u8> {
 
 fn config_show(repo: &Path, model: Option<&str>) -> Result<u8> {
     let root = repo_root(repo);
-    let config = Config::load(Some(&root))?;
+    let config = load_config(&root)?;
     let sources = [user_config_path(), Some(root.join(".rigor").join("config.toml"))];
     for path in sources.into_iter().flatten() {
         let state = if path.exists() { "loaded" } else { "absent" };
