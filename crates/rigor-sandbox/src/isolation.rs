@@ -226,7 +226,13 @@ impl Sandbox {
                     environment is scrubbed of secrets)"
                 .into();
         }
-        let mut layers = vec![format!("bubblewrap namespaces (network {})", if s.network { "on" } else { "off" })];
+        let mut layers = vec![if s.network {
+            "bubblewrap namespaces (network ON: commands share the host's network, including services listening \
+             on its loopback, 127.0.0.1/localhost)"
+                .to_string()
+        } else {
+            "bubblewrap namespaces (network off, loopback private to the sandbox)".to_string()
+        }];
         match &self.layers.landlock {
             Some(status) => layers.push(format!("Landlock {}", status.replace('_', " "))),
             None => layers.push("no Landlock (stage-2 helper not found)".into()),
@@ -358,6 +364,13 @@ impl Sandbox {
                 writable.push(path.clone());
             }
         }
+        // Bound after the workspace, so that they stay read-only inside it: the tree's git
+        // metadata (with `--in-place`, the real `.git`: its hooks and config run on the host) and
+        // rigor's own state (configuration, run records). A mount point cannot be removed or
+        // renamed, so the model cannot swap them either.
+        for path in protected_paths(workspace) {
+            a.path_pair("--ro-bind", &path, &path);
+        }
         if let Some(helper) = &self.helper {
             a.push(["--ro-bind"]);
             a.path(helper);
@@ -486,6 +499,20 @@ fn git_dirs(workspace: &Path) -> Vec<PathBuf> {
         dirs.insert(0, gitdir.join(common.trim()));
     }
     dirs.into_iter().filter_map(|d| d.canonicalize().ok()).collect()
+}
+
+/// The entries of the workspace that commands may read but never change: `.git` (a worktree's
+/// `.git` file or a checkout's directory) and `.rigor`, where they exist (symlinks are left
+/// alone: bwrap would follow them).
+fn protected_paths(workspace: &Path) -> Vec<PathBuf> {
+    if workspace.as_os_str().is_empty() {
+        return Vec::new();
+    }
+    [".git", ".rigor"]
+        .into_iter()
+        .map(|name| workspace.join(name))
+        .filter(|path| std::fs::symlink_metadata(path).is_ok_and(|m| !m.file_type().is_symlink()))
+        .collect()
 }
 
 /// An anonymous in-memory file holding `bytes`, positioned at its start.
