@@ -308,3 +308,65 @@ fn the_git_metadata_of_a_worktree_is_readable_but_not_writable() {
     assert!(out.output.contains("1 file changed"), "{}", out.output);
     assert!(std::fs::read_to_string(head).unwrap().starts_with("ref:"));
 }
+
+/// Every entry under `dir` (not following symlinks) whose mode has the setuid or setgid bit.
+fn setid_files(dir: &Path) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        if meta.permissions().mode() & 0o6000 != 0 {
+            found.push(format!("{} ({:o})", path.display(), meta.permissions().mode()));
+        }
+        if meta.is_dir() {
+            found.extend(setid_files(&path));
+        }
+    }
+    found
+}
+
+#[test]
+fn no_setuid_or_setgid_file_can_be_left_in_the_workspace() {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    let f = Fixture::new();
+    let script = "for n in a b c d e g; do cp /bin/true $n; done; cp /bin/true ok; mkdir sub; cp /bin/true sub/s
+        chmod 4755 a; echo chmod=$?
+        chmod u+s b; echo u+s=$?
+        chmod g+s c; echo g+s=$?
+        m=4755; chmod $m g; echo var=$?
+        python3 -c \"import os; os.chmod('d', 0o4755)\"; echo py=$?
+        python3 -c \"import os; os.close(os.open('made', os.O_CREAT | os.O_WRONLY, 0o6755))\"; echo pyopen=$?
+        python3 -c \"import os; os.mknod('node', 0o104755)\"; echo pymknod=$?
+        install -m 4755 /bin/true installed; echo install=$?
+        install -m 2755 -d setgid-dir; echo installdir=$?
+        chmod -R u+s sub; echo recursive=$?
+        python3 -c \"import io, tarfile; t = tarfile.open('s.tar', 'w'); i = tarfile.TarInfo('from-tar'); i.mode = 0o4755; t.addfile(i, io.BytesIO()); t.close()\"
+        tar xpf s.tar; echo tar=$?
+        cp -p /usr/bin/su /usr/bin/passwd . 2>/dev/null; cp -a /usr/bin/su su-a 2>/dev/null
+        mknod null c 1 3; echo mknod=$?
+        chmod 755 ok; echo ok=$?
+        chmod u+x,go-w e; echo plain=$?
+        mkfifo fifo; echo fifo=$?
+        python3 -c \"import os; os.close(os.open('plain', os.O_CREAT | os.O_WRONLY, 0o644))\"; echo pyplain=$?";
+    let out = run(&f.sandbox(confined()), f.workspace.path(), script);
+    // From the host: no setuid/setgid file or directory, no device node; ordinary modes applied.
+    let found = setid_files(f.workspace.path());
+    assert!(found.is_empty(), "setuid/setgid files in the workspace: {found:?}\n{}", out.output);
+    for refused in ["chmod=", "u+s=", "g+s=", "var=", "py=", "pyopen=", "pymknod=", "install=", "tar=", "mknod="] {
+        assert!(!out.output.contains(&format!("{refused}0")), "{refused} succeeded: {}", out.output);
+    }
+    assert!(out.output.contains("Operation not permitted"), "{}", out.output);
+    for allowed in ["ok=0", "plain=0", "fifo=0", "pyplain=0"] {
+        assert!(out.output.contains(allowed), "{allowed}: {}", out.output);
+    }
+    let mode = |name: &str| std::fs::symlink_metadata(f.workspace.path().join(name)).unwrap();
+    assert_eq!(mode("ok").permissions().mode() & 0o7777, 0o755);
+    assert!(mode("fifo").file_type().is_fifo());
+    assert!(std::fs::symlink_metadata(f.workspace.path().join("null")).is_err());
+    // Control: unconfined, the same chmod sets the bit.
+    let control = f.outside.path().join("control");
+    std::fs::write(&control, "").unwrap();
+    run(&Sandbox::unconfined(), f.outside.path(), "chmod 4755 control");
+    assert_eq!(std::fs::metadata(&control).unwrap().permissions().mode() & 0o7777, 0o4755);
+}
