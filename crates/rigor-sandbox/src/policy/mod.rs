@@ -246,6 +246,22 @@ impl Policy {
 }
 
 /// The most serious finding decides; equal verdicts keep the first found.
+/// Whether a connection to `host` stays on this machine: an IP address in 127.0.0.0/8, `::1`
+/// (also as `::ffff:127.x.y.z`, with or without brackets), the unspecified address (`0.0.0.0`,
+/// `::`, which Linux connects to this machine), exactly `localhost`, or a name under
+/// `.localhost` (RFC 6761). Anything else is another host, in particular names that merely
+/// start like an address, such as `127.0.0.1.example.com`.
+pub(crate) fn is_loopback_host(host: &str) -> bool {
+    let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host).to_ascii_lowercase();
+    match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(ip)) => ip.is_loopback() || ip.is_unspecified(),
+        Ok(std::net::IpAddr::V6(ip)) => {
+            ip.is_loopback() || ip.is_unspecified() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        Err(_) => host == "localhost" || host.ends_with(".localhost"),
+    }
+}
+
 fn decide(findings: Vec<Finding>) -> Decision {
     let Some(worst) = findings.iter().fold(None::<&Finding>, |acc, f| match acc {
         Some(a) if a.verdict >= f.verdict => Some(a),

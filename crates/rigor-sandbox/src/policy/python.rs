@@ -393,8 +393,8 @@ impl<'a> Analyzer<'a> {
                         && (args.len() >= 2 || self.keyword(node, "data").is_some());
                 if upload {
                     let url = args.first().and_then(|a| self.literal(*a)).unwrap_or_default();
-                    let host =
-                        url.split("://").nth(1).and_then(|r| r.split(['/', ':']).next()).unwrap_or("").to_string();
+                    let host = if url.contains("://") { super::shell::host_of(&url) } else { None };
+                    let host = host.unwrap_or_default();
                     let call_text = self.text(node);
                     if call_text.contains("environ") {
                         self.add(
@@ -440,9 +440,9 @@ impl<'a> Analyzer<'a> {
     }
 }
 
+/// A loopback host, or a Unix socket path.
 fn is_local(host: &str) -> bool {
-    let host = host.to_ascii_lowercase();
-    host == "localhost" || host.starts_with("127.") || host == "::1" || host == "0.0.0.0" || host.starts_with('/')
+    super::is_loopback_host(host) || host.starts_with('/')
 }
 
 fn parse_mode(text: &str) -> Option<u32> {

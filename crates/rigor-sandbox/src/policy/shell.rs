@@ -96,28 +96,26 @@ fn is_flag(arg: &str) -> bool {
     arg.starts_with('-') && arg.len() > 1
 }
 
-/// The host a URL or `host:port`/`user@host:path` argument names.
-fn host_of(arg: &str) -> Option<String> {
+/// The host a URL or `host:port`/`user@host:path` argument names. The user part is taken off
+/// the authority only (`http://evil.example/x@localhost` names `evil.example`).
+pub(super) fn host_of(arg: &str) -> Option<String> {
     let rest = match arg.split_once("://") {
         Some((_, rest)) => rest,
         None if arg.contains('.') || arg.contains(':') || arg == "localhost" => arg,
         None => return None,
     };
-    let rest = rest.rsplit_once('@').map_or(rest, |(_, r)| r);
-    let host = if let Some(stripped) = rest.strip_prefix('[') {
+    let authority = rest.split(['/', '?', '#', '\\']).next().unwrap_or_default();
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, r)| r);
+    let host = if let Some(stripped) = authority.strip_prefix('[') {
         stripped.split(']').next().unwrap_or_default()
     } else {
-        rest.split(['/', ':', '?']).next().unwrap_or_default()
+        authority.split(':').next().unwrap_or_default()
     };
     (!host.is_empty() && !host.starts_with('-')).then(|| host.to_ascii_lowercase())
 }
 
 fn is_local_host(host: &str) -> bool {
-    host == "localhost"
-        || host.starts_with("127.")
-        || host == "::1"
-        || host == "0.0.0.0"
-        || host.ends_with(".localhost")
+    super::is_loopback_host(host)
 }
 
 impl<'a> Analyzer<'a> {
@@ -1353,6 +1351,15 @@ mod tests {
         assert_eq!(host_of("https://evil.example.com/x").as_deref(), Some("evil.example.com"));
         assert_eq!(host_of("http://127.0.0.1:8000/health").as_deref(), Some("127.0.0.1"));
         assert_eq!(host_of("user@host.org:/tmp").as_deref(), Some("host.org"));
+        assert_eq!(host_of("http://evil.example.com/x@127.0.0.1/").as_deref(), Some("evil.example.com"));
+        assert_eq!(host_of("http://127.0.0.1@evil.example.com/").as_deref(), Some("evil.example.com"));
+        assert_eq!(host_of("http://[::1]:8000/x").as_deref(), Some("::1"));
+        assert_eq!(host_of("http://127.0.0.1.example.invalid/").as_deref(), Some("127.0.0.1.example.invalid"));
+        assert!(!is_local_host("127.0.0.1.example.invalid") && !is_local_host("127.evil.com"));
+        assert!(!is_local_host("localhost.example.com") && !is_local_host("127.1"));
+        for local in ["127.0.0.1", "127.1.2.3", "::1", "[::1]", "::ffff:127.0.0.1", "localhost", "app.localhost"] {
+            assert!(is_local_host(local), "{local}");
+        }
         assert_eq!(bare_host("10.0.0.2").as_deref(), Some("10.0.0.2"));
         assert_eq!(bare_host("4444"), None);
         assert!(has_background("f | f &"));
