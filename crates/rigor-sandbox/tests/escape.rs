@@ -370,3 +370,12 @@ fn no_setuid_or_setgid_file_can_be_left_in_the_workspace() {
     run(&Sandbox::unconfined(), f.outside.path(), "chmod 4755 control");
     assert_eq!(std::fs::metadata(&control).unwrap().permissions().mode() & 0o7777, 0o4755);
 }
+
+#[test]
+fn the_description_says_that_network_on_shares_the_host_loopback() {
+    let f = Fixture::new();
+    let on = f.sandbox(SandboxSettings { network: true, ..confined() }).describe();
+    assert!(on.contains("share the host's network") && on.contains("loopback"), "{on}");
+    let off = f.sandbox(confined()).describe();
+    assert!(off.contains("network off"), "{off}");
+}
