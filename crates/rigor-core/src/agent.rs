@@ -269,7 +269,19 @@ impl Agent<'_> {
             // Calls after a finish/abstain, or after a hard interrupt, are answered but not run,
             // so the conversation stays well-formed.
             let output = if end.is_some() {
-                ToolOutput::error("not run: the run already ended in this turn")
+                // Recorded like any call, so the trajectory (and its export) pairs every call with
+                // its result.
+                let output = ToolOutput::error("not run: the run already ended in this turn");
+                self.emitter.emit(Event::ToolCall { turn, call: call.clone() });
+                self.emitter.emit(Event::Observation {
+                    turn,
+                    call_id: call.id.clone(),
+                    name: call.name.clone(),
+                    content: output.content.clone(),
+                    is_error: true,
+                    duration_ms: 0,
+                });
+                output
             } else {
                 self.run_tool(turn, call, deadline).await
             };

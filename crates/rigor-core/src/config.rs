@@ -378,13 +378,13 @@ pub fn restrict_repository_table(table: &mut toml::Table, trusted: &toml::Table)
                     r.get("decision").and_then(toml::Value::as_str).is_some_and(|d| d == "ask" || d == "deny")
                 });
                 if !dropped.is_empty() {
-                    drop(format!("{} [sandbox] rules with decision `allow`", dropped.len()), "a repository can only tighten the policy");
+                    drop(
+                        format!("{} [sandbox] rules with decision `allow`", dropped.len()),
+                        "a repository can only tighten the policy",
+                    );
                 }
-                let mut all: Vec<toml::Value> = user
-                    .and_then(|u| u.get("rules"))
-                    .and_then(toml::Value::as_array)
-                    .cloned()
-                    .unwrap_or_default();
+                let mut all: Vec<toml::Value> =
+                    user.and_then(|u| u.get("rules")).and_then(toml::Value::as_array).cloned().unwrap_or_default();
                 all.extend(kept);
                 sandbox.insert(key, toml::Value::Array(all));
                 continue;
@@ -478,7 +478,18 @@ mod tests {
         assert_eq!(s.secret_env, vec!["X".to_string()]);
         let rules: Vec<&str> = s.rules.iter().map(|r| r.prefix[0].as_str()).collect();
         assert_eq!(rules, vec!["make", "rm"], "the user's rules first; `allow` rules of the repository dropped");
-        for what in ["[prices]", "evil.base_url", "openai.api_key_env", "mode", "network", "approval", "writable", "readable", "memory_mb", "allow"] {
+        for what in [
+            "[prices]",
+            "evil.base_url",
+            "openai.api_key_env",
+            "mode",
+            "network",
+            "approval",
+            "writable",
+            "readable",
+            "memory_mb",
+            "allow",
+        ] {
             assert!(ignored.iter().any(|why| why.contains(what)), "no warning for {what}: {ignored:#?}");
         }
         assert_eq!(ignored.len(), 11, "{ignored:#?}");

@@ -22,6 +22,9 @@ use crate::run::{RunError, RunReport, RunRequest, execute};
 use crate::trajectory::read_trajectory;
 use crate::workspace::WorkspaceMode;
 
+/// How a redacted secret starts in a record (see [`crate::redact`]).
+const REDACTION_MARK: &str = "[REDACTED:";
+
 /// A provider that answers with the responses recorded in a trajectory, in order.
 pub struct ReplayProvider {
     model: String,
@@ -129,6 +132,19 @@ pub async fn replay(
     }
     let (recorded_repo, base_commit, model, issue) =
         started.ok_or_else(|| ReplayError::Trajectory(format!("{} has no run_started event", path.display())))?;
+    let redacted = responses
+        .iter()
+        .flat_map(|r| r.message.tool_calls.iter())
+        .filter(|call| call.arguments.contains(REDACTION_MARK))
+        .count();
+    if redacted > 0 {
+        return Err(ReplayError::Trajectory(format!(
+            "{} cannot be replayed faithfully: {redacted} recorded tool call(s) had a secret in their arguments, \
+             which the record holds only as `{REDACTION_MARK}…]`; replaying would run the placeholder instead. \
+             Nothing was run.",
+            path.display()
+        )));
+    }
     let repo = repo.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(recorded_repo));
 
     let collector = Collector::default();
@@ -162,7 +178,11 @@ pub async fn replay(
         .filter(|(a, b)| normalize(&a.2) != normalize(&b.2))
         .map(|(a, b)| Divergence { turn: a.0, tool: a.1.clone(), recorded: a.2.clone(), replayed: b.2.clone() })
         .collect();
-    let (recorded_status, recorded_patch) = recorded_finish.unzip();
+    let (recorded_status, mut recorded_patch) = recorded_finish.unzip();
+    if recorded_patch.as_deref().is_some_and(|p| p.contains("not repeated in this record")) {
+        // A large patch is recorded whole only in patch.diff beside the trajectory.
+        recorded_patch = path.parent().and_then(|dir| std::fs::read_to_string(dir.join("patch.diff")).ok());
+    }
     Ok(ReplayReport {
         patch_identical: recorded_patch.as_deref() == Some(run.patch.as_str()),
         missing_observations: recorded_observations.len() as i64 - replayed.len() as i64,

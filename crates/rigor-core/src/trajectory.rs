@@ -99,6 +99,37 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::rename(tmp, path)
 }
 
+/// Copies of a text longer than this are cut in the record (the text itself is kept once).
+pub const MAX_COPY_CHARS: usize = 64 * 1024;
+
+/// `event` as it is recorded: every large text is kept once. A tool call's arguments are whole in
+/// the turn's `model_response` (which replay feeds back), so the `tool_call` and
+/// `policy_decision` copies are cut; the final patch is whole in `patch.diff`, so the copy in
+/// `run_finished` is cut. A 3 MB command thus adds ~3 MB to the trajectory, not 9.
+fn recorded_once(event: &Event) -> Event {
+    let mut event = event.clone();
+    match &mut event {
+        Event::ToolCall { call, .. } => cut_copy(&mut call.arguments, "the model_response of this turn"),
+        Event::PolicyDecision { action, .. } => cut_copy(action, "the model_response of this turn"),
+        Event::RunFinished { patch, .. } => cut_copy(patch, "patch.diff"),
+        _ => {}
+    }
+    event
+}
+
+fn cut_copy(text: &mut String, whole_in: &str) {
+    if text.len() <= MAX_COPY_CHARS {
+        return;
+    }
+    let mut head = MAX_COPY_CHARS / 2;
+    while !text.is_char_boundary(head) {
+        head -= 1;
+    }
+    let cut = text.len() - head;
+    text.truncate(head);
+    text.push_str(&format!("\n[... {cut} more bytes not repeated in this record: the whole text is in {whole_in}]"));
+}
+
 /// An [`EventSink`] appending events to `trajectory.jsonl`.
 pub struct TrajectoryWriter {
     file: File,
@@ -119,7 +150,8 @@ impl EventSink for TrajectoryWriter {
         if matches!(event, Event::TextDelta { .. }) || self.failed {
             return;
         }
-        let record = TrajectoryRecord { elapsed_ms: self.started.elapsed().as_millis() as u64, event: event.clone() };
+        let record =
+            TrajectoryRecord { elapsed_ms: self.started.elapsed().as_millis() as u64, event: recorded_once(event) };
         let written = serde_json::to_string(&record)
             .map_err(std::io::Error::other)
             .and_then(|line| writeln!(self.file, "{line}"))
@@ -163,6 +195,27 @@ pub fn read_trajectory(path: &Path) -> std::io::Result<Vec<TrajectoryRecord>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_large_input_is_recorded_once() {
+        let big = "x".repeat(3 * MAX_COPY_CHARS);
+        let call = rigor_protocol::ToolCall { id: "c".into(), name: "bash".into(), arguments: big.clone() };
+        let Event::ToolCall { call: recorded, .. } = recorded_once(&Event::ToolCall { turn: 1, call }) else {
+            panic!("not a tool call")
+        };
+        assert!(recorded.arguments.len() < MAX_COPY_CHARS + 200, "{}", recorded.arguments.len());
+        assert!(recorded.arguments.contains("the whole text is in the model_response"));
+        let finished = Event::RunFinished {
+            status: RunStatus::Submitted,
+            summary: String::new(),
+            patch: big.clone(),
+            totals: Default::default(),
+        };
+        let Event::RunFinished { patch, .. } = recorded_once(&finished) else { panic!("not run_finished") };
+        assert!(patch.len() < MAX_COPY_CHARS + 200 && patch.contains("patch.diff"));
+        let small = Event::Notice { message: "short".into() };
+        assert_eq!(serde_json::to_string(&recorded_once(&small)).unwrap(), serde_json::to_string(&small).unwrap());
+    }
 
     #[test]
     fn records_round_trip_and_a_torn_last_line_is_tolerated() {
