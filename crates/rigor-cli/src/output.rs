@@ -1,10 +1,15 @@
 //! Rendering run events for a person (streamed text, tool calls, a coloured diff) or for a
 //! program (`--json`: one event per line). This is the only place rigor prints run output.
+//! The human rendering passes everything the model, the tools and the provider produced through
+//! [`terminal::escape`], so that none of it can move the cursor, erase or rewrite what is on the
+//! terminal; the JSON rendering is escaped by JSON itself.
 
 use std::io::{IsTerminal, Write};
 
 use rigor_core::events::EventSink;
 use rigor_protocol::{Event, RunStatus, RunTotals};
+
+use crate::terminal::escape;
 
 /// ANSI styling, disabled when stdout is not a terminal or `NO_COLOR` is set.
 #[derive(Clone, Copy)]
@@ -107,9 +112,9 @@ fn brief_arguments(arguments: &str) -> String {
     };
     let one_line = text.replace('\n', " ⏎ ");
     if one_line.chars().count() > 160 {
-        format!("{}…", one_line.chars().take(160).collect::<String>())
+        format!("{}…", escape(&one_line.chars().take(160).collect::<String>()))
     } else {
-        one_line
+        escape(&one_line)
     }
 }
 
@@ -141,24 +146,32 @@ fn thousands(n: u64) -> String {
 
 impl EventSink for HumanOutput {
     fn emit(&mut self, event: &Event) {
+        self.render(event, &mut std::io::stdout().lock());
+    }
+}
+
+impl HumanOutput {
+    /// Writes `event` for a person to `out`.
+    fn render(&mut self, event: &Event, out: &mut impl Write) {
         let s = self.style;
-        let mut out = std::io::stdout().lock();
         match event {
             Event::TextDelta { text } => {
-                let _ = write!(out, "{text}");
+                let _ = write!(out, "{}", escape(text));
                 self.mid_text = !text.ends_with('\n');
                 let _ = out.flush();
                 return;
             }
-            _ => self.end_text(&mut out),
+            _ => self.end_text(out),
         }
         let _ = match event {
             Event::RunStarted { run_id, model, workspace, .. } => {
                 writeln!(
                     out,
-                    "{} run {run_id} · {model}\n{}",
+                    "{} run {} · {}\n{}",
                     s.bold("rigor"),
-                    s.dim(&format!("workspace: {workspace}"))
+                    escape(run_id),
+                    escape(model),
+                    s.dim(&format!("workspace: {}", escape(workspace)))
                 )
             }
             Event::ModelResponse { turn, usage, cost_usd, latency_ms, .. } => writeln!(
@@ -172,11 +185,12 @@ impl EventSink for HumanOutput {
                 ))
             ),
             Event::ToolCall { call, .. } => {
-                writeln!(out, "{} {}", s.cyan(&format!("▶ {}", call.name)), brief_arguments(&call.arguments))
+                writeln!(out, "{} {}", s.cyan(&format!("▶ {}", escape(&call.name))), brief_arguments(&call.arguments))
             }
             Event::Observation { content, is_error, duration_ms, .. } => {
                 let lines: Vec<&str> = content.lines().collect();
-                let mut shown = lines.iter().take(SHOWN_OBSERVATION_LINES).copied().collect::<Vec<_>>().join("\n");
+                let mut shown =
+                    escape(&lines.iter().take(SHOWN_OBSERVATION_LINES).copied().collect::<Vec<_>>().join("\n"));
                 if lines.len() > SHOWN_OBSERVATION_LINES {
                     shown.push_str(&format!("\n… {} more lines", lines.len() - SHOWN_OBSERVATION_LINES));
                 }
@@ -187,7 +201,8 @@ impl EventSink for HumanOutput {
                 out,
                 "{}",
                 s.yellow(&format!(
-                    "attempt {attempt} failed ({reason}); retrying in {:.1} s",
+                    "attempt {attempt} failed ({}); retrying in {:.1} s",
+                    escape(reason),
                     *wait_ms as f64 / 1000.0
                 ))
             ),
@@ -198,16 +213,18 @@ impl EventSink for HumanOutput {
                     "context condensed: ~{before_tokens} → ~{after_tokens} tokens ({messages_affected} messages)"
                 ))
             ),
-            Event::Notice { message } => writeln!(out, "{}", s.yellow(message)),
+            Event::Notice { message } => writeln!(out, "{}", s.yellow(&escape(message))),
             Event::PolicyDecision { verdict, category, reason, outcome, .. } => match outcome.as_str() {
                 "run" if verdict == "allow" => Ok(()),
-                "run" | "approved" => {
-                    writeln!(out, "{}", s.yellow(&format!("policy: {verdict} ({category}: {reason}) → {outcome}")))
-                }
+                "run" | "approved" => writeln!(
+                    out,
+                    "{}",
+                    s.yellow(&escape(&format!("policy: {verdict} ({category}: {reason}) → {outcome}")))
+                ),
                 _ => writeln!(
                     out,
                     "{}",
-                    s.red(&format!("policy: {verdict} ({category}: {reason}) → not run ({outcome})"))
+                    s.red(&escape(&format!("policy: {verdict} ({category}: {reason}) → not run ({outcome})")))
                 ),
             },
             Event::RunFinished { status, summary, patch, totals } => {
@@ -218,11 +235,17 @@ impl EventSink for HumanOutput {
                     }
                     RunStatus::Error => s.red("error"),
                 };
-                let diff = if patch.trim().is_empty() { s.dim("(no changes)") } else { s.diff(patch) };
-                writeln!(out, "\n{} {label}\n{summary}\n\n{diff}\n\n{}", s.bold("result:"), totals_line(totals))
+                let diff = if patch.trim().is_empty() { s.dim("(no changes)") } else { s.diff(&escape(patch)) };
+                writeln!(
+                    out,
+                    "\n{} {label}\n{}\n\n{diff}\n\n{}",
+                    s.bold("result:"),
+                    escape(summary),
+                    totals_line(totals)
+                )
             }
             Event::UserMessage { content, .. } => {
-                writeln!(out, "{}", s.dim(&format!("→ {}", content.lines().next().unwrap_or_default())))
+                writeln!(out, "{}", s.dim(&format!("→ {}", escape(content.lines().next().unwrap_or_default()))))
             }
             Event::ModelRequest { .. } | Event::TextDelta { .. } => Ok(()),
         };
@@ -252,6 +275,81 @@ mod tests {
         assert_eq!(brief_arguments(r#"{"command":"str_replace","path":"a.py"}"#), "str_replace a.py");
         assert_eq!(brief_arguments("not json"), "not json");
         assert!(brief_arguments(&format!("{{\"command\":\"{}\"}}", "x".repeat(500))).ends_with('…'));
+    }
+
+    /// What a person sees for `events` (no colours).
+    fn rendered(events: &[Event]) -> String {
+        let mut printer = HumanOutput::new(Style { enabled: false });
+        let mut out = Vec::new();
+        for event in events {
+            printer.render(event, &mut out);
+        }
+        String::from_utf8(out).unwrap()
+    }
+
+    const ATTACK: &str = "rm -rf ~/src # \r\x1b[2K\x1b[1Aecho hello";
+    const ATTACK_SHOWN: &str = "rm -rf ~/src # \\r\\x1b[2K\\x1b[1Aecho hello";
+
+    #[test]
+    fn nothing_the_model_or_a_tool_produced_reaches_the_terminal_raw() {
+        let call = rigor_protocol::ToolCall {
+            id: "c1".into(),
+            name: "bash\u{9b}2J".into(),
+            arguments: serde_json::json!({ "command": ATTACK }).to_string(),
+        };
+        let events = [
+            Event::TextDelta { text: "thinking \u{202e}txet\x1b]0;title\x07\n".into() },
+            Event::ToolCall { turn: 1, call },
+            Event::Observation {
+                turn: 1,
+                call_id: "c1".into(),
+                name: "bash".into(),
+                content: "line 1\n\x1b[31mred\x1b[0m\rover\u{200b}".into(),
+                is_error: false,
+                duration_ms: 3,
+            },
+            Event::PolicyDecision {
+                turn: 1,
+                call_id: "c1".into(),
+                tool: "bash".into(),
+                action: ATTACK.into(),
+                verdict: "ask".into(),
+                category: "destructive".into(),
+                rule: "rm".into(),
+                reason: format!("`{ATTACK}` deletes"),
+                outcome: "approved".into(),
+            },
+            Event::Retry { attempt: 1, wait_ms: 10, reason: "502 \x1b[2J".into() },
+            Event::Notice { message: "note \x1b[1A".into() },
+            Event::RunFinished {
+                status: RunStatus::Submitted,
+                summary: "done\x1b[1A\rfine".into(),
+                patch: "+++ b/a.txt\n+evil\x1b[8m\n".into(),
+                totals: RunTotals::default(),
+            },
+        ];
+        let text = rendered(&events);
+        assert!(!text.chars().any(crate::terminal::is_unsafe), "{text:?}");
+        for shown in [
+            "thinking \\u{202e}txet\\x1b]0;title\\x07\n",
+            &format!("▶ bash\\u{{9b}}2J {ATTACK_SHOWN}\n"),
+            "\\x1b[31mred\\x1b[0m\\rover\\u{200b}",
+            &format!("`{ATTACK_SHOWN}` deletes"),
+            "502 \\x1b[2J",
+            "note \\x1b[1A",
+            "done\\x1b[1A\\rfine",
+            "+evil\\x1b[8m",
+        ] {
+            assert!(text.contains(shown), "{shown:?} not in {text}");
+        }
+    }
+
+    #[test]
+    fn colours_are_still_rigors_own() {
+        let mut printer = HumanOutput::new(Style { enabled: true });
+        let mut out = Vec::new();
+        printer.render(&Event::Notice { message: "a\x1b[0m".into() }, &mut out);
+        assert_eq!(String::from_utf8(out).unwrap(), "\x1b[33ma\\x1b[0m\x1b[0m\n");
     }
 
     #[test]
