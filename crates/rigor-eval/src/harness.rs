@@ -431,11 +431,13 @@ impl Evaluation {
             result.timings.env
         ));
         if spec.kind == ProjectKind::Node {
-            let done = Cmd::new("bash", &["-c", "npm ci || npm install"], &worktree.dir)
-                .timeout(self.timeout)
-                .run()
-                .await
-                .map_err(|e| e.to_string())?;
+            // The install runs the repository's lifecycle scripts: confined like the tests, with
+            // the network for this step only.
+            let mut cmd = Cmd::new("bash", &["-c", "npm ci || npm install"], &worktree.dir).timeout(self.timeout);
+            if let Some(sandbox) = self.test_sandbox(&env, &spec, worktree, dir, true).await? {
+                cmd = cmd.sandbox(sandbox);
+            }
+            let done = cmd.run().await.map_err(|e| e.to_string())?;
             log.text(&done.output);
         }
 
@@ -558,7 +560,7 @@ impl Evaluation {
         let script_path = dir.join(script_name);
         std::fs::write(&script_path, &script).map_err(|e| e.to_string())?;
         let mut cmd = Cmd::new("bash", &[&script_path.to_string_lossy()], &worktree.dir).timeout(self.timeout);
-        if let Some(sandbox) = self.test_sandbox(env, spec, worktree, dir).await? {
+        if let Some(sandbox) = self.test_sandbox(env, spec, worktree, dir, false).await? {
             cmd = cmd.sandbox(sandbox);
         }
         for (k, v) in env.test_env(spec, &worktree.dir) {
@@ -577,18 +579,21 @@ impl Evaluation {
     /// The sandbox of one test run, or `None` when test runs are unconfined. Besides the worktree,
     /// its private git directory (the script checks test files out) and the instance's log
     /// directory (coverage data) are writable; the clone's objects, the environment and what the
-    /// run's `PYTHONPATH` names (e.g. coverage.py) are readable.
+    /// run's `PYTHONPATH` names (e.g. coverage.py) are readable. `network` gives it the host's
+    /// network (for a package install).
     async fn test_sandbox(
         &self,
         env: &Environment,
         spec: &EnvSpec,
         worktree: &Worktree,
         dir: &Path,
+        network: bool,
     ) -> Result<Option<Arc<Sandbox>>, String> {
         if self.sandbox.mode == SandboxMode::Off {
             return Ok(None);
         }
         let mut settings = self.sandbox.clone();
+        settings.network |= network;
         if let Ok(git_dir) = git(&worktree.dir, &["rev-parse", "--absolute-git-dir"]).await {
             settings.writable.push(PathBuf::from(git_dir));
         }
