@@ -50,7 +50,17 @@ impl Rlimits {
     }
 }
 
+/// Sets both limits of `resource` to `value`, or to the current hard limit when that is lower
+/// (an unprivileged process cannot raise it, and a lower limit is still a limit: the command is
+/// confined more tightly than asked, instead of the sandbox failing to start).
 fn set(resource: libc::__rlimit_resource_t, value: u64) -> std::io::Result<()> {
+    let mut current = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes into a valid struct; async-signal-safe.
+    let value = if unsafe { libc::getrlimit(resource, &mut current) } == 0 && current.rlim_max != libc::RLIM_INFINITY {
+        value.min(current.rlim_max as u64)
+    } else {
+        value
+    };
     let limit = libc::rlimit { rlim_cur: value as libc::rlim_t, rlim_max: value as libc::rlim_t };
     // SAFETY: setrlimit reads a valid struct and only affects the calling process.
     if unsafe { libc::setrlimit(resource, &limit) } != 0 {
