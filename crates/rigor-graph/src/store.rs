@@ -366,7 +366,10 @@ impl Index {
         let tx = conn.as_mut().map(Connection::transaction).transpose().map_err(|e| self.db_err(e))?;
         // Files are read, hashed, parsed and encoded in parallel while this thread writes the
         // rows that are ready, in the one transaction of the update.
-        let root = &self.root;
+        // Files are opened beneath the root (the agent's shell may swap a file or a directory
+        // for a symlink or a FIFO while the index is refreshed): nothing outside is ever read.
+        let confined = rigor_tools::confined::Confined::open(&self.root).ok();
+        let root = &confined;
         let records = &self.records;
         let to_read_count = to_read.len();
         let mut read: Vec<Row> = Vec::with_capacity(to_read_count);
@@ -544,9 +547,13 @@ type Row = (String, FileRecord, Option<Vec<u8>>);
 
 /// Reads, hashes and (if its content changed) parses and encodes one file; `None` when it cannot
 /// be read.
-fn read_one(root: &Path, records: &BTreeMap<String, FileRecord>, file: &Found) -> Option<Row> {
+fn read_one(
+    root: &Option<rigor_tools::confined::Confined>,
+    records: &BTreeMap<String, FileRecord>,
+    file: &Found,
+) -> Option<Row> {
     let (path, lang, size, mtime) = file;
-    let bytes = std::fs::read(root.join(path)).ok()?;
+    let bytes = root.as_ref()?.read(Path::new(path)).ok()?;
     let digest = Sha256::digest(&bytes);
     let mut hash = [0u8; 16];
     hash.copy_from_slice(&digest[..16]);

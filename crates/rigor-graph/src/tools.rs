@@ -178,7 +178,12 @@ pub fn render_entity(r: &Retriever, root: &Path, id: &str, max_lines: usize) -> 
         return Ok(out);
     }
     let path = g.path_of(n);
-    let text = std::fs::read_to_string(root.join(path)).map_err(|e| format!("cannot read `{path}`: {e}"))?;
+    // Opened beneath the workspace: the file may have been swapped for a symlink or a FIFO since
+    // the index was refreshed.
+    let confined =
+        rigor_tools::confined::Confined::open(root).map_err(|e| format!("cannot open the workspace: {e}"))?;
+    let bytes = confined.read(Path::new(path)).map_err(|e| e.explain(path, confined.root()))?;
+    let text = String::from_utf8_lossy(&bytes).into_owned();
     let (start, end) = match g.entity(n) {
         Some(e) => (e.start_line as usize, e.end_line as usize),
         None => (1, text.lines().count()),

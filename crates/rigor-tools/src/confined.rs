@@ -209,7 +209,7 @@ impl Confined {
             Ok(stat) => match kind_of(&stat) {
                 Kind::File => stat.st_mode & 0o777,
                 Kind::Dir => return Err(ConfinedError::NotAFile("directory")),
-                Kind::Other(kind) if kind == "symlink" => 0o644,
+                Kind::Other("symlink") => 0o644,
                 Kind::Other(kind) => return Err(ConfinedError::NotAFile(kind)),
             },
             Err(rustix::io::Errno::NOENT) => 0o644,
