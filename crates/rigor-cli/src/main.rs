@@ -193,7 +193,7 @@ fn main() -> ExitCode {
     match runtime.block_on(dispatch(cli)) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            eprintln!("rigor: error: {err:#}");
+            eprintln!("rigor: error: {}", terminal::escape(&format!("{err:#}")));
             ExitCode::from(1)
         }
     }
@@ -339,9 +339,9 @@ async fn replay_command(args: ReplayArgs) -> Result<u8> {
             report.divergences.len()
         );
         for d in &report.divergences {
-            println!("{}", style.yellow(&format!("turn {} ({}):", d.turn, d.tool)));
-            println!("  recorded: {}", d.recorded.lines().next().unwrap_or_default());
-            println!("  replayed: {}", d.replayed.lines().next().unwrap_or_default());
+            println!("{}", style.yellow(&format!("turn {} ({}):", d.turn, terminal::escape(&d.tool))));
+            println!("  recorded: {}", terminal::escape(d.recorded.lines().next().unwrap_or_default()));
+            println!("  replayed: {}", terminal::escape(d.replayed.lines().next().unwrap_or_default()));
         }
     }
     Ok(if report.reproduced() { 0 } else { EXIT_DIVERGED })
