@@ -368,7 +368,7 @@ pub fn restrict_repository_table(table: &mut toml::Table, trusted: &toml::Table)
                     .and_then(toml::Value::as_integer)
                     .and_then(|v| u64::try_from(v).ok())
                     .unwrap_or(default);
-                !value.as_integer().and_then(|v| u64::try_from(v).ok()).is_some_and(|v| v <= current)
+                value.as_integer().and_then(|v| u64::try_from(v).ok()).is_none_or(|v| v > current)
             }
             "secret_env" => false,
             "rules" => {

@@ -57,7 +57,7 @@ fn set(resource: libc::__rlimit_resource_t, value: u64) -> std::io::Result<()> {
     let mut current = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit writes into a valid struct; async-signal-safe.
     let value = if unsafe { libc::getrlimit(resource, &mut current) } == 0 && current.rlim_max != libc::RLIM_INFINITY {
-        value.min(current.rlim_max as u64)
+        value.min(current.rlim_max)
     } else {
         value
     };
