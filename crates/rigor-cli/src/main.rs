@@ -2,6 +2,7 @@
 //! wires output sinks and Ctrl-C handling, and calls into `rigor-core`. No agent logic lives here.
 
 mod approve;
+mod doctor;
 mod eval_cmd;
 mod graph_cmd;
 mod model_cmd;
@@ -49,6 +50,13 @@ enum Command {
     },
     #[command(flatten)]
     Graph(graph_cmd::GraphCommand),
+    /// Check what rigor needs on this machine (git, bubblewrap, the sandbox, Python, pip/uv, the
+    /// model, PATH) and say what to do about each gap.
+    Doctor {
+        /// One JSON object per check.
+        #[arg(long)]
+        json: bool,
+    },
     /// Inspect configuration.
     Config {
         #[command(subcommand)]
@@ -209,6 +217,7 @@ async fn dispatch(cli: Cli) -> Result<u8> {
         Command::Graph(command) => tokio::task::block_in_place(|| graph_cmd::run(command)),
         Command::Model { action } => model_cmd::model(action).await,
         Command::Config { action: ConfigAction::Show { repo, model } } => config_show(&repo, model.as_deref()),
+        Command::Doctor { json } => Ok(tokio::task::block_in_place(|| doctor::doctor(json))),
     }
 }
 
