@@ -3,14 +3,22 @@
 # Usage: bash scripts/setup.sh            (from the repository root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rigor/target}"
+# The build goes where `cargo test` builds (./target, or $CARGO_TARGET_DIR if you set one), in the
+# same profile, so the README's second command reuses it instead of building everything again.
+# RIGOR_RELEASE=1 installs an optimised binary instead (a separate, longer build).
+
+apt_install() {
+  # Waits for a dpkg lock held by another apt (unattended upgrades) instead of failing on it.
+  local sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get -o DPkg::Lock::Timeout=300 update -q && \
+    $sudo_cmd apt-get -o DPkg::Lock::Timeout=300 install -y -q "$@"
+}
 
 need() { command -v "$1" >/dev/null 2>&1; }
 if ! need git || ! need python3; then
   if need apt-get; then
     echo "rigor setup: installing git and python3 with apt-get"
-    sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
-    $sudo_cmd apt-get update -q && $sudo_cmd apt-get install -y -q git python3
+    apt_install git python3
   else
     echo "rigor setup: please install git and python3" >&2; exit 1
   fi
@@ -19,20 +27,28 @@ if ! need bwrap; then
   # rigor runs the agent's commands in a bubblewrap sandbox (see README: Sandbox).
   if need apt-get; then
     echo "rigor setup: installing bubblewrap (the sandbox for the agent's commands) with apt-get"
-    sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
-    $sudo_cmd apt-get update -q && $sudo_cmd apt-get install -y -q bubblewrap
+    apt_install bubblewrap || true
   elif need dnf; then
-    sudo dnf install -y bubblewrap
-  else
-    echo "rigor setup: please install bubblewrap (bwrap); without it rigor refuses to run commands unless --sandbox off" >&2
+    sudo dnf install -y bubblewrap || true
+  fi
+  if ! need bwrap; then
+    # Fail before the long build: without bwrap rigor refuses to run the agent's commands.
+    echo "rigor setup: bubblewrap (bwrap) could not be installed (see the messages above); install it and run this again" >&2
+    exit 1
   fi
 fi
 need cargo || { echo "rigor setup: please install Rust (https://rustup.rs)" >&2; exit 1; }
 
-echo "rigor setup: building and installing the rigor binary (cargo install)"
-cargo install --locked --path crates/rigor-cli --root "${RIGOR_INSTALL_ROOT:-$HOME/.local}" --quiet
-RIGOR="${RIGOR_INSTALL_ROOT:-$HOME/.local}/bin/rigor"
+ROOT="${RIGOR_INSTALL_ROOT:-$HOME/.local}"
+PROFILE=(--debug); [ -n "${RIGOR_RELEASE:-}" ] && PROFILE=()
+echo "rigor setup: building and installing rigor into $ROOT/bin (about 10-15 minutes on 2 cores the first time, ~10 GB in ${CARGO_TARGET_DIR:-./target})"
+CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}" cargo install --locked --path crates/rigor-cli --root "$ROOT" "${PROFILE[@]}"
+RIGOR="$ROOT/bin/rigor"
 "$RIGOR" --version
+case ":$PATH:" in
+  *":$ROOT/bin:"*) ;;
+  *) echo "rigor setup: NOTE: $ROOT/bin is not on your PATH; add it, e.g.: echo 'export PATH=\"$ROOT/bin:\$PATH\"' >> ~/.bashrc" ;;
+esac
 
 if [ -z "${RIGOR_MODEL:-}${OPENAI_API_KEY:-}${OPENAI_BASE_URL:-}${ANTHROPIC_API_KEY:-}" ] && \
    ! grep -qs '^model' "${XDG_CONFIG_HOME:-$HOME/.config}/rigor/config.toml"; then
@@ -49,18 +65,20 @@ if [ -z "${RIGOR_MODEL:-}${OPENAI_API_KEY:-}${OPENAI_BASE_URL:-}${ANTHROPIC_API_
   fi
   echo "rigor setup: fetching the embedded model (rigor model fetch smollm2, ~93 MB)"
   "$RIGOR" model fetch smollm2
-  # A short run: the 135M model shows the whole loop in a few minutes; it rarely fixes the bug.
+  # A short run: the 135M model shows the whole loop in a few minutes; it does not fix the bug
+  # (in our runs it repeats one action until the step budget ends: exit code 4).
   RIGOR_RUN_FLAGS=(--max-steps "${RIGOR_SETUP_MAX_STEPS:-6}")
 else
   RIGOR_RUN_FLAGS=()
 fi
 
+"$RIGOR" doctor || { echo "rigor setup: rigor doctor found a problem (above)" >&2; exit 1; }
 echo "rigor setup: running rigor on examples/durations (a real bug in a small Python module)"
 status=0
 "$RIGOR" run --repo examples/durations --issue-file examples/durations/ISSUE.md "${RIGOR_RUN_FLAGS[@]}" || status=$?
 case "$status" in
   # Submitted (0), abstained (3) or out of budget (4): the whole loop ran; whether the model fixed
   # the bug depends on the model (the embedded 135M one rarely does).
-  0|3|4) echo "rigor setup: done (run exit code $status; see README for the exit codes)"; exit 0 ;;
+  0|3|4) echo "rigor setup: done (run exit code $status; see README for the exit codes). The embedded 135M model shows the loop, it does not fix bugs: use --model with a real model for that."; exit 0 ;;
   *) echo "rigor setup: the run failed (exit code $status)" >&2; exit "$status" ;;
 esac
