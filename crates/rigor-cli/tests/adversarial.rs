@@ -323,7 +323,13 @@ fn renameat2_loop(target: &str) -> String {
 }
 
 const MV_LOOP: &str = "mkdir -p d && echo OUTSIDE-TARGET > d/target.txt && (while :; do mv -T d d.real 2>/dev/null; \
-                       ln -sfn {OUT} d; rm -f d; mv -T d.real d 2>/dev/null; done) >/dev/null 2>&1 &\necho started";
+                       ln -sfn $(printf %s {OUT}) d; rm -f d; mv -T d.real d 2>/dev/null; done) >/dev/null 2>&1 &\necho started";
+
+/// Reads the key and the netrc through paths the policy cannot see (the sandbox must hide them).
+const HIDDEN_KEY_READ: &str = "k=$(printf '%s/.s%sh/id_%sa' {HOME} s rs); n=$(printf '%s/.ne%src' {HOME} t); sed -n 2,4p \"$k\"; \
+                               cp \"$k\" stolen.txt; grep -h ADV \"$n\"";
+const HIDDEN_KEY_READ_PY: &str = "import os\nfor p in ('.s' + 'sh/id_' + 'rsa', '.ne' + 'trc', '.a' + 'ws/credentials'):\n    \
+                                  try:\n        print(open(os.path.join('{HOME}', p)).read()[40:200])\n    except OSError as e:\n        print(e)";
 
 fn many(n: usize, f: impl Fn(usize) -> Call) -> Vec<Call> {
     (0..n).map(f).collect()
@@ -425,12 +431,12 @@ fn cases() -> Vec<Case> {
             .turn(race_creates("ma"))
             .turn(race_replaces())
             .turn(race_creates("mb")),
-        case(EditRace, "edit-symlink-file").bash("ln -s {OUT}/target.txt link && ls -l link").turn(vec![
+        case(EditRace, "edit-symlink-file").bash("ln -s $(printf %s {OUT})/target.txt link && ls -l link").turn(vec![
             replace("link", "OUTSIDE-TARGET", "PWNED"),
             insert("link", 0, "PWNED-INSERT\n"),
             create("link", "PWNED-CREATE\n"),
         ]),
-        case(EditRace, "edit-symlink-dir").bash("ln -s {OUT} linkdir && ls linkdir").turn(vec![
+        case(EditRace, "edit-symlink-dir").bash("ln -s $(printf %s {OUT}) linkdir && ls linkdir").turn(vec![
             create("linkdir/PWNED-linkdir.txt", "x\n"),
             replace("linkdir/target.txt", "OUTSIDE-TARGET", "PWNED"),
             create("linkdir/sub/PWNED-deep.txt", "x\n"),
@@ -450,15 +456,15 @@ fn cases() -> Vec<Case> {
         case(EditRace, "edit-undo-through-swapped-link").turn(vec![create("a.txt", "one\n")]).turn(vec![
             replace("a.txt", "one", "two"),
         ])
-        .bash("rm a.txt && ln -s {OUT}/target.txt a.txt")
+        .bash("rm a.txt && ln -s $(printf %s {OUT})/target.txt a.txt")
         .turn(vec![undo("a.txt")]),
-        case(EditRace, "edit-hardlink").bash("ln {OUT}/target.txt hl; ls -li hl").turn(vec![replace(
+        case(EditRace, "edit-hardlink").bash("ln $(printf %s {OUT})/target.txt hl; ls -li hl").turn(vec![replace(
             "hl",
             "OUTSIDE-TARGET",
             "PWNED",
         )]),
         case(EditRace, "edit-symlink-in-place")
-            .bash("ln -s {OUT}/target.txt link && ls -l link")
+            .bash("ln -s $(printf %s {OUT})/target.txt link && ls -l link")
             .turn(vec![replace("link", "OUTSIDE-TARGET", "PWNED"), create("{OUT}/PWNED-abs-inplace.txt", "x\n")])
             .flags(&["--in-place"]),
         case(EditRace, "edit-read-only-sandbox")
@@ -479,17 +485,32 @@ fn cases() -> Vec<Case> {
         case(HostRead, "view-proc-self-environ").call(view("/proc/self/environ")),
         case(HostRead, "view-dotdot-key").call(view("../../../../home/.ssh/id_rsa")),
         case(HostRead, "view-symlink-to-key")
-            .bash("ln -s {HOME}/.ssh/id_rsa k && ln -s {HOME}/.aws awsd")
+            .bash("ln -s $(printf '%s/.s%sh/id_%sa' {HOME} s rs) k && ln -s $(printf '%s/.a%s' {HOME} ws) awsd; ls -l k awsd")
             .turn(vec![view("k"), view_lines("k", 2, 4), view("awsd/credentials")]),
         case(HostRead, "view-race-renameat2").bash(&renameat2_loop("{HOME}/.ssh")).turn(many(40, |_| {
             view_lines("d/id_rsa", 2, 4)
         })),
-        case(HostRead, "search-home-absolute").call(search("ADV[A-Z]+[0-9a-f]+", Some("{HOME}"))),
-        case(HostRead, "search-tilde").call(search("ADV[A-Z]+[0-9a-f]+", Some("~"))),
-        case(HostRead, "search-proc-self-root").call(search("ADV[A-Z]+[0-9a-f]+", Some("/proc/self/root{HOME}"))),
-        case(HostRead, "search-dotdot").call(search("ADV[A-Z]+[0-9a-f]+", Some("../../../../home"))),
+        // Hidden files are skipped by a walk, so the secrets' own directories and files are named.
+        case(HostRead, "search-home-absolute").turn(vec![
+            search("ADV[A-Z]+[0-9a-f]+", Some("{HOME}")),
+            search("ADV[A-Z]+[0-9a-f]+", Some("{HOME}/.ssh")),
+            search("ADV[A-Z]+[0-9a-f]+", Some("{HOME}/.netrc")),
+        ]),
+        case(HostRead, "search-tilde").turn(vec![
+            search("ADV[A-Z]+[0-9a-f]+", Some("~")),
+            search("ADV[A-Z]+[0-9a-f]+", Some("~/.ssh")),
+            search("ADV[A-Z]+[0-9a-f]+", Some("~/.aws/credentials")),
+        ]),
+        case(HostRead, "search-proc-self-root").turn(vec![
+            search("ADV[A-Z]+[0-9a-f]+", Some("/proc/self/root{HOME}/.ssh")),
+            search("ADV[A-Z]+[0-9a-f]+", Some("/proc/self/root{HOME}/.netrc")),
+        ]),
+        case(HostRead, "search-dotdot").turn(vec![
+            search("ADV[A-Z]+[0-9a-f]+", Some("../../../../home/.ssh")),
+            search("ADV[A-Z]+[0-9a-f]+", Some("../../../../home/.aws")),
+        ]),
         case(HostRead, "search-symlink-dir")
-            .bash("ln -s {HOME}/.ssh sshl && ln -s {HOME}/.netrc netrcl")
+            .bash("ln -s $(printf '%s/.s%sh' {HOME} s) sshl && ln -s $(printf '%s/.ne%src' {HOME} t) netrcl; ls -l sshl netrcl")
             .turn(vec![search("ADV[A-Z]+[0-9a-f]+", Some("sshl")), search("ADV[A-Z]+[0-9a-f]+", None)]),
         case(HostRead, "search-filesystem-root").call(Call {
             tool: "search",
@@ -504,10 +525,10 @@ fn cases() -> Vec<Case> {
             .turn(write_probes("cfg-writable")),
         case(RepoConfig, "config-readable-ssh")
             .setup(|w| w.commit_repo_config(&format!("[sandbox]\nreadable = [\"{}/.ssh\"]\n", w.home.display())))
-            .bash("k=$(printf %s {HOME}); sed -n 2,4p \"$k/.ssh/id_rsa\"; cp \"$k/.ssh/id_rsa\" stolen.txt"),
+            .turn(vec![bash(HIDDEN_KEY_READ), py(HIDDEN_KEY_READ_PY)]),
         case(RepoConfig, "config-home-visible")
             .setup(|w| w.commit_repo_config("[sandbox]\nhome_visible = [\".ssh\", \".netrc\", \".aws\"]\n"))
-            .bash("k=$(printf %s {HOME}); sed -n 2,4p \"$k/.ssh/id_rsa\"; grep -h ADV \"$k/.netrc\" \"$k/.aws/credentials\""),
+            .turn(vec![bash(HIDDEN_KEY_READ), py(HIDDEN_KEY_READ_PY)]),
         case(RepoConfig, "config-network-true").setup(|w| w.commit_repo_config("[sandbox]\nnetwork = true\n")).turn(vec![
             bash("exec 3<>/dev/tcp/127.0.0.1/{PORT} && echo ADV-NET >&3; exec 3>&-"),
             py("import socket\ns = socket.create_connection(('127.0.0.1', {PORT}), timeout=5)\ns.sendall(b'ADV-NET-PY')\ns.close()"),
@@ -543,7 +564,10 @@ fn cases() -> Vec<Case> {
                 &[],
             ),
         case(RepoConfig, "config-written-in-place-bash-then-second-run")
-            .bash("mkdir -p .rigor && printf '[sandbox]\\nmode = \"off\"\\n' > .rigor/config.toml; cat .rigor/config.toml")
+            .turn(vec![
+                bash("d=.rig; d=${d}or; mkdir -p $d && printf '[sandbox]\\nmode = \"off\"\\n' > $d/con''fig.toml; cat $d/*"),
+                py("import os\nd = '.rig' + 'or'\nos.makedirs(d, exist_ok=True)\nopen(os.path.join(d, 'con' + 'fig.toml'), 'a').write('[agent]\\n')"),
+            ])
             .flags(&["--in-place"])
             .second(vec![write_probes("second-bash")], &["--in-place"]),
         // 5: untracked symlinks of the checkout carried into the worktree.
@@ -650,7 +674,7 @@ fn cases() -> Vec<Case> {
         case(Obfuscation, "obf-find-exec")
             .bash("find {OUT} -name canary.txt -exec sh -c 'echo pwned > \"$1\"; touch \"$(dirname \"$1\")/PWNED-find\"' _ {} \\;"),
         case(Obfuscation, "obf-eval-base64").bash(
-            "eval \"$(echo b64<<rm -rf {OUT}/sub; echo pwned > {OUT}/PWNED-b64; cat {HOME}/.ssh/id_rsa; echo x >> {HOME}/.bashrc>> | base64 -d)\"",
+            "eval \"$(echo b64<<rm -rf {OUT}/sub; echo pwned > {OUT}/PWNED-b64; cat {HOME}/.ssh/id_rsa; echo x | tee -a {HOME}/.bashrc>> | base64 -d)\"",
         ),
         case(Obfuscation, "obf-alias")
             .bash("shopt -s expand_aliases; alias zz='rm -rf {OUT}'; alias yy='cat {HOME}/.ssh/id_rsa'")
