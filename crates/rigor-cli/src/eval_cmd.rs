@@ -167,6 +167,8 @@ pub async fn eval(args: EvalArgs) -> Result<u8> {
     for err in &bad_rows {
         eprintln!("rigor: skipping {err}");
     }
+    // Rows that could not be read count as errors in the summary.
+    let mut invalid_rows: Vec<String> = bad_rows.iter().map(ToString::to_string).collect();
     let mut instances = instances;
     if !args.instance_ids.is_empty() {
         instances.retain(|i| args.instance_ids.contains(&i.instance_id));
@@ -207,21 +209,32 @@ pub async fn eval(args: EvalArgs) -> Result<u8> {
             model_name = name.clone();
             for i in &instances {
                 submitted.push(i.instance_id.clone());
-                tasks.push(Task { instance: i.clone(), prediction: None, model: name.clone() });
+                tasks.push(Task { instance: i.clone(), prediction: None, model: name.clone(), invalid: None });
             }
         }
         (None, None) => bail!("give --predictions FILE (or `gold`), --agent rigor, or --agent-cmd"),
         (None, Some(spec)) => {
-            let predictions = if spec == "gold" {
-                gold_predictions(&instances)
+            let (predictions, bad_predictions) = if spec == "gold" {
+                (gold_predictions(&instances), Vec::new())
             } else {
                 let (preds, bad) = load_predictions(&PathBuf::from(spec))?;
                 for err in &bad {
-                    eprintln!("rigor: skipping {err}");
+                    eprintln!("rigor: cannot read {err}");
                 }
-                preds
+                (preds, bad)
             };
             let predictions = by_instance(predictions);
+            // An unreadable prediction of an instance of the dataset makes that instance an error
+            // (not an empty patch); any other unreadable row is an error of its own.
+            let mut unreadable: BTreeMap<String, String> = BTreeMap::new();
+            for err in bad_predictions {
+                match err.instance_id.clone().filter(|id| instances.iter().any(|i| &i.instance_id == id)) {
+                    Some(id) if !predictions.contains_key(&id) => {
+                        unreadable.insert(id, format!("the prediction could not be read: {err}"));
+                    }
+                    _ => invalid_rows.push(err.to_string()),
+                }
+            }
             model_name =
                 predictions.values().next().map(|p| p.model_name_or_path.clone()).unwrap_or_else(|| GOLD_MODEL.into());
             for i in &instances {
@@ -231,7 +244,11 @@ pub async fn eval(args: EvalArgs) -> Result<u8> {
                 }
                 let model =
                     prediction.as_ref().map(|p| p.model_name_or_path.clone()).unwrap_or_else(|| model_name.clone());
-                tasks.push(Task { instance: i.clone(), prediction, model });
+                let invalid = unreadable.get(&i.instance_id).cloned();
+                if invalid.is_some() {
+                    submitted.push(i.instance_id.clone());
+                }
+                tasks.push(Task { instance: i.clone(), prediction, model, invalid });
             }
         }
     }
@@ -284,12 +301,17 @@ pub async fn eval(args: EvalArgs) -> Result<u8> {
         .collect();
     let mut summary = summarize(&run_id, &model_name, &ids, &submitted, &results, &values);
     summary.submitted_instances = submitted.len();
+    summary.add_invalid_rows(invalid_rows);
     let path = write_summary(&output, &evaluation.run_dir(), &summary)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
     } else {
+        let invalid = match summary.rigor.invalid_rows.len() {
+            0 => String::new(),
+            n => format!(" ({n} invalid row(s))"),
+        };
         println!(
-            "resolved {}/{} · completed {} · empty patch {} · errors {} · incomplete {} · mean overhead {:.2}s/instance",
+            "resolved {}/{} · completed {} · empty patch {} · errors {}{invalid} · incomplete {} · mean overhead {:.2}s/instance",
             summary.resolved_instances,
             summary.total_instances,
             summary.completed_instances,
@@ -300,8 +322,29 @@ pub async fn eval(args: EvalArgs) -> Result<u8> {
         );
         println!("summary: {}\nlogs: {}", path.display(), evaluation.run_dir().display());
     }
-    Ok(if cancel.load(Ordering::SeqCst) { 130 } else { 0 })
+    if cancel.load(Ordering::SeqCst) {
+        return Ok(130);
+    }
+    if summary.nothing_evaluated() {
+        let why = if summary.total_instances == 0 {
+            format!("{} holds no valid instance", args.dataset.display())
+        } else {
+            format!(
+                "no instance was graded: {} error(s), {} empty patch(es) (see the messages above and {})",
+                summary.error_instances,
+                summary.empty_patch_instances,
+                evaluation.run_dir().display()
+            )
+        };
+        eprintln!("rigor: error: nothing could be evaluated: {why}");
+        return Ok(EXIT_NOTHING_EVALUATED);
+    }
+    Ok(0)
 }
+
+/// Exit code of `rigor eval` when nothing could be evaluated (every dataset row invalid, or no
+/// instance graded and at least one error: a missing clone, every instance failing).
+pub const EXIT_NOTHING_EVALUATED: u8 = 1;
 
 /// `rigor report`.
 pub fn report(args: ReportArgs) -> Result<u8> {

@@ -138,3 +138,63 @@ fn dirs_cache() -> std::path::PathBuf {
         .map(Into::into)
         .unwrap_or_else(|| std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/rigor"))
 }
+
+/// `rigor eval --json` in `work` with the given files; returns the exit code, the summary and stderr.
+fn eval_json(work: &std::path::Path, dataset: &str, predictions: &str) -> (Option<i32>, Value, String) {
+    std::fs::write(work.join("tasks.jsonl"), dataset).unwrap();
+    std::fs::write(work.join("preds.jsonl"), predictions).unwrap();
+    std::fs::create_dir_all(work.join("repos")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_rigor"))
+        .args(["eval", "--dataset", "tasks.jsonl", "--predictions", "preds.jsonl", "--repos", "repos", "--json"])
+        .args(["--output", "out", "--scratch", "scratch", "--run-id", "r1"])
+        .current_dir(work)
+        .env("NO_COLOR", "1")
+        .env_remove("RIGOR_REPOS")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let summary = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: stdout:\n{stdout}\nstderr:\n{stderr}"));
+    (out.status.code(), summary, stderr)
+}
+
+const ROW: &str = r#"{"instance_id":"nobody__missing-1","repo":"nobody/missing","base_commit":"abc","test_patch":"t","FAIL_TO_PASS":[],"PASS_TO_PASS":[]}"#;
+const PATCH: &str = "--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n";
+
+#[test]
+fn eval_fails_when_nothing_could_be_evaluated_and_counts_bad_rows_as_errors() {
+    // Every dataset row is invalid.
+    let work = tempfile::tempdir().unwrap();
+    let (code, summary, stderr) = eval_json(work.path(), "not a row\n{\"instance_id\": \"a__b-1\"}\n", "");
+    assert_eq!(code, Some(1), "{summary}\n{stderr}");
+    assert!(stderr.contains("nothing could be evaluated") && stderr.contains("no valid instance"), "{stderr}");
+    assert_eq!(summary["error_instances"], 2, "{summary}");
+    assert_eq!(summary["rigor"]["invalid_rows"].as_array().unwrap().len(), 2, "{summary}");
+
+    // The clone is missing: the instance is an error, and the run failed.
+    let work = tempfile::tempdir().unwrap();
+    let pred = json!({"instance_id": "nobody__missing-1", "model_name_or_path": "m", "model_patch": PATCH});
+    let (code, summary, stderr) = eval_json(work.path(), &format!("{ROW}\n"), &format!("{pred}\n"));
+    assert_eq!(code, Some(1), "{summary}\n{stderr}");
+    assert_eq!(summary["error_ids"], json!(["nobody__missing-1"]), "{summary}");
+    assert!(stderr.contains("nothing could be evaluated: no instance was graded"), "{stderr}");
+
+    // An unreadable prediction line is an error of its instance, not an empty patch; a line
+    // without a readable instance id is an error of its own.
+    let work = tempfile::tempdir().unwrap();
+    let bad = json!({"instance_id": "nobody__missing-1", "model_name_or_path": "m", "model_patch": 5});
+    let (code, summary, stderr) = eval_json(work.path(), &format!("{ROW}\n"), &format!("{bad}\n{{oops\n"));
+    assert_eq!(code, Some(1), "{summary}\n{stderr}");
+    assert_eq!(summary["empty_patch_instances"], 0, "{summary}");
+    assert_eq!(summary["error_ids"], json!(["nobody__missing-1"]), "{summary}");
+    assert_eq!(summary["error_instances"], 2, "{summary}");
+    assert!(summary["rigor"]["invalid_rows"][0].as_str().unwrap().contains("row 2"), "{summary}");
+    assert!(stderr.contains("row 1") && stderr.contains("model_patch"), "{stderr}");
+
+    // Empty predictions only are an evaluated outcome: exit 0.
+    let work = tempfile::tempdir().unwrap();
+    let empty = json!({"instance_id": "nobody__missing-1", "model_name_or_path": "m", "model_patch": ""});
+    let (code, summary, stderr) = eval_json(work.path(), &format!("{ROW}\n"), &format!("{empty}\n"));
+    assert_eq!(code, Some(0), "{summary}\n{stderr}");
+    assert_eq!(summary["empty_patch_ids"], json!(["nobody__missing-1"]), "{summary}");
+}

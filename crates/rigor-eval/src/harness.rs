@@ -239,6 +239,9 @@ pub struct Task {
     pub prediction: Option<Prediction>,
     /// The model name to record under.
     pub model: String,
+    /// Why the instance's prediction could not be read (a bad row of the predictions file): the
+    /// instance is then recorded as an `error` without being evaluated, never as an empty patch.
+    pub invalid: Option<String>,
 }
 
 impl Evaluation {
@@ -345,6 +348,9 @@ impl Evaluation {
         let mut log = InstanceLog::new(dir.join("run_instance.log"));
         log.line(&format!("instance {} ({} @ {})", instance.instance_id, instance.repo, instance.base_commit));
 
+        if let Some(why) = &task.invalid {
+            return fail(result, &mut log, why.clone());
+        }
         let given_patch = task.prediction.as_ref().and_then(|p| p.model_patch.clone());
         if self.agent.is_none() && given_patch.as_deref().is_none_or(|p| p.trim().is_empty()) {
             result.status = InstanceStatus::EmptyPatch;

@@ -38,7 +38,8 @@ pub struct Summary {
     pub unresolved_instances: usize,
     /// Empty predictions.
     pub empty_patch_instances: usize,
-    /// Failed evaluations.
+    /// Failed evaluations, plus the rows of the dataset or the predictions that could not be read
+    /// (`rigor.invalid_rows`; an unreadable prediction of a known instance is that instance's error).
     pub error_instances: usize,
     /// Ids of graded instances.
     pub completed_ids: Vec<String>,
@@ -91,6 +92,10 @@ pub struct Extras {
     pub alpha_usd: Option<f64>,
     /// SWT: applicability, success rate, F→× rate, mean change coverage.
     pub swt: Option<SwtSummary>,
+    /// Rows of the dataset or the predictions that could not be read (file, row, what is wrong),
+    /// counted in `error_instances`.
+    #[serde(default)]
+    pub invalid_rows: Vec<String>,
 }
 
 /// SWT-bench aggregate figures (fractions of instances).
@@ -200,6 +205,23 @@ pub fn summarize(
     s
 }
 
+impl Summary {
+    /// Records rows of the dataset or the predictions that could not be read: each counts as an
+    /// error.
+    pub fn add_invalid_rows(&mut self, rows: impl IntoIterator<Item = String>) {
+        let before = self.rigor.invalid_rows.len();
+        self.rigor.invalid_rows.extend(rows);
+        self.error_instances += self.rigor.invalid_rows.len() - before;
+    }
+
+    /// Whether the run evaluated nothing: no instance at all, or none graded and something failed
+    /// (every row invalid, a missing clone, every instance in error). Predictions that are all
+    /// empty patches are an evaluated outcome, not a failure.
+    pub fn nothing_evaluated(&self) -> bool {
+        self.total_instances == 0 || (self.completed_instances == 0 && self.error_instances > 0)
+    }
+}
+
 /// Writes the summary as `<output>/<model>.<run_id>.json` and next to the run's logs.
 pub fn write_summary(output: &Path, run_dir: &Path, summary: &Summary) -> std::io::Result<PathBuf> {
     let text = serde_json::to_string_pretty(summary).map_err(std::io::Error::other)?;
@@ -286,6 +308,13 @@ pub fn markdown(run: &LoadedRun) -> String {
             pct(swt.pass_to_pass_rate),
             swt.mean_change_coverage.map(pct).unwrap_or_else(|| "n/a".into())
         );
+    }
+    if !s.rigor.invalid_rows.is_empty() {
+        let _ = writeln!(md, "## Invalid rows (counted as errors)\n");
+        for row in &s.rigor.invalid_rows {
+            let _ = writeln!(md, "- {}", row.replace('\n', " "));
+        }
+        let _ = writeln!(md);
     }
     let _ = writeln!(md, "## Per repository\n\n| repository | resolved | total | rate |\n| --- | ---: | ---: | ---: |");
     for (repo, (resolved, total)) in &s.rigor.per_repo {
@@ -470,5 +499,21 @@ mod tests {
         assert!(markdown(&run).contains("Resolved 1 / 6"));
         let page = html(&run);
         assert!(page.contains("<svg") && page.contains("a/b") && !page.contains("http"));
+        assert!(!run.summary.nothing_evaluated());
+    }
+
+    #[test]
+    fn invalid_rows_are_errors_and_a_run_with_nothing_graded_evaluated_nothing() {
+        let ids = vec!["p".to_string()];
+        let mut s = summarize("run", "m", &ids, &ids, &[result("p", InstanceStatus::Error)], &BTreeMap::new());
+        s.add_invalid_rows(["d.jsonl: row 2: missing field repo".to_string()]);
+        assert_eq!(s.error_instances, 2);
+        assert!(s.nothing_evaluated());
+        let run = LoadedRun { dir: PathBuf::from("."), summary: s, results: Vec::new() };
+        assert!(markdown(&run).contains("- d.jsonl: row 2: missing field repo"), "{}", markdown(&run));
+
+        let empty = summarize("run", "m", &ids, &ids, &[result("p", InstanceStatus::EmptyPatch)], &BTreeMap::new());
+        assert!(!empty.nothing_evaluated(), "empty patches are an outcome");
+        assert!(summarize("run", "m", &[], &[], &[], &BTreeMap::new()).nothing_evaluated());
     }
 }

@@ -211,6 +211,7 @@ fn task(instance: &Instance, model: &str, patch: Option<&str>) -> Task {
             model_patch: patch.map(str::to_owned),
         }),
         model: model.into(),
+        invalid: None,
     }
 }
 
@@ -346,7 +347,7 @@ async fn an_external_agent_command_is_graded_on_its_diff() {
         template: "grep -q subtracts {issue_file} && sed -i 's/return a - b/return a + b/;4,$s/return a + b/return a - b/' calc.py".into(),
         timeout: Duration::from_secs(60),
     });
-    let t = Task { instance: base.clone(), prediction: None, model: "sed-agent".into() };
+    let t = Task { instance: base.clone(), prediction: None, model: "sed-agent".into(), invalid: None };
     let results = evaluate(&eval, vec![t]).await;
     assert_eq!(results[0].status, InstanceStatus::Resolved, "{:#?}", results[0]);
     let agent = results[0].agent.as_ref().unwrap();
@@ -380,7 +381,9 @@ async fn rigor_agent_mode_runs_the_loop_against_a_scripted_model() {
     .unwrap();
     let mut eval = world.evaluation("agent");
     eval.agent = Some(AgentSpec::Rigor { provider: Arc::from(provider), settings: Box::default() });
-    let results = evaluate(&eval, vec![Task { instance: base.clone(), prediction: None, model: "rigor".into() }]).await;
+    let results =
+        evaluate(&eval, vec![Task { instance: base.clone(), prediction: None, model: "rigor".into(), invalid: None }])
+            .await;
     let r = &results[0];
     assert_eq!(r.status, InstanceStatus::Resolved, "{r:#?}");
     let agent = r.agent.as_ref().unwrap();
