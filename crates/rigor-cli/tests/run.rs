@@ -335,23 +335,122 @@ fn budgets_and_abstention_have_their_own_status_and_exit_code() {
     assert!(result["summary"].as_str().unwrap().contains("expected value"));
 }
 
+/// What a child process printed, line by line, as it arrives.
+enum Line {
+    Out(String),
+    Err(String),
+}
+
+/// Reads the stdout and stderr of `child` on two threads into one channel, line by line.
+fn stream_lines(child: &mut std::process::Child) -> std::sync::mpsc::Receiver<Line> {
+    use std::io::BufRead;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let out_tx = tx.clone();
+    std::thread::spawn(move || stdout.lines().map_while(Result::ok).try_for_each(|l| out_tx.send(Line::Out(l))));
+    std::thread::spawn(move || stderr.lines().map_while(Result::ok).try_for_each(|l| tx.send(Line::Err(l))));
+    rx
+}
+
+/// Everything a child printed so far, and where it is read from.
+struct Transcript {
+    lines: std::sync::mpsc::Receiver<Line>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Transcript {
+    fn record(&mut self, line: &Line) {
+        match line {
+            Line::Out(l) => self.stdout.push_str(&format!("{l}\n")),
+            Line::Err(l) => self.stderr.push_str(&format!("{l}\n")),
+        }
+    }
+
+    /// Waits (without a time limit) for the first line that satisfies `wanted`; fails with the
+    /// transcript if the process closes its output first.
+    fn wait_for(&mut self, what: &str, wanted: impl Fn(&Line) -> bool) -> String {
+        loop {
+            let Ok(line) = self.lines.recv() else {
+                panic!("rigor ended before {what}\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr)
+            };
+            self.record(&line);
+            if wanted(&line) {
+                let (Line::Out(l) | Line::Err(l)) = line;
+                return l;
+            }
+        }
+    }
+
+    /// Waits (without a time limit) until `done()` holds, reading output meanwhile; fails with
+    /// the transcript when a stdout event satisfies `too_late` or the process ends first.
+    fn wait_until(&mut self, what: &str, done: impl Fn() -> bool, too_late: impl Fn(&Value) -> bool) {
+        use std::sync::mpsc::RecvTimeoutError;
+        while !done() {
+            match self.lines.recv_timeout(std::time::Duration::from_millis(10)) {
+                Ok(line) => {
+                    self.record(&line);
+                    if let Line::Out(l) = &line
+                        && serde_json::from_str::<Value>(l).is_ok_and(|e| too_late(&e))
+                    {
+                        panic!("{l} came before {what}\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!("rigor ended before {what}\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr)
+                }
+            }
+        }
+    }
+
+    /// The rest of the output, once the process has closed it.
+    fn finish(mut self, status: std::process::ExitStatus) -> Output {
+        while let Ok(line) = self.lines.recv() {
+            self.record(&line);
+        }
+        Output { status, stdout: self.stdout.into_bytes(), stderr: self.stderr.into_bytes() }
+    }
+}
+
+fn event_of_type(line: &Line, kind: &str) -> bool {
+    matches!(line, Line::Out(l) if serde_json::from_str::<Value>(l).is_ok_and(|e| e["type"] == kind))
+}
+
+/// Synchronised on what rigor and the command report, never on time: the command marks that it
+/// runs and then waits for a file the test creates only once rigor has acknowledged the Ctrl-C,
+/// so the interrupt provably arrives while the step runs, and the step can only finish after it.
 #[test]
 fn ctrl_c_stops_after_the_current_step_and_keeps_a_valid_record() {
     let env = Env::new();
-    let mut script = vec![call("bash", json!({"command": "sleep 2; echo slept"}))];
+    let step = "touch step-started; while [ ! -e may-finish ]; do sleep 0.01; done; echo slept";
+    let mut script = vec![call("bash", json!({"command": step}))];
     script.extend(fixing_script());
     let server = ScriptedServer::start_blocking(Flavor::OpenAi, script);
     env.config(&server, "openai", "");
-    let child = env
+    let mut child = env
         .command(&["run", "--issue-file", "ISSUE.md", "--model", "scripted:m", "--json"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(1_000));
+    let mut transcript = Transcript { lines: stream_lines(&mut child), stdout: String::new(), stderr: String::new() };
+    let started = transcript.wait_for("run_started", |l| event_of_type(l, "run_started"));
+    let started: Value = serde_json::from_str(&started).unwrap();
+    let workspace = PathBuf::from(started["workspace"].as_str().unwrap());
+    transcript.wait_for("the tool_call of the step", |l| event_of_type(l, "tool_call"));
+    let marker = workspace.join("step-started");
+    transcript.wait_until("the command started", || marker.exists(), |e| e["type"] == "observation");
     // SAFETY: sending a signal to our own child process.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-    let output = child.wait_with_output().unwrap();
+    transcript.wait_for(
+        "the interrupt was acknowledged",
+        |l| matches!(l, Line::Err(l) if l.contains("interrupt: stopping after the current step")),
+    );
+    std::fs::write(workspace.join("may-finish"), "").unwrap();
+    let status = child.wait().unwrap();
+    let output = transcript.finish(status);
     assert_eq!(output.status.code(), Some(130), "{}", describe(&output));
     let run_dir = env.only_run_dir();
     assert_eq!(result_json(&run_dir)["status"], "interrupted");
