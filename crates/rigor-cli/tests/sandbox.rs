@@ -199,3 +199,37 @@ fn on_a_terminal_a_risky_command_waits_for_the_users_answer() {
         .collect();
     assert_eq!(outcomes, ["approved", "rejected"]);
 }
+
+#[test]
+fn approval_always_with_nobody_to_ask_refuses_every_command_and_says_so() {
+    let repo = fixture_repo(&example("durations"));
+    let config_home = tempfile::tempdir().unwrap();
+    let server = ScriptedServer::start_blocking(
+        Flavor::OpenAi,
+        vec![
+            call("bash", json!({"command": "touch ran-anyway"})),
+            call("python", json!({"code": "open('ran-anyway', 'w')"})),
+            call("abstain", json!({"reason": "demo"})),
+        ],
+    );
+    let output = rigor(repo.path(), config_home.path(), &server, &["--approval", "always"]);
+    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
+    let events = events(&output);
+    let notices: Vec<&str> =
+        events.iter().filter(|e| e["type"] == "notice").map(|e| e["message"].as_str().unwrap()).collect();
+    assert!(notices.iter().any(|n| n.contains("every command will be refused")), "{notices:?}");
+    let outcomes: Vec<(&str, &str)> = events
+        .iter()
+        .filter(|e| e["type"] == "policy_decision")
+        .map(|e| (e["verdict"].as_str().unwrap(), e["outcome"].as_str().unwrap()))
+        .collect();
+    assert_eq!(outcomes, [("allow", "refused"), ("allow", "refused")], "{}", describe(&output));
+    let observation = events.iter().find(|e| e["type"] == "observation").unwrap();
+    let content = observation["content"].as_str().unwrap();
+    assert!(content.contains("approval mode `always`") && content.contains("nobody can be asked"), "{content}");
+    let run_dir = std::fs::read_dir(repo.path().join(".rigor/runs")).unwrap().next().unwrap().unwrap().path();
+    let result: Value = serde_json::from_str(&std::fs::read_to_string(run_dir.join("result.json")).unwrap()).unwrap();
+    assert_eq!(result["status"], "abstained");
+    let patch = std::fs::read_to_string(run_dir.join("patch.diff")).unwrap();
+    assert!(!patch.contains("ran-anyway"), "nothing ran: {patch}");
+}

@@ -86,6 +86,11 @@ impl ActionScreen {
         Self { policy, mode, approver }
     }
 
+    /// Whether every action is refused: approval mode `always` with nobody to ask.
+    pub fn refuses_everything(&self) -> bool {
+        self.mode == ApprovalMode::Always && self.approver.is_none()
+    }
+
     /// Classifies `action` and settles it: run, ask the approver, or refuse with a message.
     pub async fn screen(&self, tool: &str, action: &Action) -> Screened {
         let decision = self.policy.check(action);
@@ -113,6 +118,15 @@ impl ActionScreen {
                 }
             }
             (_, _) if decision.verdict == Verdict::Deny => (Outcome::Refused, decision.refusal_message()),
+            (_, _) if decision.verdict == Verdict::Allow => (
+                Outcome::Refused,
+                format!(
+                    "not run: approval mode `{}` needs the user's approval for every command, and nobody can be \
+                     asked in this run (no terminal, or --json). No command will run; explain in your final answer what you \
+                     would run and why.",
+                    self.mode.as_str()
+                ),
+            ),
             (_, _) => (
                 Outcome::Refused,
                 format!(
@@ -155,6 +169,17 @@ mod tests {
         assert!(s.message.contains("approval mode `never`") && s.message.contains("git push"), "{}", s.message);
         let s = screen.screen("bash", &Action::Shell("ls".into())).await;
         assert_eq!(s.outcome, Outcome::Run);
+    }
+
+    #[tokio::test]
+    async fn headless_always_refuses_every_command() {
+        let screen = ActionScreen::new(policy(), ApprovalMode::Always, None);
+        assert!(screen.refuses_everything());
+        let s = screen.screen("bash", &Action::Shell("ls".into())).await;
+        assert_eq!(s.outcome, Outcome::Refused);
+        assert!(s.message.contains("approval mode `always`") && s.message.contains("nobody"), "{}", s.message);
+        let s = screen.screen("python", &Action::Python("print(1)".into())).await;
+        assert_eq!(s.outcome, Outcome::Refused);
     }
 
     #[tokio::test]

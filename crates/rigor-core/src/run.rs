@@ -138,6 +138,7 @@ pub async fn execute_with(
     let home = std::env::var_os("HOME").map(PathBuf::from);
     let policy = Policy::new(&workspace.dir, home).with_rules(sandbox_settings.rules.clone());
     let screen = ActionScreen::new(policy, sandbox_settings.approval, approver);
+    let refuses_everything = screen.refuses_everything();
     let sandbox_notice = match sandbox.mode() {
         SandboxMode::Off => format!("WARNING: {}", sandbox.describe()),
         _ => sandbox.describe(),
@@ -166,6 +167,13 @@ pub async fn execute_with(
     });
     emitter
         .emit(Event::Notice { message: format!("{sandbox_notice}; approval: {}", sandbox_settings.approval.as_str()) });
+    if refuses_everything {
+        emitter.emit(Event::Notice {
+            message: "approval mode `always` asks before every command, and nobody can be asked in this run (no \
+                      terminal, or --json): every command will be refused"
+                .into(),
+        });
+    }
     if workspace.carried_changes {
         emitter.emit(Event::Notice {
             message: "uncommitted changes of the checkout were copied into the workspace; the patch excludes them"

@@ -86,7 +86,8 @@ pub enum ApprovalMode {
     /// Ask only for actions the policy classifies as risky (`ask`).
     #[default]
     OnRisk,
-    /// Ask before every command (denied actions are still refused without asking).
+    /// Ask before every command (denied actions are still refused without asking); with nobody
+    /// to ask, every command is refused.
     Always,
 }
 
@@ -106,14 +107,9 @@ impl ApprovalMode {
         match (verdict, self) {
             (Verdict::Deny, _) => Resolution::Refuse,
             (Verdict::Allow, ApprovalMode::Always) | (Verdict::Ask, ApprovalMode::OnRisk | ApprovalMode::Always) => {
-                if can_ask {
-                    Resolution::AskUser
-                } else if verdict == Verdict::Allow {
-                    // `always` without anyone to ask: only what the policy allows runs.
-                    Resolution::Run
-                } else {
-                    Resolution::Refuse
-                }
+                // Without anyone to ask, nothing that needs an answer runs: under `always` that
+                // is every command.
+                if can_ask { Resolution::AskUser } else { Resolution::Refuse }
             }
             (Verdict::Allow, _) => Resolution::Run,
             (Verdict::Ask, ApprovalMode::Never) => Resolution::Refuse,
@@ -232,7 +228,7 @@ mod tests {
             (ApprovalMode::OnRisk, Verdict::Ask, false, Refuse),
             (ApprovalMode::OnRisk, Verdict::Deny, true, Refuse),
             (ApprovalMode::Always, Verdict::Allow, true, AskUser),
-            (ApprovalMode::Always, Verdict::Allow, false, Run),
+            (ApprovalMode::Always, Verdict::Allow, false, Refuse),
             (ApprovalMode::Always, Verdict::Ask, false, Refuse),
             (ApprovalMode::Always, Verdict::Deny, true, Refuse),
         ];
