@@ -153,18 +153,25 @@ pub fn run(command: GraphCommand) -> Result<u8> {
     }
 }
 
-fn open(repo: &RepoArg) -> Result<(PathBuf, Arc<CodeIntel>, Arc<Retriever>)> {
+/// The top level of the repository `--repo` names; an error when it is not an existing directory
+/// (nothing is created for a path that does not exist).
+fn existing_root(repo: &RepoArg) -> Result<PathBuf> {
     if !repo.repo.is_dir() {
-        bail!("repository {} does not exist or is not a directory", repo.repo.display());
+        let what = if repo.repo.exists() { "is not a directory" } else { "does not exist" };
+        bail!("repository {} {what}: give --repo an existing directory", repo.repo.display());
     }
-    let root = super::repo_root(&repo.repo);
+    Ok(super::repo_root(&repo.repo))
+}
+
+fn open(repo: &RepoArg) -> Result<(PathBuf, Arc<CodeIntel>, Arc<Retriever>)> {
+    let root = existing_root(repo)?;
     let intel = CodeIntel::persistent(&root).context("cannot open the code graph index")?;
     let retriever = intel.refresh().context("cannot update the code graph index")?;
     Ok((root, intel, retriever))
 }
 
 fn index(args: IndexArgs) -> Result<u8> {
-    let root = super::repo_root(&args.repo.repo);
+    let root = existing_root(&args.repo)?;
     let start = Instant::now();
     // The process ends right after this command: freeing the facts of every file one by one
     // would only delay the exit (~0.1 s on Django), so the index is never dropped.
@@ -281,7 +288,7 @@ fn graph(action: GraphAction) -> Result<u8> {
                     print!("{text}");
                     Ok(0)
                 }
-                Err(e) => bail!(e),
+                Err(e) => bail!(for_the_cli(&e)),
             }
         }
         GraphAction::Traverse { entity, repo, direction, depth, edges, kinds } => {
@@ -299,10 +306,16 @@ fn graph(action: GraphAction) -> Result<u8> {
                     print!("{text}");
                     Ok(0)
                 }
-                Err(e) => bail!(e),
+                Err(e) => bail!(for_the_cli(&e)),
             }
         }
     }
+}
+
+/// A message of the graph tools, which speak to the agent of its `search_entity` tool, with the
+/// command a person runs instead.
+fn for_the_cli(message: &str) -> String {
+    message.replace("search_entity", "`rigor graph search`")
 }
 
 fn map(args: MapArgs) -> Result<u8> {
