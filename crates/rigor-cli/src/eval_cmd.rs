@@ -79,8 +79,8 @@ pub struct EvalArgs {
     /// Time limit of one agent run, in seconds.
     #[arg(long, default_value_t = 3600)]
     agent_timeout: u64,
-    /// Maximum model turns of --agent rigor.
-    #[arg(long)]
+    /// Maximum model turns of --agent rigor (at least 1).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     max_steps: Option<u32>,
     /// Value of each task in USD, for the GitTaskBench α-value (instances may carry task_value_usd).
     #[arg(long)]

@@ -101,8 +101,8 @@ struct RunArgs {
 
 #[derive(Args)]
 struct BudgetArgs {
-    /// Maximum model turns.
-    #[arg(long)]
+    /// Maximum model turns (at least 1).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     max_steps: Option<u32>,
     /// Maximum total tokens.
     #[arg(long)]

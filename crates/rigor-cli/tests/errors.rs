@@ -52,3 +52,50 @@ fn graph_show_of_an_unknown_entity_names_the_cli_command() {
     let err = stderr(&output);
     assert!(err.contains("rigor graph search") && !err.contains("search_entity"), "{err}");
 }
+
+/// A user configuration with a provider `scripted` at an address nothing listens on (the tests
+/// using it fail before any model call).
+fn unreachable_provider() -> tempfile::TempDir {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(home.path().join("rigor")).unwrap();
+    std::fs::write(
+        home.path().join("rigor/config.toml"),
+        "[providers.scripted]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\nmax_attempts = 1\n",
+    )
+    .unwrap();
+    home
+}
+
+#[test]
+fn a_reused_run_id_is_refused_before_anything_is_created() {
+    let repo = fixture_repo(&example("durations"));
+    let taken = repo.path().join(".rigor/runs/taken");
+    std::fs::create_dir_all(&taken).unwrap();
+    std::fs::write(taken.join("trajectory.jsonl"), "{\"recorded\": true}\n").unwrap();
+    let config = unreachable_provider();
+    let output = Command::new(env!("CARGO_BIN_EXE_rigor"))
+        .args(["run", "--issue", "fix it", "--model", "scripted:m", "--run-id", "taken"])
+        .current_dir(repo.path())
+        .env("XDG_CONFIG_HOME", config.path())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let err = stderr(&output);
+    assert!(err.contains("run id taken already exists in .rigor/runs; choose another or leave --run-id out"), "{err}");
+    assert!(!err.contains("fatal"), "{err}");
+    assert_eq!(std::fs::read_to_string(taken.join("trajectory.jsonl")).unwrap(), "{\"recorded\": true}\n");
+    assert!(!repo.path().join(".rigor/worktrees/taken").exists(), "no worktree was made");
+}
+
+#[test]
+fn max_steps_zero_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    for command in [&["run", "--issue", "x"][..], &["eval", "--dataset", "d.jsonl", "--repos", "."][..]] {
+        let mut args = command.to_vec();
+        args.extend(["--max-steps", "0"]);
+        let output = rigor(dir.path(), &args);
+        assert_eq!(output.status.code(), Some(2), "{}", describe(&output));
+        assert!(stderr(&output).contains("--max-steps"), "{}", describe(&output));
+    }
+}

@@ -26,6 +26,9 @@ pub enum RunError {
     /// Commands cannot be isolated here (and the sandbox was not turned off).
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
+    /// A run with this id was already recorded (nothing was created or overwritten).
+    #[error("run id {0} already exists in .rigor/runs; choose another or leave --run-id out")]
+    RunIdTaken(String),
     /// The run directory could not be written.
     #[error("cannot write the run record in {path}: {source}")]
     RunDir {
@@ -114,9 +117,9 @@ pub async fn execute_with(
         source,
     })?;
     let repo_root = find_repo_root(&repo).await?;
-    let run_dir = RunDir::create(&repo_root, &run_id).map_err(|source| RunError::RunDir {
-        path: repo_root.join(".rigor/runs").join(&run_id).display().to_string(),
-        source,
+    let run_dir = RunDir::create(&repo_root, &run_id).map_err(|source| match source.kind() {
+        std::io::ErrorKind::AlreadyExists => RunError::RunIdTaken(run_id.clone()),
+        _ => RunError::RunDir { path: repo_root.join(".rigor/runs").join(&run_id).display().to_string(), source },
     })?;
     let io_err = |source| RunError::RunDir { path: run_dir.path.display().to_string(), source };
     emitter.add(TrajectoryWriter::create(&run_dir.trajectory()).map_err(io_err)?);

@@ -55,10 +55,13 @@ pub struct RunDir {
 }
 
 impl RunDir {
-    /// Creates `<repo_root>/.rigor/runs/<run_id>`.
+    /// Creates `<repo_root>/.rigor/runs/<run_id>`; an `AlreadyExists` error when it exists.
     pub fn create(repo_root: &Path, run_id: &str) -> std::io::Result<Self> {
-        let path = repo_root.join(".rigor").join("runs").join(run_id);
-        std::fs::create_dir_all(&path)?;
+        let runs = repo_root.join(".rigor").join("runs");
+        std::fs::create_dir_all(&runs)?;
+        let path = runs.join(run_id);
+        // Never reuse a run directory: its trajectory would be overwritten.
+        std::fs::create_dir(&path)?;
         Ok(Self { path })
     }
 
