@@ -112,7 +112,7 @@ async fn rigors_openai_provider_talks_to_the_server_and_streaming_matches_non_st
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_and_a_full_queue_get_clear_http_errors() {
-    let (base, _engine) = start(0).await;
+    let (base, engine) = start(0).await;
     let http = reqwest::Client::new();
     let url = format!("{base}/chat/completions");
     let bad = http.post(&url).body("{not json").send().await.unwrap();
@@ -128,23 +128,32 @@ async fn bad_requests_and_a_full_queue_get_clear_http_errors() {
     let body = res.text().await.unwrap();
     assert!(body.contains("context") && body.contains("tokens"), "{body}");
 
-    // Queue of 0: while one request runs, the next is turned away with 503.
-    let running = tokio::spawn({
-        let (http, url) = (http.clone(), url.clone());
-        async move {
-            http.post(&url)
-                .json(&json!({"messages": question(), "max_tokens": 64, "temperature": 0.9, "stop": "NEVER"}))
-                .send()
-                .await
-                .unwrap()
-                .status()
+    // Queue of 0: while one request is admitted, the next is turned away with 503. Synchronised
+    // on events, not time: a thread holds the engine, so the admitted request cannot finish
+    // before the second one arrives, and the response head of a streamed request proves it was
+    // admitted (headers go out before any token). The second request streams too, so that if it
+    // were admitted, its response head would come back at once (200) instead of waiting.
+    let (locked_tx, locked_rx) = tokio::sync::oneshot::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let holder = std::thread::spawn({
+        let engine = engine.clone();
+        move || {
+            let _held = engine.lock().unwrap();
+            locked_tx.send(()).unwrap();
+            let _ = release_rx.recv();
         }
     });
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let busy = http.post(&url).json(&json!({"messages": question(), "max_tokens": 4})).send().await.unwrap();
+    locked_rx.await.unwrap();
+    let streamed = |max_tokens: u32| json!({"messages": question(), "max_tokens": max_tokens, "stream": true});
+    let running = http.post(&url).json(&streamed(8)).send().await.unwrap();
+    assert_eq!(running.status(), 200);
+    let busy = http.post(&url).json(&streamed(4)).send().await.unwrap();
     assert_eq!(busy.status(), 503);
     assert!(busy.text().await.unwrap().contains("busy"));
-    assert_eq!(running.await.unwrap(), 200);
+    release_tx.send(()).unwrap();
+    holder.join().unwrap();
+    let body = running.text().await.unwrap();
+    assert!(body.trim_end().ends_with("data: [DONE]"), "the admitted request completes: {body}");
     // Once it is done, requests are admitted again.
     let ok = http.post(&url).json(&json!({"messages": question(), "max_tokens": 4})).send().await.unwrap();
     assert_eq!(ok.status(), 200);
