@@ -99,3 +99,35 @@ fn max_steps_zero_is_a_usage_error() {
         assert!(stderr(&output).contains("--max-steps"), "{}", describe(&output));
     }
 }
+
+#[test]
+fn a_directory_given_as_a_local_model_is_named_as_one() {
+    let repo = fixture_repo(&example("durations"));
+    let not_a_model = tempfile::tempdir().unwrap();
+    let spec = format!("local:{}", not_a_model.path().display());
+    let output = rigor(repo.path(), &["run", "--issue", "fix it", "--model", &spec]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let err = stderr(&output);
+    assert!(err.contains("is a directory") && err.contains("GGUF file is expected"), "{err}");
+    assert!(!err.contains("not found"), "{err}");
+}
+
+#[test]
+fn replay_of_a_garbage_file_names_the_file_and_the_bad_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("notes.txt");
+    std::fs::write(&file, "this is not a trajectory").unwrap();
+    let output = rigor(dir.path(), &["replay", file.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let err = stderr(&output);
+    assert!(err.contains(file.to_str().unwrap()) && err.contains("not a rigor trajectory: line 1"), "{err}");
+}
+
+#[test]
+fn a_bare_openai_model_name_gets_openai_suggested() {
+    let repo = fixture_repo(&example("durations"));
+    let output = rigor(repo.path(), &["run", "--issue", "fix it", "--model", "gpt-4o"]);
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let err = stderr(&output);
+    assert!(err.contains("e.g. openai:gpt-4o") && !err.contains("anthropic:gpt-4o"), "{err}");
+}

@@ -223,7 +223,8 @@ impl Config {
         }
         let (name, model) = model_spec.split_once(':').ok_or_else(|| {
             ConfigError::Model(format!(
-                "model `{model_spec}` must be written provider:model, e.g. openai:{model_spec} or anthropic:{model_spec}"
+                "model `{model_spec}` must be written provider:model, {}",
+                spec_example(model_spec)
             ))
         })?;
         let entry = self.providers.get(name).cloned().unwrap_or_default();
@@ -276,6 +277,23 @@ impl Config {
     /// The configuration as TOML, for `rigor config show`.
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
+    }
+}
+
+/// How to write a bare model name as `provider:model`: `openai:` for OpenAI's model families,
+/// `anthropic:` for Claude, both (or a configured provider) otherwise.
+fn spec_example(model: &str) -> String {
+    let lower = model.to_ascii_lowercase();
+    let openai = ["gpt-", "chatgpt-", "o1", "o3", "o4"].iter().any(|p| lower.starts_with(p));
+    if openai {
+        format!("e.g. openai:{model}")
+    } else if lower.starts_with("claude") {
+        format!("e.g. anthropic:{model}")
+    } else {
+        format!(
+            "e.g. openai:{model} (any OpenAI-compatible server, with OPENAI_BASE_URL) or <provider>:{model} for a \
+             provider of your config"
+        )
     }
 }
 
@@ -425,6 +443,20 @@ mod tests {
         let x = &config.providers["x"];
         assert_eq!(x.base_url.as_deref(), Some("http://h/v1"));
         assert_eq!(x.context_window, Some(20));
+    }
+
+    #[test]
+    fn a_bare_model_name_gets_the_provider_of_its_family_suggested() {
+        let config = Config::default();
+        let message = |spec: &str| config.resolve_provider(spec).unwrap_err().to_string();
+        for spec in ["gpt-4o", "o3-mini", "o1", "o4-mini"] {
+            let m = message(spec);
+            assert!(m.contains(&format!("openai:{spec}")) && !m.contains("anthropic:"), "{m}");
+        }
+        let m = message("claude-sonnet-4-5");
+        assert!(m.contains("anthropic:claude-sonnet-4-5") && !m.contains("openai:"), "{m}");
+        let m = message("qwen2.5-coder");
+        assert!(m.contains("openai:qwen2.5-coder") && !m.contains("anthropic:"), "{m}");
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! already redacted, and [`RunDir::write_result`] redacts `patch.diff` and `result.json` itself.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -173,23 +173,30 @@ impl EventSink for TrajectoryWriter {
 /// Reads a trajectory file. A truncated last line (a crash mid-write) is skipped; any other
 /// malformed line is an error naming its line number.
 pub fn read_trajectory(path: &Path) -> std::io::Result<Vec<TrajectoryRecord>> {
-    let file = File::open(path)
+    let bytes = std::fs::read(path)
         .map_err(|e| std::io::Error::new(e.kind(), format!("cannot open trajectory {}: {e}", path.display())))?;
-    let lines: Vec<String> = BufReader::new(file).lines().collect::<Result<_, _>>()?;
+    let bad = |line: usize, what: String| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("{} is not a rigor trajectory: line {line} {what}", path.display()),
+        )
+    };
+    let lines: Vec<&[u8]> = bytes.split(|&b| b == b'\n').collect();
+    // A last line without its newline is one a crash cut short.
+    let torn = !bytes.is_empty() && !bytes.ends_with(b"\n");
     let mut records = Vec::with_capacity(lines.len());
     for (i, line) in lines.iter().enumerate() {
-        if line.trim().is_empty() {
+        let Ok(text) = std::str::from_utf8(line) else {
+            return Err(bad(i + 1, "is not UTF-8 text".into()));
+        };
+        if text.trim().is_empty() {
             continue;
         }
-        match serde_json::from_str(line) {
+        match serde_json::from_str(text) {
             Ok(record) => records.push(record),
-            Err(_) if i + 1 == lines.len() => break,
-            Err(e) => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("{} line {}: {e}", path.display(), i + 1),
-                ));
-            }
+            // Tolerated only after real records: a file whose one line is garbage is not a trajectory.
+            Err(_) if torn && i + 1 == lines.len() && !records.is_empty() => break,
+            Err(e) => return Err(bad(i + 1, format!("is not a trajectory record ({e})"))),
         }
     }
     Ok(records)
@@ -240,6 +247,13 @@ mod tests {
         std::fs::write(&path, format!("garbage\n{text}")).unwrap();
         let err = read_trajectory(&path).unwrap_err().to_string();
         assert!(err.contains("line 1"), "{err}");
+
+        // A file of garbage names the file and the first bad line, even on its last line.
+        for garbage in [&b"garbage"[..], b"\xff\xfe binary", b"{\"a\": 1}\n"] {
+            std::fs::write(&path, garbage).unwrap();
+            let err = read_trajectory(&path).unwrap_err().to_string();
+            assert!(err.contains(&path.display().to_string()) && err.contains("line 1"), "{err}");
+        }
     }
 
     #[test]

@@ -108,10 +108,19 @@ pub fn resolve_model(spec: &str) -> Result<PathBuf, ModelError> {
             }
         }
         ModelSpec::Path(path) => {
+            let names: Vec<&str> = CATALOGUE.iter().map(|m| m.name).collect();
             if path.is_file() {
                 Ok(path)
+            } else if path.is_dir() {
+                Err(ModelError::Directory {
+                    path: path.display().to_string(),
+                    hint: format!(
+                        " (e.g. local:{}/model.gguf), or one of: {}",
+                        path.display().to_string().trim_end_matches('/'),
+                        names.join(", ")
+                    ),
+                })
             } else {
-                let names: Vec<&str> = CATALOGUE.iter().map(|m| m.name).collect();
                 Err(ModelError::Missing {
                     path: path.display().to_string(),
                     hint: format!(": give the path of a GGUF file, or one of: {}", names.join(", ")),
@@ -313,6 +322,10 @@ mod tests {
         assert_eq!(ModelSpec::parse("/tmp/x.gguf"), ModelSpec::Path(PathBuf::from("/tmp/x.gguf")));
         let err = resolve_model("/nonexistent/model.gguf").unwrap_err().to_string();
         assert!(err.contains("/nonexistent/model.gguf") && err.contains("smollm2"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let err = resolve_model(dir.path().to_str().unwrap()).unwrap_err().to_string();
+        assert!(err.contains("is a directory") && err.contains("GGUF file is expected"), "{err}");
+        assert!(!err.contains("not found"), "{err}");
     }
 
     #[test]

@@ -45,6 +45,14 @@ pub enum ModelError {
         /// What to do about it (e.g. the command that fetches it), with a leading separator.
         hint: String,
     },
+    /// The path names a directory where a GGUF file is expected.
+    #[error("{path} is a directory, not a model file: a GGUF file is expected{hint}")]
+    Directory {
+        /// The path.
+        path: String,
+        /// What to give instead, with a leading separator.
+        hint: String,
+    },
     /// The file is not a usable GGUF file (bad magic, truncated, corrupt metadata or tensors).
     #[error("{path} is not a usable GGUF model: {detail}")]
     Corrupt {
