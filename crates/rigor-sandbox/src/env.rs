@@ -19,7 +19,7 @@
 //!   (`scheme://user:password@host`).
 //! - **PEM bodies** ([`PEM_BODY_KIND`]): a private key shown without its `BEGIN`/`END` lines (a
 //!   file viewed by line range, a hunk of a diff) is caught as a run of at least
-//!   [`PEM_BODY_MIN_LINES`] consecutive lines that are each 40 to 76 characters of pure base64
+//!   [`PEM_BODY_MIN_LINES`] consecutive lines that are each 40 to 120 characters of pure base64
 //!   with both upper- and lower-case letters (that excludes hex digests such as a list of commit
 //!   ids), optionally behind the line-number prefix of the `view` tool (`   12\t`), a diff marker
 //!   (`+`, `-`, ` `) or indentation. The base64 line that ends such a run (the shorter last line
@@ -175,6 +175,14 @@ pub const SECRET_VALUE_PATTERNS: &[(&str, &str)] = &[
     ("google-api-key", r"\bAIza[0-9A-Za-z_-]{35}"),
     ("huggingface-token", r"\bhf_[A-Za-z0-9]{30,}"),
     ("jwt", r"\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
+    // `.netrc` entries (`machine h login u password p`), whatever their layout.
+    ("netrc-password", r"(?i)\b(?:machine|login|default)\b[^\n]*?\bpassword\s+(?P<secret>\S+)"),
+    // A quoted literal assigned to a name that says it is a secret (`password = "…"`,
+    // `"api_key": "…"`), as in config files and fixtures.
+    (
+        "secret-literal",
+        r#"(?i)\b(?:password|passwd|secret|api_?key|access_?token|auth_?token)["']?\s*[=:]\s*["'](?P<secret>[^"'\s]{8,})["']"#,
+    ),
 ];
 
 /// The kind a PEM body is redacted as: `[REDACTED:private-key-body]`.
@@ -189,7 +197,7 @@ pub const PEM_BODY_LINE: &str =
     r"^(?P<prefix>(?:[ \t]|\\t)*(?:[0-9]+(?:\t|\\t))?[+\- ]?(?:[ \t]|\\t)*)(?P<body>[A-Za-z0-9+/]+={0,2})[ \t]*\r?$";
 
 /// Lengths of a full PEM body line.
-const PEM_LINE_LEN: std::ops::RangeInclusive<usize> = 40..=76;
+const PEM_LINE_LEN: std::ops::RangeInclusive<usize> = 40..=120;
 
 /// The compiled [`SECRET_VALUE_PATTERNS`] (every one compiles: a unit test checks it).
 pub fn secret_value_patterns() -> &'static [(&'static str, Regex)] {
@@ -575,6 +583,22 @@ mod tests {
         );
         assert_eq!(redact_formats("key sk-proj-abcdefghijklmnopqrstuvwx."), "key [REDACTED:api-key].");
         assert_eq!(redact_formats("nothing here: skip-this sk-short"), "nothing here: skip-this sk-short");
+        assert_eq!(
+            redact_formats("machine git.example.com login adv password ADVNETRC0a1b2c\n"),
+            "machine git.example.com login adv password [REDACTED:netrc-password]\n"
+        );
+        assert_eq!(
+            redact_formats("db = {\"password\": \"hunter2hunter2\"}; password = get_password()"),
+            "db = {\"password\": \"[REDACTED:secret-literal]\"}; password = get_password()"
+        );
+        assert_eq!(redact_formats("the password is wrong"), "the password is wrong");
+    }
+
+    #[test]
+    fn a_pem_body_with_longer_lines_is_redacted() {
+        let long = "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAABFwAAAAdzc2gtcnNhAAAAAwEAAQAAAQEAv";
+        let text = format!("{long}\n{long}\n{long}\n");
+        assert!(!redact_formats(&text).contains("b3Blbn"), "{}", redact_formats(&text));
     }
 
     /// A made-up base64 key body (64 characters a line, as in a PEM file) and its short last line.

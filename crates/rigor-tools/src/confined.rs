@@ -32,6 +32,8 @@ pub enum ConfinedError {
     NotAFile(&'static str),
     /// The file exceeds [`MAX_READ_BYTES`].
     TooLarge(u64),
+    /// The path is one of the protected entries (see [`Confined::protect`]), or inside one.
+    Protected,
     /// Any other error of the file system.
     Io(io::Error),
 }
@@ -62,6 +64,9 @@ impl ConfinedError {
                 root.display()
             ),
             Self::NotAFile(kind) => format!("`{shown}` is a {kind}, not a regular file"),
+            Self::Protected => format!(
+                "`{shown}` is git's or rigor's metadata (`.git`, `.rigor`): it can be read, not changed, by the agent"
+            ),
             Self::TooLarge(size) => format!(
                 "`{shown}` is {size} bytes, more than the {MAX_READ_BYTES} the file tools read; inspect it with `bash` \
                  (`head`, `sed -n`, `grep`)"
@@ -90,6 +95,8 @@ pub struct Confined {
     root_path: PathBuf,
     /// The root as given, made absolute and normalised.
     given: PathBuf,
+    /// Real paths that may be read but never written or deleted.
+    protected: Vec<PathBuf>,
 }
 
 const RESOLVE: ResolveFlags = ResolveFlags::BENEATH.union(ResolveFlags::NO_MAGICLINKS);
@@ -103,7 +110,29 @@ impl Confined {
         let absolute = if root.is_absolute() { root.to_path_buf() } else { std::env::current_dir()?.join(root) };
         let given = rigor_sandbox::paths::normalize(&absolute);
         let fd = rustix::fs::open(&root_path, OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())?;
-        Ok(Self { root: fd, root_path, given })
+        Ok(Self { root: fd, root_path, given, protected: Vec::new() })
+    }
+
+    /// The same root with the entries `names` of it (e.g. `.git`) read-only: writes and deletes
+    /// of them or of anything inside them are refused, however the path reaches them (a symlink
+    /// inside the workspace included: the check is on the real path of the opened directory).
+    pub fn protect(mut self, names: &[&str]) -> Self {
+        self.protected = names.iter().map(|name| self.root_path.join(name)).collect();
+        self
+    }
+
+    /// Refuses a change of `name` in the opened directory `dir` when it is protected.
+    fn check_writable(&self, dir: &OwnedFd, name: &Path) -> Result<(), ConfinedError> {
+        if self.protected.is_empty() {
+            return Ok(());
+        }
+        use std::os::fd::AsRawFd;
+        let real = std::fs::read_link(format!("/proc/self/fd/{}", dir.as_raw_fd())).map_err(ConfinedError::Io)?;
+        let target = real.join(name);
+        if self.protected.iter().any(|p| target.starts_with(p)) {
+            return Err(ConfinedError::Protected);
+        }
+        Ok(())
     }
 
     /// The real path of the root.
@@ -204,7 +233,11 @@ impl Confined {
     /// Replaces (or creates) the file `rel` with `bytes`, atomically, keeping its mode. A final
     /// symlink is replaced, not followed; a directory is refused.
     pub fn write(&self, rel: &Path, bytes: &[u8]) -> Result<(), ConfinedError> {
+        if self.protected.iter().any(|p| self.root_path.join(rel).starts_with(p)) {
+            return Err(ConfinedError::Protected);
+        }
         let (dir, name) = self.parent(rel, true)?;
+        self.check_writable(&dir, &name)?;
         let mode = match rustix::fs::statat(&dir, &name, AtFlags::SYMLINK_NOFOLLOW) {
             Ok(stat) => match kind_of(&stat) {
                 Kind::File => stat.st_mode & 0o777,
@@ -238,6 +271,7 @@ impl Confined {
     /// Deletes the file `rel` (a symlink itself, never what it points to).
     pub fn remove(&self, rel: &Path) -> Result<(), ConfinedError> {
         let (dir, name) = self.parent(rel, false)?;
+        self.check_writable(&dir, &name)?;
         rustix::fs::unlinkat(&dir, &name, AtFlags::empty())?;
         Ok(())
     }
@@ -299,6 +333,25 @@ mod tests {
         assert!(matches!(c.relative(Path::new("sub/../../ws2")), Err(ConfinedError::Outside)));
         assert_eq!(c.relative(Path::new("sub/x/../y")).unwrap(), PathBuf::from("sub/y"));
         assert_eq!(c.relative(&ws.join("sub/z")).unwrap(), PathBuf::from("sub/z"));
+    }
+
+    #[test]
+    fn protected_entries_are_read_only_however_they_are_reached() {
+        let (_dir, ws, _outside) = world();
+        std::fs::create_dir_all(ws.join(".git/hooks")).unwrap();
+        std::fs::write(ws.join(".git/config"), "[core]\n").unwrap();
+        std::os::unix::fs::symlink(".git", ws.join("g")).unwrap();
+        let c = Confined::open(&ws).unwrap().protect(&[".git", ".rigor"]);
+        for path in
+            [".git/config", ".git/hooks/post-index-change", "g/config", "g/hooks/x", ".rigor/config.toml", ".git"]
+        {
+            assert!(matches!(c.write(Path::new(path), b"x"), Err(ConfinedError::Protected)), "{path}");
+        }
+        assert!(matches!(c.remove(Path::new("g/config")), Err(ConfinedError::Protected)));
+        assert_eq!(std::fs::read_to_string(ws.join(".git/config")).unwrap(), "[core]\n");
+        assert!(!ws.join(".git/hooks/x").exists() && !ws.join(".rigor").exists());
+        assert_eq!(c.read(Path::new("g/config")).unwrap(), b"[core]\n", "reading stays allowed");
+        c.write(Path::new("ordinary.txt"), b"ok").unwrap();
     }
 
     #[test]

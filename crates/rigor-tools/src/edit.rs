@@ -11,7 +11,8 @@
 //! Reads and writes are confined to the workspace by [`crate::confined`]: every open is resolved
 //! by the kernel beneath the workspace root, so neither `../x`, an absolute path, nor a symlink
 //! (even one swapped in while the edit runs) reaches outside; writes replace the file atomically.
-//! Under `--sandbox read-only` nothing is written.
+//! Under `--sandbox read-only` nothing is written; `.git` and `.rigor` are never written (as in the
+//! sandbox, where they are bound read-only).
 //!
 //! Syntax checking is not done here: an [`EditCheck`] (the tree-sitter checker, later) can be
 //! plugged in with [`EditTool::with_check`] and may veto an edit before it is written. The history
@@ -273,9 +274,11 @@ impl Tool for EditTool {
                     "the workspace is read-only in this run (`--sandbox read-only`): files cannot be edited",
                 ));
             }
-            let fs = Confined::open(&ctx.workspace).map_err(|err| {
-                ToolOutput::error(format!("the workspace {} cannot be opened: {err}", ctx.workspace.display()))
-            })?;
+            let fs = Confined::open(&ctx.workspace)
+                .map_err(|err| {
+                    ToolOutput::error(format!("the workspace {} cannot be opened: {err}", ctx.workspace.display()))
+                })?
+                .protect(&[".git", ".rigor"]);
             let rel = fs.relative(Path::new(shown)).map_err(|err| ToolOutput::error(err.explain(shown, fs.root())))?;
             let target = Target { fs: &fs, rel, shown };
             match command {
