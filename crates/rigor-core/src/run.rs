@@ -197,7 +197,19 @@ pub async fn execute_with(
 
     let (mut status, mut summary) = (outcome.status, outcome.summary);
     let patch = match workspace.diff().await {
-        Ok(patch) => patch,
+        Ok(patch) => {
+            let left_out = workspace.left_out();
+            if !left_out.is_empty() {
+                emitter.emit(Event::Notice {
+                    message: format!(
+                        "left out of the patch, larger than {} MiB: {}",
+                        crate::workspace::MAX_PATCH_FILE_BYTES / (1024 * 1024),
+                        left_out.join(", ")
+                    ),
+                });
+            }
+            patch
+        }
         Err(err) => {
             if status != RunStatus::Error {
                 summary = format!("{summary}\n(could not compute the patch: {err})");

@@ -69,7 +69,13 @@ pub struct Workspace {
     private_git: PathBuf,
     /// The worktree's administrative directory in the user's repository (worktree mode).
     admin_dir: Option<PathBuf>,
+    /// Files the last snapshot left out for their size.
+    left_out: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
+
+/// Files larger than this are left out of the snapshot and the patch (and said so).
+pub const MAX_PATCH_FILE_BYTES: u64 = 16 * 1024 * 1024;
+const MAX_LEFT_OUT: usize = 1_000;
 
 /// Runs git on the user's checkout at `dir` ([`Git::checkout`]) and returns stdout.
 pub async fn git(dir: &Path, args: &[&str]) -> Result<String, WorkspaceError> {
@@ -156,6 +162,7 @@ impl Workspace {
             index_file,
             private_git,
             admin_dir,
+            left_out: Default::default(),
         };
         match ws.snapshot_tree().await {
             Ok(tree) => ws.base_tree = tree,
@@ -179,14 +186,31 @@ impl Workspace {
             git.run(&["read-tree", &self.base_commit]).await?;
         }
         // A nested repository without a commit cannot be added (git stops); such directories are
-        // left out of the snapshot, as they would be of any patch.
+        // left out of the snapshot, as they would be of any patch. So are files too large for a
+        // patch (generated data, a runaway `yes > f`): hashing and diffing them would take
+        // minutes and make a patch nobody can review.
         let mut excludes = vec![":(exclude).rigor".to_string()];
+        let changed = git
+            .run(&["ls-files", "-z", "--others", "--modified", "--exclude-standard", "--", ".", ":(exclude).rigor"])
+            .await
+            .unwrap_or_default();
+        let mut left_out = Vec::new();
+        for file in changed.split('\0').filter(|f| !f.is_empty()) {
+            let meta = std::fs::symlink_metadata(self.tree_root.join(file)).ok().filter(|m| m.is_file());
+            if let Some(size) = meta.map(|m| m.len()).filter(|&size| size > MAX_PATCH_FILE_BYTES) {
+                excludes.push(format!(":(exclude,literal){file}"));
+                left_out.push(format!("{file} ({} MiB)", size / (1024 * 1024)));
+            }
+        }
+        if let Ok(mut list) = self.left_out.lock() {
+            *list = left_out;
+        }
         loop {
             let mut args = vec!["add", "-A", "--", "."];
             args.extend(excludes.iter().map(String::as_str));
             match git.run(&args).await {
                 Ok(_) => break,
-                Err(GitError::Failed { stderr, .. }) if excludes.len() < 64 => {
+                Err(GitError::Failed { stderr, .. }) if excludes.len() < 64 + MAX_LEFT_OUT => {
                     let Some(dir) = stderr
                         .lines()
                         .find_map(|l| l.strip_prefix("error: '")?.strip_suffix("' does not have a commit checked out"))
@@ -204,6 +228,12 @@ impl Workspace {
             }
         }
         Ok(git.run(&["write-tree"]).await?.trim().to_string())
+    }
+
+    /// The files the last snapshot (and so the last [`Workspace::diff`]) left out because they are
+    /// larger than [`MAX_PATCH_FILE_BYTES`], with their sizes.
+    pub fn left_out(&self) -> Vec<String> {
+        self.left_out.lock().map(|list| list.clone()).unwrap_or_default()
     }
 
     /// The patch: a binary-safe unified diff of the workspace against its starting state.
@@ -449,6 +479,21 @@ mod tests {
             let meta = std::fs::symlink_metadata(ws.tree_root.join(link)).unwrap();
             assert!(meta.file_type().is_symlink(), "{link} became a copy of what it points to");
         }
+        ws.remove().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn files_too_large_for_a_patch_are_left_out_and_named() {
+        let dir = repo();
+        let ws = Workspace::create(dir.path(), "r4", WorkspaceMode::Worktree, None, &dir.path().join(".rigor/runs/r4"))
+            .await
+            .unwrap();
+        let big = vec![b'y'; MAX_PATCH_FILE_BYTES as usize + 1];
+        std::fs::write(ws.tree_root.join("bomb.txt"), &big).unwrap();
+        std::fs::write(ws.tree_root.join("b.txt"), "small change\n").unwrap();
+        let patch = ws.diff().await.unwrap();
+        assert!(patch.contains("+small change") && !patch.contains("bomb.txt"), "{}", &patch[..patch.len().min(500)]);
+        assert_eq!(ws.left_out(), vec!["bomb.txt (16 MiB)".to_string()]);
         ws.remove().await.unwrap();
     }
 
