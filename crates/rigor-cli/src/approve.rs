@@ -14,17 +14,20 @@ use crate::terminal;
 /// `--sandbox`, `--network`, `--approval`.
 #[derive(Args)]
 pub struct SafetyArgs {
-    /// Isolation of the agent's commands: workspace-write (default), read-only, or off (no
-    /// isolation at all; prints a warning).
+    /// Isolation of the agent's commands: workspace-write, read-only, or off (no isolation at
+    /// all; prints a warning). [default: workspace-write, or `sandbox.mode` in the config]
     #[arg(long, value_name = "MODE", value_parser = parse_mode)]
     sandbox: Option<SandboxMode>,
-    /// Let the agent's commands use the network (off by default). With the network on, commands
-    /// share the host's network, including services listening on its loopback (127.0.0.1,
-    /// localhost): they can reach local databases, daemons and anything bound to localhost.
+    /// Let the agent's commands use the network. With the network on, commands share the host's
+    /// network, including services listening on its loopback (127.0.0.1, localhost): they can
+    /// reach local databases, daemons and anything bound to localhost. [default: off, or
+    /// `sandbox.network` in the config]
     #[arg(long)]
     network: bool,
-    /// When to ask before a command runs: never (risky commands are refused), on-risk (default:
-    /// ask for risky ones), always (ask for every command). Without a terminal, nobody is asked.
+    /// When to ask before a command runs: never (risky commands are refused), on-risk (ask for
+    /// risky ones), always (ask for every command). Without a terminal, nobody is asked: held
+    /// commands are refused, under `always` every command. [default: on-risk, or
+    /// `sandbox.approval` in the config]
     #[arg(long, value_name = "MODE", value_parser = parse_approval)]
     approval: Option<ApprovalMode>,
 }

@@ -23,9 +23,31 @@ use rigor_core::workspace::WorkspaceMode;
 
 use crate::output::{HumanOutput, JsonOutput, Style, totals_line};
 
-/// rigor: turns an issue into a proven patch.
+/// `rigor --help`: what rigor is, the main commands, where configuration lives.
+const ABOUT: &str = "rigor: a code agent that turns an issue into a proven patch, with any model";
+const LONG_ABOUT: &str = "\
+rigor: a code agent that turns an issue into a proven patch, with any model (OpenAI-compatible
+servers, Anthropic, or an embedded GGUF model on the CPU). It works in a separate git worktree,
+runs the model's commands in a sandbox, and records every step in .rigor/runs/<run-id>/.
+
+Main commands:
+  rigor run --issue TEXT [--model provider:model]   work an issue, deliver a patch (or abstain)
+  rigor replay .rigor/runs/<run-id>                 re-run a recorded trajectory, report divergences
+  rigor export .rigor/runs/* -o runs.jsonl          trajectories as chat-format JSONL
+  rigor eval / rigor report                         SWE-bench-format evaluation without Docker
+  rigor index / localize / graph / map              the code graph of a repository
+  rigor model fetch|list|serve                      the embedded model
+  rigor config show                                 the effective configuration
+
+Configuration, later wins: ~/.config/rigor/config.toml, <repo>/.rigor/config.toml (may only
+tighten), the environment (RIGOR_MODEL, OPENAI_API_KEY, OPENAI_BASE_URL, ANTHROPIC_API_KEY,
+ANTHROPIC_BASE_URL), then flags.
+
+Exit codes: 0 submitted, 1 error, 2 usage error, 3 abstained, 4 budget exhausted,
+5 replay diverged, 130 interrupted.";
+
 #[derive(Parser)]
-#[command(name = "rigor", version, about, long_about = None)]
+#[command(name = "rigor", version, about = ABOUT, long_about = LONG_ABOUT)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -99,22 +121,34 @@ struct RunArgs {
     safety: approve::SafetyArgs,
 }
 
+/// Help of a flag whose value comes from the configuration when the flag is absent (clap's own
+/// `default_value` would hide the configured value), with its default shown as clap shows one.
+fn with_default(help: &str, value: impl std::fmt::Display, key: &str) -> String {
+    format!("{help} [default: {value}, or `{key}` in the config]")
+}
+
 #[derive(Args)]
 struct BudgetArgs {
     /// Maximum model turns (at least 1).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..),
+          help = with_default("Maximum model turns (at least 1)", AgentSettings::default().max_steps, "agent.max_steps"))]
     max_steps: Option<u32>,
     /// Maximum total tokens.
-    #[arg(long)]
+    #[arg(long, value_name = "N", help = with_default("Maximum total tokens", "no limit", "agent.max_tokens"))]
     max_tokens: Option<u64>,
     /// Maximum cost in USD.
-    #[arg(long)]
+    #[arg(long, value_name = "USD", help = with_default("Maximum cost in USD", "no limit", "agent.max_cost"))]
     max_cost: Option<f64>,
     /// Wall-clock limit of the run, in seconds.
-    #[arg(long)]
+    #[arg(long, value_name = "SECS",
+          help = with_default("Wall-clock limit of the run, in seconds", "no limit", "agent.timeout_secs"))]
     timeout: Option<u64>,
     /// Wall-clock limit of one shell command, in seconds.
-    #[arg(long)]
+    #[arg(long, value_name = "SECS", help = with_default(
+        "Wall-clock limit of one shell command, in seconds",
+        AgentSettings::default().command_timeout_secs,
+        "agent.command_timeout_secs",
+    ))]
     command_timeout: Option<u64>,
 }
 
@@ -401,4 +435,46 @@ fn config_show(repo: &Path, model: Option<&str>) -> Result<u8> {
         Err(err) => println!("\n# model {spec}: {err}"),
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+    use rigor_sandbox::SandboxSettings;
+
+    use super::*;
+
+    fn help(path: &[&str]) -> String {
+        let mut command = Cli::command();
+        for name in path {
+            command = command.find_subcommand(name).cloned().unwrap_or_else(|| panic!("no subcommand {name}"));
+        }
+        command.render_long_help().to_string()
+    }
+
+    #[test]
+    fn top_level_help_says_what_rigor_is_and_where_config_lives() {
+        let text = help(&[]);
+        assert!(!text.contains("The rigor command-line program."), "{text}");
+        for needle in ["code agent", "rigor run", "rigor eval", "~/.config/rigor/config.toml", "2 usage error"] {
+            assert!(text.contains(needle), "{needle:?} not in {text}");
+        }
+    }
+
+    #[test]
+    fn run_help_shows_the_defaults_of_budgets_and_sandbox_flags() {
+        let text = help(&["run"]);
+        let agent = AgentSettings::default();
+        let sandbox = SandboxSettings::default();
+        for needle in [
+            format!("[default: {}, or `agent.max_steps`", agent.max_steps),
+            format!("[default: {}, or `agent.command_timeout_secs`", agent.command_timeout_secs),
+            "[default: no limit, or `agent.max_cost`".to_string(),
+            format!("[default: {}, or `sandbox.mode`", sandbox.mode.as_str()),
+            format!("[default: {}, or `sandbox.approval`", sandbox.approval.as_str()),
+            format!("[default: {}, or `sandbox.network`", if sandbox.network { "on" } else { "off" }),
+        ] {
+            assert!(text.replace('\n', " ").replace("  ", " ").contains(&needle), "{needle:?} not in {text}");
+        }
+    }
 }
