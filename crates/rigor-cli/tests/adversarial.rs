@@ -44,8 +44,10 @@ use rigor_test_support::server::{Flavor, Reply, ScriptedServer, Step};
 use serde_json::{Value, json};
 
 const ISSUE: &str = "parse_duration(\"1h30m\") returns 1800 instead of 5400.";
-/// A safety net only: a run that takes this long has not ended by itself (a normal one takes ~2 s).
-const WATCHDOG: Duration = Duration::from_secs(120);
+/// A safety net only, against a hang: a run that takes this long has not ended by itself (a normal
+/// one takes ~2 s; rigor's own `--timeout` of the run is a fifth of it). Generous so that a loaded
+/// machine never trips it.
+const WATCHDOG: Duration = Duration::from_secs(900);
 const ESC: char = '\u{1b}';
 /// The run records of a case may take this much (a bounded run writes a few hundred KiB).
 const RECORDS_LIMIT: u64 = 64 << 20;
@@ -1293,7 +1295,7 @@ fn rigor_run(world: &World, case: &Case, run_id: &str, turns: usize, flags: &[&s
         "--max-steps",
         &(turns + 1).to_string(),
         "--timeout",
-        "120",
+        "180",
         "--command-timeout",
         &case.command_timeout.to_string(),
     ]
