@@ -30,8 +30,13 @@ fn alive(pid: i32) -> bool {
     }
 }
 
+/// Waits until `pid` has exited. The tool sends SIGKILL to the whole process group before it
+/// returns, so this only waits for the kernel to carry that out, however loaded the machine. The
+/// guard is not a timing assumption: it is far beyond any such wait and well under the 100 s the
+/// processes of these tests would live if nobody killed them, so that a survivor fails the test
+/// instead of hanging it (or passing once it exits by itself).
 async fn wait_dead(pid: i32) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         if !alive(pid) {
             return true;
@@ -90,31 +95,29 @@ async fn commands_reading_stdin_get_eof_instead_of_hanging() {
     let dir = tempfile::tempdir().unwrap();
     let ctx = ToolContext { command_timeout: Duration::from_secs(5), ..ToolContext::new(dir.path()) };
     let tool = ShellTool::new();
-    let started = Instant::now();
     let out = bash(&tool, &ctx, "cat; read -r line; echo \"read status $?\"").await;
     assert!(!out.is_error, "{}", out.content);
     assert!(out.content.contains("read status 1"), "{}", out.content);
-    assert!(started.elapsed() < Duration::from_secs(3));
 }
 
 #[tokio::test]
 async fn timeout_kills_the_command_and_its_children_and_restarts_the_shell() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir(dir.path().join("sub")).unwrap();
-    let ctx = ToolContext { command_timeout: Duration::from_secs(1), ..ToolContext::new(dir.path()) };
+    // The timeout must leave the command time to start its processes and write their pids (3 s
+    // is ample on a loaded machine); nothing but the timeout can end it.
+    let ctx = ToolContext { command_timeout: Duration::from_secs(3), ..ToolContext::new(dir.path()) };
     let tool = ShellTool::new();
     bash(&tool, &ctx, "cd sub && export MARK=set").await;
-    let started = Instant::now();
     let out = bash(
         &tool,
         &ctx,
         "sh -c 'sleep 100 & echo $! > ../child.pid; wait' & echo $! > ../parent.pid; echo started; sleep 100",
     )
     .await;
-    assert!(started.elapsed() < Duration::from_secs(10));
     assert!(out.is_error);
     assert!(out.content.contains("started"), "partial output is kept: {}", out.content);
-    assert!(out.content.contains("timed out after 1 s"), "{}", out.content);
+    assert!(out.content.contains("timed out after 3 s"), "{}", out.content);
     assert!(out.content.contains("restarted"), "{}", out.content);
     for file in ["child.pid", "parent.pid"] {
         let pid = read_pid(&dir.path().join(file));
@@ -131,10 +134,8 @@ async fn a_call_may_choose_its_own_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let ctx = context(dir.path());
     let tool = ShellTool::new();
-    let started = Instant::now();
     let out = tool.run(json!({ "command": "sleep 20", "timeout_secs": 1 }), &ctx).await;
     assert!(out.is_error && out.content.contains("timed out after 1 s"), "{}", out.content);
-    assert!(started.elapsed() < Duration::from_secs(10));
     let out = tool.run(json!({ "command": "true", "timeout_secs": "soon" }), &ctx).await;
     assert!(out.is_error && out.content.contains("timeout_secs"), "{}", out.content);
 }
@@ -157,9 +158,9 @@ async fn exiting_while_a_background_child_holds_the_output_open_is_reported_prom
     let dir = tempfile::tempdir().unwrap();
     let ctx = context(dir.path());
     let tool = ShellTool::new();
-    let started = Instant::now();
+    // Promptly: waiting for the child to close the output would end in the 30 s command timeout,
+    // reported as such, not as the shell's exit.
     let out = bash(&tool, &ctx, "sleep 100 & echo $! > bg.pid; echo leaving; exit 4").await;
-    assert!(started.elapsed() < Duration::from_secs(5));
     assert!(out.is_error && out.content.contains("leaving"), "{}", out.content);
     assert!(out.content.contains("the shell exited (status 4)"), "{}", out.content);
     let pid = read_pid(&dir.path().join("bg.pid"));

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // helpers of a test binary
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rigor_sandbox::{Sandbox, SandboxSettings, SandboxSpec};
 use rigor_tools::shell::ShellTool;
@@ -41,9 +41,7 @@ async fn a_timeout_kills_everything_in_the_sandbox_and_restarts_it() {
     let dir = tempfile::tempdir_in("/var/tmp").unwrap();
     let ctx = ToolContext { command_timeout: Duration::from_secs(1), ..sandboxed(dir.path()) };
     let tool = ShellTool::new();
-    let started = Instant::now();
     let out = bash(&tool, &ctx, "(setsid sleep 100 &); sleep 100 & echo started; sleep 100").await;
-    assert!(started.elapsed() < Duration::from_secs(10));
     assert!(out.is_error && out.content.contains("timed out"), "{}", out.content);
     let out = bash(&tool, &ctx, "ps -e -o comm= | grep -c sleep || true").await;
     assert!(out.content.starts_with("0\n"), "processes of the old session survived: {}", out.content);
