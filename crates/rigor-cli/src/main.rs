@@ -9,6 +9,7 @@ mod model_cmd;
 mod output;
 mod terminal;
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -220,6 +221,8 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("RIGOR_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
+        // Colours only on a terminal, and never with NO_COLOR (a redirected stderr gets plain text).
+        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .init();
     let cli = Cli::parse();
     if let Command::Model { action: model_cmd::ModelAction::Serve(args) } = &cli.command {

@@ -131,3 +131,46 @@ fn a_bare_openai_model_name_gets_openai_suggested() {
     let err = stderr(&output);
     assert!(err.contains("e.g. openai:gpt-4o") && !err.contains("anthropic:gpt-4o"), "{err}");
 }
+
+#[test]
+fn a_retry_is_reported_once_and_a_redirected_stderr_gets_no_colours() {
+    use rigor_test_support::server::{Flavor, Reply, ScriptedServer, Step};
+    let repo = fixture_repo(&example("durations"));
+    // Without RIGOR_LOG, then with the retry diagnostics on (they must be plain text too).
+    for log in [None, Some("rigor_llm=debug")] {
+        let server = ScriptedServer::start_blocking(
+            Flavor::OpenAi,
+            vec![
+                Step::Status { code: 500, retry_after: None, body: "internal error".into() },
+                Step::Reply(Reply::call("abstain", "{\"reason\": \"demo\"}")),
+            ],
+        );
+        let config = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(config.path().join("rigor")).unwrap();
+        std::fs::write(
+            config.path().join("rigor/config.toml"),
+            format!(
+                "[providers.scripted]\nkind = \"openai\"\nbase_url = \"{}\"\nmax_attempts = 3\ninitial_backoff_ms = 20\n",
+                server.base_url()
+            ),
+        )
+        .unwrap();
+        // Human output, stdout and stderr redirected, NO_COLOR unset.
+        let mut command = Command::new(env!("CARGO_BIN_EXE_rigor"));
+        command
+            .args(["run", "--issue", "fix it", "--model", "scripted:m"])
+            .current_dir(repo.path())
+            .env("XDG_CONFIG_HOME", config.path())
+            .env_remove("NO_COLOR")
+            .env_remove("RIGOR_LOG");
+        if let Some(filter) = log {
+            command.env("RIGOR_LOG", filter);
+        }
+        let output = command.output().unwrap();
+        assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
+        let both = format!("{}{}", String::from_utf8_lossy(&output.stdout), stderr(&output));
+        assert_eq!(both.matches("attempt 1 failed").count(), 1, "{both}");
+        assert_eq!(both.contains("model call failed"), log.is_some(), "{both}");
+        assert!(!both.contains('\x1b'), "no ANSI codes off a terminal: {both:?}");
+    }
+}

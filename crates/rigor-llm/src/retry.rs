@@ -111,7 +111,8 @@ where
             Err(AttemptError::Fatal(err)) => return Err(err),
             Err(AttemptError::Retryable { reason, retry_after }) => (reason, retry_after),
         };
-        tracing::warn!(provider, attempt = made, %reason, "model call failed");
+        // Front ends report the retry from its event; this is only a diagnostic (RIGOR_LOG=debug).
+        tracing::debug!(provider, attempt = made, %reason, "model call failed");
         if made >= max_attempts {
             return Err(ProviderError::RetriesExhausted {
                 provider: provider.to_string(),
