@@ -10,6 +10,7 @@
 //! reads input gets EOF instead of hanging. (A `{ CMD\n} < /dev/null` group is not used: after a
 //! syntax error inside `eval`, bash 5.2 no longer recognises `{` at the start of the next line.)
 //! Output beyond a few MB is not buffered: its start and end are kept, the middle is counted.
+//! The observation ends with `exit code: N`; a non-zero status makes it an error observation.
 //!
 //! On a timeout the whole process group is killed (`SIGKILL`) and the next call starts a fresh
 //! session. Dropping the tool kills the group too, so no process outlives the run.
@@ -95,7 +96,9 @@ impl ShellTool {
         match outcome {
             Ok(Ok(status)) => {
                 session.in_flight = false;
-                ToolOutput::ok(format!("{}exit code: {status}", output.render(ctx.max_output_chars)))
+                let content = format!("{}exit code: {status}", output.render(ctx.max_output_chars));
+                // A command that fails is an error observation (the model and the record see it).
+                if status == 0 { ToolOutput::ok(content) } else { ToolOutput::error(content) }
             }
             Ok(Err(RunError::Io(err))) => {
                 if let Some(mut session) = guard.take() {
