@@ -193,6 +193,9 @@ struct ExportArgs {
     /// Write to this file instead of stdout.
     #[arg(long, short)]
     output: Option<PathBuf>,
+    /// Also export runs made by `rigor replay` (skipped by default: they repeat a recorded run).
+    #[arg(long)]
+    include_replays: bool,
 }
 
 #[derive(Subcommand)]
@@ -338,6 +341,7 @@ async fn run(args: RunArgs) -> Result<u8> {
         settings,
         run_id: args.run_id.clone(),
         shell_env: Vec::new(),
+        replay_of: None,
     };
     let report = execute_with(request, provider.as_ref(), emitter, interrupt, approver).await?;
     if !args.json {
@@ -398,6 +402,16 @@ fn export(args: ExportArgs) -> Result<u8> {
     for path in &args.trajectories {
         let path = rigor_core::replay::trajectory_path(path);
         let records = rigor_core::trajectory::read_trajectory(&path)?;
+        if !args.include_replays
+            && let Some(original) = replay_of(&path, &records)
+        {
+            eprintln!(
+                "rigor: skipping {}: a replay of run {} (--include-replays exports it too)",
+                path.display(),
+                terminal::escape(&original)
+            );
+            continue;
+        }
         let record = rigor_core::export::chat_record(&records)
             .with_context(|| format!("{} has no run_started event", path.display()))?;
         lines.push_str(&serde_json::to_string(&record)?);
@@ -408,6 +422,24 @@ fn export(args: ExportArgs) -> Result<u8> {
         None => print!("{lines}"),
     }
     Ok(0)
+}
+
+/// The run a trajectory replays, if it was made by `rigor replay`: `replay_of` in the
+/// `result.json` beside it, or (replays recorded before that field) a `replay:` model.
+fn replay_of(trajectory: &Path, records: &[rigor_core::trajectory::TrajectoryRecord]) -> Option<String> {
+    let result = trajectory.parent().map(|dir| dir.join("result.json"));
+    let recorded = result
+        .and_then(|file| std::fs::read_to_string(file).ok())
+        .and_then(|text| serde_json::from_str::<rigor_core::trajectory::RunResult>(&text).ok())
+        .and_then(|r| r.replay_of);
+    recorded.or_else(|| {
+        records.iter().find_map(|r| match &r.event {
+            rigor_protocol::Event::RunStarted { model, .. } if model.starts_with("replay:") => {
+                Some("(unknown)".to_string())
+            }
+            _ => None,
+        })
+    })
 }
 
 fn config_show(repo: &Path, model: Option<&str>) -> Result<u8> {

@@ -174,3 +174,56 @@ fn a_retry_is_reported_once_and_a_redirected_stderr_gets_no_colours() {
         assert!(!both.contains('\x1b'), "no ANSI codes off a terminal: {both:?}");
     }
 }
+
+#[test]
+fn replays_are_marked_and_export_skips_them_unless_asked() {
+    use rigor_test_support::server::{Flavor, Reply, ScriptedServer, Step};
+    let repo = fixture_repo(&example("durations"));
+    let server = ScriptedServer::start_blocking(
+        Flavor::OpenAi,
+        vec![
+            Step::Reply(Reply::call("bash", "{\"command\": \"echo hi\"}")),
+            Step::Reply(Reply::call("abstain", "{\"reason\": \"demo\"}")),
+        ],
+    );
+    let config = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(config.path().join("rigor")).unwrap();
+    std::fs::write(
+        config.path().join("rigor/config.toml"),
+        format!("[providers.scripted]\nkind = \"openai\"\nbase_url = \"{}\"\n", server.base_url()),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_rigor"))
+            .args(args)
+            .current_dir(repo.path())
+            .env("XDG_CONFIG_HOME", config.path())
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    };
+    let output = run(&["run", "--issue", "fix it", "--model", "scripted:m", "--run-id", "original", "--json"]);
+    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
+    let output = run(&["replay", ".rigor/runs/original", "--json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+
+    let runs: Vec<_> = std::fs::read_dir(repo.path().join(".rigor/runs")).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    let replay_dir = runs.iter().find(|p| !p.ends_with("original")).unwrap();
+    let result: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(replay_dir.join("result.json")).unwrap()).unwrap();
+    assert_eq!(result["replay_of"], "original", "{result}");
+
+    let dirs: Vec<&str> = runs.iter().map(|p| p.to_str().unwrap()).collect();
+    let mut args = vec!["export"];
+    args.extend(&dirs);
+    let output = run(&args);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(stdout.lines().count(), 1, "the replay is skipped: {}", describe(&output));
+    assert!(stdout.contains("\"original\""), "{stdout}");
+    assert!(stderr(&output).contains("a replay of run original"), "{}", describe(&output));
+    args.push("--include-replays");
+    let output = run(&args);
+    assert_eq!(String::from_utf8_lossy(&output.stdout).lines().count(), 2, "{}", describe(&output));
+}

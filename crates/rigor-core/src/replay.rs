@@ -119,8 +119,8 @@ pub async fn replay(
     let mut recorded_finish = None;
     for record in records {
         match record.event {
-            Event::RunStarted { repo, base_commit, model, issue, .. } => {
-                started = Some((repo, base_commit, model, issue))
+            Event::RunStarted { run_id, repo, base_commit, model, issue, .. } => {
+                started = Some((run_id, repo, base_commit, model, issue))
             }
             Event::ModelResponse { message, usage, cost_usd, finish_reason, .. } => {
                 responses.push(ChatResponse { message, usage, cost_usd, finish_reason })
@@ -130,7 +130,7 @@ pub async fn replay(
             _ => {}
         }
     }
-    let (recorded_repo, base_commit, model, issue) =
+    let (recorded_run_id, recorded_repo, base_commit, model, issue) =
         started.ok_or_else(|| ReplayError::Trajectory(format!("{} has no run_started event", path.display())))?;
     let redacted = responses
         .iter()
@@ -161,6 +161,7 @@ pub async fn replay(
         settings,
         run_id: None,
         shell_env: Vec::new(),
+        replay_of: Some(recorded_run_id),
     };
     let run = execute(request, &provider, emitter, interrupt).await?;
 

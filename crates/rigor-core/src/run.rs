@@ -61,6 +61,8 @@ pub struct RunRequest {
     /// Variables set in the agent's shell, e.g. an activated virtual environment (what it points
     /// to must be readable in the sandbox: `settings.sandbox.readable`).
     pub shell_env: Vec<(String, String)>,
+    /// Set by `rigor replay`: the id of the recorded run this run replays (in `result.json`).
+    pub replay_of: Option<String>,
 }
 
 /// What a run produced.
@@ -232,6 +234,7 @@ pub async fn execute_with(
         totals: outcome.totals.clone(),
         patch_file: run_dir.patch().display().to_string(),
         empty_patch: patch.trim().is_empty(),
+        replay_of: request.replay_of.clone(),
     };
     run_dir.write_result(&patch, &result, emitter.redactor()).map_err(io_err)?;
 

@@ -45,6 +45,9 @@ pub struct RunResult {
     pub patch_file: String,
     /// Whether the patch is empty.
     pub empty_patch: bool,
+    /// For a `rigor replay`: the id of the recorded run it replayed (`rigor export` skips these).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay_of: Option<String>,
 }
 
 /// The directory of one run.
@@ -270,6 +273,7 @@ mod tests {
             totals: RunTotals::default(),
             patch_file: run_dir.patch().display().to_string(),
             empty_patch: false,
+            replay_of: None,
         };
         run_dir.write_result(patch, &result, &redactor).unwrap();
         let written_patch = std::fs::read_to_string(run_dir.patch()).unwrap();

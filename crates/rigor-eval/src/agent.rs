@@ -129,6 +129,7 @@ async fn run_rigor(
         settings,
         run_id: Some(format!("eval-{}", instance.instance_id)),
         shell_env,
+        replay_of: None,
     };
     // The run is driven on its own current-thread runtime so that it need not be `Send`.
     let joined = tokio::task::spawn_blocking(move || {
