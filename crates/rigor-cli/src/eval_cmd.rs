@@ -257,10 +257,12 @@ pub async fn eval(args: EvalArgs) -> Result<u8> {
     std::fs::create_dir_all(&args.output).with_context(|| format!("cannot create {}", args.output.display()))?;
     let output = args.output.canonicalize()?;
     let cache = rigor_cache_dir();
-    let envs = EnvCache::new(args.env_cache.clone().unwrap_or_else(|| cache.join("envs")), args.installer);
     let cancel = Arc::new(AtomicBool::new(false));
     let mut sandbox = rigor_sandbox::SandboxSettings::default();
     args.safety.apply(&mut sandbox);
+    // Environment builds run the repository's setup code: confined too, with the network.
+    let envs = EnvCache::new(args.env_cache.clone().unwrap_or_else(|| cache.join("envs")), args.installer)
+        .with_sandbox(sandbox.clone());
     let evaluation = Evaluation {
         run_id: run_id.clone(),
         output: output.clone(),

@@ -15,6 +15,11 @@
 //! leaves `build.log` and is reported as its own status; it is retried by the next run.
 //! Cargo and Go projects use the system toolchain; Node projects run `npm ci` in the worktree.
 //! This module does not run tests.
+//!
+//! A build runs the repository's code (`setup.py`, build backends, `pre_install` commands), so
+//! with [`EnvCache::with_sandbox`] every step runs in `rigor_sandbox`: writable are the cache entry
+//! (sources, venv, a temporary directory) and the uv cache; readable the interpreter, uv and the
+//! clone's git directory; the network is on (packages are fetched) for these steps only.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -117,6 +122,8 @@ pub struct EnvCache {
     pub installer: Installer,
     /// Time limit of one build step.
     pub step_timeout: Duration,
+    /// Confinement of build steps (`None`: unconfined, as `--sandbox off`).
+    pub sandbox: Option<rigor_sandbox::SandboxSettings>,
 }
 
 /// The rigor cache directory (`$RIGOR_CACHE`, else `~/.cache/rigor`).
@@ -171,7 +178,47 @@ fn flat(repo: &str) -> String {
 impl EnvCache {
     /// A cache in `root` using `installer`.
     pub fn new(root: PathBuf, installer: Installer) -> Self {
-        Self { root, installer, step_timeout: Duration::from_secs(1800) }
+        Self { root, installer, step_timeout: Duration::from_secs(1800), sandbox: None }
+    }
+
+    /// The same cache with every build step confined by `settings` (plus the network, and the
+    /// paths a build needs; see the module documentation). `SandboxMode::Off` leaves it unconfined.
+    pub fn with_sandbox(mut self, settings: rigor_sandbox::SandboxSettings) -> Self {
+        self.sandbox = (settings.mode != rigor_sandbox::SandboxMode::Off).then_some(settings);
+        self
+    }
+
+    /// The sandbox of one build in `dir`, or `None` when builds are unconfined.
+    async fn build_sandbox(
+        &self,
+        dir: &Path,
+        python: &Path,
+        uv: Option<&Path>,
+        src: &Path,
+    ) -> Result<Option<std::sync::Arc<rigor_sandbox::Sandbox>>, String> {
+        let Some(settings) = &self.sandbox else { return Ok(None) };
+        let mut settings = settings.clone();
+        settings.network = true;
+        settings.mode = rigor_sandbox::SandboxMode::WorkspaceWrite;
+        let uv_cache = rigor_cache_dir().join("uv-cache");
+        std::fs::create_dir_all(&uv_cache).map_err(|e| format!("cannot create {}: {e}", uv_cache.display()))?;
+        settings.writable.push(uv_cache);
+        // The interpreter's installation (e.g. a pyenv version) and uv's.
+        let prefix = |p: &Path| p.canonicalize().ok().and_then(|p| p.parent()?.parent().map(Path::to_path_buf));
+        settings.readable.extend(prefix(python));
+        settings.readable.extend(uv.and_then(prefix));
+        if let Ok(common) = crate::process::git(src, &["rev-parse", "--path-format=absolute", "--git-common-dir"]).await
+        {
+            settings.readable.push(PathBuf::from(common));
+        }
+        let spec = rigor_sandbox::SandboxSpec::new(dir, settings);
+        match tokio::task::spawn_blocking(move || rigor_sandbox::Sandbox::new(spec)).await {
+            Ok(Ok(sandbox)) => Ok(Some(std::sync::Arc::new(sandbox))),
+            Ok(Err(err)) => {
+                Err(format!("cannot sandbox the environment build: {err} (--sandbox off builds unconfined)"))
+            }
+            Err(join) => Err(format!("the sandbox probe crashed: {join}")),
+        }
     }
 
     /// The cache key of an environment.
@@ -298,12 +345,17 @@ impl EnvCache {
         let venv = dir.join("venv");
         let venv_s = venv.display().to_string();
         let uv = if installer == Installer::Uv { Some(ensure_uv(log).await?) } else { None };
+        let sandbox = self.build_sandbox(dir, python, uv.as_deref(), src).await?;
+        // Builds unpack and compile in TMPDIR: on disk in the entry, not in the sandbox's small /tmp.
+        let tmp = dir.join("tmp");
+        std::fs::create_dir_all(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
         let mut env: Vec<(String, String)> = vec![
             ("VIRTUAL_ENV".into(), venv_s.clone()),
             ("PATH".into(), format!("{}:{}", venv.join("bin").display(), std::env::var("PATH").unwrap_or_default())),
             ("UV_PYTHON_DOWNLOADS".into(), "never".into()),
             ("UV_CACHE_DIR".into(), rigor_cache_dir().join("uv-cache").display().to_string()),
             ("PIP_DISABLE_PIP_VERSION_CHECK".into(), "1".into()),
+            ("TMPDIR".into(), tmp.display().to_string()),
         ];
         if let (Some(date), Some(_)) = (&spec.exclude_newer, &uv) {
             env.push(("UV_EXCLUDE_NEWER".into(), date.clone()));
@@ -313,9 +365,10 @@ impl EnvCache {
         match &uv {
             Some(uv) => {
                 let uv_s = uv.display().to_string();
-                self.step(log, &uv_s, &["venv", "--seed", "--python", &python_s, &venv_s], dir, &env).await?
+                self.step(log, sandbox.as_ref(), &uv_s, &["venv", "--seed", "--python", &python_s, &venv_s], dir, &env)
+                    .await?
             }
-            None => self.step(log, &python_s, &["-m", "venv", &venv_s], dir, &env).await?,
+            None => self.step(log, sandbox.as_ref(), &python_s, &["-m", "venv", &venv_s], dir, &env).await?,
         }
         let vpython = venv.join("bin/python").display().to_string();
         let install = |args: Vec<String>| -> (String, Vec<String>) {
@@ -337,7 +390,7 @@ impl EnvCache {
             std::fs::write(&file, text).map_err(|e| e.to_string())?;
             let (prog, args) = install(vec!["-r".into(), file.display().to_string()]);
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            self.step(log, &prog, &args, src, &env).await?;
+            self.step(log, sandbox.as_ref(), &prog, &args, src, &env).await?;
         } else if !spec.requirements.is_empty() {
             log.line(&format!(
                 "none of the requirement files {:?} exists at the environment commit",
@@ -347,10 +400,10 @@ impl EnvCache {
         if !spec.pip_packages.is_empty() {
             let (prog, args) = install(spec.pip_packages.clone());
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            self.step(log, &prog, &args, src, &env).await?;
+            self.step(log, sandbox.as_ref(), &prog, &args, src, &env).await?;
         }
         for command in &spec.pre_install {
-            self.step(log, "bash", &["-c", command], src, &env).await?;
+            self.step(log, sandbox.as_ref(), "bash", &["-c", command], src, &env).await?;
         }
         if let Some(command) = &spec.install {
             let command = match &uv {
@@ -361,14 +414,17 @@ impl EnvCache {
                 ),
                 None => command.clone(),
             };
-            self.step(log, "bash", &["-c", &command], src, &env).await?;
+            self.step(log, sandbox.as_ref(), "bash", &["-c", &command], src, &env).await?;
         }
+        let _ = std::fs::remove_dir_all(&tmp);
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn step(
         &self,
         log: &mut BuildLog,
+        sandbox: Option<&std::sync::Arc<rigor_sandbox::Sandbox>>,
         program: &str,
         args: &[&str],
         dir: &Path,
@@ -376,6 +432,9 @@ impl EnvCache {
     ) -> Result<(), String> {
         log.line(&format!("+ {program} {}", args.join(" ")));
         let mut cmd = Cmd::new(program, args, dir).timeout(self.step_timeout);
+        if let Some(sandbox) = sandbox {
+            cmd = cmd.sandbox(std::sync::Arc::clone(sandbox));
+        }
         for (k, v) in env {
             cmd = cmd.env(k, v.clone());
         }

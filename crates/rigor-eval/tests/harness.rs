@@ -164,7 +164,9 @@ impl World {
             repos: self.repos.clone(),
             scratch: self.scratch.join(run_id),
             specs: Arc::new(specs),
-            envs: EnvCache::new(rigor_cache_dir().join("test-envs"), Installer::Uv),
+            // Environment builds are confined as by default too.
+            envs: EnvCache::new(rigor_cache_dir().join("test-envs"), Installer::Uv)
+                .with_sandbox(rigor_sandbox::SandboxSettings::default()),
             workers: 2,
             timeout: Duration::from_secs(120),
             grading: Grading::V4,
@@ -528,6 +530,37 @@ async fn a_prediction_cannot_write_outside_its_worktree_while_its_tests_run() {
     let mut unconfined = world.evaluation("unconfined");
     unconfined.sandbox.mode = rigor_sandbox::SandboxMode::Off;
     let results = evaluate(&unconfined, vec![task(&renamed(&base, "calc-escape"), "m", Some(&escaping))]).await;
+    assert_eq!(results[0].status, InstanceStatus::Resolved, "{:?}", results[0]);
+    assert!(target.exists(), "unconfined, the write lands");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_environment_build_runs_the_repository_code_confined() {
+    let world = World::new();
+    let base = calc(&world);
+    // The build runs the repository's commands (here a pre_install step; setup.py alike): one that
+    // tries to write next to the repositories, and goes on.
+    let target = world.repos.parent().unwrap().join("escaped-from-build.txt");
+    let spec = format!(
+        "repo = \"fixture/calc\"\n[defaults]\npip_packages = [\"pytest==8.3.3\"]\ntest_cmd = \"pytest -rA -p no:cacheprovider\"\n\
+         log_parser = \"pytest\"\npre_install = [\"echo build > {} || true\"]\n",
+        target.display()
+    );
+    let build = |root: &str, confined: bool| {
+        let mut eval = world.evaluation(root);
+        let mut specs = SpecRegistry::default();
+        specs.add("fixture.toml", &spec).unwrap();
+        eval.specs = Arc::new(specs);
+        let cache = EnvCache::new(world.scratch.join(format!("envs-{root}")), Installer::Uv);
+        eval.envs = if confined { cache.with_sandbox(rigor_sandbox::SandboxSettings::default()) } else { cache };
+        eval
+    };
+    let gold = base.patch.clone();
+    let results = evaluate(&build("confined", true), vec![task(&base, "gold", Some(&gold))]).await;
+    assert_eq!(results[0].status, InstanceStatus::Resolved, "the environment builds and works: {:?}", results[0]);
+    assert!(!target.exists(), "the build's write outside its cache entry reached the host");
+    // Unconfined, the same build does write there: the check above can fail.
+    let results = evaluate(&build("unconfined", false), vec![task(&base, "gold", Some(&gold))]).await;
     assert_eq!(results[0].status, InstanceStatus::Resolved, "{:?}", results[0]);
     assert!(target.exists(), "unconfined, the write lands");
 }
