@@ -47,9 +47,9 @@
 //!   `RUSTUP_TOOLCHAIN`, `RUSTFLAGS`, `RUSTDOCFLAGS`, `RUST_BACKTRACE`, `RUST_LOG`; not the other
 //!   `CARGO_*` names, which include registry tokens), Go (`GOPATH`, `GOROOT`, `GOFLAGS`,
 //!   `GOCACHE`, `GOMODCACHE`, `GOPROXY`, `GOTOOLCHAIN`, `GO111MODULE`), Java (`JAVA_HOME`,
-//!   `GRADLE_USER_HOME`), Node (`NODE_PATH`, `NODE_ENV`, `NVM_DIR`, `NVM_BIN`, `NVM_INC`; not
-//!   `NPM_CONFIG_*`), C and C++ (`CC`, `CXX`, `CFLAGS`, `CXXFLAGS`, `CPPFLAGS`, `LDFLAGS`,
-//!   `MAKEFLAGS`, `PKG_CONFIG_PATH`, `CMAKE_PREFIX_PATH`, `CPATH`, `LIBRARY_PATH`,
+//!   `GRADLE_USER_HOME`), Node (`NODE_PATH`, `NODE_ENV`, `NVM_DIR`, `NVM_BIN`, `NVM_INC`,
+//!   `VOLTA_HOME`; not `NPM_CONFIG_*`), C and C++ (`CC`, `CXX`, `CFLAGS`, `CXXFLAGS`, `CPPFLAGS`,
+//!   `LDFLAGS`, `MAKEFLAGS`, `PKG_CONFIG_PATH`, `CMAKE_PREFIX_PATH`, `CPATH`, `LIBRARY_PATH`,
 //!   `LD_LIBRARY_PATH`; not `LD_PRELOAD`);
 //! - proxies and certificate bundles, needed with `--network` behind a proxy (`HTTP_PROXY`,
 //!   `HTTPS_PROXY`, `NO_PROXY`, `ALL_PROXY` in either case, `SSL_CERT_FILE`, `SSL_CERT_DIR`,
@@ -406,6 +406,7 @@ pub const ALLOWED_NAMES: &[&str] = &[
     "NVM_DIR",
     "NVM_BIN",
     "NVM_INC",
+    "VOLTA_HOME",
     // C and C++.
     "CC",
     "CXX",

@@ -5,9 +5,14 @@
 //! between `fork` and `exec` of bubblewrap (they are inherited by everything inside). Mounts, in
 //! order: `/` read-only; fresh `/dev` and `/proc`; tmpfs on `/run` (sockets of system daemons
 //! hidden); a size-limited tmpfs on `/tmp` (the scratch) and `/dev/shm`; tmpfs over `/home`,
-//! `/root` and `$HOME`; then, read-only, the toolchain directories of the home directory, the
-//! workspace's git metadata and configured extra paths; the stage-2 helper; and last the
-//! workspace, writable in `workspace-write` mode, so that it stays visible wherever it lives.
+//! `/root` and `$HOME`; then, read-only, the toolchain directories of the home directory and the
+//! toolchain locations the environment names inside the hidden directories (`CARGO_HOME`'s `bin`,
+//! `registry` and `git`, `RUSTUP_HOME`, `PYENV_ROOT`, `NVM_DIR`, `VOLTA_HOME`, `GOROOT`,
+//! `GOMODCACHE`, `GOPATH`'s `bin` and `pkg/mod`, `PATH` entries; never a home directory itself
+//! or anything holding credentials, see [`toolchain_locations`]), `/dev/null` over the credential
+//! files of a cargo home outside them, the workspace's git metadata and configured extra paths;
+//! the stage-2 helper; and last the workspace, writable in `workspace-write` mode, so that it
+//! stays visible wherever it lives.
 //!
 //! [`Sandbox::new`] probes the machine once by running `true` exactly as a command would run,
 //! and refuses (with the reason and the remedy) when that fails. This module does not parse
@@ -111,6 +116,8 @@ struct Layout {
     mounts: Vec<OsString>,
     /// Writable roots (as seen inside), for the Landlock ruleset of the second stage.
     writable: Vec<PathBuf>,
+    /// Toolchain locations left hidden, with why (for [`Sandbox::describe`]).
+    skipped: Vec<String>,
 }
 
 /// A command ready to spawn, and what must live as long as the process it starts.
@@ -243,6 +250,9 @@ impl Sandbox {
             Some(limit) => limit.clone(),
             None => "no process limit (root without a writable pids cgroup)".into(),
         });
+        if !self.layout.skipped.is_empty() {
+            layers.push(format!("left hidden: {}", self.layout.skipped.join("; ")));
+        }
         format!("sandbox {}: {}", s.mode.as_str(), layers.join(", "))
     }
 
@@ -339,11 +349,25 @@ impl Sandbox {
             a.path(&hidden);
             writable.push(hidden);
         }
+        let hidden = self.hidden_dirs();
+        let mut bound: Vec<PathBuf> = Vec::new();
         if let Some(home) = &self.home {
             for rel in &s.home_visible {
                 let path = home.join(rel);
                 a.path_pair("--ro-bind-try", &path, &path);
+                bound.push(path);
             }
+        }
+        // The toolchains the environment names, wherever they live: read-only, never writable.
+        let toolchains = toolchain_locations(&self.env(), &hidden, self.home.as_deref());
+        for path in toolchains.visible {
+            if !bound.iter().any(|b| path.starts_with(b) && b.exists()) {
+                a.path_pair("--ro-bind-try", &path, &path);
+                bound.push(path);
+            }
+        }
+        for file in &toolchains.masked {
+            a.path_pair("--ro-bind", Path::new("/dev/null"), file);
         }
         for path in git_dirs(&self.spec.workspace).iter().chain(&s.readable) {
             a.path_pair("--ro-bind-try", path, path);
@@ -376,7 +400,7 @@ impl Sandbox {
             a.path(helper);
             a.push([HELPER_INSIDE]);
         }
-        Layout { mounts: a.0, writable }
+        Layout { mounts: a.0, writable, skipped: toolchains.skipped }
     }
 
     fn bwrap_args(&self, program: &str, args: &[&str], cwd: &Path, fds: &[RawFd], probe: bool) -> Vec<OsString> {
@@ -486,6 +510,142 @@ impl Args {
     }
 }
 
+/// Credentials of a home directory, relative to it: no toolchain location is made visible if it
+/// is, holds or lies inside one of them.
+const HOME_CREDENTIALS: &[&str] = &[
+    ".ssh",
+    ".aws",
+    ".azure",
+    ".gnupg",
+    ".docker",
+    ".kube",
+    ".netrc",
+    ".npmrc",
+    ".pypirc",
+    ".pgpass",
+    ".git-credentials",
+    ".vault-token",
+    ".password-store",
+    ".config/gh",
+    ".config/hub",
+    ".config/gcloud",
+    ".config/git/credentials",
+    ".local/share/keyrings",
+    ".cargo/credentials",
+    ".cargo/credentials.toml",
+    ".m2/settings.xml",
+    ".gradle/gradle.properties",
+    ".terraform.d",
+];
+
+/// The credential files of a cargo home.
+const CARGO_CREDENTIALS: &[&str] = &["credentials", "credentials.toml"];
+
+/// Toolchain locations named by the environment of commands, as [`Sandbox::build_layout`] needs
+/// them.
+#[derive(Debug, Default, PartialEq)]
+struct Toolchains {
+    /// Directories inside hidden directories to bind read-only (as written and, when it differs,
+    /// resolved through symlinks).
+    visible: Vec<PathBuf>,
+    /// Credential files of cargo homes outside the hidden directories (visible through `/`), to
+    /// cover with `/dev/null`.
+    masked: Vec<PathBuf>,
+    /// What was left hidden, and why.
+    skipped: Vec<String>,
+}
+
+/// The toolchain locations the user configured: `CARGO_HOME`'s `bin`, `registry` and `git` (never
+/// its credentials), `RUSTUP_HOME`, `PYENV_ROOT`, `NVM_DIR`, `VOLTA_HOME`, `GOROOT`,
+/// `GOMODCACHE`, each `GOPATH` entry's `bin` and `pkg/mod`, and every `PATH` entry. Only those
+/// inside a hidden directory need binding (the rest is visible through `/`); of those, a home
+/// directory itself (or a directory above one) and anything that is, holds or lies in a
+/// credential location is left hidden and reported instead.
+fn toolchain_locations(env: &[(OsString, OsString)], hidden: &[PathBuf], home: Option<&Path>) -> Toolchains {
+    let var = |name: &str| env.iter().find(|(k, v)| k == name && !v.is_empty()).map(|(_, v)| v.clone());
+    let mut candidates: Vec<(&str, PathBuf)> = Vec::new();
+    let mut cargo_homes = Vec::new();
+    if let Some(cargo) = var("CARGO_HOME") {
+        let cargo = crate::paths::normalize(Path::new(&cargo));
+        candidates.extend(["bin", "registry", "git"].map(|sub| ("CARGO_HOME", cargo.join(sub))));
+        cargo_homes.push(cargo);
+    }
+    for name in ["RUSTUP_HOME", "PYENV_ROOT", "NVM_DIR", "VOLTA_HOME", "GOROOT", "GOMODCACHE"] {
+        if let Some(value) = var(name) {
+            candidates.push((name, PathBuf::from(value)));
+        }
+    }
+    if let Some(gopath) = var("GOPATH") {
+        for dir in std::env::split_paths(&gopath) {
+            candidates.extend(["bin", "pkg/mod"].map(|sub| ("GOPATH", dir.join(sub))));
+        }
+    }
+    if let Some(path) = var("PATH") {
+        candidates.extend(std::env::split_paths(&path).map(|dir| ("PATH entry", dir)));
+    }
+
+    let is_hidden = |p: &Path| hidden.iter().any(|h| p.starts_with(h));
+    // Home directories: the hidden ones, `$HOME`, and each `/home/<user>`.
+    let is_home_or_above = |p: &Path| {
+        hidden.iter().map(PathBuf::as_path).chain(home).any(|h| h.starts_with(p))
+            || (p.starts_with("/home") && p.components().count() <= 3)
+    };
+    let homes_of = |p: &Path| {
+        let mut homes: Vec<PathBuf> = hidden.iter().cloned().chain(home.map(Path::to_path_buf)).collect();
+        homes.push(PathBuf::from("/root"));
+        if p.starts_with("/home") {
+            homes.push(p.components().take(3).collect());
+        }
+        homes
+    };
+    let credential_of = |p: &Path| {
+        let mut credentials: Vec<PathBuf> =
+            homes_of(p).iter().flat_map(|h| HOME_CREDENTIALS.iter().map(move |c| h.join(c))).collect();
+        credentials.extend(cargo_homes.iter().flat_map(|c| CARGO_CREDENTIALS.iter().map(move |f| c.join(f))));
+        // Named in the description: one that exists, if any does.
+        let exposed: Vec<PathBuf> = credentials.into_iter().filter(|c| c.starts_with(p) || p.starts_with(c)).collect();
+        exposed.iter().find(|c| c.symlink_metadata().is_ok()).or(exposed.first()).cloned()
+    };
+
+    let mut out = Toolchains::default();
+    for (origin, path) in candidates {
+        if !path.is_absolute() {
+            continue;
+        }
+        let path = crate::paths::normalize(&path);
+        let resolved = std::fs::canonicalize(&path).ok().filter(|r| r != &path);
+        for form in std::iter::once(path.clone()).chain(resolved) {
+            if !is_hidden(&form) {
+                continue;
+            }
+            let why = if is_home_or_above(&form) {
+                Some("a home directory: all of it would be visible, credentials included".to_string())
+            } else {
+                credential_of(&form).map(|c| format!("it would expose the credentials {}", c.display()))
+            };
+            match why {
+                Some(why) => {
+                    let line = format!("{origin} {} ({why})", path.display());
+                    if !out.skipped.contains(&line) {
+                        out.skipped.push(line);
+                    }
+                }
+                None if !out.visible.contains(&form) => out.visible.push(form),
+                None => {}
+            }
+        }
+    }
+    for cargo in &cargo_homes {
+        for name in CARGO_CREDENTIALS {
+            let Ok(file) = std::fs::canonicalize(cargo.join(name)) else { continue };
+            if !is_hidden(&file) && file.is_file() && !out.masked.contains(&file) {
+                out.masked.push(file);
+            }
+        }
+    }
+    out
+}
+
 /// The git directories a worktree's `.git` file points to (its own admin directory and the
 /// common directory), which must be readable for git to work, and are never writable.
 fn git_dirs(workspace: &Path) -> Vec<PathBuf> {
@@ -562,4 +722,61 @@ fn find_helper() -> Option<PathBuf> {
         }
     }
     find_on_path("rigor-sandbox-exec")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(OsString, OsString)> {
+        pairs.iter().map(|(k, v)| (OsString::from(k), OsString::from(v))).collect()
+    }
+
+    #[test]
+    fn toolchain_locations_in_hidden_directories_are_kept_unless_they_would_expose_credentials() {
+        let hidden = [PathBuf::from("/home"), PathBuf::from("/nonexistent-rigor-root")];
+        let home = Path::new("/home/u");
+        let path = "/home/u/.local/bin:relative/bin:/usr/bin:/home/u:/home/other:/home:/home/u/.config:\
+                    /home/u/.ssh/bin:/home/u/tools/../bin:/home/u/.cargo";
+        let found = toolchain_locations(
+            &env(&[
+                ("PATH", path),
+                ("CARGO_HOME", "/home/u/rust/cargo"),
+                ("RUSTUP_HOME", "/home/u/rust/rustup"),
+                ("GOPATH", "/home/u/go1:/opt/go2"),
+                ("VOLTA_HOME", ""),
+            ]),
+            &hidden,
+            Some(home),
+        );
+        let visible: Vec<&str> = found.visible.iter().map(|p| p.to_str().unwrap_or_default()).collect();
+        assert_eq!(
+            visible,
+            [
+                "/home/u/rust/cargo/bin",
+                "/home/u/rust/cargo/registry",
+                "/home/u/rust/cargo/git",
+                "/home/u/rust/rustup",
+                "/home/u/go1/bin",
+                "/home/u/go1/pkg/mod",
+                "/home/u/.local/bin",
+                "/home/u/bin",
+            ]
+        );
+        let skipped = found.skipped.join("\n");
+        for entry in ["/home/u (a home", "/home/other (a home", "/home (a home"] {
+            assert!(skipped.contains(&format!("PATH entry {entry}")), "{entry}: {skipped}");
+        }
+        for (entry, credential) in [
+            ("/home/u/.config", "/home/u/.config/gh"),
+            ("/home/u/.ssh/bin", "/home/u/.ssh"),
+            ("/home/u/.cargo", "/home/u/.cargo/credentials"),
+        ] {
+            assert!(
+                skipped.contains(&format!("PATH entry {entry} (it would expose the credentials {credential}")),
+                "{entry}: {skipped}"
+            );
+        }
+        assert!(found.masked.is_empty());
+    }
 }

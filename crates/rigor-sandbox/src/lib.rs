@@ -174,7 +174,10 @@ pub struct SandboxSettings {
     /// Extra paths made visible read-only even where hidden (e.g. inside the home directory).
     pub readable: Vec<PathBuf>,
     /// Paths relative to the home directory that stay visible (read-only) although the home
-    /// directory is hidden: toolchains such as `.rustup` or `.cargo/bin`.
+    /// directory is hidden: toolchains such as `.rustup` or `.cargo/bin`. Toolchains elsewhere
+    /// stay visible too, read-only, when the environment names them (`CARGO_HOME`, `RUSTUP_HOME`,
+    /// `PYENV_ROOT`, `NVM_DIR`, `VOLTA_HOME`, `GOROOT`, `GOPATH`, `PATH` entries), except a home
+    /// directory itself and anything holding credentials.
     pub home_visible: Vec<String>,
     /// Extra environment variable names to remove before a command runs (beyond the patterns of
     /// [`env::is_secret_name`]).
@@ -203,13 +206,27 @@ impl Default for SandboxSettings {
     }
 }
 
-/// Toolchain directories of the home directory that stay readable by default. Credentials
-/// (`.cargo/credentials.toml`, `.npmrc`, `.pypirc`, ...) are deliberately not among them.
+/// Toolchain directories of the home directory that stay readable by default (the default
+/// locations; toolchains configured elsewhere through the environment are added by the sandbox).
+/// Credentials (`.cargo/credentials.toml`, `.npmrc`, `.pypirc`, ...) are deliberately not among
+/// them.
 pub fn default_home_visible() -> Vec<String> {
-    [".rustup", ".cargo/bin", ".cargo/registry", ".cargo/git", ".pyenv", ".nvm", ".local/bin", ".local/lib"]
-        .into_iter()
-        .map(String::from)
-        .collect()
+    [
+        ".rustup",
+        ".cargo/bin",
+        ".cargo/registry",
+        ".cargo/git",
+        ".pyenv",
+        ".nvm",
+        ".volta",
+        "go/bin",
+        "go/pkg/mod",
+        ".local/bin",
+        ".local/lib",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect()
 }
 
 #[cfg(test)]
