@@ -41,7 +41,7 @@ need cargo || { echo "rigor setup: please install Rust (https://rustup.rs)" >&2;
 
 ROOT="${RIGOR_INSTALL_ROOT:-$HOME/.local}"
 PROFILE=(--debug); [ -n "${RIGOR_RELEASE:-}" ] && PROFILE=()
-echo "rigor setup: building and installing rigor into $ROOT/bin (about 10-15 minutes on 2 cores the first time, ~10 GB in ${CARGO_TARGET_DIR:-./target})"
+echo "rigor setup: building and installing rigor into $ROOT/bin (about 6 minutes on 2 cores the first time, ~7 GB in ${CARGO_TARGET_DIR:-./target} with the tests)"
 CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}" cargo install --locked --path crates/rigor-cli --root "$ROOT" "${PROFILE[@]}"
 RIGOR="$ROOT/bin/rigor"
 "$RIGOR" --version
