@@ -273,14 +273,10 @@ fn load_config(root: &Path) -> Result<Config> {
 
 /// The top level of the git repository holding `dir`, or `dir` itself.
 fn repo_root(dir: &Path) -> PathBuf {
-    std::process::Command::new("git")
-        .args(["rev-parse", "--show-toplevel"])
-        .current_dir(dir)
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
-        .unwrap_or_else(|| dir.to_path_buf())
+    rigor_git::Git::checkout(dir)
+        .run_blocking(&["rev-parse", "--show-toplevel"])
+        .map(|top| PathBuf::from(top.trim()))
+        .unwrap_or_else(|_| dir.to_path_buf())
 }
 
 /// Emitter with the human or JSON sink, and an interrupt wired to Ctrl-C.

@@ -211,15 +211,7 @@ async fn run_command(
 /// Everything that differs from `base` in the worktree (untracked files included, `.rigor/`
 /// excluded), as a diff `git apply` takes.
 pub async fn diff_against(worktree: &Path, base: &str) -> Result<String, String> {
-    crate::process::git(worktree, &["add", "-A", "--", ".", ":(exclude).rigor"]).await?;
-    let out = tokio::process::Command::new("git")
-        .args(["diff", "--cached", "--binary", base])
-        .current_dir(worktree)
-        .output()
-        .await
-        .map_err(|e| e.to_string())?;
-    if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).into_owned());
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    let git = rigor_git::Git::checkout(worktree);
+    git.run(&["add", "-A", "--", ".", ":(exclude).rigor"]).await.map_err(|e| e.to_string())?;
+    git.run(&["diff", "--cached", "--binary", "--no-ext-diff", "--no-textconv", base]).await.map_err(|e| e.to_string())
 }

@@ -179,20 +179,10 @@ fn kill_group(pid: Option<u32>) {
     }
 }
 
-/// Reads stdout of `git args…` in `dir` (trimmed), or the error output as `Err`.
+/// Reads stdout of `git args…` in `dir` (trimmed), or the error output as `Err`; through
+/// [`rigor_git::Git::checkout`], so no program a repository's configuration names is run.
 pub async fn git(dir: &Path, args: &[&str]) -> Result<String, String> {
-    let out = tokio::process::Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .map_err(|e| format!("cannot run git: {e}"))?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-    } else {
-        Err(format!("git {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()))
-    }
+    rigor_git::Git::checkout(dir).run(args).await.map(|out| out.trim().to_string()).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

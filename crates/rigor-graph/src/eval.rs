@@ -188,10 +188,8 @@ pub fn repo_dir(repos: &Path, repo: &str) -> Option<PathBuf> {
 
 /// Exports `commit` of the git repository `repo` into `dest` (`git archive | tar -x`).
 fn export_commit(repo: &Path, commit: &str, dest: &Path) -> Result<(), String> {
-    let archive = std::process::Command::new("git")
-        .arg("-C")
-        .arg(repo)
-        .args(["archive", "--format=tar", commit])
+    let archive = rigor_git::Git::checkout(repo)
+        .command(&["archive", "--format=tar", commit])
         .output()
         .map_err(|e| format!("cannot run git: {e}"))?;
     if !archive.status.success() {

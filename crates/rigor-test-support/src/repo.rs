@@ -2,7 +2,6 @@
 //! with one commit, so tests never touch the fixtures themselves.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// The bundled example `name` under the workspace's `examples/` directory.
 pub fn example(name: &str) -> PathBuf {
@@ -22,12 +21,10 @@ pub fn fixture_repo(source: &Path) -> tempfile::TempDir {
 
 /// Runs git with a fixed identity, panicking with its output on failure.
 pub fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .args(["-c", "user.name=rigor-test", "-c", "user.email=test@rigor.invalid", "-c", "commit.gpgsign=false"])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run git: {e}"));
+    let mut all =
+        vec!["-c", "user.name=rigor-test", "-c", "user.email=test@rigor.invalid", "-c", "commit.gpgsign=false"];
+    all.extend_from_slice(args);
+    let out = rigor_git::Git::checkout(dir).command(&all).output().unwrap_or_else(|e| panic!("cannot run git: {e}"));
     assert!(out.status.success(), "git {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
