@@ -227,6 +227,7 @@ fn main() -> ExitCode {
         // Colours only on a terminal, and never with NO_COLOR (a redirected stderr gets plain text).
         .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
         .init();
+    quiet_on_broken_pipe();
     let cli = Cli::parse();
     if let Command::Model { action: model_cmd::ModelAction::Serve(args) } = &cli.command {
         model_cmd::set_compute_threads(args);
@@ -245,6 +246,27 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// A reader that stops early (`rigor export … | head`) closes rigor's stdout: what rigor prints
+/// next fails with a broken pipe, which is how such a pipeline normally ends, so rigor ends quietly
+/// with exit code 0 (as ripgrep does) instead of reporting a panic. Other panics are reported as
+/// usual. (SIGPIPE stays ignored: rigor also writes to pipes of child processes, and one that
+/// exits early must be an error, not the death of the run.)
+fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
 }
 
 async fn dispatch(cli: Cli) -> Result<u8> {

@@ -227,3 +227,21 @@ fn replays_are_marked_and_export_skips_them_unless_asked() {
     let output = run(&args);
     assert_eq!(String::from_utf8_lossy(&output.stdout).lines().count(), 2, "{}", describe(&output));
 }
+
+#[test]
+fn a_reader_that_stops_early_ends_rigor_quietly() {
+    // `rigor … | head`: the reader is gone before rigor writes.
+    let repo = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rigor"))
+        .args(["config", "show", "--repo"])
+        .arg(repo.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
