@@ -385,18 +385,17 @@ async fn replay_command(args: ReplayArgs) -> Result<u8> {
     let report = replay(&args.trajectory, args.repo.as_deref(), emitter, interrupt).await?;
     let style = Style::detect();
     let verdict = if report.reproduced() { style.green("reproduced") } else { style.red("diverged") };
-    let summary = serde_json::json!({
-        "type": "replay_report",
-        "reproduced": report.reproduced(),
-        "recorded_status": report.recorded_status.map(|s| s.as_str()),
-        "replayed_status": report.run.status.as_str(),
-        "divergences": report.divergences.len(),
-        "missing_observations": report.missing_observations,
-        "patch_identical": report.patch_identical,
-        "run_dir": report.run.run_dir.display().to_string(),
-    });
+    let summary = rigor_protocol::Event::ReplayReport {
+        reproduced: report.reproduced(),
+        recorded_status: report.recorded_status,
+        replayed_status: report.run.status,
+        divergences: report.divergences.len(),
+        missing_observations: report.missing_observations,
+        patch_identical: report.patch_identical,
+        run_dir: report.run.run_dir.display().to_string(),
+    };
     if args.json {
-        println!("{summary}");
+        println!("{}", serde_json::to_string(&summary)?);
     } else {
         println!("\nreplay: {verdict} · {}", totals_line(&report.run.totals));
         println!(

@@ -7,7 +7,7 @@
 use std::io::{IsTerminal, Write};
 
 use rigor_core::events::EventSink;
-use rigor_protocol::{Event, RunStatus, RunTotals};
+use rigor_protocol::{ActionOutcome, Event, RunStatus, RunTotals, Verdict};
 
 use crate::terminal::escape;
 
@@ -214,9 +214,11 @@ impl HumanOutput {
                 ))
             ),
             Event::Notice { message } => writeln!(out, "{}", s.yellow(&escape(message))),
-            Event::PolicyDecision { verdict, category, reason, outcome, .. } => match outcome.as_str() {
-                "run" if verdict == "allow" => Ok(()),
-                "run" | "approved" => writeln!(
+            // `rigor replay` prints its own verdict for people; the event is for `--json`.
+            Event::ReplayReport { .. } => Ok(()),
+            Event::PolicyDecision { verdict, category, reason, outcome, .. } => match outcome {
+                ActionOutcome::Run if *verdict == Verdict::Allow => Ok(()),
+                ActionOutcome::Run | ActionOutcome::Approved => writeln!(
                     out,
                     "{}",
                     s.yellow(&escape(&format!("policy: {verdict} ({category}: {reason}) → {outcome}")))
@@ -313,11 +315,11 @@ mod tests {
                 call_id: "c1".into(),
                 tool: "bash".into(),
                 action: ATTACK.into(),
-                verdict: "ask".into(),
-                category: "destructive".into(),
+                verdict: Verdict::Ask,
+                category: rigor_protocol::Category::Destructive,
                 rule: "rm".into(),
                 reason: format!("`{ATTACK}` deletes"),
-                outcome: "approved".into(),
+                outcome: ActionOutcome::Approved,
             },
             Event::Retry { attempt: 1, wait_ms: 10, reason: "502 \x1b[2J".into() },
             Event::Notice { message: "note \x1b[1A".into() },

@@ -350,11 +350,11 @@ impl Agent<'_> {
             call_id: call.id.clone(),
             tool: call.name.clone(),
             action: action.text().to_string(),
-            verdict: d.verdict.as_str().to_string(),
-            category: d.category.as_str().to_string(),
+            verdict: d.verdict,
+            category: d.category,
             rule: d.rule.clone(),
             reason: d.reason.clone(),
-            outcome: screened.outcome.as_str().to_string(),
+            outcome: screened.outcome,
         });
         (!screened.outcome.runs()).then(|| ToolOutput::error(screened.message))
     }

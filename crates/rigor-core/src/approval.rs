@@ -30,35 +30,7 @@ pub trait Approver: Send + Sync {
     async fn approve(&self, request: &ApprovalRequest) -> bool;
 }
 
-/// What became of a screened action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// It runs without asking.
-    Run,
-    /// The user approved it.
-    Approved,
-    /// The user declined it.
-    Rejected,
-    /// It was refused without asking (denied, or held with nobody to ask).
-    Refused,
-}
-
-impl Outcome {
-    /// `run`, `approved`, `rejected` or `refused`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Run => "run",
-            Outcome::Approved => "approved",
-            Outcome::Rejected => "rejected",
-            Outcome::Refused => "refused",
-        }
-    }
-
-    /// Whether the action runs.
-    pub fn runs(self) -> bool {
-        matches!(self, Outcome::Run | Outcome::Approved)
-    }
-}
+pub use rigor_protocol::ActionOutcome as Outcome;
 
 /// The result of screening one action.
 #[derive(Debug, Clone)]

@@ -73,10 +73,11 @@ mod tests {
             usage: Usage::default(),
             cost_usd: 0.0,
             latency_ms: 1,
-            finish_reason: "stop".into(),
+            finish_reason: rigor_protocol::FinishReason::Stop,
         };
         let records = vec![
             record(Event::RunStarted {
+                schema_version: rigor_protocol::SCHEMA_VERSION,
                 run_id: "r".into(),
                 repo: "/r".into(),
                 workspace: "/w".into(),

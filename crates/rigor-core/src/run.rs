@@ -160,6 +160,7 @@ pub async fn execute_with(
     let map = repository_map(&intel, &request.issue).await;
     let system = with_repo_map(system_prompt(&workspace.dir, &workspace.tree_root), &map);
     emitter.emit(Event::RunStarted {
+        schema_version: rigor_protocol::SCHEMA_VERSION,
         run_id: run_id.clone(),
         repo: repo.display().to_string(),
         workspace: workspace.dir.display().to_string(),

@@ -363,7 +363,7 @@ impl Assembly {
             .stop_reason
             .unwrap_or_else(|| if calls.is_empty() { "end_turn".to_string() } else { "tool_use".to_string() });
         let cost_usd = config.pricing.map(|p| p.cost(&usage)).unwrap_or(0.0);
-        ChatResponse { message: Message::assistant(text, calls), usage, cost_usd, finish_reason }
+        ChatResponse { message: Message::assistant(text, calls), usage, cost_usd, finish_reason: finish_reason.into() }
     }
 }
 
@@ -461,7 +461,7 @@ mod tests {
         assert_eq!(r.message.tool_calls[0].arguments, "{\"path\":\"a\"}");
         assert_eq!(r.message.tool_calls[1].arguments, "{}");
         assert_eq!(r.usage, Usage { input_tokens: 100, output_tokens: 7, cached_input_tokens: 90 });
-        assert_eq!(r.finish_reason, "tool_use");
+        assert_eq!(r.finish_reason, rigor_protocol::FinishReason::ToolCalls, "tool_use, normalised");
         assert!((r.cost_usd - 107.0 / 1e6).abs() < 1e-12);
     }
 

@@ -22,7 +22,7 @@ pub mod text_actions;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rigor_protocol::{Message, ToolSpec, Usage};
+use rigor_protocol::{FinishReason, Message, ToolSpec, Usage};
 use serde::{Deserialize, Serialize};
 
 pub use pricing::Pricing;
@@ -50,8 +50,8 @@ pub struct ChatResponse {
     pub usage: Usage,
     /// Cost of this call in USD (0 when the price is unknown).
     pub cost_usd: f64,
-    /// The provider's stop reason (`stop`, `tool_calls`, `end_turn`, `length`, ...).
-    pub finish_reason: String,
+    /// Why the model stopped, normalised across providers.
+    pub finish_reason: FinishReason,
 }
 
 /// Progress reported while a call is under way.

@@ -284,7 +284,12 @@ impl Assembly {
             .finish_reason
             .unwrap_or_else(|| if calls.is_empty() { "stop".to_string() } else { "tool_calls".to_string() });
         let cost_usd = config.pricing.map(|p| p.cost(&self.usage)).unwrap_or(0.0);
-        ChatResponse { message: Message::assistant(self.text, calls), usage: self.usage, cost_usd, finish_reason }
+        ChatResponse {
+            message: Message::assistant(self.text, calls),
+            usage: self.usage,
+            cost_usd,
+            finish_reason: finish_reason.into(),
+        }
     }
 }
 
@@ -355,7 +360,7 @@ mod tests {
         assert_eq!(response.message.tool_calls[1].name, "view");
         assert_eq!(response.message.tool_calls[1].id, "b");
         assert_eq!(response.usage, Usage::default());
-        assert_eq!(response.finish_reason, "tool_calls");
+        assert_eq!(response.finish_reason, rigor_protocol::FinishReason::ToolCalls);
     }
 
     #[test]

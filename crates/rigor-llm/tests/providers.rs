@@ -130,7 +130,7 @@ async fn openai_streams_text_and_tool_calls() {
     assert_eq!(calls[0].parsed_arguments().unwrap(), json!({"command": "python -m pytest -q"}));
     assert_eq!(calls[1].name, "view");
     assert_ne!(calls[0].id, calls[1].id);
-    assert_eq!(response.finish_reason, "tool_calls");
+    assert_eq!(response.finish_reason, rigor_protocol::FinishReason::ToolCalls);
     assert_eq!((response.usage.input_tokens, response.usage.output_tokens), (1200, 80));
     assert!((response.cost_usd - (1200.0 * 2.0 + 80.0 * 10.0) / 1e6).abs() < 1e-12, "{}", response.cost_usd);
 
@@ -194,7 +194,7 @@ async fn anthropic_streams_text_and_tool_calls() {
     assert_eq!(response.message.content, "Looking at the file.");
     assert_eq!(response.message.tool_calls[0].name, "view");
     assert_eq!(response.message.tool_calls[0].arguments, r#"{"path": "calc.py"}"#);
-    assert_eq!(response.finish_reason, "tool_use");
+    assert_eq!(response.finish_reason, rigor_protocol::FinishReason::ToolCalls, "tool_use, normalised");
     assert_eq!((response.usage.input_tokens, response.usage.output_tokens), (3000, 50));
     assert!((response.cost_usd - (3000.0 * 2.0 + 50.0 * 10.0) / 1e6).abs() < 1e-12);
 
@@ -239,7 +239,7 @@ async fn anthropic_defaults_max_tokens() {
     let mut req = first_turn();
     req.max_output_tokens = None;
     let (result, _) = chat(provider.as_ref(), &req).await;
-    assert_eq!(result.unwrap().finish_reason, "end_turn");
+    assert_eq!(result.unwrap().finish_reason, rigor_protocol::FinishReason::Stop, "end_turn, normalised");
     assert_eq!(server.requests()[0]["max_tokens"], 8192);
 }
 

@@ -139,7 +139,7 @@ impl Provider for EmbeddedProvider {
                 cached_input_tokens: generation.reused_tokens as u64,
             },
             cost_usd: 0.0,
-            finish_reason: generation.finish_reason.as_str().to_string(),
+            finish_reason: generation.finish_reason.as_str().into(),
         })
     }
 }

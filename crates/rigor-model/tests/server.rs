@@ -88,7 +88,7 @@ async fn rigors_openai_provider_talks_to_the_server_and_streaming_matches_non_st
     assert_eq!(response.message.content, whole_text);
     assert_eq!(deltas.lock().unwrap().concat(), whole_text);
     assert!(deltas.lock().unwrap().len() > 1, "streamed in pieces");
-    assert_eq!(response.finish_reason, "stop");
+    assert_eq!(response.finish_reason.as_str(), "stop");
     assert!(response.usage.input_tokens > 10 && response.usage.output_tokens > 0, "{:?}", response.usage);
     // The same conversation again was served from the KV cache.
     assert!(response.usage.cached_input_tokens > 10, "{:?}", response.usage);

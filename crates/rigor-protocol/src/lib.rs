@@ -192,6 +192,182 @@ pub struct RunTotals {
     pub duration_ms: u64,
 }
 
+/// The version of the event schema, recorded in every `run_started` event. It changes when a
+/// field is removed or its meaning changes; adding an event type or an optional field does not
+/// change it (readers ignore what they do not know). Records without it are version 0.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// What the action policy decides about an action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    /// Run it.
+    Allow,
+    /// Hold it for approval.
+    Ask,
+    /// Refuse it.
+    Deny,
+}
+
+impl Verdict {
+    /// `allow`, `ask` or `deny`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Allow => "allow",
+            Verdict::Ask => "ask",
+            Verdict::Deny => "deny",
+        }
+    }
+}
+
+/// Why an action is risky.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    /// Nothing risky found.
+    Benign,
+    /// Deleting or overwriting outside the workspace.
+    Destructive,
+    /// Reading credentials or dumping the environment.
+    Credentials,
+    /// Sending data to another host.
+    Exfiltration,
+    /// Fetching code and running it.
+    DownloadExecute,
+    /// `sudo`, setuid, ownership and account changes.
+    Privilege,
+    /// Cron jobs, shell rc files, systemd units, authorized keys.
+    Persistence,
+    /// File systems, partitions and raw devices.
+    Device,
+    /// Killing processes that are not the command's own.
+    ProcessKill,
+    /// Unbounded process creation.
+    ForkBomb,
+    /// Turning off or escaping the sandbox.
+    SandboxEscape,
+    /// Decided by a rule of the user's configuration.
+    UserRule,
+}
+
+impl Category {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Benign => "benign",
+            Category::Destructive => "destructive",
+            Category::Credentials => "credentials",
+            Category::Exfiltration => "exfiltration",
+            Category::DownloadExecute => "download_execute",
+            Category::Privilege => "privilege",
+            Category::Persistence => "persistence",
+            Category::Device => "device",
+            Category::ProcessKill => "process_kill",
+            Category::ForkBomb => "fork_bomb",
+            Category::SandboxEscape => "sandbox_escape",
+            Category::UserRule => "user_rule",
+        }
+    }
+}
+
+/// What became of a screened action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActionOutcome {
+    /// It runs without asking.
+    Run,
+    /// The user approved it.
+    Approved,
+    /// The user declined it.
+    Rejected,
+    /// It was refused without asking (denied, or held with nobody to ask).
+    Refused,
+}
+
+impl ActionOutcome {
+    /// `run`, `approved`, `rejected` or `refused`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionOutcome::Run => "run",
+            ActionOutcome::Approved => "approved",
+            ActionOutcome::Rejected => "rejected",
+            ActionOutcome::Refused => "refused",
+        }
+    }
+
+    /// Whether the action runs.
+    pub fn runs(self) -> bool {
+        matches!(self, ActionOutcome::Run | ActionOutcome::Approved)
+    }
+}
+
+/// Why a model stopped generating, in one vocabulary for every provider (OpenAI's `stop` /
+/// `tool_calls` / `length` / `content_filter`, Anthropic's `end_turn` / `tool_use` /
+/// `max_tokens` / `stop_sequence`, ...). A reason rigor does not know is kept as it was given.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum FinishReason {
+    /// The model ended its reply (or hit a stop sequence).
+    #[default]
+    Stop,
+    /// The model asked for tool calls.
+    ToolCalls,
+    /// The output token limit was reached.
+    Length,
+    /// The provider withheld or cut the reply.
+    ContentFilter,
+    /// Any other reason, verbatim.
+    Other(String),
+}
+
+impl FinishReason {
+    /// The canonical name (`stop`, `tool_calls`, `length`, `content_filter`, or the other reason).
+    pub fn as_str(&self) -> &str {
+        match self {
+            FinishReason::Stop => "stop",
+            FinishReason::ToolCalls => "tool_calls",
+            FinishReason::Length => "length",
+            FinishReason::ContentFilter => "content_filter",
+            FinishReason::Other(other) => other,
+        }
+    }
+}
+
+impl From<String> for FinishReason {
+    fn from(reason: String) -> Self {
+        match reason.as_str() {
+            "stop" | "end_turn" | "stop_sequence" | "eos" => FinishReason::Stop,
+            "tool_calls" | "tool_use" | "function_call" => FinishReason::ToolCalls,
+            "length" | "max_tokens" => FinishReason::Length,
+            "content_filter" | "refusal" => FinishReason::ContentFilter,
+            _ => FinishReason::Other(reason),
+        }
+    }
+}
+
+impl From<&str> for FinishReason {
+    fn from(reason: &str) -> Self {
+        FinishReason::from(reason.to_string())
+    }
+}
+
+impl From<FinishReason> for String {
+    fn from(reason: FinishReason) -> Self {
+        reason.as_str().to_string()
+    }
+}
+
+macro_rules! display_as_str {
+    ($($t:ty),*) => {$(
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    )*};
+}
+display_as_str!(Verdict, Category, ActionOutcome, FinishReason);
+
 /// Everything that happens in a run, in order. The CLI's human output, the `--json` stream and
 /// the trajectory file are all renderings of this one stream.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -199,6 +375,9 @@ pub struct RunTotals {
 pub enum Event {
     /// The run began.
     RunStarted {
+        /// [`SCHEMA_VERSION`] of the writer (0: written before versions were recorded).
+        #[serde(default)]
+        schema_version: u32,
         /// Run id (also the directory name under `.rigor/runs/`).
         run_id: String,
         /// The user's repository.
@@ -254,8 +433,8 @@ pub enum Event {
         cost_usd: f64,
         /// Latency of the call, including retries.
         latency_ms: u64,
-        /// Provider's stop reason.
-        finish_reason: String,
+        /// Why the model stopped.
+        finish_reason: FinishReason,
     },
     /// A tool is about to run.
     ToolCall {
@@ -289,16 +468,16 @@ pub enum Event {
         tool: String,
         /// The command line or code screened.
         action: String,
-        /// The policy's verdict: `allow`, `ask` or `deny`.
-        verdict: String,
-        /// The risk category (`benign`, `destructive`, `credentials`, ...).
-        category: String,
+        /// The policy's verdict.
+        verdict: Verdict,
+        /// The risk category.
+        category: Category,
         /// The rule that decided.
         rule: String,
         /// Why.
         reason: String,
-        /// What became of it: `run`, `approved`, `rejected` (by the user) or `refused`.
-        outcome: String,
+        /// What became of it.
+        outcome: ActionOutcome,
     },
     /// Older turns were condensed to fit the context window.
     Condensed {
@@ -331,6 +510,23 @@ pub enum Event {
         patch: String,
         /// Totals.
         totals: RunTotals,
+    },
+    /// `rigor replay`'s verdict on a replayed run (printed after its events).
+    ReplayReport {
+        /// Same observations, status and patch as the recording.
+        reproduced: bool,
+        /// The recorded run's status, if the recording has one.
+        recorded_status: Option<RunStatus>,
+        /// The replayed run's status.
+        replayed_status: RunStatus,
+        /// Observations that differ.
+        divergences: usize,
+        /// Observations recorded but not replayed (negative: replayed but not recorded).
+        missing_observations: i64,
+        /// Whether the patch is the recorded one.
+        patch_identical: bool,
+        /// The replayed run's directory.
+        run_dir: String,
     },
 }
 

@@ -32,78 +32,7 @@ use std::thread::LocalKey;
 
 use serde::{Deserialize, Serialize};
 
-/// What the policy decides.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Verdict {
-    /// Run it.
-    Allow,
-    /// Hold it for approval (see [`crate::ApprovalMode`]).
-    Ask,
-    /// Refuse it.
-    Deny,
-}
-
-impl Verdict {
-    /// `allow`, `ask` or `deny`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Allow => "allow",
-            Verdict::Ask => "ask",
-            Verdict::Deny => "deny",
-        }
-    }
-}
-
-/// Why an action is risky.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Category {
-    /// Nothing risky found.
-    Benign,
-    /// Deleting or overwriting outside the workspace.
-    Destructive,
-    /// Reading credentials or dumping the environment.
-    Credentials,
-    /// Sending data to another host.
-    Exfiltration,
-    /// Fetching code and running it.
-    DownloadExecute,
-    /// `sudo`, setuid, ownership and account changes.
-    Privilege,
-    /// Cron jobs, shell rc files, systemd units, authorized keys.
-    Persistence,
-    /// File systems, partitions and raw devices.
-    Device,
-    /// Killing processes that are not the command's own.
-    ProcessKill,
-    /// Unbounded process creation.
-    ForkBomb,
-    /// Turning off or escaping the sandbox.
-    SandboxEscape,
-    /// Decided by a rule of the user's configuration.
-    UserRule,
-}
-
-impl Category {
-    /// The snake_case name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Category::Benign => "benign",
-            Category::Destructive => "destructive",
-            Category::Credentials => "credentials",
-            Category::Exfiltration => "exfiltration",
-            Category::DownloadExecute => "download_execute",
-            Category::Privilege => "privilege",
-            Category::Persistence => "persistence",
-            Category::Device => "device",
-            Category::ProcessKill => "process_kill",
-            Category::ForkBomb => "fork_bomb",
-            Category::SandboxEscape => "sandbox_escape",
-            Category::UserRule => "user_rule",
-        }
-    }
-}
+pub use rigor_protocol::{Category, Verdict};
 
 /// The policy's answer for one action.
 #[derive(Debug, Clone, PartialEq, Eq)]
