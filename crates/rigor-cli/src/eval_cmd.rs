@@ -19,7 +19,6 @@ use rigor_eval::grading::Grading;
 use rigor_eval::harness::{Evaluation, InstanceResult, InstanceStatus, Mode, Progress, Task};
 use rigor_eval::report::{html, load_run, markdown, summarize, write_summary};
 use rigor_eval::spec::SpecRegistry;
-use rigor_llm::build_provider;
 
 /// Flags of `rigor eval`.
 #[derive(Args)]
@@ -178,11 +177,14 @@ pub async fn eval(args: EvalArgs) -> Result<u8> {
     }
     let mode = if args.mode == "swt" { Mode::Swt } else { Mode::Patch };
 
+    // Ctrl-C reaches running agents through this (as well as the harness's cancel flag).
+    let interrupt = rigor_core::agent::Interrupt::new();
     let agent = match (&args.agent, &args.agent_cmd) {
         (Some(_), _) => {
             let config = Config::load(None)?;
             let model = config.choose_model(args.model.as_deref())?;
-            let provider = build_provider(config.resolve_provider(&model)?)?;
+            // The same wiring as `rigor run`: `local:` models run in-process here too.
+            let provider = crate::model_cmd::provider_for(&config, &model, false)?;
             let mut settings = config.agent.clone();
             if let Some(n) = args.max_steps {
                 settings.max_steps = n;
@@ -191,7 +193,11 @@ pub async fn eval(args: EvalArgs) -> Result<u8> {
             args.safety.overrides(&mut settings.sandbox);
             Some((
                 format!("rigor__{}", model.replace(':', "__")),
-                AgentSpec::Rigor { provider: Arc::from(provider), settings: Box::new(settings) },
+                AgentSpec::Rigor {
+                    provider: Arc::from(provider),
+                    settings: Box::new(settings),
+                    interrupt: interrupt.clone(),
+                },
             ))
         }
         (None, Some(template)) => Some((
@@ -283,6 +289,10 @@ pub async fn eval(args: EvalArgs) -> Result<u8> {
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             on_signal.store(true, Ordering::SeqCst);
+            // Twice: the agents stop now, a running command included (their instances are redone
+            // by a resumed run).
+            interrupt.trigger();
+            interrupt.trigger();
             eprintln!("rigor: interrupted; finished instances are kept, rerun with the same --run-id to resume");
         }
     });

@@ -245,3 +245,33 @@ fn a_reader_that_stops_early_ends_rigor_quietly() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn eval_with_the_rigor_agent_takes_local_models_like_run_does() {
+    // `--model local:…` is the embedded model in `rigor eval --agent rigor` too (it used to be
+    // resolved as an unknown remote provider): a missing file is named as a missing GGUF file.
+    let dir = tempfile::tempdir().unwrap();
+    let row = r#"{"instance_id":"a__b-1","repo":"a/b","base_commit":"0000000","patch":"","test_patch":"","problem_statement":"x","FAIL_TO_PASS":"[]","PASS_TO_PASS":"[]","version":"1"}"#;
+    std::fs::write(dir.path().join("ds.jsonl"), format!("{row}\n")).unwrap();
+    std::fs::create_dir_all(dir.path().join("repos")).unwrap();
+    let output = rigor(
+        dir.path(),
+        &[
+            "eval",
+            "--dataset",
+            "ds.jsonl",
+            "--repos",
+            "repos",
+            "--output",
+            "out",
+            "--agent",
+            "rigor",
+            "--model",
+            "local:/nonexistent.gguf",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let err = stderr(&output);
+    assert!(err.contains("/nonexistent.gguf") && err.contains("GGUF"), "{err}");
+    assert!(!err.contains("unknown provider"), "{err}");
+}

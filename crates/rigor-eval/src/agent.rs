@@ -35,6 +35,8 @@ pub enum AgentSpec {
         provider: Arc<dyn Provider>,
         /// Budgets and limits of each run.
         settings: Box<AgentSettings>,
+        /// Shared by every run of the evaluation: triggering it (Ctrl-C) stops the running agents.
+        interrupt: Interrupt,
     },
     /// An external command line, run with `bash -c` in the worktree.
     Command {
@@ -78,11 +80,11 @@ impl AgentSpec {
     ) -> AgentOutcome {
         let started = Instant::now();
         let mut outcome = match self {
-            AgentSpec::Rigor { provider, settings } => {
+            AgentSpec::Rigor { provider, settings, interrupt } => {
                 let (shell_env, readable) = activation(env, spec, worktree);
                 let mut settings = (**settings).clone();
                 settings.sandbox.readable.extend(readable);
-                run_rigor(provider.clone(), settings, shell_env, instance, worktree, dir).await
+                run_rigor(provider.clone(), settings, interrupt.clone(), shell_env, instance, worktree, dir).await
             }
             AgentSpec::Command { template, timeout } => {
                 run_command(template, *timeout, instance, worktree, env, spec, dir).await
@@ -114,6 +116,7 @@ fn activation(env: &Environment, spec: &EnvSpec, worktree: &Path) -> (Vec<(Strin
 async fn run_rigor(
     provider: Arc<dyn Provider>,
     settings: AgentSettings,
+    interrupt: Interrupt,
     shell_env: Vec<(String, String)>,
     instance: &Instance,
     worktree: &Path,
@@ -134,9 +137,7 @@ async fn run_rigor(
     // The run is driven on its own current-thread runtime so that it need not be `Send`.
     let joined = tokio::task::spawn_blocking(move || {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-        runtime
-            .block_on(execute(request, provider.as_ref(), Emitter::new(), Interrupt::new()))
-            .map_err(|e| e.to_string())
+        runtime.block_on(execute(request, provider.as_ref(), Emitter::new(), interrupt)).map_err(|e| e.to_string())
     })
     .await;
     match joined {

@@ -382,7 +382,11 @@ async fn rigor_agent_mode_runs_the_loop_against_a_scripted_model() {
     })
     .unwrap();
     let mut eval = world.evaluation("agent");
-    eval.agent = Some(AgentSpec::Rigor { provider: Arc::from(provider), settings: Box::default() });
+    eval.agent = Some(AgentSpec::Rigor {
+        provider: Arc::from(provider),
+        settings: Box::default(),
+        interrupt: Default::default(),
+    });
     let results =
         evaluate(&eval, vec![Task { instance: base.clone(), prediction: None, model: "rigor".into(), invalid: None }])
             .await;
