@@ -15,6 +15,7 @@ pub mod config;
 pub mod context;
 pub mod events;
 pub mod export;
+pub mod fsutil;
 pub mod prompt;
 pub mod redact;
 pub mod replay;

@@ -16,6 +16,7 @@ use rigor_protocol::{Event, RunStatus, RunTotals};
 use serde::{Deserialize, Serialize};
 
 use crate::events::EventSink;
+use crate::fsutil::write_atomic;
 use crate::redact::Redactor;
 
 /// One line of `trajectory.jsonl`.
@@ -97,12 +98,6 @@ impl RunDir {
         let json = serde_json::to_vec_pretty(&value).map_err(std::io::Error::other)?;
         write_atomic(&self.result(), &json)
     }
-}
-
-fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(tmp, path)
 }
 
 /// Copies of a text longer than this are cut in the record (the text itself is kept once).

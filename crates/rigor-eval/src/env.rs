@@ -285,7 +285,7 @@ impl EnvCache {
                     fresh: true,
                 };
                 let text = serde_json::to_string_pretty(&env).map_err(|e| err(e.to_string()))?;
-                crate::report::write_atomic(&ready, text.as_bytes()).map_err(|e| err(e.to_string()))?;
+                rigor_core::fsutil::write_atomic(&ready, text.as_bytes()).map_err(|e| err(e.to_string()))?;
                 Ok(env)
             }
             Err(message) => {

@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use rigor_core::fsutil::write_atomic;
 use rigor_sandbox::{Sandbox, SandboxMode, SandboxSettings, SandboxSpec};
 use serde::{Deserialize, Serialize};
 
@@ -33,7 +34,6 @@ use crate::grading::{
 use crate::parsers::{StatusMap, TestStatus};
 use crate::patch::{self, modified_files};
 use crate::process::{Cmd, git};
-use crate::report::write_atomic;
 use crate::repos::{Worktree, find_clone};
 use crate::spec::{EnvSpec, ProjectKind, SpecRegistry, detect};
 

@@ -12,16 +12,10 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use rigor_core::fsutil::write_atomic;
 use serde::{Deserialize, Serialize};
 
 use crate::harness::{InstanceResult, InstanceStatus, read_result};
-
-/// Writes `bytes` to `path` through a temporary file and a rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    std::fs::write(&tmp, bytes)?;
-    std::fs::rename(&tmp, path)
-}
 
 /// The run summary.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
