@@ -61,11 +61,7 @@ pub async fn apply_patch(dir: &Path, patch: &str, patch_file: &Path) -> std::io:
 
 /// Files a diff modifies that existed before it (`--- a/<path>` headers).
 pub fn modified_files(diff: &str) -> Vec<String> {
-    let mut files: Vec<String> = diff
-        .lines()
-        .filter_map(|l| l.strip_prefix("--- a/"))
-        .map(|p| p.split('\t').next().unwrap_or(p).trim_end().to_string())
-        .collect();
+    let mut files: Vec<String> = rigor_git::diff::parse(diff).into_iter().filter_map(|f| f.old_path).collect();
     files.dedup();
     files
 }
@@ -73,14 +69,9 @@ pub fn modified_files(diff: &str) -> Vec<String> {
 /// Files a diff touches (`diff --git a/… b/<path>` headers), in order.
 pub fn touched_files(diff: &str) -> Vec<String> {
     let mut files = Vec::new();
-    for line in diff.lines() {
-        if let Some(rest) = line.strip_prefix("diff --git a/")
-            && let Some(pos) = rest.find(" b/")
-        {
-            let path = rest[pos + 3..].to_string();
-            if !files.contains(&path) {
-                files.push(path);
-            }
+    for path in rigor_git::diff::parse(diff).into_iter().filter_map(|f| f.git_path) {
+        if !files.contains(&path) {
+            files.push(path);
         }
     }
     files

@@ -160,24 +160,11 @@ async fn coverage_dir(env: &Environment) -> Option<PathBuf> {
 /// Added line numbers (in the new file) per file of a unified diff.
 pub fn added_lines(diff: &str) -> BTreeMap<String, BTreeSet<u64>> {
     let mut out: BTreeMap<String, BTreeSet<u64>> = BTreeMap::new();
-    let mut file: Option<String> = None;
-    let mut line = 0u64;
-    for l in diff.lines() {
-        if let Some(path) = l.strip_prefix("+++ ") {
-            file = path.strip_prefix("b/").map(str::to_owned);
-        } else if let Some(rest) = l.strip_prefix("@@ ") {
-            // @@ -a,b +c,d @@
-            line = rest
-                .split_whitespace()
-                .find_map(|p| p.strip_prefix('+'))
-                .and_then(|p| p.split(',').next()?.parse().ok())
-                .unwrap_or(0);
-        } else if let Some(f) = &file {
-            if l.starts_with('+') {
-                out.entry(f.clone()).or_default().insert(line);
-                line += 1;
-            } else if l.starts_with(' ') || l.is_empty() {
-                line += 1;
+    for file in rigor_git::diff::parse(diff) {
+        let Some(path) = file.new_path else { continue };
+        for line in file.hunks.iter().flat_map(|h| &h.lines) {
+            if line.kind == rigor_git::diff::LineKind::Added {
+                out.entry(path.clone()).or_default().insert(u64::from(line.new));
             }
         }
     }

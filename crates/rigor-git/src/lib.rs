@@ -24,6 +24,8 @@
 //!
 //! This crate only runs git; it knows nothing of workspaces, models or the sandbox.
 
+pub mod diff;
+
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

@@ -118,45 +118,20 @@ pub fn read_dataset(path: &Path) -> Result<Vec<EvalInstance>, String> {
 
 /// Changed lines of the original files: (path, line) pairs, and files created by the patch.
 pub fn patch_lines(patch: &str) -> Vec<(String, Option<u32>)> {
+    use rigor_git::diff::LineKind;
     let mut out = Vec::new();
-    let mut file: Option<String> = None;
-    let mut old_line = 0u32;
-    let mut last_context = 0u32;
-    for line in patch.lines() {
-        if let Some(rest) = line.strip_prefix("--- ") {
-            let p = rest.split('\t').next().unwrap_or(rest).trim();
-            file = if p == "/dev/null" { None } else { Some(p.trim_start_matches("a/").to_string()) };
+    for file in rigor_git::diff::parse(patch) {
+        let Some(path) = file.old_path else {
+            out.extend(file.new_path.map(|p| (p, None)));
             continue;
-        }
-        if let Some(rest) = line.strip_prefix("+++ ") {
-            if file.is_none() {
-                let p = rest.split('\t').next().unwrap_or(rest).trim();
-                out.push((p.trim_start_matches("b/").to_string(), None));
-            }
-            continue;
-        }
-        if let Some(rest) = line.strip_prefix("@@ -") {
-            let start = rest.split([',', ' ']).next().and_then(|n| n.parse::<u32>().ok()).unwrap_or(1);
-            old_line = start;
-            last_context = start.saturating_sub(1);
-            continue;
-        }
-        let Some(f) = &file else { continue };
-        match line.chars().next() {
-            Some('-') => {
-                out.push((f.clone(), Some(old_line)));
-                last_context = old_line;
-                old_line += 1;
-            }
-            Some('+') => {
+        };
+        for line in file.hunks.iter().flat_map(|h| &h.lines) {
+            match line.kind {
+                LineKind::Removed => out.push((path.clone(), Some(line.old))),
                 // An insertion belongs to the entity around the line before it.
-                out.push((f.clone(), Some(last_context.max(1))));
+                LineKind::Added => out.push((path.clone(), Some(line.old.saturating_sub(1).max(1)))),
+                LineKind::Context => {}
             }
-            Some(' ') => {
-                last_context = old_line;
-                old_line += 1;
-            }
-            _ => {}
         }
     }
     out
