@@ -200,11 +200,39 @@ mod tests {
 
     #[tokio::test]
     async fn timeout_kills_the_whole_group() {
-        let dir = std::env::temp_dir();
-        let cmd = Cmd::new("sh", &["-c", "sleep 30 & sleep 30; echo never"], &dir).timeout(Duration::from_millis(300));
+        let dir = tempfile::tempdir().unwrap();
+        // The background child records its pid, then outlives the leader unless the group is killed.
+        let script = "sleep 300 & echo $! > child.pid; sleep 300; echo never";
+        let cmd = Cmd::new("sh", &["-c", script], dir.path()).timeout(Duration::from_secs(1));
         let done = cmd.run().await.unwrap();
         assert!(done.timed_out);
         assert!(done.elapsed < Duration::from_secs(10));
         assert!(!done.output.contains("never"));
+
+        let pid: i32 = std::fs::read_to_string(dir.path().join("child.pid")).unwrap().trim().parse().unwrap();
+        // Killed, it is gone at once or soon (a zombie until its new parent reaps it); the guard
+        // only turns a survivor into a failure instead of a hang.
+        let guard = Instant::now() + Duration::from_secs(60);
+        while !gone(pid) {
+            if Instant::now() >= guard {
+                // SAFETY: kills the survivors' group so the failure is not followed by a hang.
+                unsafe {
+                    libc::kill(-libc::getpgid(pid), libc::SIGKILL);
+                }
+                panic!("the background child {pid} survived the timeout");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Whether `pid` no longer runs: no such process, or a zombie (dead, not yet reaped).
+    fn gone(pid: i32) -> bool {
+        // SAFETY: signal 0 only checks that the process exists.
+        if unsafe { libc::kill(pid, 0) } != 0 {
+            return std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+        }
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|stat| stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z')))
+            .unwrap_or(true)
     }
 }

@@ -1,0 +1,353 @@
+//! The agent loop (`Agent::run`) in process, against a scripted provider: each test names one
+//! behaviour of the loop and fails if that behaviour breaks. No processes, no network, no sleeps:
+//! the provider is a queue of answers, the tools a real `ToolBox` over a temporary directory.
+#![allow(clippy::unwrap_used)] // helpers of a test binary
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use rigor_core::agent::{Agent, Interrupt, LoopOutcome};
+use rigor_core::config::AgentSettings;
+use rigor_core::events::{Collector, Emitter};
+use rigor_core::prompt::NO_ACTION_NUDGE;
+use rigor_llm::{ChatRequest, ChatResponse, Provider, ProviderError, StreamSink};
+use rigor_protocol::{Event, FinishReason, Message, Role, RunStatus, ToolCall, Usage};
+use rigor_tools::{ToolBox, ToolContext};
+
+/// One scripted answer of the provider.
+type Answer = Result<ChatResponse, ProviderError>;
+
+/// A provider that answers from a queue, records every request, and can trigger an interrupt
+/// when it gives a given answer (1-based).
+struct Scripted {
+    answers: Mutex<VecDeque<Answer>>,
+    requests: Mutex<Vec<ChatRequest>>,
+    interrupt_on: Option<(usize, Interrupt)>,
+}
+
+impl Scripted {
+    fn new(answers: Vec<Answer>) -> Self {
+        Self { answers: Mutex::new(answers.into()), requests: Mutex::default(), interrupt_on: None }
+    }
+
+    fn requests(&self) -> Vec<ChatRequest> {
+        self.requests.lock().unwrap().clone()
+    }
+
+    fn remaining(&self) -> usize {
+        self.answers.lock().unwrap().len()
+    }
+}
+
+#[async_trait]
+impl Provider for Scripted {
+    fn id(&self) -> String {
+        "scripted:test".into()
+    }
+
+    fn context_window(&self) -> u64 {
+        1_000_000
+    }
+
+    async fn chat(&self, request: &ChatRequest, _sink: StreamSink<'_>) -> Result<ChatResponse, ProviderError> {
+        let n = {
+            let mut requests = self.requests.lock().unwrap();
+            requests.push(request.clone());
+            requests.len()
+        };
+        if let Some((at, interrupt)) = &self.interrupt_on
+            && *at == n
+        {
+            interrupt.trigger();
+        }
+        self.answers
+            .lock()
+            .unwrap()
+            .pop_front()
+            .unwrap_or_else(|| Err(ProviderError::Config(format!("script exhausted at request {n}"))))
+    }
+}
+
+/// A reply with the given tool calls (name, JSON arguments) and `tokens` input tokens.
+fn calls(list: &[(&str, &str)], tokens: u64) -> Answer {
+    let tool_calls = list
+        .iter()
+        .map(|(name, args)| ToolCall { id: String::new(), name: name.to_string(), arguments: args.to_string() })
+        .collect();
+    Ok(ChatResponse {
+        message: Message::assistant("", tool_calls),
+        usage: Usage { input_tokens: tokens, output_tokens: 0, cached_input_tokens: 0 },
+        cost_usd: 0.0,
+        finish_reason: FinishReason::ToolCalls,
+    })
+}
+
+fn call(name: &str, args: &str) -> Answer {
+    calls(&[(name, args)], 10)
+}
+
+fn text(content: &str) -> Answer {
+    Ok(ChatResponse {
+        message: Message::assistant(content, Vec::new()),
+        usage: Usage { input_tokens: 10, output_tokens: 5, cached_input_tokens: 0 },
+        cost_usd: 0.0,
+        finish_reason: FinishReason::Stop,
+    })
+}
+
+fn finish(summary: &str) -> Answer {
+    call("finish", &serde_json::json!({ "summary": summary }).to_string())
+}
+
+const VIEW_README: &str = r#"{"path": "README.md"}"#;
+
+/// A temporary workspace with a README, its tool box, and the collected events of a run.
+struct Harness {
+    dir: tempfile::TempDir,
+    tools: ToolBox,
+    collector: Collector,
+    emitter: Emitter,
+}
+
+impl Harness {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("README.md"), "hello\n").unwrap();
+        let tools = ToolBox::standard(ToolContext::new(dir.path()));
+        let collector = Collector::default();
+        let emitter = Emitter::default();
+        emitter.add(collector.clone());
+        Self { dir, tools, collector, emitter }
+    }
+
+    async fn run(&self, provider: &Scripted, settings: AgentSettings, interrupt: Interrupt) -> LoopOutcome {
+        let agent =
+            Agent { provider, tools: &self.tools, emitter: self.emitter.clone(), settings, interrupt, screen: None };
+        agent.run("system".into(), "issue".into()).await
+    }
+
+    /// The loop with default settings and no interrupt.
+    async fn run_default(&self, provider: &Scripted) -> LoopOutcome {
+        self.run(provider, AgentSettings::default(), Interrupt::new()).await
+    }
+
+    fn events(&self) -> Vec<Event> {
+        self.collector.events()
+    }
+
+    /// The observations emitted: (name, content, is_error).
+    fn observations(&self) -> Vec<(String, String, bool)> {
+        self.events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Observation { name, content, is_error, .. } => Some((name, content, is_error)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The user messages the loop added (nudges, repeat notes): (turn, content).
+    fn user_messages(&self) -> Vec<(u32, String)> {
+        self.events()
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::UserMessage { turn, content } => Some((turn, content)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn the_step_budget_ends_the_run_as_budget_exhausted() {
+    let h = Harness::new();
+    let provider = Scripted::new(vec![call("view", VIEW_README), call("view", "{\"path\": \".\"}"), finish("done")]);
+    let settings = AgentSettings { max_steps: 2, ..AgentSettings::default() };
+    let outcome = h.run(&provider, settings, Interrupt::new()).await;
+    assert_eq!(outcome.status, RunStatus::BudgetExhausted, "{outcome:?}");
+    assert_eq!(outcome.summary, "step budget exhausted: 2 of 2 steps used");
+    assert_eq!(outcome.totals.steps, 2);
+    assert_eq!(provider.requests().len(), 2, "no third model call after the budget is spent");
+    assert_eq!(provider.remaining(), 1);
+}
+
+#[tokio::test]
+async fn the_token_budget_ends_the_run_as_budget_exhausted() {
+    let h = Harness::new();
+    let provider =
+        Scripted::new(vec![calls(&[("view", VIEW_README)], 60), calls(&[("view", VIEW_README)], 60), finish("done")]);
+    let settings = AgentSettings { max_tokens: Some(100), ..AgentSettings::default() };
+    let outcome = h.run(&provider, settings, Interrupt::new()).await;
+    assert_eq!(outcome.status, RunStatus::BudgetExhausted, "{outcome:?}");
+    assert_eq!(outcome.summary, "token budget exhausted: 120 of 100 tokens used");
+    assert_eq!(outcome.totals.usage.total(), 120);
+    assert_eq!(provider.requests().len(), 2);
+}
+
+#[tokio::test]
+async fn a_malformed_tool_call_is_an_error_observation_and_the_loop_goes_on() {
+    let h = Harness::new();
+    let provider = Scripted::new(vec![
+        calls(&[("view", r#"{"path": "#), ("no_such_tool", "{}")], 10),
+        call("view", VIEW_README),
+        finish("fixed it"),
+    ]);
+    let outcome = h.run_default(&provider).await;
+    assert_eq!(outcome.status, RunStatus::Submitted, "{outcome:?}");
+    assert_eq!(outcome.summary, "fixed it");
+    let obs = h.observations();
+    assert_eq!(obs.len(), 4, "{obs:?}");
+    assert_eq!(obs[0].0, "view");
+    assert!(obs[0].2 && obs[0].1.contains("could not run `view`"), "{:?}", obs[0]);
+    assert_eq!(obs[1].0, "no_such_tool");
+    assert!(obs[1].2 && obs[1].1.contains("unknown tool `no_such_tool`"), "{:?}", obs[1]);
+    assert!(!obs[2].2 && obs[2].1.contains("hello"), "the loop went on and ran the next call: {:?}", obs[2]);
+    // The model saw both errors as tool results of its calls.
+    let second = &provider.requests()[1].messages;
+    let results: Vec<&Message> = second.iter().filter(|m| m.role == Role::Tool).collect();
+    assert_eq!(results.len(), 2, "{second:?}");
+    assert!(results[0].content.contains("could not run `view`"), "{:?}", results[0]);
+    assert!(results[1].content.contains("unknown tool"), "{:?}", results[1]);
+}
+
+#[tokio::test]
+async fn three_identical_calls_with_identical_results_add_the_repeat_note() {
+    let h = Harness::new();
+    let provider = Scripted::new(vec![
+        call("view", VIEW_README),
+        call("view", VIEW_README),
+        call("view", VIEW_README),
+        finish("done"),
+    ]);
+    let outcome = h.run_default(&provider).await;
+    assert_eq!(outcome.status, RunStatus::Submitted, "{outcome:?}");
+    let notes = h.user_messages();
+    assert_eq!(notes.len(), 1, "one note, after the third repeat only: {notes:?}");
+    assert_eq!(notes[0].0, 3);
+    assert!(notes[0].1.contains("same `view` call 3 times in a row"), "{notes:?}");
+    // The model got it before its fourth turn, after the third call's result.
+    let fourth = &provider.requests()[3].messages;
+    let last = fourth.last().unwrap();
+    assert_eq!(last.role, Role::User);
+    assert_eq!(last.content, notes[0].1);
+    assert!(!provider.requests()[2].messages.iter().any(|m| m.content.contains("same `view` call")));
+}
+
+#[tokio::test]
+async fn different_results_break_a_repeat() {
+    let h = Harness::new();
+    let provider = Scripted::new(vec![
+        call("view", VIEW_README),
+        call("view", VIEW_README),
+        call("edit", r#"{"command": "create", "path": "README.md", "file_text": "changed\n"}"#),
+        call("view", VIEW_README),
+        finish("done"),
+    ]);
+    let outcome = h.run_default(&provider).await;
+    assert_eq!(outcome.status, RunStatus::Submitted, "{outcome:?}");
+    assert_eq!(h.user_messages(), vec![], "no note when the calls or results differ");
+}
+
+#[tokio::test]
+async fn a_reply_without_a_tool_call_gets_the_nudge_and_three_in_a_row_end_the_run() {
+    let h = Harness::new();
+    let provider = Scripted::new(vec![text("thinking"), text("still thinking"), text("hmm"), finish("done")]);
+    let outcome = h.run_default(&provider).await;
+    assert_eq!(outcome.status, RunStatus::Error, "{outcome:?}");
+    assert_eq!(outcome.summary, "the model replied 3 times in a row without calling a tool");
+    assert_eq!(provider.requests().len(), 3);
+    assert_eq!(
+        h.user_messages(),
+        vec![(1, NO_ACTION_NUDGE.to_string()), (2, NO_ACTION_NUDGE.to_string())],
+        "a nudge after each of the first two idle replies"
+    );
+    let second = &provider.requests()[1].messages;
+    assert_eq!(second.last().unwrap().content, NO_ACTION_NUDGE, "the model saw the nudge");
+}
+
+#[tokio::test]
+async fn a_tool_call_resets_the_count_of_idle_replies() {
+    let h = Harness::new();
+    let provider =
+        Scripted::new(vec![text("a"), text("b"), call("view", VIEW_README), text("c"), text("d"), finish("done")]);
+    let outcome = h.run_default(&provider).await;
+    assert_eq!(outcome.status, RunStatus::Submitted, "{outcome:?}");
+    assert_eq!(h.user_messages().len(), 4);
+}
+
+#[tokio::test]
+async fn calls_after_finish_in_the_same_reply_are_answered_not_run() {
+    let h = Harness::new();
+    let create = r#"{"command": "create", "path": "late.txt", "file_text": "too late\n"}"#;
+    let provider = Scripted::new(vec![calls(&[("finish", r#"{"summary": "all done"}"#), ("edit", create)], 10)]);
+    let outcome = h.run_default(&provider).await;
+    assert_eq!(outcome.status, RunStatus::Submitted, "{outcome:?}");
+    assert_eq!(outcome.summary, "all done");
+    assert!(!h.dir.path().join("late.txt").exists(), "the call after finish must not run");
+    assert_eq!(outcome.totals.tool_calls, 2);
+
+    // Both calls are recorded as a call and its result, in order.
+    let pairs: Vec<String> = h
+        .events()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::ToolCall { call, .. } => Some(format!("call {} {}", call.name, call.id)),
+            Event::Observation { name, call_id, content, is_error, .. } => {
+                Some(format!("result {name} {call_id} error={is_error} {content}"))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        pairs,
+        vec![
+            "call finish call_1_0".to_string(),
+            "result finish call_1_0 error=false finished".to_string(),
+            "call edit call_1_1".to_string(),
+            "result edit call_1_1 error=true not run: the run already ended in this turn".to_string(),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_interrupt_before_the_first_turn_ends_the_run_as_interrupted() {
+    let h = Harness::new();
+    let provider = Scripted::new(vec![finish("done")]);
+    let interrupt = Interrupt::new();
+    interrupt.trigger();
+    let outcome = h.run(&provider, AgentSettings::default(), interrupt).await;
+    assert_eq!(outcome.status, RunStatus::Interrupted, "{outcome:?}");
+    assert_eq!(outcome.summary, "interrupted by the user");
+    assert_eq!(provider.requests().len(), 0, "no model call after the interrupt");
+}
+
+#[tokio::test]
+async fn an_interrupt_between_turns_lets_the_tool_finish_then_stops() {
+    let h = Harness::new();
+    let interrupt = Interrupt::new();
+    let mut provider = Scripted::new(vec![call("view", VIEW_README), finish("done")]);
+    // Triggered as the first answer is given: that turn's tool still runs, the next turn does not.
+    provider.interrupt_on = Some((1, interrupt.clone()));
+    let outcome = h.run(&provider, AgentSettings::default(), interrupt).await;
+    assert_eq!(outcome.status, RunStatus::Interrupted, "{outcome:?}");
+    assert_eq!(provider.requests().len(), 1);
+    let obs = h.observations();
+    assert_eq!(obs.len(), 1, "{obs:?}");
+    assert!(!obs[0].2 && obs[0].1.contains("hello"), "{obs:?}");
+}
+
+#[tokio::test]
+async fn a_provider_error_ends_the_run_as_error() {
+    let h = Harness::new();
+    let provider = Scripted::new(vec![
+        call("view", VIEW_README),
+        Err(ProviderError::Rejected { provider: "scripted:test".into(), status: 401, body: "bad key".into() }),
+        finish("done"),
+    ]);
+    let outcome = h.run_default(&provider).await;
+    assert_eq!(outcome.status, RunStatus::Error, "{outcome:?}");
+    assert_eq!(outcome.summary, "scripted:test: HTTP 401: bad key");
+    assert_eq!(outcome.totals.steps, 1, "the failed call is not a step");
+    assert_eq!(provider.remaining(), 1, "the loop stopped at the error");
+}
