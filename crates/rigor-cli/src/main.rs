@@ -283,6 +283,12 @@ async fn dispatch(cli: Cli) -> Result<u8> {
     }
 }
 
+/// The tool sources of every agent run (`rigor run`, `rigor replay`, `rigor eval --agent rigor`):
+/// the one place that decides what a run's model can use beyond the standard tools.
+pub(crate) fn tool_sources() -> Vec<std::sync::Arc<dyn rigor_tools::ToolSource>> {
+    vec![std::sync::Arc::new(rigor_graph::GraphSource)]
+}
+
 /// The configuration for the repository at `root`, with a warning on stderr for every setting of
 /// the repository's file that was ignored because a repository may not set it.
 fn load_config(root: &Path) -> Result<Config> {
@@ -360,6 +366,7 @@ async fn run(args: RunArgs) -> Result<u8> {
         run_id: args.run_id.clone(),
         shell_env: Vec::new(),
         replay_of: None,
+        sources: tool_sources(),
     };
     let report = execute_with(request, provider.as_ref(), emitter, interrupt, approver).await?;
     if !args.json {
@@ -382,7 +389,7 @@ const EXIT_DIVERGED: u8 = 5;
 
 async fn replay_command(args: ReplayArgs) -> Result<u8> {
     let (emitter, interrupt) = front_end(args.json);
-    let report = replay(&args.trajectory, args.repo.as_deref(), emitter, interrupt).await?;
+    let report = replay(&args.trajectory, args.repo.as_deref(), emitter, interrupt, tool_sources()).await?;
     let style = Style::detect();
     let verdict = if report.reproduced() { style.green("reproduced") } else { style.red("diverged") };
     let summary = rigor_protocol::Event::ReplayReport {

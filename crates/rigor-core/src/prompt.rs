@@ -53,19 +53,9 @@ pub fn system_prompt(workspace_dir: &Path, tree_root: &Path) -> String {
     prompt
 }
 
-/// Token budget of the repository map in the system message.
-pub const REPO_MAP_TOKENS: usize = 1500;
-
-/// The system message with the repository map appended (unchanged when the map is empty).
-pub fn with_repo_map(system: String, map: &str) -> String {
-    if map.trim().is_empty() {
-        return system;
-    }
-    format!(
-        "{system}\n\nRepository map (files most relevant to the issue first; entity signatures with their first \
-         line; explore with search_entity, retrieve_entity and traverse_graph):\n{}",
-        map.trim_end()
-    )
+/// The system message with the tool sources' prompt sections appended (empty ones left out).
+pub fn with_sections(system: String, sections: &[String]) -> String {
+    sections.iter().filter(|s| !s.trim().is_empty()).fold(system, |prompt, section| format!("{prompt}\n\n{section}"))
 }
 
 /// The first user message.

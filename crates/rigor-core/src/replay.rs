@@ -104,12 +104,14 @@ pub fn trajectory_path(path: &Path) -> PathBuf {
     if path.is_dir() { path.join("trajectory.jsonl") } else { path.to_path_buf() }
 }
 
-/// Replays the trajectory at `path` against `repo` (default: the recorded repository).
+/// Replays the trajectory at `path` against `repo` (default: the recorded repository), with the
+/// tool `sources` the recorded run had (the front end's choice, as for the run itself).
 pub async fn replay(
     path: &Path,
     repo: Option<&Path>,
     emitter: Emitter,
     interrupt: Interrupt,
+    sources: Vec<std::sync::Arc<dyn rigor_tools::ToolSource>>,
 ) -> Result<ReplayReport, ReplayError> {
     let path = trajectory_path(path);
     let records = read_trajectory(&path).map_err(|e| ReplayError::Trajectory(e.to_string()))?;
@@ -162,6 +164,7 @@ pub async fn replay(
         run_id: None,
         shell_env: Vec::new(),
         replay_of: Some(recorded_run_id),
+        sources,
     };
     let run = execute(request, &provider, emitter, interrupt).await?;
 

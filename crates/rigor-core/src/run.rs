@@ -7,13 +7,13 @@ use std::sync::Arc;
 use rigor_llm::Provider;
 use rigor_protocol::{Event, RunStatus, RunTotals};
 use rigor_sandbox::{Policy, Sandbox, SandboxError, SandboxMode, SandboxSpec};
-use rigor_tools::{ToolBox, ToolContext};
+use rigor_tools::{Contribution, ToolBox, ToolContext, ToolSource};
 
 use crate::agent::{Agent, Interrupt};
 use crate::approval::{ActionScreen, Approver};
 use crate::config::AgentSettings;
 use crate::events::Emitter;
-use crate::prompt::{REPO_MAP_TOKENS, issue_prompt, system_prompt, with_repo_map};
+use crate::prompt::{issue_prompt, system_prompt, with_sections};
 use crate::trajectory::{RunDir, RunResult, TrajectoryWriter};
 use crate::workspace::{Workspace, WorkspaceError, WorkspaceMode, find_repo_root};
 
@@ -61,6 +61,9 @@ pub struct RunRequest {
     /// Variables set in the agent's shell, e.g. an activated virtual environment (what it points
     /// to must be readable in the sandbox: `settings.sandbox.readable`).
     pub shell_env: Vec<(String, String)>,
+    /// What contributes tools beyond the standard ones (the code graph, MCP servers), chosen by
+    /// the front end.
+    pub sources: Vec<Arc<dyn ToolSource>>,
     /// Set by `rigor replay`: the id of the recorded run this run replays (in `result.json`).
     pub replay_of: Option<String>,
 }
@@ -155,10 +158,10 @@ pub async fn execute_with(
         sandbox: Arc::new(sandbox),
         shell_env: request.shell_env.clone(),
     };
-    let intel = rigor_graph::CodeIntel::in_memory(&workspace.dir);
-    let tools = tool_box(ctx, &intel);
-    let map = repository_map(&intel, &request.issue).await;
-    let system = with_repo_map(system_prompt(&workspace.dir, &workspace.tree_root), &map);
+    let contributions = contributions(&request.sources, &workspace.dir, &request.issue).await;
+    let sections: Vec<String> = contributions.iter().map(|c| c.prompt_section.clone()).collect();
+    let tools = tool_box(ctx, contributions);
+    let system = with_sections(system_prompt(&workspace.dir, &workspace.tree_root), &sections);
     emitter.emit(Event::RunStarted {
         schema_version: rigor_protocol::SCHEMA_VERSION,
         run_id: run_id.clone(),
@@ -268,32 +271,20 @@ pub async fn execute_with(
     })
 }
 
-/// The standard tools with the syntax-checked editor, plus the code-graph tools over `intel`.
-fn tool_box(ctx: ToolContext, intel: &std::sync::Arc<rigor_graph::CodeIntel>) -> ToolBox {
-    let editor = rigor_tools::edit::EditTool::with_check(std::sync::Arc::new(rigor_graph::SyntaxCheck));
-    let (search_entity, retrieve_entity, traverse_graph) = intel.tools();
-    ToolBox::standard_with(
-        ctx,
-        editor,
-        vec![Box::new(search_entity), Box::new(retrieve_entity), Box::new(traverse_graph)],
-    )
+/// The standard tools, with an editor that asks every source's edit check, plus the sources' tools.
+fn tool_box(ctx: ToolContext, contributions: Vec<Contribution>) -> ToolBox {
+    let checks = contributions.iter().filter_map(|c| c.edit_check.clone()).collect();
+    let extra = contributions.into_iter().flat_map(|c| c.tools).collect();
+    ToolBox::standard_with(ctx, rigor_tools::edit::EditTool::with_checks(checks), extra)
 }
 
-/// The repository map for the first prompt, most relevant files to the issue first (empty when
-/// the workspace has no supported source files or cannot be indexed).
-async fn repository_map(intel: &std::sync::Arc<rigor_graph::CodeIntel>, issue: &str) -> String {
-    let intel = std::sync::Arc::clone(intel);
-    let issue = issue.to_string();
-    tokio::task::spawn_blocking(move || match intel.refresh() {
-        Ok(r) if !r.graph().files().is_empty() => rigor_graph::repomap::repo_map(&r, Some(&issue), REPO_MAP_TOKENS),
-        Ok(_) => String::new(),
-        Err(err) => {
-            tracing::warn!("no repository map: {err}");
-            String::new()
-        }
-    })
-    .await
-    .unwrap_or_default()
+/// What each source offers this run (computed off the async threads: a source may index the
+/// workspace).
+async fn contributions(sources: &[Arc<dyn ToolSource>], workspace: &Path, issue: &str) -> Vec<Contribution> {
+    let (sources, workspace, issue) = (sources.to_vec(), workspace.to_path_buf(), issue.to_string());
+    tokio::task::spawn_blocking(move || sources.iter().map(|s| s.contribute(&workspace, &issue)).collect())
+        .await
+        .unwrap_or_default()
 }
 
 /// The run directory of a run id or a path given by the user (`rigor replay 2026…` or a path).

@@ -37,6 +37,8 @@ pub enum AgentSpec {
         settings: Box<AgentSettings>,
         /// Shared by every run of the evaluation: triggering it (Ctrl-C) stops the running agents.
         interrupt: Interrupt,
+        /// Tool sources of each run (the code graph), as the front end wires them.
+        sources: Vec<Arc<dyn rigor_tools::ToolSource>>,
     },
     /// An external command line, run with `bash -c` in the worktree.
     Command {
@@ -80,11 +82,20 @@ impl AgentSpec {
     ) -> AgentOutcome {
         let started = Instant::now();
         let mut outcome = match self {
-            AgentSpec::Rigor { provider, settings, interrupt } => {
+            AgentSpec::Rigor { provider, settings, interrupt, sources } => {
                 let (shell_env, readable) = activation(env, spec, worktree);
                 let mut settings = (**settings).clone();
                 settings.sandbox.readable.extend(readable);
-                run_rigor(provider.clone(), settings, interrupt.clone(), shell_env, instance, worktree, dir).await
+                run_rigor(
+                    provider.clone(),
+                    settings,
+                    (interrupt.clone(), sources.clone()),
+                    shell_env,
+                    instance,
+                    worktree,
+                    dir,
+                )
+                .await
             }
             AgentSpec::Command { template, timeout } => {
                 run_command(template, *timeout, instance, worktree, env, spec, dir).await
@@ -116,7 +127,7 @@ fn activation(env: &Environment, spec: &EnvSpec, worktree: &Path) -> (Vec<(Strin
 async fn run_rigor(
     provider: Arc<dyn Provider>,
     settings: AgentSettings,
-    interrupt: Interrupt,
+    (interrupt, sources): (Interrupt, Vec<Arc<dyn rigor_tools::ToolSource>>),
     shell_env: Vec<(String, String)>,
     instance: &Instance,
     worktree: &Path,
@@ -133,6 +144,7 @@ async fn run_rigor(
         run_id: Some(format!("eval-{}", instance.instance_id)),
         shell_env,
         replay_of: None,
+        sources,
     };
     // The run is driven on its own current-thread runtime so that it need not be `Send`.
     let joined = tokio::task::spawn_blocking(move || {

@@ -386,6 +386,7 @@ async fn rigor_agent_mode_runs_the_loop_against_a_scripted_model() {
         provider: Arc::from(provider),
         settings: Box::default(),
         interrupt: Default::default(),
+        sources: Vec::new(),
     });
     let results =
         evaluate(&eval, vec![Task { instance: base.clone(), prediction: None, model: "rigor".into(), invalid: None }])

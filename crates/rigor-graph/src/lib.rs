@@ -27,4 +27,4 @@ pub mod tools;
 pub use graph::{CodeGraph, EdgeKind, NodeKind};
 pub use localize::{Level, Location, Retriever};
 pub use store::Index;
-pub use tools::{CodeIntel, SyntaxCheck};
+pub use tools::{CodeIntel, GraphSource, SyntaxCheck};

@@ -6,6 +6,8 @@
 //! (entity ids → their code with line numbers) and `traverse_graph` (from entities, along chosen
 //! edge kinds, up or down, to a depth → an indented tree). The same renderers back `rigor graph`.
 //! [`SyntaxCheck`] rejects an edit that turns a file that parses into one that does not.
+//! [`GraphSource`] offers all of it to a run as a [`rigor_tools::ToolSource`]: the three tools,
+//! the repository map as a prompt section, and the syntax check.
 //!
 //! Tools return observations, never errors; nothing here prints.
 
@@ -17,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use rigor_protocol::ToolSpec;
 use rigor_tools::edit::EditCheck;
-use rigor_tools::{Tool, ToolContext, ToolOutput};
+use rigor_tools::{Contribution, Tool, ToolContext, ToolOutput, ToolSource};
 use serde_json::{Value, json};
 
 use crate::graph::{CodeGraph, EdgeKind, NodeKind};
@@ -526,5 +528,47 @@ impl EditCheck for SyntaxCheck {
             if errors.len() >= 5 { "first 5".to_string() } else { errors.len().to_string() },
             list.join("; ")
         ))
+    }
+}
+
+/// Token budget of the repository map in the system prompt.
+pub const REPO_MAP_TOKENS: usize = 1500;
+
+/// The code graph as a source of a run's tools: `search_entity`, `retrieve_entity` and
+/// `traverse_graph` over an in-memory index of the workspace (nothing is written into it), the
+/// repository map (files most relevant to the issue first) as a prompt section, and
+/// [`SyntaxCheck`] for the editor.
+pub struct GraphSource;
+
+impl ToolSource for GraphSource {
+    fn name(&self) -> &str {
+        "code-graph"
+    }
+
+    fn contribute(&self, workspace: &Path, issue: &str) -> Contribution {
+        let intel = CodeIntel::in_memory(workspace);
+        let map = match intel.refresh() {
+            Ok(r) if !r.graph().files().is_empty() => crate::repomap::repo_map(&r, Some(issue), REPO_MAP_TOKENS),
+            Ok(_) => String::new(),
+            Err(err) => {
+                tracing::warn!("no repository map: {err}");
+                String::new()
+            }
+        };
+        let prompt_section = if map.trim().is_empty() {
+            String::new()
+        } else {
+            format!(
+                "Repository map (files most relevant to the issue first; entity signatures with their first line; \
+                 explore with search_entity, retrieve_entity and traverse_graph):\n{}",
+                map.trim_end()
+            )
+        };
+        let (search_entity, retrieve_entity, traverse_graph) = intel.tools();
+        Contribution {
+            tools: vec![Box::new(search_entity), Box::new(retrieve_entity), Box::new(traverse_graph)],
+            prompt_section,
+            edit_check: Some(Arc::new(SyntaxCheck)),
+        }
     }
 }

@@ -15,7 +15,7 @@
 //! sandbox, where they are bound read-only).
 //!
 //! Syntax checking is not done here: an [`EditCheck`] (the tree-sitter checker, later) can be
-//! plugged in with [`EditTool::with_check`] and may veto an edit before it is written. The history
+//! plugged in with [`EditTool::with_check`] (or several with [`EditTool::with_checks`]) and may veto an edit before it is written. The history
 //! is not persisted and only knows edits made through this tool (not changes made with `bash`).
 
 use std::collections::HashMap;
@@ -50,13 +50,18 @@ type History = Vec<Option<Vec<u8>>>;
 #[derive(Default)]
 pub struct EditTool {
     history: Mutex<HashMap<PathBuf, History>>,
-    check: Option<Arc<dyn EditCheck>>,
+    checks: Vec<Arc<dyn EditCheck>>,
 }
 
 impl EditTool {
     /// An edit tool that asks `check` before keeping any edit.
     pub fn with_check(check: Arc<dyn EditCheck>) -> Self {
-        Self { history: Mutex::default(), check: Some(check) }
+        Self::with_checks(vec![check])
+    }
+
+    /// An edit tool that asks every one of `checks` (in order) before keeping any edit.
+    pub fn with_checks(checks: Vec<Arc<dyn EditCheck>>) -> Self {
+        Self { history: Mutex::default(), checks }
     }
 
     fn push_history(&self, path: &Path, previous: Option<Vec<u8>>) {
@@ -72,7 +77,7 @@ impl EditTool {
     /// Runs the check (if any) and writes `after`, recording `before` for undo.
     fn commit(&self, file: &Target, before: Option<&[u8]>, after: &str) -> Result<(), ToolOutput> {
         let shown = file.shown;
-        if let Some(check) = &self.check {
+        for check in &self.checks {
             let before_text = before.map(String::from_utf8_lossy);
             check.check(&file.rel, before_text.as_deref(), after).map_err(|msg| {
                 ToolOutput::error(format!("edit of `{shown}` rejected, the file is unchanged: {msg}"))

@@ -69,6 +69,34 @@ impl ToolContext {
     }
 }
 
+/// What a [`ToolSource`] contributes to one run.
+#[derive(Default)]
+pub struct Contribution {
+    /// Tools offered to the model (after the standard ones, before `finish` / `abstain`).
+    pub tools: Vec<Box<dyn Tool>>,
+    /// A section of the system prompt (empty: none), e.g. a repository map.
+    pub prompt_section: String,
+    /// A check every edit of the `edit` tool must pass, e.g. a syntax check.
+    pub edit_check: Option<Arc<dyn edit::EditCheck>>,
+}
+
+/// Something that contributes tools, a prompt section and an edit check to a run: the code graph
+/// today, MCP servers later. The front end chooses the sources of a run; the loop knows only this.
+pub trait ToolSource: Send + Sync {
+    /// A short name, for logs and `Debug`.
+    fn name(&self) -> &str;
+
+    /// What it offers a run in `workspace` on `issue`. May block (e.g. to index the workspace);
+    /// never fails: a source that cannot work contributes nothing and says why in its log.
+    fn contribute(&self, workspace: &Path, issue: &str) -> Contribution;
+}
+
+impl std::fmt::Debug for dyn ToolSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ToolSource({})", self.name())
+    }
+}
+
 /// A request from a tool to end the run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stop {
