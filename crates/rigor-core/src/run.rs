@@ -292,3 +292,17 @@ pub fn locate_run(repo_root: &Path, id_or_path: &str) -> PathBuf {
     let path = PathBuf::from(id_or_path);
     if path.exists() { path } else { repo_root.join(".rigor").join("runs").join(id_or_path) }
 }
+
+#[cfg(test)]
+mod tests {
+    /// A run is an ordinary `Send` future: front ends spawn it on their runtime (the evaluation
+    /// harness runs many at once), no thread or runtime of its own needed. A compile-time check.
+    #[allow(dead_code)]
+    fn a_run_can_be_spawned(request: super::RunRequest, provider: std::sync::Arc<dyn rigor_llm::Provider>) {
+        fn assert_send<T: Send + 'static>(_: T) {}
+        assert_send(async move {
+            super::execute(request, provider.as_ref(), crate::events::Emitter::new(), crate::agent::Interrupt::new())
+                .await
+        });
+    }
+}

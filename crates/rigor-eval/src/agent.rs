@@ -146,10 +146,10 @@ async fn run_rigor(
         replay_of: None,
         sources,
     };
-    // The run is driven on its own current-thread runtime so that it need not be `Send`.
-    let joined = tokio::task::spawn_blocking(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
-        runtime.block_on(execute(request, provider.as_ref(), Emitter::new(), interrupt)).map_err(|e| e.to_string())
+    // A run is a `Send` future: it is spawned on the evaluation's runtime like any task (a panic
+    // in it becomes an error outcome below).
+    let joined = tokio::spawn(async move {
+        execute(request, provider.as_ref(), Emitter::new(), interrupt).await.map_err(|e| e.to_string())
     })
     .await;
     match joined {
