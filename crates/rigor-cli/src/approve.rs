@@ -136,7 +136,7 @@ mod tests {
             reason: "`curl` sends data to evil.example.com\x1b[8m".into(),
             advice: String::new(),
         };
-        ApprovalRequest { tool: "bash".into(), action, decision }
+        ApprovalRequest { call_id: "c".into(), tool: "bash".into(), action, decision }
     }
 
     #[test]

@@ -16,11 +16,16 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 use rigor_core::agent::Interrupt;
+use rigor_core::approval::{ApprovalRequest, Approver};
 use rigor_core::config::{AgentSettings, Config, EMBEDDED_DEFAULT_MODEL, mask_secret, user_config_path};
 use rigor_core::events::Emitter;
 use rigor_core::replay::replay;
-use rigor_core::run::{RunRequest, execute_with};
+use rigor_core::run::RunRequest;
+use rigor_core::session::Session;
 use rigor_core::workspace::WorkspaceMode;
+use rigor_protocol::{Event, Op};
+use rigor_sandbox::Action;
+use std::sync::Arc;
 
 use crate::output::{HumanOutput, JsonOutput, Style, totals_line};
 
@@ -307,14 +312,69 @@ fn repo_root(dir: &Path) -> PathBuf {
         .unwrap_or_else(|_| dir.to_path_buf())
 }
 
-/// Emitter with the human or JSON sink, and an interrupt wired to Ctrl-C.
-fn front_end(json: bool) -> (Emitter, Interrupt) {
+/// Runs `request` as a [`Session`] and is its client: renders its events (human or JSON), answers
+/// its approval requests with `approver` (the terminal), and turns Ctrl-C into `Interrupt` then
+/// `Cancel` operations.
+async fn run_session(
+    request: RunRequest,
+    provider: Arc<dyn rigor_llm::Provider>,
+    json: bool,
+    approver: Option<Arc<dyn Approver>>,
+) -> Result<rigor_core::run::RunReport> {
+    let output = output_sinks(json);
+    let mut session = Session::start(request, provider, approver.is_some());
+    let ops = session.ops();
+    let on_signal = ops.clone();
+    tokio::spawn(async move {
+        let mut count = 0;
+        while tokio::signal::ctrl_c().await.is_ok() {
+            count += 1;
+            let (op, message) = if count == 1 {
+                (Op::Interrupt, "interrupt: stopping after the current step (Ctrl-C again to cancel it)")
+            } else {
+                (Op::Cancel, "interrupt: cancelling the current step")
+            };
+            eprintln!("rigor: {message}");
+            if on_signal.send(op).is_err() {
+                break;
+            }
+        }
+    });
+    while let Some(event) = session.next_event().await {
+        if let (Event::ApprovalRequested { call_id, tool, action, verdict, category, reason }, Some(approver)) =
+            (&event, &approver)
+        {
+            let action = if tool == "python" { Action::Python(action.clone()) } else { Action::Shell(action.clone()) };
+            let decision = rigor_sandbox::Decision {
+                verdict: *verdict,
+                category: *category,
+                rule: String::new(),
+                reason: reason.clone(),
+                advice: String::new(),
+            };
+            let request = ApprovalRequest { call_id: call_id.clone(), tool: tool.clone(), action, decision };
+            let approved = approver.approve(&request).await;
+            let _ = ops.send(Op::Approve { call_id: call_id.clone(), approved });
+        }
+        output.emit(event);
+    }
+    Ok(session.finish().await?)
+}
+
+/// An emitter with the human or the JSON sink.
+fn output_sinks(json: bool) -> Emitter {
     let emitter = Emitter::new();
     if json {
         emitter.add(JsonOutput);
     } else {
         emitter.add(HumanOutput::new(Style::detect()));
     }
+    emitter
+}
+
+/// The output sinks and an interrupt wired to Ctrl-C (for `rigor replay`).
+fn front_end(json: bool) -> (Emitter, Interrupt) {
+    let emitter = output_sinks(json);
     let interrupt = Interrupt::new();
     let on_signal = interrupt.clone();
     tokio::spawn(async move {
@@ -353,7 +413,6 @@ async fn run(args: RunArgs) -> Result<u8> {
     args.budgets.apply(&mut settings);
     args.safety.apply(&mut settings.sandbox);
 
-    let (emitter, interrupt) = front_end(args.json);
     let approver = approve::approver(args.json, &settings.sandbox);
     let request = RunRequest {
         repo: args.repo.clone(),
@@ -368,7 +427,7 @@ async fn run(args: RunArgs) -> Result<u8> {
         replay_of: None,
         sources: tool_sources(),
     };
-    let report = execute_with(request, provider.as_ref(), emitter, interrupt, approver).await?;
+    let report = run_session(request, Arc::from(provider), args.json, approver).await?;
     if !args.json {
         let style = Style::detect();
         println!("{}", style.dim(&format!("run record: {}", report.run_dir.display())));

@@ -216,6 +216,8 @@ impl HumanOutput {
             Event::Notice { message } => writeln!(out, "{}", s.yellow(&escape(message))),
             // `rigor replay` prints its own verdict for people; the event is for `--json`.
             Event::ReplayReport { .. } => Ok(()),
+            // The terminal approver asks the question itself.
+            Event::ApprovalRequested { .. } => Ok(()),
             Event::PolicyDecision { verdict, category, reason, outcome, .. } => match outcome {
                 ActionOutcome::Run if *verdict == Verdict::Allow => Ok(()),
                 ActionOutcome::Run | ActionOutcome::Approved => writeln!(

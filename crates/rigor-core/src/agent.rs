@@ -339,7 +339,7 @@ impl Agent<'_> {
         let screen = self.screen.as_ref()?;
         let action = self.tools.action(call)?;
         let screened = tokio::select! {
-            screened = screen.screen(&call.name, &action) => screened,
+            screened = screen.screen(&call.id, &call.name, &action) => screened,
             () = self.interrupt.reached(1) => {
                 return Some(ToolOutput::error("not run: the user interrupted the run while it waited for approval"));
             }

@@ -15,6 +15,8 @@ use rigor_sandbox::{Action, ApprovalMode, Decision, Policy, Resolution, Verdict}
 /// A question for the user: may this action run?
 #[derive(Debug, Clone)]
 pub struct ApprovalRequest {
+    /// The tool call whose action this is.
+    pub call_id: String,
     /// The tool that would run it.
     pub tool: String,
     /// The action (command line or code).
@@ -64,14 +66,18 @@ impl ActionScreen {
     }
 
     /// Classifies `action` and settles it: run, ask the approver, or refuse with a message.
-    pub async fn screen(&self, tool: &str, action: &Action) -> Screened {
+    pub async fn screen(&self, call_id: &str, tool: &str, action: &Action) -> Screened {
         let decision = self.policy.check(action);
         let resolution = self.mode.resolve(decision.verdict, self.approver.is_some());
         let (outcome, message) = match (resolution, &self.approver) {
             (Resolution::Run, _) => (Outcome::Run, String::new()),
             (Resolution::AskUser, Some(approver)) => {
-                let request =
-                    ApprovalRequest { tool: tool.to_string(), action: action.clone(), decision: decision.clone() };
+                let request = ApprovalRequest {
+                    call_id: call_id.to_string(),
+                    tool: tool.to_string(),
+                    action: action.clone(),
+                    decision: decision.clone(),
+                };
                 if approver.approve(&request).await {
                     (Outcome::Approved, String::new())
                 } else {
@@ -136,10 +142,10 @@ mod tests {
     #[tokio::test]
     async fn headless_never_refuses_ask_with_an_explanation() {
         let screen = ActionScreen::new(policy(), ApprovalMode::Never, None);
-        let s = screen.screen("bash", &Action::Shell("git push origin main".into())).await;
+        let s = screen.screen("c", "bash", &Action::Shell("git push origin main".into())).await;
         assert_eq!(s.outcome, Outcome::Refused);
         assert!(s.message.contains("approval mode `never`") && s.message.contains("git push"), "{}", s.message);
-        let s = screen.screen("bash", &Action::Shell("ls".into())).await;
+        let s = screen.screen("c", "bash", &Action::Shell("ls".into())).await;
         assert_eq!(s.outcome, Outcome::Run);
     }
 
@@ -147,20 +153,20 @@ mod tests {
     async fn headless_always_refuses_every_command() {
         let screen = ActionScreen::new(policy(), ApprovalMode::Always, None);
         assert!(screen.refuses_everything());
-        let s = screen.screen("bash", &Action::Shell("ls".into())).await;
+        let s = screen.screen("c", "bash", &Action::Shell("ls".into())).await;
         assert_eq!(s.outcome, Outcome::Refused);
         assert!(s.message.contains("approval mode `always`") && s.message.contains("nobody"), "{}", s.message);
-        let s = screen.screen("python", &Action::Python("print(1)".into())).await;
+        let s = screen.screen("c", "python", &Action::Python("print(1)".into())).await;
         assert_eq!(s.outcome, Outcome::Refused);
     }
 
     #[tokio::test]
     async fn on_risk_asks_the_approver_and_deny_never_asks() {
         let yes = ActionScreen::new(policy(), ApprovalMode::OnRisk, Some(Arc::new(Fixed(true))));
-        assert_eq!(yes.screen("bash", &Action::Shell("git push".into())).await.outcome, Outcome::Approved);
-        assert_eq!(yes.screen("bash", &Action::Shell("rm -rf ~".into())).await.outcome, Outcome::Refused);
+        assert_eq!(yes.screen("c", "bash", &Action::Shell("git push".into())).await.outcome, Outcome::Approved);
+        assert_eq!(yes.screen("c", "bash", &Action::Shell("rm -rf ~".into())).await.outcome, Outcome::Refused);
         let no = ActionScreen::new(policy(), ApprovalMode::Always, Some(Arc::new(Fixed(false))));
-        let s = no.screen("bash", &Action::Shell("ls".into())).await;
+        let s = no.screen("c", "bash", &Action::Shell("ls".into())).await;
         assert_eq!(s.outcome, Outcome::Rejected);
         assert!(s.message.contains("declined"), "{}", s.message);
     }

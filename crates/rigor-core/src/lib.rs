@@ -20,5 +20,6 @@ pub mod prompt;
 pub mod redact;
 pub mod replay;
 pub mod run;
+pub mod session;
 pub mod trajectory;
 pub mod workspace;

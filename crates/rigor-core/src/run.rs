@@ -37,6 +37,9 @@ pub enum RunError {
         /// The error.
         source: std::io::Error,
     },
+    /// The run's task panicked (a bug in rigor; the record holds what happened before).
+    #[error("the run crashed: {0}")]
+    Crashed(String),
 }
 
 /// What to run.

@@ -357,6 +357,23 @@ impl From<FinishReason> for String {
     }
 }
 
+/// An operation a front end sends to a running session (see `rigor_core::session`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Op {
+    /// Stop after the current step (the first Ctrl-C).
+    Interrupt,
+    /// Stop now, cancelling a running tool (the second Ctrl-C).
+    Cancel,
+    /// The answer to an `approval_requested` event.
+    Approve {
+        /// The call the request named.
+        call_id: String,
+        /// Whether the action may run.
+        approved: bool,
+    },
+}
+
 macro_rules! display_as_str {
     ($($t:ty),*) => {$(
         impl std::fmt::Display for $t {
@@ -510,6 +527,22 @@ pub enum Event {
         patch: String,
         /// Totals.
         totals: RunTotals,
+    },
+    /// The session waits for the front end to approve a held action: answer with
+    /// [`Op::Approve`] carrying the same `call_id`.
+    ApprovalRequested {
+        /// The tool call whose action is held.
+        call_id: String,
+        /// The tool.
+        tool: String,
+        /// The command line or code.
+        action: String,
+        /// The policy's verdict (`ask`, or `allow` under approval mode `always`).
+        verdict: Verdict,
+        /// The risk category.
+        category: Category,
+        /// Why it is held.
+        reason: String,
     },
     /// `rigor replay`'s verdict on a replayed run (printed after its events).
     ReplayReport {
