@@ -334,10 +334,8 @@ pub fn restrict_repository_table(table: &mut toml::Table, trusted: &toml::Table)
     const ADVICE: &str = "set it in your own config file (~/.config/rigor/config.toml) or with a flag";
     let mut ignored = Vec::new();
     let mut drop = |what: String, why: &str| ignored.push(format!("{what} ignored: {why}; {ADVICE}"));
-    for key in ["prices"] {
-        if table.remove(key).is_some() {
-            drop(format!("[{key}]"), "a repository cannot change what rigor counts against your budgets");
-        }
+    if table.remove("prices").is_some() {
+        drop("[prices]".to_string(), "a repository cannot change what rigor counts against your budgets");
     }
     if let Some(toml::Value::Table(providers)) = table.get_mut("providers") {
         for (name, entry) in providers.iter_mut() {

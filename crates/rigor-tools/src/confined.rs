@@ -177,22 +177,24 @@ impl Confined {
 
     /// Opens the regular file `rel` for reading (never blocks on a FIFO or device).
     pub fn open_file(&self, rel: &Path) -> Result<std::fs::File, ConfinedError> {
+        self.open_regular(rel).map(|(file, _)| file)
+    }
+
+    /// [`Confined::open_file`], with the file's size from the same `fstat`. `O_NONBLOCK` stays
+    /// set: it has no effect on a regular file.
+    fn open_regular(&self, rel: &Path) -> Result<(std::fs::File, u64), ConfinedError> {
         let fd = self.open_at(rel, OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY, Mode::empty())?;
         let stat = rustix::fs::fstat(&fd)?;
         match kind_of(&stat) {
-            Kind::File => {}
-            Kind::Dir => return Err(ConfinedError::NotAFile("directory")),
-            Kind::Other(kind) => return Err(ConfinedError::NotAFile(kind)),
+            Kind::File => Ok((std::fs::File::from(fd), u64::try_from(stat.st_size).unwrap_or(0))),
+            Kind::Dir => Err(ConfinedError::NotAFile("directory")),
+            Kind::Other(kind) => Err(ConfinedError::NotAFile(kind)),
         }
-        // Regular files never block; clear O_NONBLOCK anyway so reads behave normally.
-        rustix::fs::fcntl_setfl(&fd, OFlags::RDONLY)?;
-        Ok(std::fs::File::from(fd))
     }
 
     /// Reads the regular file `rel`, at most [`MAX_READ_BYTES`].
     pub fn read(&self, rel: &Path) -> Result<Vec<u8>, ConfinedError> {
-        let file = self.open_file(rel)?;
-        let size = file.metadata().map_err(ConfinedError::Io)?.len();
+        let (file, size) = self.open_regular(rel)?;
         if size > MAX_READ_BYTES {
             return Err(ConfinedError::TooLarge(size));
         }
