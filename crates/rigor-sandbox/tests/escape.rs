@@ -236,7 +236,10 @@ fn a_fork_bomb_is_contained_and_killed() {
         "the bomb never hit a limit: {}",
         outcome.output
     );
-    assert!(max > 1 && max <= LIMIT, "{max} processes seen, limit {LIMIT}");
+    // A listing of /proc is not a snapshot: while the bomb forks and dies, one pass can see a
+    // process that has exited and its successor, so the count may pass the limit by a few. Twice
+    // the limit still tells a contained bomb from an unlimited one (which reaches thousands).
+    assert!(max > 1 && max <= 2 * LIMIT, "{max} processes seen, limit {LIMIT}");
     // The host is fine: it can still start processes, and nothing of the bomb survived.
     let status = std::process::Command::new("true").status().unwrap();
     assert!(status.success());
