@@ -15,11 +15,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
-use rigor_core::agent::Interrupt;
 use rigor_core::approval::{ApprovalRequest, Approver};
 use rigor_core::config::{AgentSettings, Config, EMBEDDED_DEFAULT_MODEL, mask_secret, user_config_path};
 use rigor_core::events::Emitter;
-use rigor_core::replay::replay;
+use rigor_core::replay::Replay;
 use rigor_core::run::RunRequest;
 use rigor_core::session::Session;
 use rigor_core::workspace::WorkspaceMode;
@@ -312,14 +311,15 @@ fn repo_root(dir: &Path) -> PathBuf {
         .unwrap_or_else(|_| dir.to_path_buf())
 }
 
-/// Runs `request` as a [`Session`] and is its client: renders its events (human or JSON), answers
-/// its approval requests with `approver` (the terminal), and turns Ctrl-C into `Interrupt` then
-/// `Cancel` operations.
+/// Runs `request` as a [`Session`] and is its client: renders its events (human or JSON), shows
+/// each to `on_event`, answers its approval requests with `approver` (the terminal), and turns
+/// Ctrl-C into `Interrupt` then `Cancel` operations. `rigor run` and `rigor replay` both run so.
 async fn run_session(
     request: RunRequest,
     provider: Arc<dyn rigor_llm::Provider>,
     json: bool,
     approver: Option<Arc<dyn Approver>>,
+    on_event: &mut dyn FnMut(&Event),
 ) -> Result<rigor_core::run::RunReport> {
     let output = output_sinks(json);
     let mut session = Session::start(request, provider, approver.is_some());
@@ -335,9 +335,7 @@ async fn run_session(
                 (Op::Cancel, "interrupt: cancelling the current step")
             };
             eprintln!("rigor: {message}");
-            if on_signal.send(op).is_err() {
-                break;
-            }
+            on_signal.send(op);
         }
     });
     while let Some(event) = session.next_event().await {
@@ -354,8 +352,9 @@ async fn run_session(
             };
             let request = ApprovalRequest { call_id: call_id.clone(), tool: tool.clone(), action, decision };
             let approved = approver.approve(&request).await;
-            let _ = ops.send(Op::Approve { call_id: call_id.clone(), approved });
+            ops.send(Op::Approve { call_id: call_id.clone(), approved });
         }
+        on_event(&event);
         output.emit(event);
     }
     Ok(session.finish().await?)
@@ -370,25 +369,6 @@ fn output_sinks(json: bool) -> Emitter {
         emitter.add(HumanOutput::new(Style::detect()));
     }
     emitter
-}
-
-/// The output sinks and an interrupt wired to Ctrl-C (for `rigor replay`).
-fn front_end(json: bool) -> (Emitter, Interrupt) {
-    let emitter = output_sinks(json);
-    let interrupt = Interrupt::new();
-    let on_signal = interrupt.clone();
-    tokio::spawn(async move {
-        while tokio::signal::ctrl_c().await.is_ok() {
-            on_signal.trigger();
-            let message = if on_signal.count() == 1 {
-                "interrupt: stopping after the current step (Ctrl-C again to cancel it)"
-            } else {
-                "interrupt: cancelling the current step"
-            };
-            eprintln!("rigor: {message}");
-        }
-    });
-    (emitter, interrupt)
 }
 
 async fn run(args: RunArgs) -> Result<u8> {
@@ -426,8 +406,9 @@ async fn run(args: RunArgs) -> Result<u8> {
         shell_env: Vec::new(),
         replay_of: None,
         sources: tool_sources(),
+        user_messages: Vec::new(),
     };
-    let report = run_session(request, Arc::from(provider), args.json, approver).await?;
+    let report = run_session(request, Arc::from(provider), args.json, approver, &mut |_| {}).await?;
     if !args.json {
         let style = Style::detect();
         println!("{}", style.dim(&format!("run record: {}", report.run_dir.display())));
@@ -447,8 +428,10 @@ async fn run(args: RunArgs) -> Result<u8> {
 const EXIT_DIVERGED: u8 = 5;
 
 async fn replay_command(args: ReplayArgs) -> Result<u8> {
-    let (emitter, interrupt) = front_end(args.json);
-    let report = replay(&args.trajectory, args.repo.as_deref(), emitter, interrupt, tool_sources()).await?;
+    let mut replay = Replay::load(&args.trajectory, args.repo.as_deref(), tool_sources())?;
+    let (request, provider) = (replay.request.clone(), replay.provider.clone());
+    let run = run_session(request, provider, args.json, None, &mut |event| replay.observe(event)).await?;
+    let report = replay.report(run);
     let style = Style::detect();
     let verdict = if report.reproduced() { style.green("reproduced") } else { style.red("diverged") };
     let summary = rigor_protocol::Event::ReplayReport {

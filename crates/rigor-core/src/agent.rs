@@ -11,8 +11,8 @@
 //! yet part of the conversation) but lets a running tool finish, then stops; a second Ctrl-C
 //! cancels the running tool too.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rigor_llm::{ChatRequest, Provider, StreamEvent};
@@ -87,7 +87,7 @@ impl Interrupt {
     }
 
     /// Resolves once the count reaches `n`.
-    async fn reached(&self, n: u32) {
+    pub async fn reached(&self, n: u32) {
         loop {
             let notified = self.notify.notified();
             if self.count() >= n {
@@ -95,6 +95,37 @@ impl Interrupt {
             }
             notified.await;
         }
+    }
+}
+
+/// Messages waiting to join the conversation before a model turn: sent by the user while the run
+/// goes on (`Op::UserMessage`), or scheduled after a given turn (a replay sends the recorded ones
+/// again at the same point). A message sent after the run's last turn is never seen.
+#[derive(Clone, Default)]
+pub struct Inbox(Arc<Mutex<Vec<(u32, String)>>>);
+
+impl Inbox {
+    /// An empty inbox.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// `text` joins the conversation before the next model turn.
+    pub fn send(&self, text: String) {
+        self.schedule(0, text);
+    }
+
+    /// `text` joins the conversation once `after` model turns have completed.
+    pub fn schedule(&self, after: u32, text: String) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).push((after, text));
+    }
+
+    /// The messages due once `completed` turns have completed, in the order they were added.
+    fn take_due(&self, completed: u32) -> Vec<String> {
+        let mut queue = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let (due, later): (Vec<_>, Vec<_>) = queue.drain(..).partition(|(after, _)| *after <= completed);
+        *queue = later;
+        due.into_iter().map(|(_, text)| text).collect()
     }
 }
 
@@ -121,6 +152,8 @@ pub struct Agent<'a> {
     pub settings: AgentSettings,
     /// Ctrl-C requests.
     pub interrupt: Interrupt,
+    /// The user's messages.
+    pub inbox: Inbox,
     /// The action policy and approvals; `None` runs every action unscreened (tests of the loop).
     pub screen: Option<ActionScreen>,
 }
@@ -144,6 +177,10 @@ impl Agent<'_> {
         let (status, summary) = loop {
             if let Some(end) = self.budget_check(&totals, deadline) {
                 break end;
+            }
+            for text in self.inbox.take_due(totals.steps) {
+                self.emitter.emit(Event::UserMessage { turn: totals.steps, content: text.clone(), from_user: true });
+                messages.push(Message::user(text));
             }
             if let Some(c) = context.condense_if_needed(&mut messages) {
                 self.emitter.emit(Event::Condensed {
@@ -257,7 +294,7 @@ impl Agent<'_> {
                 Some(hint) => format!("{NO_ACTION_NUDGE}\n\n{hint}"),
                 None => NO_ACTION_NUDGE.to_string(),
             };
-            self.emitter.emit(Event::UserMessage { turn, content: nudge.clone() });
+            self.emitter.emit(Event::UserMessage { turn, content: nudge.clone(), from_user: false });
             messages.push(Message::user(nudge));
             return Step::Continue;
         }
@@ -295,7 +332,7 @@ impl Agent<'_> {
             }
         }
         if let (None, Some(note)) = (&end, note) {
-            self.emitter.emit(Event::UserMessage { turn, content: note.clone() });
+            self.emitter.emit(Event::UserMessage { turn, content: note.clone(), from_user: false });
             messages.push(Message::user(note));
         }
         end.unwrap_or(Step::Continue)

@@ -89,7 +89,7 @@ mod tests {
                 started_at: "now".into(),
             }),
             record(response(Message::assistant("thinking", vec![]))),
-            record(Event::UserMessage { turn: 1, content: "call a tool".into() }),
+            record(Event::UserMessage { turn: 1, content: "call a tool".into(), from_user: false }),
             record(response(Message::assistant("", vec![call]))),
             record(Event::Observation {
                 turn: 2,

@@ -8,17 +8,16 @@
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use async_trait::async_trait;
 use regex::Regex;
 use rigor_llm::{ChatRequest, ChatResponse, Provider, ProviderError, StreamEvent, StreamSink};
 use rigor_protocol::{Event, RunStatus};
+use rigor_tools::ToolSource;
 
-use crate::agent::Interrupt;
 use crate::config::AgentSettings;
-use crate::events::{Collector, Emitter};
-use crate::run::{RunError, RunReport, RunRequest, execute};
+use crate::run::{RunError, RunReport, RunRequest};
 use crate::trajectory::read_trajectory;
 use crate::workspace::WorkspaceMode;
 
@@ -104,96 +103,119 @@ pub fn trajectory_path(path: &Path) -> PathBuf {
     if path.is_dir() { path.join("trajectory.jsonl") } else { path.to_path_buf() }
 }
 
-/// Replays the trajectory at `path` against `repo` (default: the recorded repository), with the
-/// tool `sources` the recorded run had (the front end's choice, as for the run itself).
-pub async fn replay(
-    path: &Path,
-    repo: Option<&Path>,
-    emitter: Emitter,
-    interrupt: Interrupt,
-    sources: Vec<std::sync::Arc<dyn rigor_tools::ToolSource>>,
-) -> Result<ReplayReport, ReplayError> {
-    let path = trajectory_path(path);
-    let records = read_trajectory(&path).map_err(|e| ReplayError::Trajectory(e.to_string()))?;
-    let mut started = None;
-    let mut responses = Vec::new();
-    let mut recorded_observations = Vec::new();
-    let mut recorded_finish = None;
-    for record in records {
-        match record.event {
-            Event::RunStarted { run_id, repo, base_commit, model, issue, .. } => {
-                started = Some((run_id, repo, base_commit, model, issue))
+/// A recorded run, read and ready to be run again: start [`Replay::request`] with
+/// [`Replay::provider`] as a [`crate::session::Session`] (the front end is its client, as for any
+/// run), pass every event of it to [`Replay::observe`], and compare with [`Replay::report`].
+pub struct Replay {
+    /// The run to start: the recorded issue at the recorded base commit in a fresh worktree,
+    /// with the recorded user messages at the same turns.
+    pub request: RunRequest,
+    /// Serves the recorded model responses.
+    pub provider: Arc<dyn Provider>,
+    trajectory: PathBuf,
+    recorded_observations: Vec<(u32, String, String)>,
+    recorded_finish: Option<(RunStatus, String)>,
+    replayed_observations: Vec<(u32, String, String)>,
+}
+
+impl Replay {
+    /// Reads the trajectory at `path` (the file or its run directory) to replay it against `repo`
+    /// (default: the recorded repository), with the tool `sources` the recorded run had (the
+    /// front end's choice, as for the run itself). Refuses a record whose tool calls were
+    /// redacted: replaying would run the placeholder instead.
+    pub fn load(path: &Path, repo: Option<&Path>, sources: Vec<Arc<dyn ToolSource>>) -> Result<Self, ReplayError> {
+        let path = trajectory_path(path);
+        let records = read_trajectory(&path).map_err(|e| ReplayError::Trajectory(e.to_string()))?;
+        let mut started = None;
+        let mut responses = Vec::new();
+        let mut recorded_observations = Vec::new();
+        let mut recorded_finish = None;
+        let mut user_messages = Vec::new();
+        for record in records {
+            match record.event {
+                Event::RunStarted { run_id, repo, base_commit, model, issue, .. } => {
+                    started = Some((run_id, repo, base_commit, model, issue))
+                }
+                Event::ModelResponse { message, usage, cost_usd, finish_reason, .. } => {
+                    responses.push(ChatResponse { message, usage, cost_usd, finish_reason })
+                }
+                Event::Observation { turn, name, content, .. } => recorded_observations.push((turn, name, content)),
+                Event::UserMessage { turn, content, from_user: true } => user_messages.push((turn, content)),
+                Event::RunFinished { status, patch, .. } => recorded_finish = Some((status, patch)),
+                _ => {}
             }
-            Event::ModelResponse { message, usage, cost_usd, finish_reason, .. } => {
-                responses.push(ChatResponse { message, usage, cost_usd, finish_reason })
-            }
-            Event::Observation { turn, name, content, .. } => recorded_observations.push((turn, name, content)),
-            Event::RunFinished { status, patch, .. } => recorded_finish = Some((status, patch)),
-            _ => {}
+        }
+        let (recorded_run_id, recorded_repo, base_commit, model, issue) =
+            started.ok_or_else(|| ReplayError::Trajectory(format!("{} has no run_started event", path.display())))?;
+        let redacted = responses
+            .iter()
+            .flat_map(|r| r.message.tool_calls.iter())
+            .filter(|call| call.arguments.contains(REDACTION_MARK))
+            .count();
+        if redacted > 0 {
+            return Err(ReplayError::Trajectory(format!(
+                "{} cannot be replayed faithfully: {redacted} recorded tool call(s) had a secret in their arguments, \
+                 which the record holds only as `{REDACTION_MARK}…]`; replaying would run the placeholder instead. \
+                 Nothing was run.",
+                path.display()
+            )));
+        }
+        let repo = repo.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(recorded_repo));
+        let settings = AgentSettings { max_steps: responses.len() as u32, ..AgentSettings::default() };
+        let request = RunRequest {
+            repo,
+            issue,
+            mode: WorkspaceMode::Worktree,
+            start: Some(base_commit),
+            apply: false,
+            keep_workspace: false,
+            settings,
+            run_id: None,
+            shell_env: Vec::new(),
+            replay_of: Some(recorded_run_id),
+            sources,
+            user_messages,
+        };
+        Ok(Replay {
+            request,
+            provider: Arc::new(ReplayProvider::new(model, responses)),
+            trajectory: path,
+            recorded_observations,
+            recorded_finish,
+            replayed_observations: Vec::new(),
+        })
+    }
+
+    /// Takes note of one event of the replayed run.
+    pub fn observe(&mut self, event: &Event) {
+        if let Event::Observation { turn, name, content, .. } = event {
+            self.replayed_observations.push((*turn, name.clone(), content.clone()));
         }
     }
-    let (recorded_run_id, recorded_repo, base_commit, model, issue) =
-        started.ok_or_else(|| ReplayError::Trajectory(format!("{} has no run_started event", path.display())))?;
-    let redacted = responses
-        .iter()
-        .flat_map(|r| r.message.tool_calls.iter())
-        .filter(|call| call.arguments.contains(REDACTION_MARK))
-        .count();
-    if redacted > 0 {
-        return Err(ReplayError::Trajectory(format!(
-            "{} cannot be replayed faithfully: {redacted} recorded tool call(s) had a secret in their arguments, \
-             which the record holds only as `{REDACTION_MARK}…]`; replaying would run the placeholder instead. \
-             Nothing was run.",
-            path.display()
-        )));
-    }
-    let repo = repo.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(recorded_repo));
 
-    let collector = Collector::default();
-    emitter.add(collector.clone());
-    let settings = AgentSettings { max_steps: responses.len() as u32, ..AgentSettings::default() };
-    let provider = ReplayProvider::new(model, responses);
-    let request = RunRequest {
-        repo,
-        issue,
-        mode: WorkspaceMode::Worktree,
-        start: Some(base_commit),
-        apply: false,
-        keep_workspace: false,
-        settings,
-        run_id: None,
-        shell_env: Vec::new(),
-        replay_of: Some(recorded_run_id),
-        sources,
-    };
-    let run = execute(request, &provider, emitter, interrupt).await?;
-
-    let replayed: Vec<(u32, String, String)> = collector
-        .events()
-        .into_iter()
-        .filter_map(|e| match e {
-            Event::Observation { turn, name, content, .. } => Some((turn, name, content)),
-            _ => None,
-        })
-        .collect();
-    let divergences = recorded_observations
-        .iter()
-        .zip(&replayed)
-        .filter(|(a, b)| normalize(&a.2) != normalize(&b.2))
-        .map(|(a, b)| Divergence { turn: a.0, tool: a.1.clone(), recorded: a.2.clone(), replayed: b.2.clone() })
-        .collect();
-    let (recorded_status, mut recorded_patch) = recorded_finish.unzip();
-    if recorded_patch.as_deref().is_some_and(|p| p.contains("not repeated in this record")) {
-        // A large patch is recorded whole only in patch.diff beside the trajectory.
-        recorded_patch = path.parent().and_then(|dir| std::fs::read_to_string(dir.join("patch.diff")).ok());
+    /// Compares the replayed `run` (whose events were observed) with the recording.
+    pub fn report(self, run: RunReport) -> ReplayReport {
+        let divergences = self
+            .recorded_observations
+            .iter()
+            .zip(&self.replayed_observations)
+            .filter(|(a, b)| normalize(&a.2) != normalize(&b.2))
+            .map(|(a, b)| Divergence { turn: a.0, tool: a.1.clone(), recorded: a.2.clone(), replayed: b.2.clone() })
+            .collect();
+        let (recorded_status, mut recorded_patch) = self.recorded_finish.unzip();
+        if recorded_patch.as_deref().is_some_and(|p| p.contains("not repeated in this record")) {
+            // A large patch is recorded whole only in patch.diff beside the trajectory.
+            recorded_patch =
+                self.trajectory.parent().and_then(|dir| std::fs::read_to_string(dir.join("patch.diff")).ok());
+        }
+        ReplayReport {
+            patch_identical: recorded_patch.as_deref() == Some(run.patch.as_str()),
+            missing_observations: self.recorded_observations.len() as i64 - self.replayed_observations.len() as i64,
+            recorded_status,
+            divergences,
+            run,
+        }
     }
-    Ok(ReplayReport {
-        patch_identical: recorded_patch.as_deref() == Some(run.patch.as_str()),
-        missing_observations: recorded_observations.len() as i64 - replayed.len() as i64,
-        recorded_status,
-        divergences,
-        run,
-    })
 }
 
 /// Errors of a replay.

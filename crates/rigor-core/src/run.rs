@@ -1,5 +1,5 @@
 //! One complete run: workspace, run directory, trajectory, the agent loop, the patch and the
-//! result. Front ends (CLI, replay, later the evaluation harness) call [`execute`].
+//! result. Front ends start it as a [`crate::session::Session`], which calls [`execute`].
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,7 +9,7 @@ use rigor_protocol::{Event, RunStatus, RunTotals};
 use rigor_sandbox::{Policy, Sandbox, SandboxError, SandboxMode, SandboxSpec};
 use rigor_tools::{Contribution, ToolBox, ToolContext, ToolSource};
 
-use crate::agent::{Agent, Interrupt};
+use crate::agent::{Agent, Inbox, Interrupt};
 use crate::approval::{ActionScreen, Approver};
 use crate::config::AgentSettings;
 use crate::events::Emitter;
@@ -69,6 +69,9 @@ pub struct RunRequest {
     pub sources: Vec<Arc<dyn ToolSource>>,
     /// Set by `rigor replay`: the id of the recorded run this run replays (in `result.json`).
     pub replay_of: Option<String>,
+    /// Messages the user sends once the given number of turns have completed (a replay sends
+    /// the recorded ones again); more can be sent while the run goes on (`Op::UserMessage`).
+    pub user_messages: Vec<(u32, String)>,
 }
 
 /// What a run produced.
@@ -98,27 +101,31 @@ pub fn new_run_id() -> String {
     format!("{}-{}", chrono::Utc::now().format("%Y%m%d-%H%M%S"), &suffix[..4])
 }
 
-/// Runs the agent on `request` with `provider`, emitting events to `emitter` (a trajectory
-/// writer is added here). Returns once the run has a terminal status and its record is written.
-/// Nobody is asked to approve actions: `ask` decisions are refused (see [`execute_with`]).
-pub async fn execute(
-    request: RunRequest,
-    provider: &dyn Provider,
-    emitter: Emitter,
-    interrupt: Interrupt,
-) -> Result<RunReport, RunError> {
-    execute_with(request, provider, emitter, interrupt, None).await
+/// How a front end steers a run while it goes on (a [`crate::session::Session`] builds it from
+/// the operations it receives).
+#[derive(Clone, Default)]
+pub struct Controls {
+    /// Ctrl-C requests.
+    pub interrupt: Interrupt,
+    /// Messages from the user.
+    pub inbox: Inbox,
+    /// Answers the policy's `ask` decisions; `None` refuses them (a headless run).
+    pub approver: Option<Arc<dyn Approver>>,
 }
 
-/// [`execute`], with an `approver` that answers the policy's `ask` decisions (the CLI's terminal
-/// prompt); `None` for headless runs.
-pub async fn execute_with(
+/// Runs the agent on `request` with `provider`, emitting events to `emitter` (a trajectory
+/// writer is added here), steered by `controls`. Returns once the run has a terminal status and
+/// its record is written.
+pub(crate) async fn execute(
     request: RunRequest,
     provider: &dyn Provider,
     emitter: Emitter,
-    interrupt: Interrupt,
-    approver: Option<Arc<dyn Approver>>,
+    controls: Controls,
 ) -> Result<RunReport, RunError> {
+    let Controls { interrupt, inbox, approver } = controls;
+    for (after, text) in &request.user_messages {
+        inbox.schedule(*after, text.clone());
+    }
     let run_id = request.run_id.clone().unwrap_or_else(new_run_id);
     let repo = request.repo.canonicalize().map_err(|source| WorkspaceError::Io {
         context: format!("repository {} not found", request.repo.display()),
@@ -199,6 +206,7 @@ pub async fn execute_with(
         emitter: emitter.clone(),
         settings: request.settings.clone(),
         interrupt,
+        inbox,
         screen: Some(screen),
     };
     let outcome = agent.run(system, issue_prompt(&request.issue)).await;
@@ -294,18 +302,4 @@ async fn contributions(sources: &[Arc<dyn ToolSource>], workspace: &Path, issue:
 pub fn locate_run(repo_root: &Path, id_or_path: &str) -> PathBuf {
     let path = PathBuf::from(id_or_path);
     if path.exists() { path } else { repo_root.join(".rigor").join("runs").join(id_or_path) }
-}
-
-#[cfg(test)]
-mod tests {
-    /// A run is an ordinary `Send` future: front ends spawn it on their runtime (the evaluation
-    /// harness runs many at once), no thread or runtime of its own needed. A compile-time check.
-    #[allow(dead_code)]
-    fn a_run_can_be_spawned(request: super::RunRequest, provider: std::sync::Arc<dyn rigor_llm::Provider>) {
-        fn assert_send<T: Send + 'static>(_: T) {}
-        assert_send(async move {
-            super::execute(request, provider.as_ref(), crate::events::Emitter::new(), crate::agent::Interrupt::new())
-                .await
-        });
-    }
 }

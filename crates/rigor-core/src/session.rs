@@ -1,10 +1,11 @@
 //! A run as a session: start it, read its events, send it operations, collect its report.
 //!
-//! [`Session::start`] spawns [`crate::run::execute_with`] on the caller's runtime and returns at
+//! [`Session::start`] spawns [`crate::run::execute`] on the caller's runtime and returns at
 //! once. Out of the session comes the run's [`Event`] stream (redacted, in order; it ends when the
 //! run has finished and its record is written); into it go [`Op`]s: `Interrupt` (stop after the
-//! current step), `Cancel` (stop now), and `Approve { call_id, approved }`, the answer to an
-//! `approval_requested` event. Approval is thus an event plus an op, not a callback into the front
+//! current step), `Cancel` (stop now), `Approve { call_id, approved }`, the answer to an
+//! `approval_requested` event, and `UserMessage { text }`, which joins the conversation before
+//! the next model turn. Approval is thus an event plus an op, not a callback into the front
 //! end: a terminal, a TUI, an MCP client or a browser answer it the same way. A session started
 //! without approvals refuses held actions, as a headless run does.
 
@@ -16,10 +17,10 @@ use rigor_llm::Provider;
 use rigor_protocol::{Event, Op};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::agent::Interrupt;
+use crate::agent::{Inbox, Interrupt};
 use crate::approval::{ApprovalRequest, Approver};
 use crate::events::{Emitter, EventSink};
-use crate::run::{RunError, RunReport, RunRequest, execute_with};
+use crate::run::{Controls, RunError, RunReport, RunRequest, execute};
 
 /// Approvals waiting for their `Op::Approve`, by call id.
 type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<bool>>>>;
@@ -27,7 +28,7 @@ type Pending = Arc<Mutex<HashMap<String, oneshot::Sender<bool>>>>;
 /// A running session.
 pub struct Session {
     events: mpsc::UnboundedReceiver<Event>,
-    ops: mpsc::UnboundedSender<Op>,
+    ops: Ops,
     run: tokio::task::JoinHandle<Result<RunReport, RunError>>,
 }
 
@@ -36,36 +37,15 @@ impl Session {
     /// [`Op::Approve`] (announced by an `approval_requested` event); without, they are refused.
     pub fn start(request: RunRequest, provider: Arc<dyn Provider>, approvals: bool) -> Self {
         let (event_tx, events) = mpsc::unbounded_channel();
-        let (ops, mut op_rx) = mpsc::unbounded_channel::<Op>();
         let emitter = Emitter::new();
         emitter.add(ChannelSink(event_tx));
-        let interrupt = Interrupt::new();
-        let pending: Pending = Arc::default();
+        let ops = Ops { interrupt: Interrupt::new(), inbox: Inbox::new(), pending: Pending::default() };
         let approver = approvals.then(|| {
-            Arc::new(OpApprover { emitter: emitter.clone(), pending: Arc::clone(&pending) }) as Arc<dyn Approver>
+            Arc::new(OpApprover { emitter: emitter.clone(), pending: Arc::clone(&ops.pending) }) as Arc<dyn Approver>
         });
-        let on_op = interrupt.clone();
-        tokio::spawn(async move {
-            while let Some(op) = op_rx.recv().await {
-                match op {
-                    Op::Interrupt => on_op.trigger(),
-                    Op::Cancel => {
-                        // The loop stops after the first, and cancels a running tool at the second.
-                        while on_op.count() < 2 {
-                            on_op.trigger();
-                        }
-                    }
-                    Op::Approve { call_id, approved } => {
-                        let waiting = pending.lock().ok().and_then(|mut p| p.remove(&call_id));
-                        if let Some(answer) = waiting {
-                            let _ = answer.send(approved);
-                        }
-                    }
-                }
-            }
-        });
-        let run =
-            tokio::spawn(async move { execute_with(request, provider.as_ref(), emitter, interrupt, approver).await });
+        let controls = Controls { interrupt: ops.interrupt.clone(), inbox: ops.inbox.clone(), approver };
+        // A run is a `Send` future, spawned on the caller's runtime like any task.
+        let run = tokio::spawn(async move { execute(request, provider.as_ref(), emitter, controls).await });
         Self { events, ops, run }
     }
 
@@ -75,7 +55,7 @@ impl Session {
     }
 
     /// Where to send operations (clone it for another task, e.g. a Ctrl-C handler).
-    pub fn ops(&self) -> mpsc::UnboundedSender<Op> {
+    pub fn ops(&self) -> Ops {
         self.ops.clone()
     }
 
@@ -85,6 +65,38 @@ impl Session {
         match self.run.await {
             Ok(result) => result,
             Err(join) => Err(RunError::Crashed(join.to_string())),
+        }
+    }
+}
+
+/// Sends operations to a session. Each takes effect before [`Ops::send`] returns (an interrupt
+/// is counted, a message is queued for the next turn, an approval answered), so a client knows
+/// its operation arrived; one sent after the run ended does nothing.
+#[derive(Clone)]
+pub struct Ops {
+    interrupt: Interrupt,
+    inbox: Inbox,
+    pending: Pending,
+}
+
+impl Ops {
+    /// Applies `op` to the session.
+    pub fn send(&self, op: Op) {
+        match op {
+            Op::Interrupt => self.interrupt.trigger(),
+            Op::Cancel => {
+                // The loop stops after the first, and cancels a running tool at the second.
+                while self.interrupt.count() < 2 {
+                    self.interrupt.trigger();
+                }
+            }
+            Op::Approve { call_id, approved } => {
+                let waiting = self.pending.lock().ok().and_then(|mut p| p.remove(&call_id));
+                if let Some(answer) = waiting {
+                    let _ = answer.send(approved);
+                }
+            }
+            Op::UserMessage { text } => self.inbox.send(text),
         }
     }
 }

@@ -122,8 +122,15 @@ impl Harness {
     }
 
     async fn run(&self, provider: &Scripted, settings: AgentSettings, interrupt: Interrupt) -> LoopOutcome {
-        let agent =
-            Agent { provider, tools: &self.tools, emitter: self.emitter.clone(), settings, interrupt, screen: None };
+        let agent = Agent {
+            provider,
+            tools: &self.tools,
+            emitter: self.emitter.clone(),
+            settings,
+            interrupt,
+            inbox: Default::default(),
+            screen: None,
+        };
         agent.run("system".into(), "issue".into()).await
     }
 
@@ -152,7 +159,7 @@ impl Harness {
         self.events()
             .into_iter()
             .filter_map(|e| match e {
-                Event::UserMessage { turn, content } => Some((turn, content)),
+                Event::UserMessage { turn, content, .. } => Some((turn, content)),
                 _ => None,
             })
             .collect()

@@ -8,19 +8,27 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use rigor_core::config::AgentSettings;
+use rigor_core::replay::Replay;
 use rigor_core::run::RunRequest;
 use rigor_core::session::Session;
 use rigor_core::workspace::WorkspaceMode;
 use rigor_llm::{ChatRequest, ChatResponse, Provider, ProviderError, StreamSink};
-use rigor_protocol::{ActionOutcome, Event, FinishReason, Message, Op, RunStatus, ToolCall, Usage};
+use rigor_protocol::{ActionOutcome, Event, FinishReason, Message, Op, Role, RunStatus, ToolCall, Usage};
 use rigor_test_support::repo::{example, fixture_repo};
 
-/// Answers with one tool call per reply from a list; after the list, waits forever.
-struct Script(Mutex<VecDeque<(String, String)>>);
+/// Answers with one tool call per reply from a list; after the list, waits forever. Keeps the
+/// conversation of every request.
+struct Script(Mutex<VecDeque<(String, String)>>, Mutex<Vec<Vec<Message>>>);
 
 impl Script {
     fn new(calls: &[(&str, &str)]) -> Arc<Self> {
-        Arc::new(Self(Mutex::new(calls.iter().map(|(n, a)| (n.to_string(), a.to_string())).collect())))
+        let calls = calls.iter().map(|(n, a)| (n.to_string(), a.to_string())).collect();
+        Arc::new(Self(Mutex::new(calls), Mutex::default()))
+    }
+
+    /// The conversation the model was given at each turn.
+    fn conversations(&self) -> Vec<Vec<Message>> {
+        self.1.lock().unwrap().clone()
     }
 }
 
@@ -34,7 +42,8 @@ impl Provider for Script {
         1_000_000
     }
 
-    async fn chat(&self, _request: &ChatRequest, _sink: StreamSink<'_>) -> Result<ChatResponse, ProviderError> {
+    async fn chat(&self, request: &ChatRequest, _sink: StreamSink<'_>) -> Result<ChatResponse, ProviderError> {
+        self.1.lock().unwrap().push(request.messages.clone());
         let next = self.0.lock().unwrap().pop_front();
         let Some((name, arguments)) = next else { return std::future::pending().await };
         Ok(ChatResponse {
@@ -59,6 +68,7 @@ fn request(repo: &std::path::Path) -> RunRequest {
         shell_env: Vec::new(),
         replay_of: None,
         sources: Vec::new(),
+        user_messages: Vec::new(),
     }
 }
 
@@ -76,7 +86,7 @@ async fn a_held_action_waits_for_the_approve_op_and_gets_its_answer() {
                 asked += 1;
                 assert_eq!(action, "git push origin main");
                 // Decline the first, approve the second.
-                ops.send(Op::Approve { call_id: call_id.clone(), approved: asked == 2 }).unwrap();
+                ops.send(Op::Approve { call_id: call_id.clone(), approved: asked == 2 });
             }
             Event::PolicyDecision { outcome, .. } => outcomes.push(*outcome),
             _ => {}
@@ -112,7 +122,7 @@ async fn the_interrupt_op_ends_a_run_waiting_for_its_model() {
     let ops = session.ops();
     while let Some(event) = session.next_event().await {
         if matches!(event, Event::Observation { .. }) {
-            ops.send(Op::Interrupt).unwrap();
+            ops.send(Op::Interrupt);
         }
     }
     assert_eq!(session.finish().await.unwrap().status, RunStatus::Interrupted);
@@ -121,18 +131,80 @@ async fn the_interrupt_op_ends_a_run_waiting_for_its_model() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cancel_op_stops_a_running_tool() {
     let repo = fixture_repo(&example("durations"));
-    // A command that would outlive the test: only Cancel ends it.
-    let mut session =
-        Session::start(request(repo.path()), Script::new(&[("bash", r#"{"command": "sleep 100000"}"#)]), false);
+    // A command that would outlive the test: only Cancel ends it, sent once it provably runs.
+    let step = r#"{"command": "touch step-started; sleep 100000"}"#;
+    let mut session = Session::start(request(repo.path()), Script::new(&[("bash", step)]), false);
     let ops = session.ops();
-    let mut observation = String::new();
+    let (mut observation, mut workspace) = (String::new(), None);
     while let Some(event) = session.next_event().await {
         match event {
-            Event::ToolCall { .. } => ops.send(Op::Cancel).unwrap(),
+            Event::RunStarted { workspace: dir, .. } => workspace = Some(std::path::PathBuf::from(dir)),
+            Event::ToolCall { .. } => {
+                let marker = workspace.as_ref().unwrap().join("step-started");
+                wait_for_file(&marker).await;
+                ops.send(Op::Cancel);
+            }
             Event::Observation { content, .. } => observation = content,
             _ => {}
         }
     }
     assert!(observation.contains("cancelled"), "{observation}");
     assert_eq!(session.finish().await.unwrap().status, RunStatus::Interrupted);
+}
+
+/// Waits (without a time limit) until `path` exists.
+async fn wait_for_file(path: &std::path::Path) {
+    while !path.exists() {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_message_joins_the_conversation_before_the_next_turn_and_a_replay_sends_it_again() {
+    let repo = fixture_repo(&example("durations"));
+    let hint = "look at durations.py first";
+    // The step runs until the test lets it finish, after sending the message (which is queued
+    // when `send` returns): the message provably arrives during turn 1.
+    let step = r#"{"command": "while [ ! -e may-finish ]; do sleep 0.01; done"}"#;
+    let script = Script::new(&[("bash", step), ("abstain", r#"{"reason": "done"}"#)]);
+    let mut session = Session::start(request(repo.path()), script.clone(), false);
+    let ops = session.ops();
+    let (mut recorded, mut workspace) = (Vec::new(), None);
+    while let Some(event) = session.next_event().await {
+        if let Event::RunStarted { workspace: dir, .. } = &event {
+            workspace = Some(std::path::PathBuf::from(dir));
+        }
+        if matches!(event, Event::ToolCall { .. }) {
+            ops.send(Op::UserMessage { text: hint.into() });
+            std::fs::write(workspace.as_ref().unwrap().join("may-finish"), "").unwrap();
+        }
+        if let Event::UserMessage { turn, content, from_user } = &event {
+            recorded.push((*turn, content.clone(), *from_user));
+        }
+    }
+    let report = session.finish().await.unwrap();
+    assert_eq!(report.status, RunStatus::Abstained);
+    assert_eq!(recorded, vec![(1, hint.to_string(), true)], "recorded as the user's, after turn 1");
+    let turns = script.conversations();
+    assert!(!turns[0].iter().any(|m| m.content == hint), "not before it was sent");
+    let last = turns[1].last().unwrap();
+    assert_eq!((last.role, last.content.as_str()), (Role::User, hint), "the second turn sees it last");
+
+    // The replay sends it again at the same point and reproduces the run.
+    let mut replay = Replay::load(&report.run_dir, None, Vec::new()).unwrap();
+    assert_eq!(replay.request.user_messages, vec![(1, hint.to_string())]);
+    let mut session = Session::start(replay.request.clone(), replay.provider.clone(), false);
+    let (mut replayed, mut workspace) = (Vec::new(), None);
+    while let Some(event) = session.next_event().await {
+        match &event {
+            Event::RunStarted { workspace: dir, .. } => workspace = Some(std::path::PathBuf::from(dir)),
+            Event::ToolCall { .. } => std::fs::write(workspace.as_ref().unwrap().join("may-finish"), "").unwrap(),
+            Event::UserMessage { turn, content, .. } => replayed.push((*turn, content.clone())),
+            _ => {}
+        }
+        replay.observe(&event);
+    }
+    let outcome = replay.report(session.finish().await.unwrap());
+    assert!(outcome.reproduced(), "{:?}", outcome.divergences);
+    assert_eq!(replayed, vec![(1, hint.to_string())]);
 }

@@ -372,6 +372,11 @@ pub enum Op {
         /// Whether the action may run.
         approved: bool,
     },
+    /// A message from the user, added to the conversation before the next model turn.
+    UserMessage {
+        /// The message.
+        text: String,
+    },
 }
 
 macro_rules! display_as_str {
@@ -505,12 +510,16 @@ pub enum Event {
         /// Messages removed or shortened.
         messages_affected: usize,
     },
-    /// The loop added a user message to the conversation (a reminder to call a tool).
+    /// A user message joined the conversation: the loop's own (a reminder to call a tool, a note
+    /// on repeated calls) or, with `from_user`, one the user sent (`Op::UserMessage`).
     UserMessage {
         /// The turn it follows.
         turn: u32,
         /// The message.
         content: String,
+        /// Sent by the user rather than written by the loop (a replay sends it again).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        from_user: bool,
     },
     /// A note from the loop (budget warnings, interrupts, ...).
     Notice {
