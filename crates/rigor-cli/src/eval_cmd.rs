@@ -268,13 +268,16 @@ pub async fn eval(args: EvalArgs) -> Result<u8> {
     let mut sandbox = rigor_sandbox::SandboxSettings::default();
     args.safety.apply(&mut sandbox);
     // Environment builds run the repository's setup code: confined too, with the network.
-    let envs = EnvCache::new(args.env_cache.clone().unwrap_or_else(|| cache.join("envs")), args.installer)
+    // Worktrees and environments are used from other directories: relative paths are made
+    // absolute here.
+    let absolute = |dir: PathBuf| std::path::absolute(&dir).unwrap_or(dir);
+    let envs = EnvCache::new(absolute(args.env_cache.clone().unwrap_or_else(|| cache.join("envs"))), args.installer)
         .with_sandbox(sandbox.clone());
     let evaluation = Evaluation {
         run_id: run_id.clone(),
         output: output.clone(),
         repos: args.repos.canonicalize().with_context(|| format!("--repos {} does not exist", args.repos.display()))?,
-        scratch: args.scratch.clone().unwrap_or_else(|| cache.join("scratch")).join(&run_id),
+        scratch: absolute(args.scratch.clone().unwrap_or_else(|| cache.join("scratch"))).join(&run_id),
         specs: Arc::new(SpecRegistry::load(args.specs.as_deref())?),
         envs,
         workers: args.workers,
@@ -290,8 +293,8 @@ pub async fn eval(args: EvalArgs) -> Result<u8> {
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             on_signal.store(true, Ordering::SeqCst);
-            // Twice: the agents stop now, a running command included (their instances are redone
-            // by a resumed run).
+            // Twice: the agents stop now, a running command included (their instances are
+            // recorded as interrupted, and a resumed run evaluates them again).
             interrupt.trigger();
             interrupt.trigger();
             eprintln!("rigor: interrupted; finished instances are kept, rerun with the same --run-id to resume");

@@ -17,120 +17,195 @@ fn call(name: &str, args: Value) -> Step {
     Step::Reply(Reply::call(name, &args.to_string()))
 }
 
-#[test]
-fn eval_with_the_rigor_agent_then_report() {
-    let repo = fixture_repo(&example("durations"));
-    let base = git(repo.path(), &["rev-parse", "HEAD"]).trim().to_string();
-    std::fs::write(repo.path().join("test_compound.py"), TEST_FILE).unwrap();
-    git(repo.path(), &["add", "-A"]);
-    let test_patch = git(repo.path(), &["diff", "--cached", "HEAD"]);
-    git(repo.path(), &["reset", "-q", "--hard", "HEAD"]);
+/// The bundled example as a one-instance dataset with a local clone, a spec, a scripted model
+/// server and a user configuration that names it.
+struct World {
+    work: tempfile::TempDir,
+    _repo: tempfile::TempDir,
+    _config_home: tempfile::TempDir,
+    config_home: std::path::PathBuf,
+    server: ScriptedServer,
+    run_id: String,
+}
 
-    let work = tempfile::tempdir().unwrap();
-    let repos = work.path().join("repos");
-    std::fs::create_dir_all(repos.join("example")).unwrap();
-    std::os::unix::fs::symlink(repo.path(), repos.join("example/durations")).unwrap();
-    let specs = work.path().join("specs");
-    std::fs::create_dir_all(&specs).unwrap();
-    std::fs::write(specs.join("durations.toml"), SPEC).unwrap();
-    let row = json!({
-        "instance_id": "example__durations-1", "repo": "example/durations", "base_commit": base,
-        "patch": "", "test_patch": test_patch, "version": "1.0",
-        "problem_statement": std::fs::read_to_string(repo.path().join("ISSUE.md")).unwrap(),
-        "FAIL_TO_PASS": "[\"test_compound (test_compound.CompoundTest.test_compound)\"]",
-        "PASS_TO_PASS": "[\"test_single (test_compound.CompoundTest.test_single)\"]",
-    });
-    let dataset = work.path().join("tasks.jsonl");
-    std::fs::write(&dataset, format!("{row}\nnot a row\n")).unwrap();
+const INSTANCE: &str = "example__durations-1";
+const MODEL_DIR: &str = "rigor__scripted__test-model";
 
-    let server = ScriptedServer::start_blocking(
-        Flavor::OpenAi,
-        vec![
-            // The agent's shell runs in the instance's environment, inside the sandbox.
-            call("bash", json!({"command": "python -c 'import sys; print(\"PREFIX\", sys.prefix)'"})),
-            call(
-                "edit",
-                json!({"command": "str_replace", "path": "durations.py", "old_str": "total = int(number) * UNITS[ch]", "new_str": "total += int(number) * UNITS[ch]"}),
-            ),
-            Step::Reply(Reply::call("finish", &json!({"summary": "accumulate"}).to_string()).with_tokens(700, 40)),
-        ],
-    );
-    let config_home = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(config_home.path().join("rigor")).unwrap();
-    std::fs::write(
-        config_home.path().join("rigor/config.toml"),
-        format!("[providers.scripted]\nkind = \"openai\"\nbase_url = \"{}\"\n", server.base_url()),
-    )
-    .unwrap();
-    let out_dir = work.path().join("out");
-    // Unique per process: the environment cache is shared between test runs.
-    let run_id = format!("e1-{}", std::process::id());
-    let rigor = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_rigor"))
+impl World {
+    /// `extra_rows` are appended to the dataset (e.g. a bad row).
+    fn new(script: Vec<Step>, extra_rows: &str) -> Self {
+        let repo = fixture_repo(&example("durations"));
+        let base = git(repo.path(), &["rev-parse", "HEAD"]).trim().to_string();
+        std::fs::write(repo.path().join("test_compound.py"), TEST_FILE).unwrap();
+        git(repo.path(), &["add", "-A"]);
+        let test_patch = git(repo.path(), &["diff", "--cached", "HEAD"]);
+        git(repo.path(), &["reset", "-q", "--hard", "HEAD"]);
+
+        let work = tempfile::tempdir().unwrap();
+        let repos = work.path().join("repos");
+        std::fs::create_dir_all(repos.join("example")).unwrap();
+        std::os::unix::fs::symlink(repo.path(), repos.join("example/durations")).unwrap();
+        let specs = work.path().join("specs");
+        std::fs::create_dir_all(&specs).unwrap();
+        std::fs::write(specs.join("durations.toml"), SPEC).unwrap();
+        let row = json!({
+            "instance_id": INSTANCE, "repo": "example/durations", "base_commit": base,
+            "patch": "", "test_patch": test_patch, "version": "1.0",
+            "problem_statement": std::fs::read_to_string(repo.path().join("ISSUE.md")).unwrap(),
+            "FAIL_TO_PASS": "[\"test_compound (test_compound.CompoundTest.test_compound)\"]",
+            "PASS_TO_PASS": "[\"test_single (test_compound.CompoundTest.test_single)\"]",
+        });
+        std::fs::write(work.path().join("tasks.jsonl"), format!("{row}\n{extra_rows}")).unwrap();
+
+        let server = ScriptedServer::start_blocking(Flavor::OpenAi, script);
+        let config_home = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(config_home.path().join("rigor")).unwrap();
+        std::fs::write(
+            config_home.path().join("rigor/config.toml"),
+            format!("[providers.scripted]\nkind = \"openai\"\nbase_url = \"{}\"\n", server.base_url()),
+        )
+        .unwrap();
+        // Unique per process: the environment cache is shared between test runs.
+        let run_id = format!("e{}-{}", std::process::id(), next_suffix());
+        Self {
+            config_home: config_home.path().to_path_buf(),
+            _config_home: config_home,
+            work,
+            _repo: repo,
+            server,
+            run_id,
+        }
+    }
+
+    fn path(&self, name: &str) -> std::path::PathBuf {
+        self.work.path().join(name)
+    }
+
+    /// `rigor ARGS` in the world.
+    fn rigor(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_rigor"));
+        command
             .args(args)
-            .current_dir(work.path())
-            .env("XDG_CONFIG_HOME", config_home.path())
+            .current_dir(self.work.path())
+            .env("XDG_CONFIG_HOME", &self.config_home)
             .env("NO_COLOR", "1")
             .env_remove("OPENAI_API_KEY")
             .env_remove("OPENAI_BASE_URL")
             .env_remove("ANTHROPIC_API_KEY")
-            .env_remove("RIGOR_MODEL")
-            .output()
-            .unwrap()
-    };
-    let env_cache = dirs_cache().join("test-envs");
-    let out = rigor(&[
-        "eval",
-        "--dataset",
-        dataset.to_str().unwrap(),
-        "--agent",
-        "rigor",
-        "--model",
-        "scripted:test-model",
-        "--repos",
-        repos.to_str().unwrap(),
-        "--specs",
-        specs.to_str().unwrap(),
-        "--env-cache",
-        env_cache.to_str().unwrap(),
-        "--output",
-        out_dir.to_str().unwrap(),
-        "--run-id",
-        &run_id,
-        "--scratch",
-        work.path().join("scratch").to_str().unwrap(),
-        "--keep-worktrees",
-        "--task-value",
-        "10",
-    ]);
+            .env_remove("RIGOR_MODEL");
+        command
+    }
+
+    /// `rigor eval --agent rigor` on the dataset, plus `extra`.
+    fn eval(&self, extra: &[&str]) -> Command {
+        let env_cache = dirs_cache().join("test-envs");
+        let mut args = vec!["eval", "--dataset", "tasks.jsonl", "--agent", "rigor", "--model", "scripted:test-model"];
+        args.extend(["--repos", "repos", "--specs", "specs", "--output", "out", "--run-id", &self.run_id]);
+        args.extend(["--scratch", "scratch", "--env-cache", env_cache.to_str().unwrap()]);
+        args.extend(extra);
+        self.rigor(&args)
+    }
+
+    /// The log directory of the instance.
+    fn instance_dir(&self) -> std::path::PathBuf {
+        self.path("out").join(format!("logs/run_evaluation/{}/{MODEL_DIR}/{INSTANCE}", self.run_id))
+    }
+}
+
+/// A number new in this process (two tests of one process must not share a run id).
+fn next_suffix() -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    NEXT.fetch_add(1, Ordering::SeqCst).to_string()
+}
+
+fn fixing_steps() -> Vec<Step> {
+    vec![
+        call(
+            "edit",
+            json!({"command": "str_replace", "path": "durations.py", "old_str": "total = int(number) * UNITS[ch]", "new_str": "total += int(number) * UNITS[ch]"}),
+        ),
+        Step::Reply(Reply::call("finish", &json!({"summary": "accumulate"}).to_string()).with_tokens(700, 40)),
+    ]
+}
+
+#[test]
+fn eval_with_the_rigor_agent_then_report() {
+    // The agent's shell runs in the instance's environment, inside the sandbox.
+    let mut script = vec![call("bash", json!({"command": "python -c 'import sys; print(\"PREFIX\", sys.prefix)'"}))];
+    script.extend(fixing_steps());
+    let world = World::new(script, "not a row\n");
+    let run_id = world.run_id.clone();
+    let out = world.eval(&["--keep-worktrees", "--task-value", "10"]).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(stderr.contains("row 2"), "the bad row is named: {stderr}");
-    let kept = work.path().join("scratch").join(&run_id);
+    let kept = world.path("scratch").join(&run_id);
     assert!(std::fs::read_dir(&kept).is_ok_and(|mut d| d.next().is_some()), "the worktree is kept under --scratch");
     assert!(stdout.contains("resolved 1/1"), "{stdout}\n{stderr}");
     let summary: Value = serde_json::from_str(
-        &std::fs::read_to_string(out_dir.join(format!("rigor__scripted__test-model.{run_id}.json"))).unwrap(),
+        &std::fs::read_to_string(world.path("out").join(format!("{MODEL_DIR}.{run_id}.json"))).unwrap(),
     )
     .unwrap();
-    assert_eq!(summary["resolved_ids"], json!(["example__durations-1"]));
+    assert_eq!(summary["resolved_ids"], json!([INSTANCE]));
     assert!(summary["rigor"]["input_tokens"].as_u64().unwrap() >= 700);
     assert_eq!(summary["rigor"]["alpha_usd"], json!(10.0));
-    let instance_dir =
-        out_dir.join(format!("logs/run_evaluation/{run_id}/rigor__scripted__test-model/example__durations-1"));
+    let instance_dir = world.instance_dir();
     assert!(instance_dir.join("trajectory.jsonl").is_file());
     assert!(instance_dir.join("report.json").is_file());
     let trajectory = std::fs::read_to_string(instance_dir.join("trajectory.jsonl")).unwrap();
     let prefix = trajectory.lines().find_map(|l| l.split("PREFIX ").nth(1)).expect("the bash observation");
+    let env_cache = dirs_cache().join("test-envs");
     assert!(prefix.starts_with(env_cache.to_str().unwrap()), "the venv is active in the agent's shell: {prefix}");
 
-    let html = work.path().join("report.html");
-    let out = rigor(&["report", &run_id, "--output", out_dir.to_str().unwrap(), "--html", html.to_str().unwrap()]);
+    let html = world.path("report.html");
+    let out = world.rigor(&["report", &run_id, "--output", "out", "--html", html.to_str().unwrap()]).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("Resolved 1 / 1"), "{stdout}");
-    assert!(std::fs::read_to_string(&html).unwrap().contains("example__durations-1"));
+    assert!(std::fs::read_to_string(&html).unwrap().contains(INSTANCE));
+}
+
+/// Synchronised on what the agent's command reports, never on time: Ctrl-C is sent once the
+/// command provably runs (it would otherwise run for a day).
+#[test]
+fn ctrl_c_stops_the_running_agent_records_the_instance_as_interrupted_and_a_rerun_resumes_it() {
+    let mut script = vec![call("bash", json!({"command": "touch step-started; sleep 100000"}))];
+    script.extend(fixing_steps());
+    let world = World::new(script, "");
+    let mut child =
+        world.eval(&[]).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let worktree = world.path("scratch").join(&world.run_id).join(format!("{MODEL_DIR}__{INSTANCE}"));
+    while !worktree.join("step-started").exists() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "rigor ended before the agent's command ran: {:?}",
+            child.wait_with_output()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    let record: Value =
+        serde_json::from_str(&std::fs::read_to_string(world.instance_dir().join("rigor.json")).unwrap()).unwrap();
+    assert_eq!(record["status"], "interrupted", "{record}");
+    assert_eq!(record["agent"]["status"], "interrupted", "{record}");
+    let trajectory = std::fs::read_to_string(world.instance_dir().join("trajectory.jsonl")).unwrap();
+    let last: Value = serde_json::from_str(trajectory.lines().last().unwrap()).unwrap();
+    assert_eq!((last["type"].as_str(), last["status"].as_str()), (Some("run_finished"), Some("interrupted")));
+    assert!(trajectory.contains("cancelled"), "the running command was cancelled");
+    assert_eq!(world.server.remaining(), 2, "no model call after the interrupt");
+
+    // The same run id again: the interrupted instance is evaluated again, to the end.
+    let out = world.eval(&[]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("resolved 1/1"), "{stdout}");
+    assert_eq!(world.server.remaining(), 0);
 }
 
 fn dirs_cache() -> std::path::PathBuf {

@@ -1,8 +1,9 @@
 //! Agent mode: producing the patch of an instance by running an agent in its worktree.
 //!
-//! [`AgentSpec::Rigor`] runs rigor's own loop through `rigor_core::run::execute` in the instance's
-//! worktree (in place: the worktree is already a throwaway copy) with the problem statement as
-//! the issue; its trajectory is copied next to the instance's logs. [`AgentSpec::Command`] runs
+//! [`AgentSpec::Rigor`] runs rigor's own loop as a `rigor_core::session::Session` in the
+//! instance's worktree (in place: the worktree is already a throwaway copy) with the problem
+//! statement as the issue; the evaluation's interrupt becomes the session's `Interrupt` and
+//! `Cancel` operations; its trajectory is copied next to the instance's logs. [`AgentSpec::Command`] runs
 //! any external command (`{issue_file}`, `{workspace}`, `{instance_id}`, `{base_commit}` and
 //! `{repo}` are substituted) and collects everything it changed as a diff against the base
 //! commit. Either way the patch is then graded like any prediction, after the worktree is reset.
@@ -15,10 +16,11 @@ use std::time::{Duration, Instant};
 
 use rigor_core::agent::Interrupt;
 use rigor_core::config::AgentSettings;
-use rigor_core::events::Emitter;
-use rigor_core::run::{RunRequest, execute};
+use rigor_core::run::RunRequest;
+use rigor_core::session::Session;
 use rigor_core::workspace::WorkspaceMode;
 use rigor_llm::Provider;
+use rigor_protocol::Op;
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::Instance;
@@ -145,15 +147,22 @@ async fn run_rigor(
         shell_env,
         replay_of: None,
         sources,
+        user_messages: Vec::new(),
     };
-    // A run is a `Send` future: it is spawned on the evaluation's runtime like any task (a panic
-    // in it becomes an error outcome below).
-    let joined = tokio::spawn(async move {
-        execute(request, provider.as_ref(), Emitter::new(), interrupt).await.map_err(|e| e.to_string())
-    })
-    .await;
-    match joined {
-        Ok(Ok(report)) => {
+    // The session's task runs on the evaluation's runtime (a panic in it becomes an error).
+    let mut session = Session::start(request, provider, false);
+    let ops = session.ops();
+    let forward = tokio::spawn(async move {
+        interrupt.reached(1).await;
+        ops.send(Op::Interrupt);
+        interrupt.reached(2).await;
+        ops.send(Op::Cancel);
+    });
+    while session.next_event().await.is_some() {} // the trajectory records them
+    let finished = session.finish().await;
+    forward.abort();
+    match finished {
+        Ok(report) => {
             let _ = std::fs::copy(report.run_dir.join("trajectory.jsonl"), dir.join("trajectory.jsonl"));
             let _ = std::fs::copy(report.run_dir.join("result.json"), dir.join("agent_result.json"));
             AgentOutcome {
@@ -167,12 +176,7 @@ async fn run_rigor(
                 wall_secs: 0.0,
             }
         }
-        Ok(Err(e)) => AgentOutcome { status: "error".into(), error: Some(e), ..Default::default() },
-        Err(e) => AgentOutcome {
-            status: "error".into(),
-            error: Some(format!("the agent run crashed: {e}")),
-            ..Default::default()
-        },
+        Err(e) => AgentOutcome { status: "error".into(), error: Some(e.to_string()), ..Default::default() },
     }
 }
 

@@ -6,7 +6,10 @@
 //! its own processes (killed as a group on timeout or cancellation). A crash (a panic in a task)
 //! is recorded as that instance's `error` and the run goes on. Each instance's result is written
 //! last and atomically (`rigor.json`), so a resumed run (same `run_id`) skips exactly the
-//! instances that finished and re-runs the others from scratch.
+//! instances that finished and re-runs the others from scratch. Cancelling stops instances at
+//! once, except one whose agent is working: the agent is interrupted (through the interrupt of
+//! [`AgentSpec::Rigor`]) and the instance recorded as `interrupted` with the agent's record; a
+//! resumed run evaluates it again.
 //!
 //! Per instance, in `logs/run_evaluation/<run_id>/<model>/<instance_id>/`: `patch.diff`,
 //! `eval.sh` (the test part, runnable by hand in the worktree), `test_output.txt`,
@@ -21,6 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use rigor_core::fsutil::write_atomic;
+use rigor_protocol::RunStatus;
 use rigor_sandbox::{Sandbox, SandboxMode, SandboxSettings, SandboxSpec};
 use serde::{Deserialize, Serialize};
 
@@ -36,6 +40,15 @@ use crate::patch::{self, modified_files};
 use crate::process::{Cmd, git};
 use crate::repos::{Worktree, find_clone};
 use crate::spec::{EnvSpec, ProjectKind, SpecRegistry, detect};
+
+/// Where one instance is evaluated, and the flag its cancellation watches.
+#[derive(Clone, Copy)]
+struct Place<'a> {
+    worktree: &'a Worktree,
+    clone: &'a Path,
+    dir: &'a Path,
+    agent_working: &'a AtomicBool,
+}
 
 /// What an evaluation grades.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -66,6 +79,9 @@ pub enum InstanceStatus {
     Timeout,
     /// Anything else went wrong (missing clone or commit, a crash, the agent failed).
     Error,
+    /// The user stopped the evaluation while the agent worked on this instance: the agent's
+    /// record is kept, nothing was graded, and a resumed run evaluates the instance again.
+    Interrupted,
 }
 
 impl InstanceStatus {
@@ -79,6 +95,7 @@ impl InstanceStatus {
             InstanceStatus::EnvFailed => "env_failed",
             InstanceStatus::Timeout => "timeout",
             InstanceStatus::Error => "error",
+            InstanceStatus::Interrupted => "interrupted",
         }
     }
 }
@@ -262,10 +279,10 @@ impl Evaluation {
         let mut todo = Vec::new();
         for (i, task) in tasks.into_iter().enumerate() {
             match read_result(&self.instance_dir(&task.model, &task.instance.instance_id)) {
-                Some(result) => {
+                Some(result) if result.status != InstanceStatus::Interrupted => {
                     done.insert(i, result);
                 }
-                None => todo.push((i, task)),
+                _ => todo.push((i, task)),
             }
         }
         progress.started(done.len() + todo.len(), done.len());
@@ -304,10 +321,13 @@ impl Evaluation {
         let dir = self.instance_dir(&task.model, &task.instance.instance_id);
         let this = self.clone();
         let owned = task.clone();
-        let inner = tokio::spawn(async move { this.evaluate(&owned).await });
+        let agent_working = Arc::new(AtomicBool::new(false));
+        let working = agent_working.clone();
+        let inner = tokio::spawn(async move { this.evaluate_watched(&owned, &working).await });
         let cancel = self.cancel.clone();
+        // A working agent is not aborted: it was interrupted too, and stops by itself.
         let watch = async move {
-            while !cancel.load(Ordering::SeqCst) {
+            while !cancel.load(Ordering::SeqCst) || agent_working.load(Ordering::SeqCst) {
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         };
@@ -336,6 +356,12 @@ impl Evaluation {
 
     /// Evaluates one task: everything but the final `rigor.json`.
     pub async fn evaluate(&self, task: &Task) -> InstanceResult {
+        self.evaluate_watched(task, &AtomicBool::new(false)).await
+    }
+
+    /// [`Evaluation::evaluate`], holding `agent_working` set while the agent works (and, when it
+    /// was interrupted, until the instance is recorded).
+    async fn evaluate_watched(&self, task: &Task, agent_working: &AtomicBool) -> InstanceResult {
         let started = Instant::now();
         let instance = &task.instance;
         let mut result = InstanceResult::new(instance, &task.model);
@@ -375,7 +401,8 @@ impl Evaluation {
             log.line(&format!("absent from the clone, left out of the worktree: {}", worktree.missing.join(", ")));
         }
 
-        let outcome = self.evaluate_in(task, &worktree, &clone, &dir, &mut log, &mut result).await;
+        let at = Place { worktree: &worktree, clone: &clone, dir: &dir, agent_working };
+        let outcome = self.evaluate_in(task, &at, &mut log, &mut result).await;
         if let Err(message) = outcome {
             result = fail(result, &mut log, message);
         }
@@ -390,12 +417,11 @@ impl Evaluation {
     async fn evaluate_in(
         &self,
         task: &Task,
-        worktree: &Worktree,
-        clone: &Path,
-        dir: &Path,
+        at: &Place<'_>,
         log: &mut InstanceLog,
         result: &mut InstanceResult,
     ) -> Result<(), String> {
+        let Place { worktree, clone, dir, agent_working } = *at;
         let instance = &task.instance;
         let spec = match self.specs.get(&instance.repo, &instance.version) {
             Some(spec) => spec,
@@ -451,12 +477,22 @@ impl Evaluation {
         let patch_text = match &self.agent {
             Some(agent) => {
                 let t = Instant::now();
+                agent_working.store(true, Ordering::SeqCst);
                 let outcome = agent.produce(instance, &worktree.dir, &env, &spec, dir).await;
                 result.timings.agent = t.elapsed().as_secs_f64();
                 log.line(&format!("agent: {} ({} bytes of patch)", outcome.status, outcome.patch.len()));
                 let patch = outcome.patch.clone();
                 let failed = outcome.error.clone();
+                let interrupted = outcome.status == RunStatus::Interrupted.as_str();
                 result.agent = Some(outcome);
+                if interrupted {
+                    result.status = InstanceStatus::Interrupted;
+                    result.message = "the user interrupted the agent: not graded; a resumed run (same --run-id) \
+                                      evaluates this instance again"
+                        .into();
+                    return Ok(());
+                }
+                agent_working.store(false, Ordering::SeqCst);
                 write_prediction(dir, instance, &task.model, &patch);
                 reset(&worktree.dir, &instance.base_commit).await?;
                 if let Some(error) = failed {

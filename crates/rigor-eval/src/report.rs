@@ -148,6 +148,7 @@ pub fn summarize(
             InstanceStatus::PatchFailed | InstanceStatus::EnvFailed | InstanceStatus::Error => {
                 s.error_ids.push(id.clone())
             }
+            InstanceStatus::Interrupted => s.incomplete_ids.push(id.clone()),
         }
         s.rigor.total_secs += r.timings.total;
         s.rigor.test_secs += r.timings.tests;
