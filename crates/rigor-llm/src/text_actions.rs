@@ -266,6 +266,8 @@ struct Fence<'a> {
     /// Byte range of the whole block (fences included) in the reply.
     start: usize,
     end: usize,
+    /// Whether a closing fence (same marker, at least as long) was found.
+    closed: bool,
 }
 
 /// All fenced blocks of `text`, in order. An unclosed block runs to the end.
@@ -293,23 +295,30 @@ fn fences(text: &str) -> Vec<Fence<'_>> {
             continue;
         }
         let mut body_lines = Vec::new();
-        let mut end = text.len();
+        let (mut end, mut closed) = (text.len(), false);
         let mut j = i + 1;
         while j < lines.len() {
             let (line_start, body_line) = lines[j];
             let t = body_line.trim();
             if t.len() >= run && t.chars().all(|c| c == marker) {
-                end = line_start + body_line.len();
+                (end, closed) = (line_start + body_line.len(), true);
                 break;
             }
             body_lines.push(body_line);
             j += 1;
         }
         let body = body_lines.concat();
-        found.push(Fence { info, body: body.trim_end_matches(['\n', '\r']).to_string(), start, end });
+        found.push(Fence { info, body: body.trim_end_matches(['\n', '\r']).to_string(), start, end, closed });
         i = j + 1;
     }
     found
+}
+
+/// Whether `text` (a reply being generated) already holds a complete fenced block: one closed by
+/// a fence of the same marker and at least its length, on a line that has ended (the block the
+/// format asks for is then whole, and generation can stop). The same reading as [`parse_action`].
+pub fn has_closed_block(text: &str) -> bool {
+    fences(text).iter().any(|f| f.closed && text[..f.end].ends_with('\n'))
 }
 
 /// Finds the first action in `reply`: the first fenced block whose info string names a tool, or
@@ -488,6 +497,16 @@ mod tests {
         assert!(call.is_none());
         assert_eq!(text, "I think the answer is 42.");
         assert!(parse("").1.is_none());
+    }
+
+    #[test]
+    fn a_block_is_closed_only_by_its_own_marker_and_length() {
+        assert!(!has_closed_block("```bash\nls\n"));
+        assert!(!has_closed_block("```bash\nls\n```"), "the closing line has not ended");
+        assert!(has_closed_block("Let me look.\n```bash\nls\n```\n"));
+        assert!(!has_closed_block("````python\nprint('```')\n```\n"), "a shorter fence is body");
+        assert!(has_closed_block("````python\nx = 1\n```\n````\n"));
+        assert!(!has_closed_block("~~~bash\nls\n```\n"), "another marker is body");
     }
 
     #[test]

@@ -339,7 +339,7 @@ impl Engine {
                 text.push_str(&chunk);
                 on_text(&chunk);
             }
-            if params.stop_after_fenced_block && has_closed_fence(&text) {
+            if params.stop_after_fenced_block && rigor_llm::text_actions::has_closed_block(&text) {
                 break FinishReason::Stop;
             }
             if generated >= params.max_tokens || self.cached.len() + 1 >= self.context {
@@ -383,12 +383,6 @@ fn apply_repeat_penalty(logits: &mut [f32], penalty: f32, recent: &[u32]) {
     }
 }
 
-/// Whether `text` holds an opening fence line and a later closing one.
-fn has_closed_fence(text: &str) -> bool {
-    let mut fences = text.lines().map(str::trim_start).filter(|l| l.starts_with("```") || l.starts_with("~~~"));
-    fences.next().is_some() && text.ends_with('\n') && fences.next().is_some()
-}
-
 /// Length of the longest suffix of `text` that is a proper prefix of `stop` (on char boundaries).
 fn partial_suffix(text: &str, stop: &str) -> usize {
     (1..stop.len().min(text.len() + 1))
@@ -408,13 +402,6 @@ mod tests {
         assert_eq!(partial_suffix("ab", "abc"), 2);
         assert_eq!(partial_suffix("", "abc"), 0);
         assert_eq!(partial_suffix("é", "éa"), 2);
-    }
-
-    #[test]
-    fn a_closed_fence_is_detected_once_its_line_ends() {
-        assert!(!has_closed_fence("```bash\nls\n"));
-        assert!(!has_closed_fence("```bash\nls\n```"));
-        assert!(has_closed_fence("Let me look.\n```bash\nls\n```\n"));
     }
 
     #[test]

@@ -362,7 +362,7 @@ impl Reply {
 
 /// With tools, streams the prose a reply opens with while holding back anything that may belong
 /// to an action: from the first code fence on (the action is parsed when the reply is complete),
-/// leading and trailing whitespace, and a trailing backtick or two that may open a fence. What it
+/// leading and trailing whitespace, and a trailing backtick or tilde or two that may open a fence. What it
 /// lets through is always a prefix of the content `parse_action` returns, so the rest of the
 /// content follows at the end with nothing sent twice.
 #[derive(Default)]
@@ -382,12 +382,13 @@ impl ProseStream {
             return None;
         }
         let body = self.text.trim_start();
-        let before_fence = match body.find("```") {
+        // Either marker of `rigor_llm::text_actions` may open the action's fence.
+        let before_fence = match [body.find("```"), body.find("~~~")].into_iter().flatten().min() {
             Some(at) => {
                 self.held = true;
                 &body[..at]
             }
-            None => body.trim_end_matches('`'),
+            None => body.trim_end_matches(['`', '~']),
         };
         let prose = before_fence.trim_end();
         let new = prose.strip_prefix(self.sent.as_str()).filter(|rest| !rest.is_empty())?.to_string();
@@ -434,6 +435,12 @@ mod tests {
         assert_eq!(plain.push("  Hello").as_deref(), Some("Hello"));
         assert_eq!(plain.push(" world  "), Some(" world".to_string()));
         assert_eq!(plain.push("\n"), None);
+        // A tilde fence is held back too (parse_action reads it as the action).
+        let mut tilde = ProseStream::default();
+        let reply = "Look.\n~~~bash\nls\n~~~\n";
+        let streamed: String = reply.split_inclusive('~').filter_map(|c| tilde.push(c)).collect();
+        assert_eq!(streamed, "Look.");
+        assert_eq!(parse_action(reply, &tools, "call_2").1.unwrap().name, "bash");
     }
 
     #[test]
