@@ -1,6 +1,6 @@
 //! Code-intelligence commands: `rigor index`, `rigor localize`, `rigor graph search|show|traverse`,
-//! `rigor map` and `rigor localize-eval`. They wire `rigor-graph` to the terminal; the work is
-//! done there.
+//! `rigor map` and `rigor localize-eval`. They wire `rigor-graph` (and, for `localize-eval`,
+//! `rigor_eval::localization`) to the terminal; the work is done there.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -8,7 +8,8 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use rigor_graph::eval::{EvalReport, KS, evaluate, read_dataset, summarize};
+use rigor_eval::dataset::{Purpose, load_dataset_for};
+use rigor_eval::localization::{KS, LocalizationReport, evaluate, summarize};
 use rigor_graph::graph::EdgeKind;
 use rigor_graph::localize::{Level, Retriever};
 use rigor_graph::repomap::repo_map;
@@ -131,10 +132,12 @@ pub struct MapArgs {
 
 #[derive(Args)]
 pub struct LocalizeEvalArgs {
-    /// SWE-bench-format JSONL (instance_id, repo, base_commit, problem_statement, patch).
+    /// SWE-bench-format dataset, JSONL or a JSON list (instance_id, repo, base_commit,
+    /// problem_statement, and patch or gold_files/gold_modules/gold_functions).
     #[arg(long)]
     dataset: PathBuf,
-    /// Directory holding local clones (DIR/owner__name or DIR/owner/name).
+    /// Directory holding local clones (DIR/owner__name, DIR/owner/name or DIR/name; a plain
+    /// directory is used as it is for rows with an empty base_commit).
     #[arg(long)]
     repos: PathBuf,
     /// Print the report as JSON.
@@ -325,9 +328,13 @@ fn map(args: MapArgs) -> Result<u8> {
 }
 
 fn localize_eval(args: LocalizeEvalArgs) -> Result<u8> {
-    let rows = read_dataset(&args.dataset).map_err(anyhow::Error::msg)?;
+    let (rows, bad_rows) = load_dataset_for(&args.dataset, Purpose::Localization)?;
+    for err in &bad_rows {
+        eprintln!("rigor: skipping {err}");
+    }
     if rows.is_empty() {
-        bail!("{} holds no instances", args.dataset.display());
+        let why = if bad_rows.is_empty() { "" } else { " that can be evaluated" };
+        bail!("{} holds no instances{why}", args.dataset.display());
     }
     let mut results = Vec::new();
     for (i, row) in rows.iter().enumerate() {
@@ -359,7 +366,7 @@ fn localize_eval(args: LocalizeEvalArgs) -> Result<u8> {
     Ok(0)
 }
 
-fn print_report(report: &EvalReport, dataset: &Path) {
+fn print_report(report: &LocalizationReport, dataset: &Path) {
     println!("localization on {} ({} instances)", dataset.display(), report.instances.len());
     let header: Vec<String> = KS.iter().map(|k| format!("Acc@{k:<2}")).collect();
     println!("{:<10} {:>4}  {}", "level", "n", header.join("  "));

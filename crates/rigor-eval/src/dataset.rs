@@ -4,6 +4,9 @@
 //! a JSON object keyed by instance id) of [`Prediction`]s. `FAIL_TO_PASS` / `PASS_TO_PASS` may be
 //! JSON strings holding a list (the published files) or lists. A bad row does not stop loading:
 //! it becomes a [`RowError`] naming the file, the row and the field, and the other rows load.
+//! Which fields a row must have depends on its [`Purpose`]: grading needs the commit and the test
+//! patch, localization only the issue and its gold locations (a gold patch, or `gold_files` /
+//! `gold_modules` / `gold_functions` labelled by hand).
 //! This module does not touch repositories or run anything.
 
 use std::collections::BTreeMap;
@@ -19,12 +22,14 @@ pub struct Instance {
     pub instance_id: String,
     /// `owner/name`.
     pub repo: String,
-    /// The commit the task starts from.
+    /// The commit the task starts from (localization: empty means the directory as it is).
+    #[serde(default)]
     pub base_commit: String,
     /// The reference (gold) patch.
     #[serde(default)]
     pub patch: String,
-    /// The patch adding or changing the tests that grade the task.
+    /// The patch adding or changing the tests that grade the task (required for grading).
+    #[serde(default)]
     pub test_patch: String,
     /// The issue text.
     #[serde(default)]
@@ -36,10 +41,10 @@ pub struct Instance {
     #[serde(default)]
     pub version: String,
     /// Tests that fail before the gold patch and pass after it.
-    #[serde(rename = "FAIL_TO_PASS")]
+    #[serde(rename = "FAIL_TO_PASS", default)]
     pub fail_to_pass: Vec<String>,
     /// Tests that pass before and after.
-    #[serde(rename = "PASS_TO_PASS")]
+    #[serde(rename = "PASS_TO_PASS", default)]
     pub pass_to_pass: Vec<String>,
     /// Commit whose dependency files define the environment (defaults to `base_commit`).
     #[serde(default)]
@@ -56,6 +61,37 @@ pub struct Instance {
     /// GitTaskBench-style value of the task to a developer, in USD (for the α-value).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub task_value_usd: Option<f64>,
+    /// Localization datasets: gold files, given instead of (or besides) a gold patch.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gold_files: Vec<String>,
+    /// Localization datasets: gold top-level entities (`path:Class`, `path:function`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gold_modules: Vec<String>,
+    /// Localization datasets: gold functions and methods (`path:Class.method`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gold_functions: Vec<String>,
+}
+
+/// What a dataset is loaded for; it decides which fields a row must have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Running and grading tests (`rigor eval`): `instance_id`, `repo`, `base_commit` and
+    /// `test_patch` must be non-empty strings.
+    Grading,
+    /// Localization (`rigor localize-eval`): `instance_id`, `repo` and `problem_statement` must be
+    /// non-empty strings, and the row needs gold locations (a `patch` or `gold_*` lists);
+    /// `base_commit` may be empty or absent (the repository directory is used as it is).
+    Localization,
+}
+
+impl Purpose {
+    /// Fields that must be non-empty strings.
+    fn required(self) -> &'static [&'static str] {
+        match self {
+            Purpose::Grading => &["instance_id", "repo", "base_commit", "test_patch"],
+            Purpose::Localization => &["instance_id", "repo", "problem_statement"],
+        }
+    }
 }
 
 impl Instance {
@@ -150,15 +186,16 @@ fn rows(path: &Path) -> Result<Vec<Row>, DatasetError> {
         .collect())
 }
 
-/// A string field, or a JSON string holding a list, or a list: normalised to a list.
-fn test_list(row: &serde_json::Map<String, Value>, field: &str) -> Result<Vec<String>, String> {
+/// A list of strings, or a JSON string holding one, or nothing: normalised to a list (`what` names
+/// the items in the error).
+fn string_list(row: &serde_json::Map<String, Value>, field: &str, what: &str) -> Result<Vec<String>, String> {
     let to_list = |v: &Value| -> Result<Vec<String>, String> {
         match v {
             Value::Array(items) => items
                 .iter()
                 .map(|i| i.as_str().map(str::to_owned).ok_or_else(|| format!("field {field}: items must be strings")))
                 .collect(),
-            _ => Err(format!("field {field} must be a list of test names (or a JSON string holding one)")),
+            _ => Err(format!("field {field} must be a list of {what} (or a JSON string holding one)")),
         }
     };
     match row.get(field) {
@@ -172,9 +209,9 @@ fn test_list(row: &serde_json::Map<String, Value>, field: &str) -> Result<Vec<St
     }
 }
 
-fn instance_from(value: Value) -> Result<Instance, String> {
+fn instance_from(value: Value, purpose: Purpose) -> Result<Instance, String> {
     let Value::Object(mut row) = value else { return Err("a row must be a JSON object".into()) };
-    for field in ["instance_id", "repo", "base_commit", "test_patch"] {
+    for &field in purpose.required() {
         match row.get(field) {
             Some(Value::String(s)) if !s.is_empty() => {}
             Some(Value::String(_)) => return Err(format!("field {field} is empty")),
@@ -182,11 +219,19 @@ fn instance_from(value: Value) -> Result<Instance, String> {
             None => return Err(format!("missing field {field}")),
         }
     }
-    let f2p = test_list(&row, "FAIL_TO_PASS")?;
-    let p2p = test_list(&row, "PASS_TO_PASS")?;
-    row.insert("FAIL_TO_PASS".into(), serde_json::json!(f2p));
-    row.insert("PASS_TO_PASS".into(), serde_json::json!(p2p));
-    for field in ["patch", "problem_statement", "hints_text", "version", "environment_setup_commit"] {
+    for (field, what) in [
+        ("FAIL_TO_PASS", "test names"),
+        ("PASS_TO_PASS", "test names"),
+        ("gold_files", "paths"),
+        ("gold_modules", "locations"),
+        ("gold_functions", "locations"),
+    ] {
+        let list = string_list(&row, field, what)?;
+        row.insert(field.into(), serde_json::json!(list));
+    }
+    for field in
+        ["patch", "problem_statement", "hints_text", "version", "environment_setup_commit", "base_commit", "test_patch"]
+    {
         match row.get(field) {
             Some(Value::Null) => {
                 row.remove(field);
@@ -199,20 +244,36 @@ fn instance_from(value: Value) -> Result<Instance, String> {
             _ => {}
         }
     }
-    serde_json::from_value(Value::Object(row)).map_err(|e| e.to_string())
+    let instance: Instance = serde_json::from_value(Value::Object(row)).map_err(|e| e.to_string())?;
+    let no_gold = instance.patch.trim().is_empty()
+        && instance.gold_files.is_empty()
+        && instance.gold_modules.is_empty()
+        && instance.gold_functions.is_empty();
+    if purpose == Purpose::Localization && no_gold {
+        return Err(
+            "no gold locations: a localization row needs a patch or gold_files/gold_modules/gold_functions".into()
+        );
+    }
+    Ok(instance)
 }
 
 fn id_of(value: &Result<Value, String>) -> Option<String> {
     value.as_ref().ok()?.get("instance_id")?.as_str().map(str::to_owned)
 }
 
-/// Loads a dataset: the instances that parsed, and an error for each row that did not.
+/// Loads a dataset for grading: the instances that parsed, and an error for each row that did not.
 pub fn load_dataset(path: &Path) -> Result<(Vec<Instance>, Vec<RowError>), DatasetError> {
+    load_dataset_for(path, Purpose::Grading)
+}
+
+/// Loads a dataset for `purpose`: the instances that have what it needs, and an error for each
+/// row that has not (or did not parse).
+pub fn load_dataset_for(path: &Path, purpose: Purpose) -> Result<(Vec<Instance>, Vec<RowError>), DatasetError> {
     let mut instances = Vec::new();
     let mut errors = Vec::new();
     for (row, value) in rows(path)? {
         let instance_id = id_of(&value);
-        match value.and_then(instance_from) {
+        match value.and_then(|v| instance_from(v, purpose)) {
             Ok(instance) => instances.push(instance),
             Err(message) => errors.push(RowError { file: path.display().to_string(), row, instance_id, message }),
         }
@@ -315,6 +376,38 @@ mod tests {
         assert_eq!(errors[0].instance_id.as_deref(), Some("x__y-2"));
         assert!(errors[0].to_string().contains("missing field test_patch"), "{}", errors[0]);
         assert!(errors[1].message.contains("invalid JSON"));
+    }
+
+    #[test]
+    fn localization_rows_need_an_issue_and_gold_but_no_tests_or_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let rows = [
+            r#"{"instance_id":"l-1","repo":"a/b","base_commit":"","problem_statement":"i","gold_files":["x.py"],"gold_functions":"[\"x.py:f\"]"}"#,
+            r#"{"instance_id":"l-2","repo":"a/b","base_commit":null,"problem_statement":"i","patch":"p"}"#,
+            r#"{"instance_id":"l-3","repo":"a/b","problem_statement":"i"}"#,
+            r#"{"instance_id":"l-4","repo":"a/b","gold_files":["x.py"]}"#,
+            r#"{"instance_id":"l-5","repo":"a/b","problem_statement":"i","gold_modules":[1]}"#,
+        ];
+        // A complete row loads for localization too.
+        let full = ROW.replacen('{', r#"{"problem_statement":"i","#, 1);
+        let path = write(dir.path(), "d.jsonl", &format!("{}\n{full}\n", rows.join("\n")));
+        let (instances, errors) = load_dataset_for(&path, Purpose::Localization).unwrap();
+        let ids: Vec<&str> = instances.iter().map(|i| i.instance_id.as_str()).collect();
+        assert_eq!(ids, ["l-1", "l-2", "a__b-1"], "{errors:?}");
+        assert_eq!(instances[0].gold_functions, vec!["x.py:f"]);
+        assert_eq!(instances[1].base_commit, "");
+        let messages: Vec<(usize, &str)> = errors.iter().map(|e| (e.row, e.message.as_str())).collect();
+        assert_eq!(messages[0].0, 3);
+        assert!(messages[0].1.contains("no gold locations"), "{messages:?}");
+        assert_eq!(messages[1], (4, "missing field problem_statement"));
+        assert!(messages[2].1.contains("gold_modules"), "{messages:?}");
+
+        // The same file for grading: only the complete row.
+        let (instances, errors) = load_dataset(&path).unwrap();
+        assert_eq!(instances.len(), 1);
+        assert_eq!(errors.len(), 5);
+        // Rows without gold fields serialize as before.
+        assert!(!serde_json::to_string(&instances[0]).unwrap().contains("gold_"));
     }
 
     #[test]

@@ -385,7 +385,7 @@ impl Evaluation {
             return result;
         }
 
-        let clone = match find_clone(&self.repos, &instance.repo) {
+        let clone = match find_clone(&self.repos, &instance.repo, crate::repos::Accept::Git) {
             Ok(c) => c,
             Err(e) => return fail(result, &mut log, e.to_string()),
         };

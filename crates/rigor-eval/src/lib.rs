@@ -8,7 +8,8 @@
 //! parsed ([`parsers`]) and graded ([`grading`]). Results land in the official layout
 //! `logs/run_evaluation/<run_id>/<model>/<instance_id>/` and a summary `<model>.<run_id>.json`
 //! ([`report`]). [`swt`] grades generated tests (SWT-bench), [`agent`] produces patches by running
-//! rigor itself or an external agent command.
+//! rigor itself or an external agent command. [`localization`] measures the code graph's
+//! localization (Acc@k) on the same rows and clones.
 //!
 //! This crate never prints: progress reaches front ends through [`harness::Progress`] callbacks.
 //! It never fetches anything from the internet at evaluation time (environment builds use the
@@ -20,6 +21,7 @@ pub mod directives;
 pub mod env;
 pub mod grading;
 pub mod harness;
+pub mod localization;
 pub mod parsers;
 pub mod patch;
 pub mod process;

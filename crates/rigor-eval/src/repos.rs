@@ -1,7 +1,8 @@
 //! Local clones and per-instance worktrees.
 //!
-//! [`find_clone`] locates `owner/name` under a `--repos` directory (`DIR/owner__name` or
-//! `DIR/owner/name`, bare or not). [`Worktree::create`] makes a fresh detached git worktree at an
+//! [`find_clone`] is the one way rigor locates a repository of a dataset row under a `--repos`
+//! directory, for the harness and the localization evaluation alike (see there for the layouts).
+//! [`Worktree::create`] makes a fresh detached git worktree at an
 //! instance's `base_commit`; when the clone lacks some blobs (a partial mirror without its largest
 //! files) the checkout leaves exactly those paths out, through a sparse checkout, and says so.
 //! Worktree bookkeeping in one clone is serialised; everything else runs in parallel.
@@ -18,31 +19,95 @@ use crate::process::git;
 #[derive(Debug, thiserror::Error)]
 pub enum RepoError {
     /// No clone of the repository under the repos directory.
-    #[error("no clone of {repo} under {dir}: expected {dir}/{flat} or {dir}/{repo} (git clone it there first)")]
+    #[error("no clone of {repo} under {dir}: looked for {} ({remedy})", looked_for.join(", "))]
     NotFound {
         /// `owner/name`.
         repo: String,
         /// The repos directory.
         dir: String,
-        /// `owner__name`.
-        flat: String,
+        /// The paths tried, in order.
+        looked_for: Vec<String>,
+        /// What to do.
+        remedy: String,
+    },
+    /// A directory is there, but the caller needs a git repository.
+    #[error(
+        "{path} is a directory but not a git repository (no .git, not a bare repository); {repo} must be checked out at a commit: replace it with a git clone of {repo}"
+    )]
+    NotGit {
+        /// `owner/name`.
+        repo: String,
+        /// The directory found.
+        path: String,
+    },
+    /// The row's `repo` is not `name` or `owner/name`.
+    #[error("repository name {repo:?} is not name or owner/name")]
+    BadName {
+        /// The name as given.
+        repo: String,
     },
     /// A git command failed.
     #[error("{0}")]
     Git(String),
 }
 
-/// Finds the clone of `repo` (`owner/name`) under `dir`.
-pub fn find_clone(dir: &Path, repo: &str) -> Result<PathBuf, RepoError> {
-    let flat = repo.replace('/', "__");
-    let candidates =
-        [dir.join(&flat), dir.join(repo), dir.join(format!("{flat}.git")), dir.join(format!("{repo}.git"))];
-    for c in candidates {
-        if c.join(".git").exists() || c.join("HEAD").is_file() {
-            return Ok(c);
-        }
+/// What [`find_clone`] accepts as the repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accept {
+    /// Only a git repository (a working tree with `.git`, or a bare repository): the caller checks
+    /// out a commit (the harness; a localization row with a `base_commit`).
+    Git,
+    /// A git repository or a plain directory: the caller uses the files as they are (a
+    /// localization row with an empty `base_commit`, e.g. an unpacked source distribution).
+    Directory,
+}
+
+/// Whether `dir` is a git repository: a working tree (`.git` directory or file) or bare.
+fn is_git(dir: &Path) -> bool {
+    dir.join(".git").exists() || (dir.join("HEAD").is_file() && dir.join("objects").is_dir())
+}
+
+/// Finds the repository `repo` (`owner/name`, or `name`) under `dir`.
+///
+/// Tried in order: `DIR/owner__name`, `DIR/owner/name`, `DIR/name`, then each with `.git`
+/// appended (bare mirrors); symbolic links are followed. With [`Accept::Git`] the first of
+/// them that is a git repository wins, and a plain directory where a clone was expected is an
+/// error ([`RepoError::NotGit`]) rather than a silent skip; with [`Accept::Directory`] the first
+/// that is a directory wins, git or not. A name with other components (absolute, `..`, more than
+/// one `/`) is refused, so that a row cannot point outside `dir`.
+pub fn find_clone(dir: &Path, repo: &str, accept: Accept) -> Result<PathBuf, RepoError> {
+    let parts: Vec<&str> = repo.split('/').collect();
+    let valid = |p: &str| !p.is_empty() && p != "." && p != ".." && !p.contains('\\');
+    if parts.len() > 2 || !parts.iter().all(|p| valid(p)) {
+        return Err(RepoError::BadName { repo: repo.into() });
     }
-    Err(RepoError::NotFound { repo: repo.into(), dir: dir.display().to_string(), flat })
+    let name = parts[parts.len() - 1];
+    let mut stems = vec![repo.replace('/', "__"), repo.to_string(), name.to_string()];
+    stems.dedup();
+    let mut candidates: Vec<PathBuf> = stems.iter().map(|s| dir.join(s)).collect();
+    candidates.extend(stems.iter().map(|s| dir.join(format!("{s}.git"))));
+    candidates.dedup();
+    let found = match accept {
+        Accept::Git => candidates.iter().find(|c| is_git(c)),
+        Accept::Directory => candidates.iter().find(|c| c.is_dir()),
+    };
+    if let Some(found) = found {
+        return Ok(found.clone());
+    }
+    if let Some(plain) = candidates.iter().find(|c| c.is_dir()) {
+        return Err(RepoError::NotGit { repo: repo.into(), path: plain.display().to_string() });
+    }
+    let flat = dir.join(&stems[0]).display().to_string();
+    let remedy = match accept {
+        Accept::Git => format!("git clone it to {flat}"),
+        Accept::Directory => format!("git clone it to {flat}, or put its source tree there"),
+    };
+    Err(RepoError::NotFound {
+        repo: repo.into(),
+        dir: dir.display().to_string(),
+        looked_for: candidates.iter().map(|c| c.display().to_string()).collect(),
+        remedy,
+    })
 }
 
 fn clone_lock(clone: &Path) -> Arc<tokio::sync::Mutex<()>> {
@@ -144,14 +209,56 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    /// A real repository made by `git init` (bare: a mirror's layout).
+    fn git_init(path: &Path, bare: bool) {
+        std::fs::create_dir_all(path).unwrap();
+        let mut cmd = std::process::Command::new("git");
+        cmd.args(["init", "-q"]);
+        if bare {
+            cmd.arg("--bare");
+        }
+        let out = cmd.arg(path).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+
     #[test]
-    fn finds_flat_and_nested_layouts() {
+    fn finds_each_layout_and_refuses_a_plain_directory_where_git_is_required() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("a__b/.git")).unwrap();
-        std::fs::create_dir_all(dir.path().join("c/d/.git")).unwrap();
-        assert_eq!(find_clone(dir.path(), "a/b").unwrap(), dir.path().join("a__b"));
-        assert_eq!(find_clone(dir.path(), "c/d").unwrap(), dir.path().join("c/d"));
-        let err = find_clone(dir.path(), "x/y").unwrap_err().to_string();
-        assert!(err.contains("x__y") && err.contains("git clone"), "{err}");
+        let d = dir.path();
+        git_init(&d.join("a__b"), false);
+        git_init(&d.join("c/d"), false);
+        git_init(&d.join("f"), false);
+        git_init(&d.join("g__h.git"), true);
+        git_init(&d.join("i/j.git"), true);
+        git_init(&d.join("l.git"), true);
+        // owner__name comes first when two layouts are present.
+        git_init(&d.join("a/b"), false);
+        for (repo, path) in
+            [("a/b", "a__b"), ("c/d", "c/d"), ("e/f", "f"), ("g/h", "g__h.git"), ("i/j", "i/j.git"), ("k/l", "l.git")]
+        {
+            assert_eq!(find_clone(d, repo, Accept::Git).unwrap(), d.join(path), "{repo}");
+            assert_eq!(find_clone(d, repo, Accept::Directory).unwrap(), d.join(path), "{repo}");
+        }
+        assert_eq!(find_clone(d, "f", Accept::Git).unwrap(), d.join("f"), "a name without owner");
+
+        // A plain directory (an unpacked source tree) only where the caller uses files as they are.
+        std::fs::create_dir_all(d.join("p__q/src")).unwrap();
+        let err = find_clone(d, "p/q", Accept::Git).unwrap_err();
+        assert!(matches!(err, RepoError::NotGit { .. }), "{err:?}");
+        let msg = err.to_string();
+        assert!(msg.contains(&d.join("p__q").display().to_string()) && msg.contains("git clone"), "{msg}");
+        assert_eq!(find_clone(d, "p/q", Accept::Directory).unwrap(), d.join("p__q"));
+
+        let err = find_clone(d, "x/y", Accept::Git).unwrap_err().to_string();
+        for looked_for in ["x__y", "x/y,", "/y,", "x__y.git", "x/y.git", "/y.git", "git clone it to"] {
+            assert!(err.contains(looked_for), "{looked_for} in {err}");
+        }
+        let err = find_clone(d, "x/y", Accept::Directory).unwrap_err().to_string();
+        assert!(err.contains("or put its source tree there"), "{err}");
+
+        for bad in ["", "/etc", "../a__b", "c/../a__b", "a/b/c", "a//b", "."] {
+            let err = find_clone(d, bad, Accept::Directory).unwrap_err();
+            assert!(matches!(err, RepoError::BadName { .. }), "{bad}: {err:?}");
+        }
     }
 }

@@ -99,6 +99,9 @@ fn instance(repo: &str, id: &str, fx: &FixtureRepo, f2p: &[&str], p2p: &[&str]) 
         log_parser: None,
         eval_type: None,
         task_value_usd: None,
+        gold_files: Vec::new(),
+        gold_modules: Vec::new(),
+        gold_functions: Vec::new(),
     }
 }
 

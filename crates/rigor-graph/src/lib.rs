@@ -9,12 +9,11 @@
 //! [`localize::Retriever`] ranks files, modules and functions for an issue (BM25, explicit
 //! mentions, graph expansion); [`repomap`] outlines the repository within a token budget;
 //! [`tools`] exposes `search_entity`, `retrieve_entity` and `traverse_graph` through
-//! `rigor_tools::Tool`, and the editor's syntax check; [`eval`] measures localization against
-//! SWE-bench-style gold patches.
+//! `rigor_tools::Tool`, and the editor's syntax check. (Measuring localization against
+//! SWE-bench gold patches is `rigor_eval::localization`'s job: this crate knows no datasets.)
 //!
 //! This crate knows nothing about models, prompts or the agent loop, and never prints.
 
-pub mod eval;
 pub mod extract;
 pub mod graph;
 pub mod lang;

@@ -1,52 +1,29 @@
-//! Localization evaluation on SWE-bench-style rows.
+//! Localization evaluation: how well the code graph's retriever (`rigor_graph::Retriever`) finds
+//! the code an issue is about, on the same SWE-bench rows the harness grades.
 //!
-//! Each row names a repository, a base commit, an issue (`problem_statement`) and the gold
-//! `patch`. The repository is taken from a local directory (`DIR/owner__name`, `DIR/owner/name`
-//! or `DIR/name`) and, when `base_commit` is set, exported at that commit into a temporary
-//! directory with `git archive`. The gold locations are derived from the patch: the files it
-//! changes, and the entities (innermost function/method, and its top-level class or function)
-//! whose line spans hold the changed lines of the original file. Rows may instead carry
-//! `gold_files` / `gold_modules` / `gold_functions` directly (the development set does, so that no
-//! third-party code is stored in it). Accuracy is LocAgent's: an instance counts at k only if all
-//! of its gold locations are among the top k. This module does not print.
+//! Rows are [`Instance`]s loaded with [`Purpose::Localization`](crate::dataset::Purpose), so a row
+//! needs an issue and gold locations, not tests. The repository is found by
+//! [`crate::repos::find_clone`] and, when `base_commit` is set, exported at that commit into a
+//! temporary directory with `git archive` (the clone is not touched: no worktree is added); with
+//! an empty `base_commit` the directory is used as it is, git or not. The gold locations are
+//! derived from the patch: the files it changes, and the entities (innermost function/method, and
+//! its top-level class or function) whose line spans hold the changed lines of the original file,
+//! looked up in the code graph of the original code. Rows may instead carry `gold_files` /
+//! `gold_modules` / `gold_functions` (the development set does, so that no third-party code is
+//! stored in it). Accuracy is LocAgent's: an instance counts at k only if all of its gold
+//! locations are among the top k. This module does not print.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
+use rigor_graph::localize::{Level, Location, Retriever};
+use rigor_graph::{CodeGraph, Index, NodeKind};
+use serde::Serialize;
 
-use crate::graph::{CodeGraph, NodeKind};
-use crate::localize::{Level, Retriever};
-use crate::store::Index;
-
-/// One row of a SWE-bench-format dataset (the fields localization needs).
-#[derive(Debug, Clone, Deserialize)]
-pub struct EvalInstance {
-    /// `owner__name-1234`.
-    pub instance_id: String,
-    /// `owner/name`.
-    #[serde(default)]
-    pub repo: String,
-    /// Commit to check out (empty: use the directory as it is).
-    #[serde(default)]
-    pub base_commit: String,
-    /// The issue text.
-    pub problem_statement: String,
-    /// The gold patch (unified diff).
-    #[serde(default)]
-    pub patch: String,
-    /// Gold files, when given instead of a patch.
-    #[serde(default)]
-    pub gold_files: Vec<String>,
-    /// Gold top-level entities (`path:Class`), when given instead of a patch.
-    #[serde(default)]
-    pub gold_modules: Vec<String>,
-    /// Gold functions (`path:Class.method`), when given instead of a patch.
-    #[serde(default)]
-    pub gold_functions: Vec<String>,
-}
+use crate::dataset::Instance;
+use crate::repos::{Accept, find_clone};
 
 /// Gold locations at the three levels.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -92,7 +69,7 @@ pub struct Accuracy {
 
 /// The whole evaluation.
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct EvalReport {
+pub struct LocalizationReport {
     /// Per instance.
     pub instances: Vec<InstanceResult>,
     /// File level.
@@ -105,16 +82,6 @@ pub struct EvalReport {
 
 /// The cut-offs reported.
 pub const KS: [usize; 4] = [1, 3, 5, 10];
-
-/// Reads a JSONL dataset.
-pub fn read_dataset(path: &Path) -> Result<Vec<EvalInstance>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| serde_json::from_str(l).map_err(|e| format!("{} line {}: {e}", path.display(), i + 1)))
-        .collect()
-}
 
 /// Changed lines of the original files: (path, line) pairs, and files created by the patch.
 pub fn patch_lines(patch: &str) -> Vec<(String, Option<u32>)> {
@@ -151,14 +118,6 @@ pub fn gold_from_patch(g: &CodeGraph, patch: &str) -> Gold {
         }
     }
     gold
-}
-
-/// Where the repository of a row lives under `repos`.
-pub fn repo_dir(repos: &Path, repo: &str) -> Option<PathBuf> {
-    let (owner, name) = repo.split_once('/').unwrap_or(("", repo));
-    [repos.join(format!("{owner}__{name}")), repos.join(owner).join(name), repos.join(name), repos.join(repo)]
-        .into_iter()
-        .find(|p| p.is_dir())
 }
 
 /// Exports `commit` of the git repository `repo` into `dest` (`git archive | tar -x`).
@@ -202,7 +161,7 @@ fn covering_rank(ranked: &[String], gold: &BTreeSet<String>) -> Option<usize> {
 }
 
 /// Evaluates one instance whose code is at `dir`.
-pub fn evaluate_dir(inst: &EvalInstance, dir: &Path) -> InstanceResult {
+pub fn evaluate_dir(inst: &Instance, dir: &Path) -> InstanceResult {
     let mut index = Index::in_memory(dir);
     if let Err(e) = index.update() {
         return failed(inst, e.to_string());
@@ -218,7 +177,7 @@ pub fn evaluate_dir(inst: &EvalInstance, dir: &Path) -> InstanceResult {
     let modules = r.localize(&inst.problem_statement, Level::Module, 10);
     let functions = r.localize(&inst.problem_statement, Level::Function, 10);
     let query_ms = start.elapsed().as_secs_f64() * 1000.0;
-    let ids = |v: &[crate::localize::Location]| v.iter().map(|l| l.id.clone()).collect::<Vec<_>>();
+    let ids = |v: &[Location]| v.iter().map(|l| l.id.clone()).collect::<Vec<_>>();
     let file_ids = ids(&files);
     InstanceResult {
         instance_id: inst.instance_id.clone(),
@@ -232,7 +191,7 @@ pub fn evaluate_dir(inst: &EvalInstance, dir: &Path) -> InstanceResult {
     }
 }
 
-fn failed(inst: &EvalInstance, error: String) -> InstanceResult {
+fn failed(inst: &Instance, error: String) -> InstanceResult {
     InstanceResult {
         instance_id: inst.instance_id.clone(),
         gold: Gold::default(),
@@ -246,35 +205,30 @@ fn failed(inst: &EvalInstance, error: String) -> InstanceResult {
 }
 
 /// Evaluates one row against the repositories under `repos`.
-pub fn evaluate(inst: &EvalInstance, repos: &Path) -> InstanceResult {
-    let Some(repo) = repo_dir(repos, &inst.repo) else {
-        return failed(
-            inst,
-            format!(
-                "repository {} not found under {} (expected owner__name or owner/name)",
-                inst.repo,
-                repos.display()
-            ),
-        );
+pub fn evaluate(inst: &Instance, repos: &Path) -> InstanceResult {
+    let as_it_is = inst.base_commit.trim().is_empty();
+    let accept = if as_it_is { Accept::Directory } else { Accept::Git };
+    let repo = match find_clone(repos, &inst.repo, accept) {
+        Ok(repo) => repo,
+        Err(e) => return failed(inst, e.to_string()),
     };
-    if inst.base_commit.trim().is_empty() {
+    if as_it_is {
         return evaluate_dir(inst, &repo);
     }
-    let tmp = std::env::temp_dir().join(format!("rigor-localize-eval-{}-{}", std::process::id(), inst.instance_id));
-    let _ = std::fs::remove_dir_all(&tmp);
-    if let Err(e) = std::fs::create_dir_all(&tmp) {
-        return failed(inst, format!("cannot create {}: {e}", tmp.display()));
-    }
-    let result = match export_commit(&repo, &inst.base_commit, &tmp) {
-        Ok(()) => evaluate_dir(inst, &tmp),
-        Err(e) => failed(inst, e),
+    // A fresh directory of its own (the instance id is not trusted to be a safe file name);
+    // removed when dropped.
+    let tmp = match tempfile::Builder::new().prefix("rigor-localize-eval-").tempdir() {
+        Ok(tmp) => tmp,
+        Err(e) => return failed(inst, format!("cannot create a temporary directory: {e}")),
     };
-    let _ = std::fs::remove_dir_all(&tmp);
-    result
+    match export_commit(&repo, &inst.base_commit, tmp.path()) {
+        Ok(()) => evaluate_dir(inst, tmp.path()),
+        Err(e) => failed(inst, e),
+    }
 }
 
 /// Summarises per-instance results into Acc@k.
-pub fn summarize(instances: Vec<InstanceResult>) -> EvalReport {
+pub fn summarize(instances: Vec<InstanceResult>) -> LocalizationReport {
     let acc = |pick: &dyn Fn(&InstanceResult) -> (bool, Option<usize>)| {
         let mut a = Accuracy::default();
         let mut hits = [0usize; 4];
@@ -298,7 +252,7 @@ pub fn summarize(instances: Vec<InstanceResult>) -> EvalReport {
     let file = acc(&|r| (!r.gold.files.is_empty(), r.file_rank));
     let module = acc(&|r| (!r.gold.modules.is_empty(), r.module_rank));
     let function = acc(&|r| (!r.gold.functions.is_empty(), r.function_rank));
-    EvalReport { instances, file, module, function }
+    LocalizationReport { instances, file, module, function }
 }
 
 #[cfg(test)]
