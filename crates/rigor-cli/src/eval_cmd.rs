@@ -29,7 +29,7 @@ pub struct EvalArgs {
     /// Predictions (JSONL/JSON with instance_id, model_name_or_path, model_patch), or `gold`.
     #[arg(long)]
     predictions: Option<String>,
-    /// Directory of local clones: DIR/<owner>__<name> or DIR/<owner>/<name>.
+    /// Directory of local clones: DIR/<owner>__<name>, DIR/<owner>/<name> or DIR/<name> (each also with .git).
     #[arg(long, env = "RIGOR_REPOS")]
     repos: PathBuf,
     /// Instances evaluated at once.

@@ -209,6 +209,20 @@ fn string_list(row: &serde_json::Map<String, Value>, field: &str, what: &str) ->
     }
 }
 
+/// Refuses an instance id that is not a plain file name: it names the instance's log directory
+/// and worktree, which are removed and re-created (`../x` would reach outside the run).
+fn check_instance_id(id: &str) -> Result<(), String> {
+    let plain = id.chars().all(|c| c.is_ascii_alphanumeric() || "._+-".contains(c));
+    if plain && !id.starts_with('.') {
+        Ok(())
+    } else {
+        Err(format!(
+            "field instance_id {id:?} is not a plain name (letters, digits, `._+-`, not starting with a dot): \
+             it names a directory"
+        ))
+    }
+}
+
 fn instance_from(value: Value, purpose: Purpose) -> Result<Instance, String> {
     let Value::Object(mut row) = value else { return Err("a row must be a JSON object".into()) };
     for &field in purpose.required() {
@@ -218,6 +232,9 @@ fn instance_from(value: Value, purpose: Purpose) -> Result<Instance, String> {
             Some(_) => return Err(format!("field {field} must be a string")),
             None => return Err(format!("missing field {field}")),
         }
+    }
+    if let Some(Value::String(id)) = row.get("instance_id") {
+        check_instance_id(id)?;
     }
     for (field, what) in [
         ("FAIL_TO_PASS", "test names"),
@@ -287,6 +304,7 @@ fn prediction_from(value: Value) -> Result<Prediction, String> {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
         _ => return Err("missing or empty field instance_id".into()),
     };
+    check_instance_id(&instance_id)?;
     let model = match row.get("model_name_or_path") {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
         None | Some(Value::Null) => "unknown".into(),
@@ -334,9 +352,11 @@ pub fn by_instance(predictions: Vec<Prediction>) -> BTreeMap<String, Prediction>
     predictions.into_iter().map(|p| (p.instance_id.clone(), p)).collect()
 }
 
-/// A model name safe as a directory name (`/` becomes `__`, as in the official harness).
+/// A model name safe as a directory name (`/` becomes `__`, as in the official harness; a name
+/// that would still be `.`, `..` or hidden gets a `_` in front).
 pub fn model_dir_name(model: &str) -> String {
-    model.replace('/', "__")
+    let name = model.replace(['/', '\\', '\0'], "__");
+    if name.is_empty() || name.starts_with('.') { format!("_{name}") } else { name }
 }
 
 #[cfg(test)]
@@ -351,6 +371,27 @@ mod tests {
     }
 
     const ROW: &str = r#"{"instance_id":"a__b-1","repo":"a/b","base_commit":"abc","patch":"p","test_patch":"t","version":0.6,"FAIL_TO_PASS":"[\"t1\"]","PASS_TO_PASS":["t2","t3"]}"#;
+
+    #[test]
+    fn ids_and_model_names_that_would_leave_the_run_directory_are_refused_or_made_safe() {
+        let dir = tempfile::tempdir().unwrap();
+        let row = |id: &str| {
+            format!(
+                r#"{{"instance_id":{id:?},"repo":"a/b","base_commit":"c","test_patch":"t","FAIL_TO_PASS":[],"PASS_TO_PASS":[]}}"#
+            )
+        };
+        let rows = ["../../etc", "a/b-1", ".hidden", "ok__fine-1.2"].map(row).join("\n");
+        let (instances, errors) = load_dataset(&write(dir.path(), "d.jsonl", &rows)).unwrap();
+        assert_eq!(instances.iter().map(|i| i.instance_id.as_str()).collect::<Vec<_>>(), ["ok__fine-1.2"]);
+        assert_eq!(errors.len(), 3);
+        assert!(errors[0].message.contains("not a plain name"), "{}", errors[0]);
+        let pred = r#"{"instance_id":"..","model_name_or_path":"m","model_patch":""}"#;
+        let (preds, errors) = load_predictions(&write(dir.path(), "p.jsonl", pred)).unwrap();
+        assert!(preds.is_empty() && errors.len() == 1);
+        for (model, dir) in [("..", "_.."), ("org/m", "org__m"), (".", "_."), ("", "_")] {
+            assert_eq!(model_dir_name(model), dir);
+        }
+    }
 
     #[test]
     fn jsonl_with_string_and_list_test_fields_and_numeric_version() {
