@@ -167,6 +167,7 @@ pub(crate) async fn execute(
         max_output_chars: request.settings.max_observation_chars,
         sandbox: Arc::new(sandbox),
         shell_env: request.shell_env.clone(),
+        baseline: Some(Arc::new(workspace.clone())),
     };
     let contributions = contributions(&request.sources, &workspace.dir, &request.issue).await;
     let sections: Vec<String> = contributions.iter().map(|c| c.prompt_section.clone()).collect();
@@ -282,11 +283,14 @@ pub(crate) async fn execute(
     })
 }
 
-/// The standard tools, with an editor that asks every source's edit check, plus the sources' tools.
+/// The standard tools, with an editor and a `finish` that ask every source's checks, plus the
+/// sources' tools.
 fn tool_box(ctx: ToolContext, contributions: Vec<Contribution>) -> ToolBox {
-    let checks = contributions.iter().filter_map(|c| c.edit_check.clone()).collect();
+    let edit_checks = contributions.iter().filter_map(|c| c.edit_check.clone()).collect();
+    let finish_checks = contributions.iter().filter_map(|c| c.finish_check.clone()).collect();
     let extra = contributions.into_iter().flat_map(|c| c.tools).collect();
-    ToolBox::standard_with(ctx, rigor_tools::edit::EditTool::with_checks(checks), extra)
+    let editor = rigor_tools::edit::EditTool::with_checks(edit_checks);
+    ToolBox::standard_with(ctx, editor, rigor_tools::FinishTool::with_checks(finish_checks), extra)
 }
 
 /// What each source offers this run (computed off the async threads: a source may index the

@@ -77,6 +77,17 @@ pub struct Workspace {
 pub const MAX_PATCH_FILE_BYTES: u64 = 16 * 1024 * 1024;
 const MAX_LEFT_OUT: usize = 1_000;
 
+#[async_trait::async_trait]
+impl rigor_tools::Baseline for Workspace {
+    async fn diff(&self) -> Result<String, String> {
+        Workspace::diff(self).await.map_err(|e| e.to_string())
+    }
+
+    async fn export(&self, dir: &Path) -> Result<(), String> {
+        self.export_base(dir).await.map_err(|e| e.to_string())
+    }
+}
+
 /// Runs git on the user's checkout at `dir` ([`Git::checkout`]) and returns stdout.
 pub async fn git(dir: &Path, args: &[&str]) -> Result<String, WorkspaceError> {
     Ok(Git::checkout(dir).run(args).await?)
@@ -241,6 +252,18 @@ impl Workspace {
         let now = self.snapshot_tree().await?;
         let args = ["diff", "--binary", "--no-color", "--no-ext-diff", "--no-textconv", &self.base_tree, &now];
         Ok(self.tree_git().run(&args).await?)
+    }
+
+    /// Writes the starting state's files into the empty directory `dir` (through the private
+    /// repository and a throwaway index: nothing the tree configures runs).
+    pub async fn export_base(&self, dir: &Path) -> Result<(), WorkspaceError> {
+        let index = dir.with_extension("export-index");
+        let git = Git::isolated(&self.private_git, dir).with_index(&index);
+        git.run(&["read-tree", &self.base_tree]).await?;
+        let result = git.run(&["checkout-index", "--all", "--force"]).await;
+        let _ = std::fs::remove_file(&index);
+        result?;
+        Ok(())
     }
 
     /// Applies `patch` to the user's checkout (for `--apply`); checks first, so a patch that does

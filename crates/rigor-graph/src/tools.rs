@@ -569,6 +569,7 @@ impl ToolSource for GraphSource {
             tools: vec![Box::new(search_entity), Box::new(retrieve_entity), Box::new(traverse_graph)],
             prompt_section,
             edit_check: Some(Arc::new(SyntaxCheck)),
+            finish_check: None,
         }
     }
 }

@@ -46,6 +46,42 @@ pub struct ToolContext {
     /// Variables set in the shell session besides the sandbox's scrubbed environment, e.g. an
     /// activated virtual environment (`VIRTUAL_ENV`, `PATH`).
     pub shell_env: Vec<(String, String)>,
+    /// The state the workspace started from, for checks that compare with it (`None`: unknown).
+    pub baseline: Option<Arc<dyn Baseline>>,
+}
+
+/// The state a run's workspace started from: what the agent's changes are measured against (the
+/// proof runs the reproduction on it).
+#[async_trait]
+pub trait Baseline: Send + Sync + std::fmt::Debug {
+    /// The workspace's changes so far, as a unified diff against the starting state.
+    async fn diff(&self) -> Result<String, String>;
+
+    /// Writes the starting state's files into the empty directory `dir`.
+    async fn export(&self, dir: &Path) -> Result<(), String>;
+}
+
+/// What a [`FinishCheck`] says of a `finish` call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FinishVerdict {
+    /// The run may finish; `note` is added to the observation.
+    Accept {
+        /// What the check found.
+        note: String,
+    },
+    /// The run goes on: the model gets `evidence` as the result of its `finish` call.
+    Continue {
+        /// What failed, for the model.
+        evidence: String,
+    },
+}
+
+/// Judges the workspace when the model calls `finish` (rigor's proof: the reproduction and the
+/// related tests are run by rigor, not the model). Every check of a run must accept.
+#[async_trait]
+pub trait FinishCheck: Send + Sync {
+    /// Inspects the workspace of `ctx` as the model asks to finish with `summary`.
+    async fn check(&self, ctx: &ToolContext, summary: &str) -> FinishVerdict;
 }
 
 impl ToolContext {
@@ -59,6 +95,7 @@ impl ToolContext {
             max_output_chars: 10_000,
             sandbox: Arc::new(Sandbox::unconfined()),
             shell_env: Vec::new(),
+            baseline: None,
         }
     }
 
@@ -78,6 +115,8 @@ pub struct Contribution {
     pub prompt_section: String,
     /// A check every edit of the `edit` tool must pass, e.g. a syntax check.
     pub edit_check: Option<Arc<dyn edit::EditCheck>>,
+    /// A check the workspace must pass before the run may finish, e.g. the proof.
+    pub finish_check: Option<Arc<dyn FinishCheck>>,
 }
 
 /// Something that contributes tools, a prompt section and an edit check to a run: the code graph
@@ -165,12 +204,18 @@ impl ToolBox {
 
     /// The standard tool set: bash, python, view, edit, search, finish, abstain.
     pub fn standard(ctx: ToolContext) -> Self {
-        Self::standard_with(ctx, edit::EditTool::default(), Vec::new())
+        Self::standard_with(ctx, edit::EditTool::default(), FinishTool::default(), Vec::new())
     }
 
-    /// The standard tool set with the given editor (e.g. one with a syntax check) and `extra`
-    /// tools, which come after `search` and before `finish` / `abstain`.
-    pub fn standard_with(ctx: ToolContext, editor: edit::EditTool, extra: Vec<Box<dyn Tool>>) -> Self {
+    /// The standard tool set with the given editor (e.g. one with a syntax check), `finish` tool
+    /// (e.g. one with the proof's check) and `extra` tools, which come after `search` and before
+    /// `finish` / `abstain`.
+    pub fn standard_with(
+        ctx: ToolContext,
+        editor: edit::EditTool,
+        finish: FinishTool,
+        extra: Vec<Box<dyn Tool>>,
+    ) -> Self {
         let mut tools = Self::new(ctx);
         tools.add(shell::ShellTool::new());
         tools.add(python::PythonTool::new());
@@ -178,7 +223,7 @@ impl ToolBox {
         tools.add(editor);
         tools.add(search::SearchTool);
         tools.tools.extend(extra);
-        tools.add(FinishTool);
+        tools.add(finish);
         tools.add(AbstainTool);
         tools
     }
@@ -234,8 +279,18 @@ pub fn required_str<'a>(args: &'a Value, key: &str) -> Result<&'a str, ToolOutpu
         .ok_or_else(|| ToolOutput::error(format!("missing required string argument `{key}`")))
 }
 
-/// `finish`: ends the run, delivering the workspace diff.
-pub struct FinishTool;
+/// `finish`: ends the run, delivering the workspace diff, once every [`FinishCheck`] accepts.
+#[derive(Default)]
+pub struct FinishTool {
+    checks: Vec<Arc<dyn FinishCheck>>,
+}
+
+impl FinishTool {
+    /// A `finish` that asks every one of `checks` (in order) before the run may end.
+    pub fn with_checks(checks: Vec<Arc<dyn FinishCheck>>) -> Self {
+        Self { checks }
+    }
+}
 
 #[async_trait]
 impl Tool for FinishTool {
@@ -251,13 +306,20 @@ impl Tool for FinishTool {
         }
     }
 
-    async fn run(&self, args: Value, _ctx: &ToolContext) -> ToolOutput {
-        match required_str(&args, "summary") {
-            Ok(summary) => {
-                ToolOutput { stop: Some(Stop::Finish { summary: summary.to_string() }), ..ToolOutput::ok("finished") }
+    async fn run(&self, args: Value, ctx: &ToolContext) -> ToolOutput {
+        let summary = match required_str(&args, "summary") {
+            Ok(summary) => summary,
+            Err(err) => return err,
+        };
+        let mut notes = Vec::new();
+        for check in &self.checks {
+            match check.check(ctx, summary).await {
+                FinishVerdict::Accept { note } => notes.extend((!note.is_empty()).then_some(note)),
+                FinishVerdict::Continue { evidence } => return ToolOutput::error(evidence),
             }
-            Err(err) => err,
         }
+        let content = if notes.is_empty() { "finished".to_string() } else { format!("finished\n{}", notes.join("\n")) };
+        ToolOutput { stop: Some(Stop::Finish { summary: summary.to_string() }), ..ToolOutput::ok(content) }
     }
 }
 

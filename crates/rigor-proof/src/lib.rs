@@ -1,0 +1,14 @@
+//! Proven patches: rigor, not the model, shows that a patch fixes the issue.
+//!
+//! - [`tests_in`]: test files and test functions by language convention, and what changed in a
+//!   test file (added or changed tests: a reproduction; deleted, skipped or weakened tests: what
+//!   the integrity guard refuses).
+//! - [`failure`]: why a test failed, read from its runner's output, and whether that failure
+//!   reproduces the issue (an assertion or the exception the issue names; never a broken test).
+//! - [`proof`]: the proof record (`proof.json`) and its summary.
+//!
+//! This crate never prints.
+
+pub mod failure;
+pub mod proof;
+pub mod tests_in;

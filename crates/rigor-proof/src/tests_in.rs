@@ -1,0 +1,294 @@
+//! Tests in source files: which files are test files, the test functions a file defines, and what
+//! changed between two versions of a test file (tests added or changed: a reproduction; tests
+//! deleted, skipped or stripped of assertions: a change the integrity guard refuses).
+//!
+//! Read from the text with per-language patterns (Python, Rust, Go, JavaScript/TypeScript): a
+//! test is a function the runner collects (`def test_*`, `#[test] fn`, `func TestX(t *testing.T)`,
+//! `it("…")` / `test("…")`). A test's *region* runs from its definition to the next test or the
+//! end of the file; a test whose region differs between the versions changed.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+
+/// Whether `path` (relative, `/`-separated) is a test file by the conventions of its language.
+pub fn is_test_file(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    let in_test_dir = path.split('/').rev().skip(1).any(|d| d == "tests" || d == "test" || d == "__tests__");
+    let ext = name.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
+    match ext {
+        "py" => name.starts_with("test_") || name.ends_with("_test.py") || (in_test_dir && name != "__init__.py"),
+        "rs" => in_test_dir,
+        "go" => name.ends_with("_test.go"),
+        "js" | "jsx" | "ts" | "tsx" | "mjs" | "cjs" => {
+            name.contains(".test.") || name.contains(".spec.") || path.split('/').any(|d| d == "__tests__")
+        }
+        _ => false,
+    }
+}
+
+/// One test function of a file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestFn {
+    /// The enclosing class (Python `class TestX:` / `unittest.TestCase`), if any.
+    pub class: Option<String>,
+    /// The function (or, for JavaScript, the test's title).
+    pub name: String,
+    /// 1-based line of its definition.
+    pub line: usize,
+}
+
+impl TestFn {
+    /// `Class.name` or `name`.
+    pub fn qualified(&self) -> String {
+        match &self.class {
+            Some(class) => format!("{class}.{}", self.name),
+            None => self.name.clone(),
+        }
+    }
+}
+
+fn regex(cell: &'static OnceLock<Regex>, pattern: &str) -> &'static Regex {
+    cell.get_or_init(|| Regex::new(pattern).unwrap_or_else(|e| panic!("bad pattern {pattern}: {e}")))
+}
+
+/// The tests `content` (the file at `path`) defines, in order.
+pub fn test_functions(path: &str, content: &str) -> Vec<TestFn> {
+    static PY_DEF: OnceLock<Regex> = OnceLock::new();
+    static PY_CLASS: OnceLock<Regex> = OnceLock::new();
+    static RS_FN: OnceLock<Regex> = OnceLock::new();
+    static GO_FN: OnceLock<Regex> = OnceLock::new();
+    static JS_TEST: OnceLock<Regex> = OnceLock::new();
+    let ext = path.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
+    let mut found = Vec::new();
+    match ext {
+        "py" => {
+            let def = regex(&PY_DEF, r"^(\s*)(?:async\s+)?def\s+(test\w*)\s*\(");
+            let class_re = regex(&PY_CLASS, r"^class\s+(\w+)");
+            let mut class: Option<String> = None;
+            for (i, line) in content.lines().enumerate() {
+                if let Some(c) = class_re.captures(line) {
+                    class = Some(c[1].to_string());
+                    continue;
+                }
+                // A top-level statement (not a decorator or a comment) ends the class.
+                let top_level = !line.trim().is_empty() && !line.starts_with(char::is_whitespace);
+                if top_level && !line.starts_with(['#', '@', ')']) {
+                    class = None;
+                }
+                if let Some(c) = def.captures(line) {
+                    let indented = !c[1].is_empty();
+                    found.push(TestFn {
+                        class: if indented { class.clone() } else { None },
+                        name: c[2].to_string(),
+                        line: i + 1,
+                    });
+                }
+            }
+        }
+        "rs" => {
+            let f = regex(&RS_FN, r"^\s*(?:pub\s+)?(?:async\s+)?fn\s+(\w+)");
+            let mut attribute = false;
+            for (i, line) in content.lines().enumerate() {
+                let t = line.trim();
+                if t.starts_with("#[test]") || (t.starts_with("#[") && t.contains("::test")) {
+                    attribute = true;
+                } else if let Some(c) = f.captures(line) {
+                    if attribute {
+                        found.push(TestFn { class: None, name: c[1].to_string(), line: i + 1 });
+                    }
+                    attribute = false;
+                }
+            }
+        }
+        "go" => {
+            let f = regex(&GO_FN, r"^func\s+(Test\w*)\s*\(\s*\w+\s+\*testing\.T\s*\)");
+            for (i, line) in content.lines().enumerate() {
+                if let Some(c) = f.captures(line) {
+                    found.push(TestFn { class: None, name: c[1].to_string(), line: i + 1 });
+                }
+            }
+        }
+        "js" | "jsx" | "ts" | "tsx" | "mjs" | "cjs" => {
+            let t = regex(&JS_TEST, r#"\b(?:it|test)(?:\.only)?\(\s*(?:'([^']*)'|"([^"]*)"|`([^`]*)`)"#);
+            for (i, line) in content.lines().enumerate() {
+                if let Some(c) = t.captures(line) {
+                    let name = c.get(1).or(c.get(2)).or(c.get(3)).map_or("", |m| m.as_str());
+                    found.push(TestFn { class: None, name: name.to_string(), line: i + 1 });
+                }
+            }
+        }
+        _ => {}
+    }
+    found
+}
+
+/// Each test's region (its definition up to the next test), by qualified name.
+fn regions(path: &str, content: &str) -> BTreeMap<String, String> {
+    let lines: Vec<&str> = content.lines().collect();
+    let tests = test_functions(path, content);
+    let mut out = BTreeMap::new();
+    for (i, test) in tests.iter().enumerate() {
+        let end = tests.get(i + 1).map_or(lines.len(), |next| next.line - 1);
+        out.insert(test.qualified(), lines[test.line - 1..end].join("\n").trim_end().to_string());
+    }
+    out
+}
+
+/// Lines that skip or expect failure of a test, by language convention.
+fn skip_markers(text: &str) -> usize {
+    const MARKERS: [&str; 14] = [
+        "@pytest.mark.skip",
+        "@pytest.mark.xfail",
+        "pytest.skip(",
+        "pytest.xfail(",
+        "@unittest.skip",
+        "@unittest.expectedFailure",
+        "self.skipTest(",
+        "#[ignore",
+        "t.Skip(",
+        "it.skip(",
+        "test.skip(",
+        "describe.skip(",
+        "xit(",
+        ".todo(",
+    ];
+    text.lines().filter(|l| MARKERS.iter().any(|m| l.contains(m))).count()
+}
+
+/// Assertion lines of a test's region.
+fn assertions(text: &str) -> usize {
+    const ASSERTS: [&str; 8] =
+        ["assert", "expect(", "t.Error", "t.Fatal", "self.fail(", "pytest.raises", "raises(", "panic!("];
+    text.lines().filter(|l| ASSERTS.iter().any(|a| l.contains(a))).count()
+}
+
+/// What changed in one test file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestChanges {
+    /// Tests new in the file or whose code changed: candidate reproductions.
+    pub added_or_changed: Vec<TestFn>,
+    /// Why the change is refused (deleted tests, new skips, fewer assertions); empty: allowed.
+    pub violations: Vec<String>,
+}
+
+/// Compares two versions of the test file at `path` (`before` is `None` for a new file).
+pub fn compare(path: &str, before: Option<&str>, after: &str) -> TestChanges {
+    let after_tests = test_functions(path, after);
+    let after_regions = regions(path, after);
+    let Some(before) = before else {
+        return TestChanges { added_or_changed: after_tests, violations: Vec::new() };
+    };
+    let before_regions = regions(path, before);
+    let mut changes = TestChanges::default();
+    for test in &after_tests {
+        let key = test.qualified();
+        if before_regions.get(&key) != after_regions.get(&key) {
+            changes.added_or_changed.push(test.clone());
+        }
+    }
+    for (name, region) in &before_regions {
+        match after_regions.get(name) {
+            None => changes.violations.push(format!("{path}: deletes the existing test `{name}`")),
+            Some(now) if skip_markers(now) > skip_markers(region) => {
+                changes.violations.push(format!("{path}: skips or expects failure of the existing test `{name}`"))
+            }
+            Some(now) if assertions(now) < assertions(region) => changes.violations.push(format!(
+                "{path}: removes {} assertion(s) from the existing test `{name}`",
+                assertions(region) - assertions(now)
+            )),
+            Some(_) => {}
+        }
+    }
+    // A skip at module or class level (outside every test's region) skips them all.
+    let outside = |text: &str, regions: &BTreeMap<String, String>| {
+        skip_markers(text).saturating_sub(regions.values().map(|r| skip_markers(r)).sum())
+    };
+    if outside(after, &after_regions) > outside(before, &before_regions) {
+        changes.violations.push(format!("{path}: adds a skip that applies to existing tests"));
+    }
+    changes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BEFORE: &str = "import unittest\n\nclass DurationTest(unittest.TestCase):\n    def test_seconds(self):\n        self.assertEqual(parse('45s'), 45)\n        self.assertEqual(parse('1s'), 1)\n\n    def test_minutes(self):\n        self.assertEqual(parse('2m'), 120)\n";
+
+    #[test]
+    fn test_files_by_convention() {
+        for path in ["tests/test_x.py", "pkg/x_test.py", "test_x.py", "tests/helpers.py", "tests/it.rs", "a_test.go"] {
+            assert!(is_test_file(path), "{path}");
+        }
+        for path in ["src/x.py", "tests/__init__.py", "src/lib.rs", "a.go", "src/app.js", "setup.py"] {
+            assert!(!is_test_file(path), "{path}");
+        }
+        assert!(is_test_file("web/__tests__/app.js") && is_test_file("src/app.test.ts"));
+    }
+
+    #[test]
+    fn python_tests_know_their_class_and_line() {
+        let tests = test_functions("test_d.py", BEFORE);
+        let names: Vec<String> = tests.iter().map(TestFn::qualified).collect();
+        assert_eq!(names, ["DurationTest.test_seconds", "DurationTest.test_minutes"]);
+        assert_eq!(tests[1].line, 8);
+        let free = test_functions(
+            "test_f.py",
+            "def test_a():\n    assert 1\n\nclass X:\n    pass\n\ndef test_b():\n    pass\n",
+        );
+        assert_eq!(free.iter().map(TestFn::qualified).collect::<Vec<_>>(), ["test_a", "test_b"]);
+    }
+
+    #[test]
+    fn rust_go_and_js_tests() {
+        let rs = "#[test]\nfn adds() {}\n\nfn helper() {}\n#[tokio::test]\nasync fn waits() {}\n";
+        assert_eq!(
+            test_functions("tests/t.rs", rs).iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+            ["adds", "waits"]
+        );
+        let go = "func TestParse(t *testing.T) {\n}\nfunc helper() {}\n";
+        assert_eq!(test_functions("p_test.go", go)[0].name, "TestParse");
+        let js = "describe('d', () => {\n  it('parses 1h', () => {});\n  test(\"rounds\", () => {});\n});\n";
+        assert_eq!(
+            test_functions("a.test.js", js).iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+            ["parses 1h", "rounds"]
+        );
+    }
+
+    #[test]
+    fn an_added_test_is_a_candidate_and_nothing_is_refused() {
+        let after = format!("{BEFORE}\n    def test_compound(self):\n        self.assertEqual(parse('1h30m'), 5400)\n");
+        let changes = compare("test_d.py", Some(BEFORE), &after);
+        assert_eq!(
+            changes.added_or_changed.iter().map(TestFn::qualified).collect::<Vec<_>>(),
+            ["DurationTest.test_compound"]
+        );
+        assert!(changes.violations.is_empty(), "{:?}", changes.violations);
+        let new_file = compare("test_new.py", None, BEFORE);
+        assert_eq!(new_file.added_or_changed.len(), 2);
+    }
+
+    #[test]
+    fn deleting_skipping_or_weakening_an_existing_test_is_refused() {
+        let deleted = BEFORE.replace("    def test_minutes(self):\n        self.assertEqual(parse('2m'), 120)\n", "");
+        let v = compare("test_d.py", Some(BEFORE), &deleted).violations;
+        assert_eq!(v, ["test_d.py: deletes the existing test `DurationTest.test_minutes`"]);
+        let skipped = BEFORE.replace("    def test_minutes", "    @unittest.skip('flaky')\n    def test_minutes");
+        let v = compare("test_d.py", Some(BEFORE), &skipped).violations;
+        assert!(v.len() == 1 && v[0].contains("skips"), "{v:?}");
+        let weakened = BEFORE.replace("        self.assertEqual(parse('1s'), 1)\n", "");
+        let v = compare("test_d.py", Some(BEFORE), &weakened).violations;
+        assert!(v.len() == 1 && v[0].contains("removes 1 assertion"), "{v:?}");
+        let class_skip = BEFORE.replace("class DurationTest", "@unittest.skip('x')\nclass DurationTest");
+        let v = compare("test_d.py", Some(BEFORE), &class_skip).violations;
+        assert!(v.iter().any(|v| v.contains("applies to existing tests")), "{v:?}");
+        // Changing an assertion's value is not refused.
+        let changed = BEFORE.replace("parse('2m'), 120", "parse('2m'), 121");
+        let c = compare("test_d.py", Some(BEFORE), &changed);
+        assert!(c.violations.is_empty());
+        assert_eq!(c.added_or_changed[0].name, "test_minutes");
+    }
+}
