@@ -14,11 +14,11 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rigor_core::config::Config;
 use rigor_eval::agent::AgentSpec;
 use rigor_eval::dataset::{GOLD_MODEL, by_instance, gold_predictions, load_dataset, load_predictions};
-use rigor_eval::env::{EnvCache, Installer, rigor_cache_dir};
 use rigor_eval::grading::Grading;
 use rigor_eval::harness::{Evaluation, InstanceResult, InstanceStatus, Mode, Progress, Task};
 use rigor_eval::report::{html, load_run, markdown, summarize, write_summary};
 use rigor_eval::spec::SpecRegistry;
+use rigor_eval::testing::env::{EnvCache, Installer, rigor_cache_dir};
 
 /// Flags of `rigor eval`.
 #[derive(Args)]

@@ -21,12 +21,12 @@ use rigor_core::session::Session;
 use rigor_core::workspace::WorkspaceMode;
 use rigor_llm::Provider;
 use rigor_protocol::Op;
+use rigor_testing::env::Environment;
+use rigor_testing::process::Cmd;
+use rigor_testing::spec::EnvSpec;
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::Instance;
-use crate::env::Environment;
-use crate::process::Cmd;
-use crate::spec::EnvSpec;
 
 /// Which agent produces patches.
 #[derive(Clone)]

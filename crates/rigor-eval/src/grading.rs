@@ -15,7 +15,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::parsers::{LogParser, StatusMap, TestStatus};
+use rigor_testing::parsers::{LogParser, StatusMap, TestStatus};
 
 /// Marker before the test output (official).
 pub const START_TEST_OUTPUT: &str = ">>>>> Start Test Output";

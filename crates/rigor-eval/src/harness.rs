@@ -25,21 +25,22 @@ use std::time::{Duration, Instant};
 
 use rigor_core::fsutil::write_atomic;
 use rigor_protocol::RunStatus;
-use rigor_sandbox::{Sandbox, SandboxMode, SandboxSettings, SandboxSpec};
+use rigor_sandbox::SandboxSettings;
+use rigor_testing::directives::test_directives;
+use rigor_testing::env::{EnvCache, Environment};
+use rigor_testing::parsers::{LogParser, StatusMap, TestStatus};
+use rigor_testing::runner::{TestCommand, TestRun, TestRunner};
+use rigor_testing::spec::{EnvSpec, ProjectKind};
 use serde::{Deserialize, Serialize};
 
 use crate::agent::{AgentOutcome, AgentSpec};
 use crate::dataset::{Instance, Prediction, model_dir_name};
-use crate::directives::test_directives;
-use crate::env::{EnvCache, Environment};
 use crate::grading::{
     self, END_TEST_OUTPUT, EvalType, Grading, START_TEST_OUTPUT, TEST_EXIT_CODE, TESTS_TIMEOUT, TestsStatus,
 };
-use crate::parsers::{StatusMap, TestStatus};
 use crate::patch::{self, modified_files};
-use crate::process::{Cmd, git};
-use crate::repos::{Worktree, find_clone};
-use crate::spec::{EnvSpec, ProjectKind, SpecRegistry, detect};
+use crate::repos::{CloneAt, Worktree, find_clone};
+use crate::spec::{SpecRegistry, detect};
 
 /// Where one instance is evaluated, and the flag its cancellation watches.
 #[derive(Clone, Copy)]
@@ -437,12 +438,13 @@ impl Evaluation {
         let parser = instance
             .log_parser
             .as_deref()
-            .and_then(crate::parsers::LogParser::from_official)
+            .and_then(LogParser::from_official)
             .filter(|_| self.specs.get(&instance.repo, &instance.version).is_none())
             .unwrap_or(spec.log_parser);
 
         let t = Instant::now();
-        let env = match self.envs.get(clone, &instance.repo, &instance.version, instance.env_commit(), &spec).await {
+        let sources = CloneAt { clone, commit: instance.env_commit() };
+        let env = match self.envs.get(&instance.repo, &instance.version, instance.env_commit(), &spec, &sources).await {
             Ok(env) => env,
             Err(e) => {
                 let _ = std::fs::copy(&e.log, dir.join("env_build.log"));
@@ -465,12 +467,12 @@ impl Evaluation {
         if spec.kind == ProjectKind::Node {
             // The install runs the repository's lifecycle scripts: confined like the tests, with
             // the network for this step only.
-            let mut cmd = Cmd::new("bash", &["-c", "npm ci || npm install"], &worktree.dir).timeout(self.timeout);
-            if let Some(sandbox) = self.test_sandbox(&env, &spec, worktree, dir, true).await? {
-                cmd = cmd.sandbox(sandbox);
-            }
-            let done = cmd.run().await.map_err(|e| e.to_string())?;
-            log.text(&done.output);
+            let install = TestCommand::new("bash", &["-c", "npm ci || npm install"], &worktree.dir)
+                .git_writable()
+                .writable(dir)
+                .with_network();
+            let done = self.test_runner().run(&install).await?;
+            log.text(&done.log);
         }
 
         // The patch: given, or produced by the agent.
@@ -525,7 +527,7 @@ impl Evaluation {
         instance: &Instance,
         patch_text: &str,
         spec: &EnvSpec,
-        parser: crate::parsers::LogParser,
+        parser: LogParser,
         env: &Environment,
         worktree: &Worktree,
         dir: &Path,
@@ -545,7 +547,7 @@ impl Evaluation {
         }
         result.applied_with = applied.method.clone();
         let run = self.run_tests(instance, &instance.test_patch, spec, env, worktree, dir, "eval.sh").await?;
-        result.timings.tests += run.elapsed;
+        result.timings.tests += run.elapsed.as_secs_f64();
         std::fs::write(dir.join("test_output.txt"), &run.log).map_err(|e| e.to_string())?;
         if run.timed_out {
             result.status = InstanceStatus::Timeout;
@@ -601,77 +603,33 @@ impl Evaluation {
         let script = eval_script(&worktree.dir, &instance.base_commit, test_patch, spec, &directives);
         let script_path = dir.join(script_name);
         std::fs::write(&script_path, &script).map_err(|e| e.to_string())?;
-        let mut cmd = Cmd::new("bash", &[&script_path.to_string_lossy()], &worktree.dir).timeout(self.timeout);
-        if let Some(sandbox) = self.test_sandbox(env, spec, worktree, dir, false).await? {
-            cmd = cmd.sandbox(sandbox);
+        let command =
+            TestCommand::script(&script_path, &worktree.dir).in_environment(env, spec).git_writable().writable(dir);
+        let mut run = self.test_runner().run(&command).await?;
+        if run.timed_out {
+            run.log.push_str(&format!("\n{TESTS_TIMEOUT} after {}s\n", self.timeout.as_secs()));
         }
-        for (k, v) in env.test_env(spec, &worktree.dir) {
-            cmd = cmd.env(&k, v);
-        }
-        let done = cmd.run().await.map_err(|e| format!("cannot run bash: {e}"))?;
-        let mut log = done.output.clone();
-        if done.timed_out {
-            log.push_str(&format!("\n{TESTS_TIMEOUT} after {}s\n", self.timeout.as_secs()));
-        }
-        Ok(TestRun { log, timed_out: done.timed_out, elapsed: done.elapsed.as_secs_f64() })
+        Ok(run)
     }
-}
 
-impl Evaluation {
-    /// The sandbox of one test run, or `None` when test runs are unconfined. Besides the worktree,
-    /// its private git directory (the script checks test files out) and the instance's log
-    /// directory (coverage data) are writable; the clone's objects, the environment and what the
-    /// run's `PYTHONPATH` names (e.g. coverage.py) are readable. `network` gives it the host's
-    /// network (for a package install).
-    async fn test_sandbox(
-        &self,
-        env: &Environment,
-        spec: &EnvSpec,
-        worktree: &Worktree,
-        dir: &Path,
-        network: bool,
-    ) -> Result<Option<Arc<Sandbox>>, String> {
-        if self.sandbox.mode == SandboxMode::Off {
-            return Ok(None);
-        }
-        let mut settings = self.sandbox.clone();
-        settings.network |= network;
-        if let Ok(git_dir) = git(&worktree.dir, &["rev-parse", "--absolute-git-dir"]).await {
-            settings.writable.push(PathBuf::from(git_dir));
-        }
-        if let Ok(common) = git(&worktree.dir, &["rev-parse", "--path-format=absolute", "--git-common-dir"]).await {
-            settings.readable.push(PathBuf::from(common));
-        }
-        settings.readable.extend(env.venv.iter().cloned());
-        let python_path = env.test_env(spec, &worktree.dir).into_iter().filter(|(k, _)| k == "PYTHONPATH");
-        let entries: Vec<PathBuf> =
-            python_path.flat_map(|(_, v)| std::env::split_paths(&v).collect::<Vec<_>>()).collect();
-        settings.readable.extend(entries.into_iter().filter(|p| p.is_absolute() && p.exists()));
-        settings.writable.push(dir.to_path_buf());
-        let spec = SandboxSpec::new(&worktree.dir, settings);
-        match tokio::task::spawn_blocking(move || Sandbox::new(spec)).await {
-            Ok(Ok(sandbox)) => Ok(Some(Arc::new(sandbox))),
-            Ok(Err(err)) => Err(format!("cannot sandbox the test run: {err} (--sandbox off runs tests unconfined)")),
-            Err(join) => Err(format!("the sandbox probe crashed: {join}")),
-        }
+    /// The runner of test runs (and of `npm ci`): the evaluation's time limit and sandbox. Test
+    /// runs confine the prediction's code: writable are the worktree, its private git directory
+    /// (the script checks test files out) and the instance's log directory (coverage data);
+    /// readable the clone's objects, the environment and what the run's `PYTHONPATH` names
+    /// (e.g. coverage.py); no network.
+    pub fn test_runner(&self) -> TestRunner {
+        TestRunner::new(self.timeout, self.sandbox.clone())
     }
-}
-
-/// The output of one test run.
-pub(crate) struct TestRun {
-    pub log: String,
-    pub timed_out: bool,
-    pub elapsed: f64,
 }
 
 /// The status map of a test run's log, or an empty map when it is unusable.
-pub(crate) fn status_map(run: &TestRun, parser: crate::parsers::LogParser, grading: Grading) -> StatusMap {
+pub(crate) fn status_map(run: &TestRun, parser: LogParser, grading: Grading) -> StatusMap {
     grading::status_map_of_log(&run.log, parser, grading).unwrap_or_default()
 }
 
 /// Whether a status counts as passing.
 pub(crate) fn passing(status: Option<&TestStatus>) -> bool {
-    matches!(status, Some(TestStatus::Passed | TestStatus::Xfail))
+    status.is_some_and(|s| s.passes())
 }
 
 /// The test part of an evaluation, as a bash script (the official layout, with rigor's paths).
@@ -723,8 +681,8 @@ fn shell_quote(s: &str) -> String {
 
 /// Back to `base_commit` with nothing untracked (after an agent worked in the worktree).
 async fn reset(dir: &Path, base_commit: &str) -> Result<(), String> {
-    crate::process::git(dir, &["reset", "-q", "--hard", base_commit]).await?;
-    crate::process::git(dir, &["clean", "-fdq", "-e", ".rigor"]).await?;
+    rigor_testing::process::git(dir, &["reset", "-q", "--hard", base_commit]).await?;
+    rigor_testing::process::git(dir, &["clean", "-fdq", "-e", ".rigor"]).await?;
     Ok(())
 }
 

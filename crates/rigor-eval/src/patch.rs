@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use crate::process::Cmd;
+use rigor_testing::process::Cmd;
 
 /// Printed in the log when every way of applying the patch failed (official marker).
 pub const APPLY_PATCH_FAIL: &str = ">>>>> Patch Apply Failed";
@@ -66,17 +66,6 @@ pub fn modified_files(diff: &str) -> Vec<String> {
     files
 }
 
-/// Files a diff touches (`diff --git a/… b/<path>` headers), in order.
-pub fn touched_files(diff: &str) -> Vec<String> {
-    let mut files = Vec::new();
-    for path in rigor_git::diff::parse(diff).into_iter().filter_map(|f| f.git_path) {
-        if !files.contains(&path) {
-            files.push(path);
-        }
-    }
-    files
-}
-
 /// Resets the files the test patch modifies to `base_commit`, then applies it with `git apply -v`.
 pub async fn apply_test_patch(
     dir: &Path,
@@ -106,6 +95,8 @@ pub async fn apply_test_patch(
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+    use rigor_testing::directives::touched_files;
+
     use super::*;
 
     const DIFF: &str = "diff --git a/tests/test_a.py b/tests/test_a.py\n--- a/tests/test_a.py\n+++ b/tests/test_a.py\n@@ -1 +1 @@\n-x\n+y\ndiff --git a/tests/new.py b/tests/new.py\nnew file mode 100644\n--- /dev/null\n+++ b/tests/new.py\n@@ -0,0 +1 @@\n+z\n";

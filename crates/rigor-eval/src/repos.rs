@@ -5,6 +5,7 @@
 //! [`Worktree::create`] makes a fresh detached git worktree at an
 //! instance's `base_commit`; when the clone lacks some blobs (a partial mirror without its largest
 //! files) the checkout leaves exactly those paths out, through a sparse checkout, and says so.
+//! [`CloneAt`] gives an environment build its sources the same way.
 //! Worktree bookkeeping in one clone is serialised; everything else runs in parallel.
 //! Nothing is fetched from the network here: a commit missing from the clone is an error telling
 //! the user to fetch it.
@@ -13,7 +14,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use crate::process::git;
+use rigor_testing::env::Sources;
+use rigor_testing::process::{Cmd, git};
 
 /// Why a repository or worktree is not available.
 #[derive(Debug, thiserror::Error)]
@@ -182,6 +184,27 @@ impl Worktree {
     }
 }
 
+/// The sources of an environment build: a worktree of `clone` at `commit`, made in the cache
+/// entry (and kept there, as the environment's installed project may point into it).
+#[derive(Debug, Clone, Copy)]
+pub struct CloneAt<'a> {
+    /// The clone.
+    pub clone: &'a Path,
+    /// The environment commit.
+    pub commit: &'a str,
+}
+
+impl Sources for CloneAt<'_> {
+    async fn check_out(&self, dest: &Path) -> Result<Vec<String>, String> {
+        let tree = Worktree::create(self.clone, self.commit, dest).await.map_err(|e| e.to_string())?;
+        let mut notes = Vec::new();
+        if !tree.missing.is_empty() {
+            notes.push(format!("left out (absent from the clone): {}", tree.missing.join(", ")));
+        }
+        Ok(notes)
+    }
+}
+
 /// Paths of `commit`'s tree whose blobs the object store lacks.
 async fn missing_paths(dir: &Path, commit: &str) -> Result<Vec<String>, RepoError> {
     let listing = git(dir, &["ls-tree", "-r", commit]).await.map_err(RepoError::Git)?;
@@ -194,7 +217,7 @@ async fn missing_paths(dir: &Path, commit: &str) -> Result<Vec<String>, RepoErro
         entries.push((object.to_string(), path.to_string()));
     }
     let input: String = entries.iter().map(|(o, _)| format!("{o}\n")).collect();
-    let done = crate::process::Cmd::new("git", &["cat-file", "--batch-check"], dir)
+    let done = Cmd::new("git", &["cat-file", "--batch-check"], dir)
         .stdin(input)
         .run()
         .await

@@ -13,15 +13,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use rigor_testing::env::{Environment, rigor_cache_dir};
+use rigor_testing::parsers::LogParser;
+use rigor_testing::process::Cmd;
+use rigor_testing::spec::EnvSpec;
 use serde::{Deserialize, Serialize};
 
 use crate::dataset::Instance;
-use crate::env::{Environment, rigor_cache_dir};
 use crate::harness::{Evaluation, InstanceLog, InstanceResult, InstanceStatus, passing, status_map};
-use crate::parsers::LogParser;
-use crate::process::Cmd;
 use crate::repos::Worktree;
-use crate::spec::EnvSpec;
 
 /// SWT figures of one instance.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -72,7 +72,7 @@ pub(crate) async fn grade_tests(
         return Ok(());
     }
     let before = eval.run_tests(instance, test_patch, spec, env, worktree, dir, "eval_before.sh").await?;
-    result.timings.tests += before.elapsed;
+    result.timings.tests += before.elapsed.as_secs_f64();
     let t = Instant::now();
     let gold = crate::patch::apply_patch(&worktree.dir, &instance.patch, &dir.join("gold.diff"))
         .await
@@ -92,7 +92,7 @@ pub(crate) async fn grade_tests(
         after_spec.env.insert("PYTHONPATH".into(), format!("{}:{}", path.unwrap_or_default(), cov.display()));
     }
     let after = eval.run_tests(instance, test_patch, &after_spec, env, worktree, dir, "eval_after.sh").await?;
-    result.timings.tests += after.elapsed;
+    result.timings.tests += after.elapsed.as_secs_f64();
     let mut text = format!("=== before the fix ===\n{}\n=== after the fix ===\n{}", before.log, after.log);
     if before.timed_out || after.timed_out {
         text.push_str("\n(timed out)\n");

@@ -12,12 +12,12 @@ use std::time::Duration;
 
 use rigor_eval::agent::AgentSpec;
 use rigor_eval::dataset::{Instance, Prediction};
-use rigor_eval::env::{EnvCache, Installer, rigor_cache_dir};
 use rigor_eval::grading::Grading;
 use rigor_eval::harness::{Evaluation, InstanceResult, InstanceStatus, Mode, NoProgress, Task};
-use rigor_eval::parsers::{LogParser, TestStatus};
 use rigor_eval::spec::SpecRegistry;
 use rigor_test_support::server::{Flavor, Reply, ScriptedServer, Step};
+use rigor_testing::env::{EnvCache, Installer, rigor_cache_dir};
+use rigor_testing::parsers::{LogParser, TestStatus};
 
 fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")

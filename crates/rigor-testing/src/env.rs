@@ -1,10 +1,10 @@
 //! The environment cache: one Python virtual environment per (repository, version, environment
 //! commit, spec digest), built once with `uv` (or `pip`) and reused by every instance and run.
 //!
-//! A build checks out the environment commit into the cache entry (`src/`), creates `venv/` with
-//! the spec's Python (found on the machine: `PATH`, pyenv, /usr), installs the requirement files,
-//! the pip packages and the project (the spec's install command), and writes `ready.json` last,
-//! so an interrupted build is never mistaken for a finished one. A changed spec has a new digest
+//! A build has the caller's [`Sources`] put the environment commit into the cache entry (`src/`),
+//! creates `venv/` with the spec's Python (found on the machine: `PATH`, pyenv, /usr), installs
+//! the requirement files, the pip packages and the project (the spec's install command), and
+//! writes `ready.json` last, so an interrupted build is never mistaken for a finished one. A changed spec has a new digest
 //! and so a new entry. The project installed there is the one at the environment commit: at test
 //! time the instance's worktree comes first on `PYTHONPATH` and shadows it (see
 //! [`Environment::test_env`]). When the environment's contents cannot depend on the repository
@@ -19,7 +19,7 @@
 //! A build runs the repository's code (`setup.py`, build backends, `pre_install` commands), so
 //! with [`EnvCache::with_sandbox`] every step runs in `rigor_sandbox`: writable are the cache entry
 //! (sources, venv, a temporary directory) and the uv cache; readable the interpreter, uv and the
-//! clone's git directory; the network is on (packages are fetched) for these steps only.
+//! sources' git directory; the network is on (packages are fetched) for these steps only.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -29,8 +29,21 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::process::Cmd;
-use crate::repos::Worktree;
 use crate::spec::{EnvSpec, ProjectKind};
+
+/// Where an environment build gets the project's sources: a checkout at the environment commit.
+///
+/// The cache asks for them only when it builds and the spec installs something from the project
+/// (requirement files, an install or pre-install command); a cache hit never calls it. The
+/// checkout's git metadata, if it is a git worktree, is made readable to the build's sandbox (a
+/// build backend such as setuptools-scm asks git for the version). This crate does not know
+/// where sources come from: the harness checks out a dataset clone at the row's environment
+/// commit, a project run would copy or check out the user's repository.
+pub trait Sources: Sync {
+    /// Puts the sources into `dest` (which does not exist yet). Returns notes for the build log
+    /// (e.g. paths that could not be checked out), or why the sources could not be had.
+    fn check_out(&self, dest: &Path) -> impl Future<Output = Result<Vec<String>, String>> + Send;
+}
 
 /// Which tool installs packages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -233,14 +246,15 @@ impl EnvCache {
         format!("{}__{version}__{commit}__{}__{installer}", flat(repo), spec.build_digest())
     }
 
-    /// The environment for `spec`, from the cache or built now from `clone` at `env_commit`.
+    /// The environment of `repo` at `version` for `spec`, from the cache or built now from the
+    /// `sources` at `env_commit` (the commit names the entry; the sources must be at it).
     pub async fn get(
         &self,
-        clone: &Path,
         repo: &str,
         version: &str,
         env_commit: &str,
         spec: &EnvSpec,
+        sources: &impl Sources,
     ) -> Result<Environment, EnvError> {
         let key = self.key(repo, version, env_commit, spec);
         if spec.kind != ProjectKind::Python {
@@ -272,7 +286,7 @@ impl EnvCache {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).map_err(|e| err(format!("cannot create {}: {e}", dir.display())))?;
         let mut log = BuildLog::new(dir.join("build.log"));
-        let result = self.build(clone, env_commit, spec, &dir, &mut log).await;
+        let result = self.build(sources, spec, &dir, &mut log).await;
         match result {
             Ok((python, installer)) => {
                 let env = Environment {
@@ -285,7 +299,7 @@ impl EnvCache {
                     fresh: true,
                 };
                 let text = serde_json::to_string_pretty(&env).map_err(|e| err(e.to_string()))?;
-                rigor_core::fsutil::write_atomic(&ready, text.as_bytes()).map_err(|e| err(e.to_string()))?;
+                write_atomic(&ready, text.as_bytes()).map_err(|e| err(format!("{}: {e}", ready.display())))?;
                 Ok(env)
             }
             Err(message) => {
@@ -297,8 +311,7 @@ impl EnvCache {
 
     async fn build(
         &self,
-        clone: &Path,
-        env_commit: &str,
+        sources: &impl Sources,
         spec: &EnvSpec,
         dir: &Path,
         log: &mut BuildLog,
@@ -311,9 +324,8 @@ impl EnvCache {
         let src = dir.join("src");
         let needs_src = !spec.requirements.is_empty() || spec.install.is_some() || !spec.pre_install.is_empty();
         if needs_src {
-            let tree = Worktree::create(clone, env_commit, &src).await.map_err(|e| e.to_string())?;
-            if !tree.missing.is_empty() {
-                log.line(&format!("left out (absent from the clone): {}", tree.missing.join(", ")));
+            for note in sources.check_out(&src).await? {
+                log.line(&note);
             }
         } else {
             std::fs::create_dir_all(&src).map_err(|e| e.to_string())?;
@@ -420,7 +432,6 @@ impl EnvCache {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
     async fn step(
         &self,
         log: &mut BuildLog,
@@ -448,6 +459,18 @@ impl EnvCache {
         }
         Ok(())
     }
+}
+
+/// Writes `bytes` to `path` through a synced temporary file in the same directory renamed over
+/// it: a reader sees the old content or the new one, never a part. (rigor-core's `fsutil` has
+/// the same; this crate sits below it.)
+fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut file = tempfile::NamedTempFile::new_in(dir)?;
+    file.write_all(bytes)?;
+    file.as_file().sync_all()?;
+    file.persist(path).map(drop).map_err(|e| e.error)
 }
 
 fn read_ready(path: &Path) -> Option<Environment> {

@@ -51,6 +51,11 @@ impl TestStatus {
         }
     }
 
+    /// Whether the status counts as passing (PASSED or XFAIL, as SWE-bench counts them).
+    pub fn passes(self) -> bool {
+        matches!(self, TestStatus::Passed | TestStatus::Xfail)
+    }
+
     fn from_word(word: &str) -> Option<TestStatus> {
         Self::ALL.into_iter().find(|s| s.as_str() == word)
     }

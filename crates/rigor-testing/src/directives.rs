@@ -1,11 +1,9 @@
-//! Which tests to run for an instance: the test files its test patch touches.
+//! Which tests to run for a test patch: the test files it touches.
 //!
-//! As in the official harness: every file named by a `diff --git` header of the test patch, less
+//! As in the official SWE-bench harness: every file named by a `diff --git` header of the test patch, less
 //! files with a non-test extension (json, png, csv, txt, md, jpg, jpeg, pkl, yml, yaml, toml);
 //! for Django, dotted module names relative to `tests/` without `.py`. For Rust and Go specs the
 //! whole suite runs (their directives are empty). This module does not run anything.
-
-use crate::patch::touched_files;
 
 /// Extensions (suffixes) of files that are not tests, exactly as the official list (whose `csv`
 /// has no dot).
@@ -23,6 +21,17 @@ pub enum DirectiveStyle {
     DjangoModules,
     /// Run the whole suite; no directives (cargo test, go test ./...).
     None,
+}
+
+/// Files a diff touches (`diff --git a/… b/<path>` headers), in order.
+pub fn touched_files(diff: &str) -> Vec<String> {
+    let mut files = Vec::new();
+    for path in rigor_git::diff::parse(diff).into_iter().filter_map(|f| f.git_path) {
+        if !files.contains(&path) {
+            files.push(path);
+        }
+    }
+    files
 }
 
 /// The test directives of `test_patch`.

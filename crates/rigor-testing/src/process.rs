@@ -1,5 +1,5 @@
-//! Running the harness's own commands (git, patch, environment builds, test runs) as child
-//! processes with a wall-clock limit.
+//! Running commands (git, patch, environment builds, test runs) as child processes with a
+//! wall-clock limit.
 //!
 //! Each command gets its own process group, so a timeout kills the whole tree (a test runner and
 //! its workers). Output is captured with stdout and stderr interleaved through one pipe, as a
