@@ -197,7 +197,7 @@ pub async fn eval(args: EvalArgs) -> Result<u8> {
                     provider: Arc::from(provider),
                     settings: Box::new(settings),
                     interrupt: interrupt.clone(),
-                    sources: crate::tool_sources(),
+                    sources: crate::tool_sources(None),
                 },
             ))
         }

@@ -7,6 +7,7 @@ mod eval_cmd;
 mod graph_cmd;
 mod model_cmd;
 mod output;
+mod prove;
 mod terminal;
 
 use std::io::IsTerminal;
@@ -48,8 +49,8 @@ Configuration, later wins: ~/.config/rigor/config.toml, <repo>/.rigor/config.tom
 tighten), the environment (RIGOR_MODEL, OPENAI_API_KEY, OPENAI_BASE_URL, ANTHROPIC_API_KEY,
 ANTHROPIC_BASE_URL), then flags.
 
-Exit codes: 0 submitted, 1 error, 2 usage error, 3 abstained, 4 budget exhausted,
-5 replay diverged, 130 interrupted.";
+Exit codes: 0 submitted (proven, when the run proves its patch), 1 error, 2 usage error,
+3 abstained, 4 budget exhausted, 5 replay diverged, 6 unproven, 130 interrupted.";
 
 #[derive(Parser)]
 #[command(name = "rigor", version, about = ABOUT, long_about = LONG_ABOUT)]
@@ -124,6 +125,8 @@ struct RunArgs {
     budgets: BudgetArgs,
     #[command(flatten)]
     safety: approve::SafetyArgs,
+    #[command(flatten)]
+    proof: prove::ProofArgs,
 }
 
 /// Help of a flag whose value comes from the configuration when the flag is absent (clap's own
@@ -288,9 +291,12 @@ async fn dispatch(cli: Cli) -> Result<u8> {
 }
 
 /// The tool sources of every agent run (`rigor run`, `rigor replay`, `rigor eval --agent rigor`):
-/// the one place that decides what a run's model can use beyond the standard tools.
-pub(crate) fn tool_sources() -> Vec<std::sync::Arc<dyn rigor_tools::ToolSource>> {
-    vec![std::sync::Arc::new(rigor_graph::GraphSource)]
+/// the one place that decides what a run's model can use beyond the standard tools: the code
+/// graph, and the proof when the run proves its patch.
+pub(crate) fn tool_sources(prover: Option<&rigor_proof::prover::Prover>) -> Vec<Arc<dyn rigor_tools::ToolSource>> {
+    let mut sources: Vec<Arc<dyn rigor_tools::ToolSource>> = vec![Arc::new(rigor_graph::GraphSource)];
+    sources.extend(prover.map(|p| Arc::new(p.clone()) as Arc<dyn rigor_tools::ToolSource>));
+    sources
 }
 
 /// The configuration for the repository at `root`, with a warning on stderr for every setting of
@@ -394,41 +400,72 @@ async fn run(args: RunArgs) -> Result<u8> {
     args.safety.apply(&mut settings.sandbox);
 
     let approver = approve::approver(args.json, &settings.sandbox);
+    let prover = args.proof.prover(settings.command_timeout_secs);
     let request = RunRequest {
         repo: args.repo.clone(),
         issue,
         mode: if args.in_place { WorkspaceMode::InPlace } else { WorkspaceMode::Worktree },
         start: None,
-        apply: args.apply,
+        // A proven run applies after the proof allows it.
+        apply: args.apply && prover.is_none(),
         keep_workspace: args.keep_workspace,
         settings,
         run_id: args.run_id.clone(),
         shell_env: Vec::new(),
         replay_of: None,
-        sources: tool_sources(),
+        sources: tool_sources(prover.as_ref()),
         user_messages: Vec::new(),
     };
-    let report = run_session(request, Arc::from(provider), args.json, approver, &mut |_| {}).await?;
+    let mut report = run_session(request, Arc::from(provider), args.json, approver, &mut |_| {}).await?;
+    let proof = prover.as_ref().and_then(|p| prove::proof_of(&report, p));
+    let style = Style::detect();
+    let mut refused_apply = false;
+    if let Some(proof) = &proof
+        && args.apply
+        && report.status == rigor_protocol::RunStatus::Submitted
+    {
+        if prove::may_apply(proof, &args.proof) {
+            match prove::apply(&repo_root(&args.repo), &report.patch).await {
+                Ok(()) => report.applied = !report.patch.trim().is_empty(),
+                Err(err) => eprintln!("rigor: the patch was not applied to your checkout: {err:#}"),
+            }
+        } else {
+            refused_apply = true;
+        }
+    }
     if !args.json {
-        let style = Style::detect();
         println!("{}", style.dim(&format!("run record: {}", report.run_dir.display())));
+    }
+    let exit = match &proof {
+        Some(proof) => prove::deliver(proof, &report, args.json)?,
+        None => report.status.exit_code() as u8,
+    };
+    if !args.json {
         if report.applied {
             println!("{}", style.green("the patch was applied to your checkout"));
         } else if !report.patch.trim().is_empty() {
+            if refused_apply {
+                println!("{}", style.red("--apply refused: the patch is not proven (--apply-unproven applies it)"));
+            }
             println!(
                 "{}",
                 style.dim(&format!("apply it with: git apply {}", report.run_dir.join("patch.diff").display()))
             );
         }
     }
-    Ok(report.status.exit_code() as u8)
+    Ok(exit)
 }
 
 /// Exit code of `rigor replay` when the replay diverged from the recording.
 const EXIT_DIVERGED: u8 = 5;
 
 async fn replay_command(args: ReplayArgs) -> Result<u8> {
-    let mut replay = Replay::load(&args.trajectory, args.repo.as_deref(), tool_sources())?;
+    // The recorded run's sources again: the proof (with default settings) if it had one.
+    let prover = rigor_proof::prover::Prover::new(Default::default());
+    let choose = |names: &[String]| {
+        tool_sources(names.iter().any(|n| n == rigor_tools::ToolSource::name(&prover)).then_some(&prover))
+    };
+    let mut replay = Replay::load(&args.trajectory, args.repo.as_deref(), choose)?;
     let (request, provider) = (replay.request.clone(), replay.provider.clone());
     let run = run_session(request, provider, args.json, None, &mut |event| replay.observe(event)).await?;
     let report = replay.report(run);

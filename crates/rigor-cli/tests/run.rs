@@ -12,17 +12,25 @@ use serde_json::{Value, json};
 const FIX_OLD: &str = "total = int(number) * UNITS[ch]";
 const FIX_NEW: &str = "total += int(number) * UNITS[ch]";
 const VERIFY: &str = "python3 -c 'from durations import parse_duration as p; assert p(\"1h30m\") == 5400, p(\"1h30m\")' && python3 -m unittest 2>&1 | tail -1";
+/// The reproduction a competent agent writes: a unittest test of the compound durations.
+const REPRODUCTION: &str = "import unittest\n\nfrom durations import parse_duration\n\n\nclass CompoundDurationTest(unittest.TestCase):\n    def test_compound(self):\n        self.assertEqual(parse_duration(\"1h30m\"), 5400)\n        self.assertEqual(parse_duration(\"1d2h\"), 93600)\n";
+
+fn create(path: &str, text: &str) -> Step {
+    call("edit", json!({"command": "create", "path": path, "file_text": text}))
+}
 
 fn call(name: &str, args: Value) -> Step {
     Step::Reply(Reply::call(name, &args.to_string()))
 }
 
-/// The script of a competent agent fixing the example: localize, reproduce, patch, verify, finish.
+/// The script of a competent agent fixing the example: localize, reproduce (a check, then a test),
+/// patch, verify, finish.
 fn fixing_script() -> Vec<Step> {
     vec![
         call("search", json!({"pattern": "def parse_duration"})),
         Step::Reply(Reply::call("view", &json!({"path": "durations.py"}).to_string()).with_text("Let me read it.")),
         call("bash", json!({"command": VERIFY})),
+        create("test_compound.py", REPRODUCTION),
         call("edit", json!({"command": "str_replace", "path": "durations.py", "old_str": FIX_OLD, "new_str": FIX_NEW})),
         call("bash", json!({"command": VERIFY})),
         call("finish", json!({"summary": "Accumulate every part of a compound duration; 1h30m is 5400 s."})),
@@ -149,19 +157,39 @@ fn an_openai_compatible_model_fixes_the_example_and_the_patch_is_proven() {
     let output = env.run(&[]);
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
 
-    let events = parse_events(&output);
+    let mut events = parse_events(&output);
+    let proof = events.pop().unwrap();
     assert_eq!(events.first().unwrap()["type"], "run_started");
     assert_eq!(events.last().unwrap()["type"], "run_finished");
     assert_eq!(events.last().unwrap()["status"], "submitted");
-    assert_eq!(of_type(&events, "tool_call").len(), 6);
+    assert_eq!(of_type(&events, "tool_call").len(), 7);
     let observations = of_type(&events, "observation");
     assert!(observations[2]["content"].as_str().unwrap().contains("AssertionError"), "the bug reproduces first");
-    assert!(observations[4]["content"].as_str().unwrap().contains("OK"), "{}", observations[4]);
+    assert!(observations[5]["content"].as_str().unwrap().contains("OK"), "{}", observations[5]);
+    assert!(observations[6]["content"].as_str().unwrap().contains("rigor proved the patch"), "{}", observations[6]);
+
+    // The proof: rigor ran the reproduction on the original code (it failed with the issue's
+    // assertion) and on the fix (it passes), and the related existing tests on both.
+    assert_eq!((proof["type"].as_str(), proof["proof"]["status"].as_str()), (Some("proof"), Some("proven")), "{proof}");
+    let reproduction = &proof["proof"]["reproduction"];
+    assert_eq!(reproduction["before"][0]["id"], "test_compound.CompoundDurationTest.test_compound");
+    assert_eq!(reproduction["before"][0]["status"], "FAILED");
+    assert_eq!(reproduction["before"][0]["failure"]["kind"], "assertion", "{reproduction}");
+    assert!(reproduction["before"][0]["failure"]["message"].as_str().unwrap().contains("1800 != 5400"));
+    assert_eq!(reproduction["after"][0]["status"], "PASSED");
+    let regressions = &proof["proof"]["regressions"];
+    assert_eq!(regressions["files"], json!(["test_durations.py"]), "{regressions}");
+    assert_eq!(regressions["before"].as_object().unwrap().len(), 3);
+    assert!(regressions["after"].as_object().unwrap().values().all(|s| s == "PASSED"), "{regressions}");
+    assert!(proof["proof"]["fix_patch"].as_str().unwrap().contains("durations.py"));
+    assert!(proof["proof"]["test_patch"].as_str().unwrap().contains("test_compound.py"));
 
     let run_dir = env.only_run_dir();
+    let written: Value = serde_json::from_str(&std::fs::read_to_string(run_dir.join("proof.json")).unwrap()).unwrap();
+    assert_eq!(written, proof["proof"]);
     let result = result_json(&run_dir);
     assert_eq!(result["status"], "submitted");
-    assert_eq!(result["totals"]["steps"], 6);
+    assert_eq!(result["totals"]["steps"], 7);
     assert!(result["totals"]["usage"]["input_tokens"].as_u64().unwrap() > 0);
     assert_patch_fixes_the_bug(&run_dir.join("patch.diff"));
 
@@ -175,7 +203,7 @@ fn an_openai_compatible_model_fixes_the_example_and_the_patch_is_proven() {
     let non_delta = events.iter().filter(|e| e["type"] != "text_delta").count();
     assert_eq!(recorded.len(), non_delta);
     let requests = server.requests();
-    assert_eq!(requests.len(), 6);
+    assert_eq!(requests.len(), 7);
     assert!(requests[0]["tools"].as_array().unwrap().iter().any(|t| t["function"]["name"] == "bash"));
     assert!(
         requests[0]["messages"][0]["content"].as_str().unwrap().contains("python3 -m unittest -v"),
@@ -188,7 +216,7 @@ fn an_openai_compatible_model_fixes_the_example_and_the_patch_is_proven() {
     assert!(exported.status.success(), "{}", describe(&exported));
     let chat: Vec<Value> = parse_events(&exported);
     assert_eq!(chat.len(), 1);
-    assert_eq!(chat[0]["messages"].as_array().unwrap().len(), 2 + 6 * 2);
+    assert_eq!(chat[0]["messages"].as_array().unwrap().len(), 2 + 7 * 2);
     assert_eq!(chat[0]["metadata"]["status"], "submitted");
     assert_each_tool_call_answered_once(&chat);
 
@@ -199,6 +227,123 @@ fn an_openai_compatible_model_fixes_the_example_and_the_patch_is_proven() {
     assert_eq!(report["type"], "replay_report");
     assert_eq!(report["reproduced"], true, "{report}");
     assert_eq!(report["patch_identical"], true);
+}
+
+/// The `finish` call's observations of a run, in order.
+fn finish_observations(events: &[Value]) -> Vec<String> {
+    of_type(events, "observation")
+        .into_iter()
+        .filter(|o| o["name"] == "finish")
+        .map(|o| o["content"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn a_reproduction_that_cannot_run_or_already_passes_is_sent_back_until_one_reproduces() {
+    let env = Env::new();
+    let broken = REPRODUCTION.replace("import parse_duration", "import parse_compound as parse_duration");
+    let passing = REPRODUCTION.replace("\"1h30m\"), 5400", "\"45s\"), 45").replace("\"1d2h\"), 93600", "\"2h\"), 7200");
+    let finish = || call("finish", json!({"summary": "fixed"}));
+    let script = vec![
+        create("test_compound.py", &broken),
+        call("edit", json!({"command": "str_replace", "path": "durations.py", "old_str": FIX_OLD, "new_str": FIX_NEW})),
+        finish(),
+        call("bash", json!({"command": format!("cat > test_compound.py <<'EOF'\n{passing}EOF")})),
+        finish(),
+        call("bash", json!({"command": format!("cat > test_compound.py <<'EOF'\n{REPRODUCTION}EOF")})),
+        finish(),
+    ];
+    let server = ScriptedServer::start_blocking(Flavor::OpenAi, script);
+    env.config(&server, "openai", "");
+    let output = env.run(&[]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let events = parse_events(&output);
+    let finishes = finish_observations(&events);
+    assert_eq!(finishes.len(), 3, "{finishes:?}");
+    assert!(finishes[0].contains("not finished") && finishes[0].contains("ImportError"), "{}", finishes[0]);
+    assert!(finishes[0].contains("could not run"), "{}", finishes[0]);
+    assert!(finishes[1].contains("passes on the original code"), "{}", finishes[1]);
+    assert!(finishes[2].contains("rigor proved the patch"), "{}", finishes[2]);
+    let proof = events.last().unwrap();
+    assert_eq!(proof["proof"]["status"], "proven");
+    assert_eq!(proof["proof"]["rejections"], 2);
+}
+
+#[test]
+fn a_fix_that_breaks_a_related_test_is_unproven_names_the_test_and_is_not_applied() {
+    let env = Env::new();
+    let script = vec![
+        create("test_compound.py", REPRODUCTION),
+        call("edit", json!({"command": "str_replace", "path": "durations.py", "old_str": FIX_OLD, "new_str": FIX_NEW})),
+        // Makes the reproduction pass, but 45s is no longer 45.
+        call(
+            "edit",
+            json!({"command": "str_replace", "path": "durations.py", "old_str": "\"s\": 1}", "new_str": "\"s\": 2}"}),
+        ),
+        call("finish", json!({"summary": "fixed"})),
+    ];
+    let server = ScriptedServer::start_blocking(Flavor::OpenAi, script);
+    env.config(&server, "openai", "");
+    let output = env.run(&["--proof-attempts", "0", "--apply"]);
+    assert_eq!(output.status.code(), Some(6), "unproven has its own exit code: {}", describe(&output));
+    let proof = parse_events(&output).pop().unwrap();
+    assert_eq!(proof["proof"]["status"], "unproven", "{proof}");
+    assert_eq!(proof["proof"]["regressions"]["broken"], json!(["test_durations.ParseDurationTest.test_single_units"]));
+    assert_eq!(proof["proof"]["reproduction"]["after"][0]["status"], "PASSED");
+    let source = std::fs::read_to_string(env.repo.path().join("durations.py")).unwrap();
+    assert!(source.contains(FIX_OLD), "--apply does not apply an unproven patch");
+
+    // Human output says so.
+    let env = Env::new();
+    let script = vec![
+        create("test_compound.py", REPRODUCTION),
+        call(
+            "edit",
+            json!({"command": "str_replace", "path": "durations.py", "old_str": "\"s\": 1}", "new_str": "\"s\": 2}"}),
+        ),
+        call("finish", json!({"summary": "fixed"})),
+    ];
+    let server = ScriptedServer::start_blocking(Flavor::OpenAi, script);
+    env.config(&server, "openai", "");
+    let mut args = vec!["run", "--issue-file", "ISSUE.md", "--model", "scripted:m", "--proof-attempts", "0"];
+    args.extend(["--apply"]);
+    let output = env.command(&args).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(6), "{}", describe(&output));
+    assert!(stdout.contains("result: unproven") && stdout.contains("proof: "), "{stdout}");
+    assert!(stdout.contains("--apply refused"), "{stdout}");
+}
+
+#[test]
+fn deleting_skipping_or_weakening_an_existing_test_is_refused() {
+    let env = Env::new();
+    let weaken = json!({"command": "str_replace", "path": "test_durations.py",
+        "old_str": "        self.assertEqual(parse_duration(\"2h\"), 7200)\n", "new_str": ""});
+    let skip = "sed -i 's/    def test_single_units/    @unittest.skip(\"flaky\")\\n    def test_single_units/' test_durations.py";
+    let script = vec![
+        call("edit", weaken),
+        create("test_compound.py", REPRODUCTION),
+        call("edit", json!({"command": "str_replace", "path": "durations.py", "old_str": FIX_OLD, "new_str": FIX_NEW})),
+        call("bash", json!({"command": skip})),
+        call("finish", json!({"summary": "fixed"})),
+        call("abstain", json!({"reason": "cannot fix without skipping"})),
+    ];
+    let server = ScriptedServer::start_blocking(Flavor::OpenAi, script);
+    env.config(&server, "openai", "");
+    let output = env.run(&[]);
+    let events = parse_events(&output);
+    let observations = of_type(&events, "observation");
+    assert!(
+        observations[0]["content"].as_str().unwrap().contains("refused: test_durations.py: removes 1 assertion"),
+        "{}",
+        observations[0]
+    );
+    let finishes = finish_observations(&events);
+    assert!(
+        finishes[0].contains("skips or expects failure of the existing test `ParseDurationTest.test_single_units`"),
+        "{finishes:?}"
+    );
+    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
 }
 
 #[test]
@@ -212,7 +357,7 @@ fn an_anthropic_model_fixes_the_example_and_apply_updates_the_checkout() {
     assert!(source.contains(FIX_NEW), "--apply writes the patch to the checkout");
     let requests = server.requests();
     assert!(requests[0]["system"].to_string().contains("You are rigor"), "{}", requests[0]["system"]);
-    assert_eq!(requests.len(), 6);
+    assert_eq!(requests.len(), 7);
 }
 
 #[test]

@@ -86,6 +86,7 @@ mod tests {
                 issue: "bug".into(),
                 system_prompt: "sys".into(),
                 tools: vec![],
+                sources: vec![],
                 started_at: "now".into(),
             }),
             record(response(Message::assistant("thinking", vec![]))),

@@ -120,10 +120,14 @@ pub struct Replay {
 
 impl Replay {
     /// Reads the trajectory at `path` (the file or its run directory) to replay it against `repo`
-    /// (default: the recorded repository), with the tool `sources` the recorded run had (the
-    /// front end's choice, as for the run itself). Refuses a record whose tool calls were
+    /// (default: the recorded repository), with the tool sources `sources` gives for the names
+    /// of those the recorded run had (the front end's choice, as for the run itself). Refuses a record whose tool calls were
     /// redacted: replaying would run the placeholder instead.
-    pub fn load(path: &Path, repo: Option<&Path>, sources: Vec<Arc<dyn ToolSource>>) -> Result<Self, ReplayError> {
+    pub fn load(
+        path: &Path,
+        repo: Option<&Path>,
+        sources: impl FnOnce(&[String]) -> Vec<Arc<dyn ToolSource>>,
+    ) -> Result<Self, ReplayError> {
         let path = trajectory_path(path);
         let records = read_trajectory(&path).map_err(|e| ReplayError::Trajectory(e.to_string()))?;
         let mut started = None;
@@ -133,8 +137,8 @@ impl Replay {
         let mut user_messages = Vec::new();
         for record in records {
             match record.event {
-                Event::RunStarted { run_id, repo, base_commit, model, issue, .. } => {
-                    started = Some((run_id, repo, base_commit, model, issue))
+                Event::RunStarted { run_id, repo, base_commit, model, issue, sources, .. } => {
+                    started = Some((run_id, repo, base_commit, model, issue, sources))
                 }
                 Event::ModelResponse { message, usage, cost_usd, finish_reason, .. } => {
                     responses.push(ChatResponse { message, usage, cost_usd, finish_reason })
@@ -145,7 +149,7 @@ impl Replay {
                 _ => {}
             }
         }
-        let (recorded_run_id, recorded_repo, base_commit, model, issue) =
+        let (recorded_run_id, recorded_repo, base_commit, model, issue, recorded_sources) =
             started.ok_or_else(|| ReplayError::Trajectory(format!("{} has no run_started event", path.display())))?;
         let redacted = responses
             .iter()
@@ -173,7 +177,7 @@ impl Replay {
             run_id: None,
             shell_env: Vec::new(),
             replay_of: Some(recorded_run_id),
-            sources,
+            sources: sources(&recorded_sources),
             user_messages,
         };
         Ok(Replay {

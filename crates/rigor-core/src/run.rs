@@ -183,6 +183,7 @@ pub(crate) async fn execute(
         issue: request.issue.clone(),
         system_prompt: system.clone(),
         tools: tools.specs(),
+        sources: request.sources.iter().map(|s| s.name().to_string()).collect(),
         started_at: chrono::Utc::now().to_rfc3339(),
     });
     emitter

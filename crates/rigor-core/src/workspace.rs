@@ -88,6 +88,18 @@ impl rigor_tools::Baseline for Workspace {
     }
 }
 
+/// Applies `patch` to the user's checkout at `repo_root`; checks first, so a patch that does not
+/// apply changes nothing.
+pub async fn apply_patch_to_checkout(repo_root: &Path, patch: &str) -> Result<(), WorkspaceError> {
+    if patch.trim().is_empty() {
+        return Ok(());
+    }
+    let checkout = Git::checkout(repo_root);
+    checkout.run_with_input(&["apply", "--check", "--whitespace=nowarn", "-"], Some(patch.as_bytes())).await?;
+    checkout.run_with_input(&["apply", "--whitespace=nowarn", "-"], Some(patch.as_bytes())).await?;
+    Ok(())
+}
+
 /// Runs git on the user's checkout at `dir` ([`Git::checkout`]) and returns stdout.
 pub async fn git(dir: &Path, args: &[&str]) -> Result<String, WorkspaceError> {
     Ok(Git::checkout(dir).run(args).await?)
@@ -269,13 +281,10 @@ impl Workspace {
     /// Applies `patch` to the user's checkout (for `--apply`); checks first, so a patch that does
     /// not apply changes nothing.
     pub async fn apply_to_checkout(&self, patch: &str) -> Result<(), WorkspaceError> {
-        if patch.trim().is_empty() || self.mode == WorkspaceMode::InPlace {
+        if self.mode == WorkspaceMode::InPlace {
             return Ok(());
         }
-        let checkout = Git::checkout(&self.repo_root);
-        checkout.run_with_input(&["apply", "--check", "--whitespace=nowarn", "-"], Some(patch.as_bytes())).await?;
-        checkout.run_with_input(&["apply", "--whitespace=nowarn", "-"], Some(patch.as_bytes())).await?;
-        Ok(())
+        apply_patch_to_checkout(&self.repo_root, patch).await
     }
 
     /// Removes the worktree (in-place workspaces are left alone).

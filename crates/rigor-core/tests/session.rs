@@ -191,7 +191,7 @@ async fn a_user_message_joins_the_conversation_before_the_next_turn_and_a_replay
     assert_eq!((last.role, last.content.as_str()), (Role::User, hint), "the second turn sees it last");
 
     // The replay sends it again at the same point and reproduces the run.
-    let mut replay = Replay::load(&report.run_dir, None, Vec::new()).unwrap();
+    let mut replay = Replay::load(&report.run_dir, None, |_| Vec::new()).unwrap();
     assert_eq!(replay.request.user_messages, vec![(1, hint.to_string())]);
     let mut session = Session::start(replay.request.clone(), replay.provider.clone(), false);
     let (mut replayed, mut workspace) = (Vec::new(), None);

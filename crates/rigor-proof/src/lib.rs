@@ -5,10 +5,16 @@
 //!   the integrity guard refuses).
 //! - [`failure`]: why a test failed, read from its runner's output, and whether that failure
 //!   reproduces the issue (an assertion or the exception the issue names; never a broken test).
+//! - [`project`]: the test runner of a repository without a dataset spec (pytest, unittest,
+//!   cargo), the command that runs chosen tests and how its log reads.
+//! - [`prover`]: the [`prover::Prover`], a tool source whose `finish` check runs the proof in
+//!   the sandbox (tests run through `rigor_testing`) and whose edit check guards existing tests.
 //! - [`proof`]: the proof record (`proof.json`) and its summary.
 //!
 //! This crate never prints.
 
 pub mod failure;
+pub mod project;
 pub mod proof;
+pub mod prover;
 pub mod tests_in;

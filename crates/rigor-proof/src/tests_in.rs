@@ -125,14 +125,23 @@ pub fn test_functions(path: &str, content: &str) -> Vec<TestFn> {
     found
 }
 
-/// Each test's region (its definition up to the next test), by qualified name.
+/// Each test's region (its decorators or attributes, its definition, up to the next test's), by
+/// qualified name.
 fn regions(path: &str, content: &str) -> BTreeMap<String, String> {
     let lines: Vec<&str> = content.lines().collect();
     let tests = test_functions(path, content);
+    // A region starts at the decorators (`@…`) or attributes (`#[…]`) right above the definition.
+    let start = |test: &TestFn| {
+        let mut at = test.line - 1;
+        while at > 0 && matches!(lines[at - 1].trim_start().get(..2), Some(p) if p.starts_with('@') || p == "#[") {
+            at -= 1;
+        }
+        at
+    };
     let mut out = BTreeMap::new();
     for (i, test) in tests.iter().enumerate() {
-        let end = tests.get(i + 1).map_or(lines.len(), |next| next.line - 1);
-        out.insert(test.qualified(), lines[test.line - 1..end].join("\n").trim_end().to_string());
+        let end = tests.get(i + 1).map_or(lines.len(), start);
+        out.insert(test.qualified(), lines[start(test)..end].join("\n").trim_end().to_string());
     }
     out
 }
@@ -278,7 +287,10 @@ mod tests {
         assert_eq!(v, ["test_d.py: deletes the existing test `DurationTest.test_minutes`"]);
         let skipped = BEFORE.replace("    def test_minutes", "    @unittest.skip('flaky')\n    def test_minutes");
         let v = compare("test_d.py", Some(BEFORE), &skipped).violations;
-        assert!(v.len() == 1 && v[0].contains("skips"), "{v:?}");
+        assert!(v.len() == 1 && v[0].contains("skips") && v[0].contains("test_minutes"), "{v:?}");
+        let first = BEFORE.replace("    def test_seconds", "    @unittest.skip('flaky')\n    def test_seconds");
+        let v = compare("test_d.py", Some(BEFORE), &first).violations;
+        assert_eq!(v, ["test_d.py: skips or expects failure of the existing test `DurationTest.test_seconds`"]);
         let weakened = BEFORE.replace("        self.assertEqual(parse('1s'), 1)\n", "");
         let v = compare("test_d.py", Some(BEFORE), &weakened).violations;
         assert!(v.len() == 1 && v[0].contains("removes 1 assertion"), "{v:?}");

@@ -417,6 +417,9 @@ pub enum Event {
         system_prompt: String,
         /// The tools offered to the model.
         tools: Vec<ToolSpec>,
+        /// The tool sources of the run (`graph`, `proof`, …), which a replay needs again.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        sources: Vec<String>,
         /// Start time, RFC 3339.
         started_at: String,
     },

@@ -1,0 +1,90 @@
+//! `rigor run`'s proof: the prover wired into the run, then `proof.json`, the `result:` lines, the
+//! exit code and whether `--apply` may apply the patch.
+
+use std::path::Path;
+
+use clap::Args;
+use rigor_core::run::RunReport;
+use rigor_proof::proof::{PROOF_SCHEMA_VERSION, Proof, ProofStatus};
+use rigor_proof::prover::{ProofSettings, Prover};
+use rigor_protocol::RunStatus;
+
+use crate::output::Style;
+
+/// Flags of the proof.
+#[derive(Args, Debug, Clone)]
+pub struct ProofArgs {
+    /// Deliver the patch without proving it (no reproduction, no related tests run by rigor).
+    #[arg(long)]
+    pub no_proof: bool,
+    /// `finish` attempts the proof may send back to the model before delivering the patch unproven.
+    #[arg(long, value_name = "N", default_value_t = ProofSettings::default().max_rejections)]
+    pub proof_attempts: u32,
+    /// With --apply: apply the patch even when it is not proven.
+    #[arg(long)]
+    pub apply_unproven: bool,
+}
+
+impl ProofArgs {
+    /// The prover of a run (`None` with `--no-proof`); test runs get `test_timeout_secs`.
+    pub fn prover(&self, test_timeout_secs: u64) -> Option<Prover> {
+        (!self.no_proof).then(|| {
+            Prover::new(ProofSettings {
+                max_rejections: self.proof_attempts,
+                test_timeout: std::time::Duration::from_secs(test_timeout_secs),
+            })
+        })
+    }
+}
+
+/// The proof of a finished run: the prover's for a submitted patch, an abstention's reason, or
+/// `None` when the run ended otherwise (budget, error, interrupt).
+pub fn proof_of(report: &RunReport, prover: &Prover) -> Option<Proof> {
+    let base = Proof { schema_version: PROOF_SCHEMA_VERSION, ..Proof::default() };
+    match report.status {
+        RunStatus::Submitted => Some(prover.proof().unwrap_or(Proof {
+            reason: "the run finished without the proof's check (no finish call was checked)".into(),
+            ..base
+        })),
+        RunStatus::Abstained => Some(Proof { status: ProofStatus::Abstained, reason: report.summary.clone(), ..base }),
+        _ => None,
+    }
+}
+
+/// Writes `proof.json` and prints the `result:` block (human output); returns the exit code.
+pub fn deliver(proof: &Proof, report: &RunReport, json: bool) -> anyhow::Result<u8> {
+    let path = proof.write(&report.run_dir)?;
+    if json {
+        let line = serde_json::json!({"type": "proof", "path": path.display().to_string(), "proof": proof});
+        println!("{line}");
+        return Ok(proof.status.exit_code());
+    }
+    let style = Style::detect();
+    let status = match proof.status {
+        ProofStatus::Proven => style.green("proven"),
+        ProofStatus::Unproven => style.red("unproven"),
+        ProofStatus::Abstained => style.dim("abstained"),
+    };
+    println!("result: {status}");
+    if proof.status != ProofStatus::Proven {
+        println!("  {:<13} {}", "why", crate::terminal::escape(&proof.reason));
+    }
+    if proof.status != ProofStatus::Abstained {
+        for (label, line) in proof.summary_lines() {
+            println!("  {label:<13} {}", crate::terminal::escape(&line));
+        }
+    }
+    println!("proof: {}", path.display());
+    Ok(proof.status.exit_code())
+}
+
+/// Whether `--apply` may apply the patch of this proof.
+pub fn may_apply(proof: &Proof, args: &ProofArgs) -> bool {
+    proof.status == ProofStatus::Proven || (proof.status == ProofStatus::Unproven && args.apply_unproven)
+}
+
+/// Applies `patch` to the checkout at `repo` (after the run, once the proof allows it).
+pub async fn apply(repo: &Path, patch: &str) -> anyhow::Result<()> {
+    rigor_core::workspace::apply_patch_to_checkout(repo, patch).await?;
+    Ok(())
+}

@@ -1,0 +1,620 @@
+//! The prover: a tool source whose `finish` check proves the patch, and whose edit check guards
+//! the existing tests.
+//!
+//! When the model calls `finish`, rigor itself, in the sandbox:
+//! 1. takes the workspace's changes against its starting state and splits them into the fix and
+//!    the tests (test files by convention);
+//! 2. refuses changes to existing tests that delete them, skip them or drop assertions;
+//! 3. finds the reproduction: the tests the change adds or changes;
+//! 4. runs them on the original code (a fresh export of the starting state plus the new test
+//!    files): each must fail for the issue's reason ([`crate::failure`]);
+//! 5. runs them on the patched code (a fresh export with the changes): each must pass;
+//! 6. runs the related existing tests (the test modules of the changed files and the test files
+//!    that import them; every test for cargo) on both: a test that passed before must pass after.
+//!
+//! A failed step sends the model back with the evidence (the `finish` call's observation), at
+//! most [`ProofSettings::max_rejections`] times; after that the run finishes with the patch
+//! marked unproven. Every run of the check leaves its [`Proof`], read by the front end with
+//! [`Prover::proof`]. Exports are temporary directories outside the workspace, so the proof's
+//! test runs never write into the patch, and nothing the model wrote runs outside the sandbox.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use rigor_sandbox::SandboxMode;
+use rigor_testing::parsers::TestStatus;
+use rigor_testing::runner::{TestCommand, TestRun, TestRunner};
+use rigor_tools::confined::Confined;
+use rigor_tools::edit::EditCheck;
+use rigor_tools::{Contribution, FinishCheck, FinishVerdict, ToolContext, ToolSource};
+use sha2::{Digest, Sha256};
+
+use crate::failure::Failure;
+use crate::project::{Project, Runner};
+use crate::proof::{
+    CommandRecord, HashedFile, PROOF_SCHEMA_VERSION, Proof, ProofStatus, Regressions, Reproduction, TestResult,
+};
+use crate::tests_in::{TestFn, compare, is_test_file, test_functions};
+
+/// How hard the prover tries.
+#[derive(Debug, Clone)]
+pub struct ProofSettings {
+    /// `finish` attempts sent back before the run may finish unproven.
+    pub max_rejections: u32,
+    /// Wall-clock limit of one test run.
+    pub test_timeout: Duration,
+}
+
+impl Default for ProofSettings {
+    fn default() -> Self {
+        Self { max_rejections: 3, test_timeout: Duration::from_secs(600) }
+    }
+}
+
+/// What the model is told about the proof (a section of the system prompt).
+pub const PROOF_PROMPT: &str = "rigor proves your patch when you call `finish`: it runs, itself, the tests you added \
+or changed on the original code (they must fail the way the issue describes: an assertion or the exception the issue \
+names, not an import or syntax error) and on your fix (they must pass), plus the existing tests related to the files \
+you changed (those that passed must still pass). So before you fix, add a test in the repository's own test style \
+and place that reproduces the issue. Never delete, skip or weaken an existing test. If `finish` comes back with \
+evidence, act on it and call `finish` again.";
+
+/// The prover of one run (see the module documentation).
+#[derive(Clone)]
+pub struct Prover {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    settings: ProofSettings,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    issue: String,
+    rejections: u32,
+    proof: Option<Proof>,
+}
+
+impl Prover {
+    /// A prover with `settings`.
+    pub fn new(settings: ProofSettings) -> Self {
+        Self { inner: Arc::new(Inner { settings, state: Mutex::default() }) }
+    }
+
+    /// The proof of the last `finish` attempt (`None`: the model never called `finish`).
+    pub fn proof(&self) -> Option<Proof> {
+        self.inner.state().proof.clone()
+    }
+}
+
+impl Inner {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl ToolSource for Prover {
+    fn name(&self) -> &str {
+        "proof"
+    }
+
+    fn contribute(&self, _workspace: &Path, issue: &str) -> Contribution {
+        self.inner.state().issue = issue.to_string();
+        Contribution {
+            tools: Vec::new(),
+            prompt_section: PROOF_PROMPT.to_string(),
+            edit_check: Some(Arc::new(TestGuard)),
+            finish_check: Some(self.inner.clone()),
+        }
+    }
+}
+
+/// Refuses edits of the `edit` tool that delete, skip or weaken an existing test.
+struct TestGuard;
+
+impl EditCheck for TestGuard {
+    fn check(&self, path: &Path, before: Option<&str>, after: &str) -> Result<(), String> {
+        let shown = path.to_string_lossy();
+        if before.is_none() || !is_test_file(&shown) {
+            return Ok(());
+        }
+        let violations = compare(&shown, before, after).violations;
+        if violations.is_empty() {
+            return Ok(());
+        }
+        Err(format!(
+            "refused: {}. Existing tests guard behaviour the fix must keep: add new tests instead of changing \
+             these.",
+            violations.join("; ")
+        ))
+    }
+}
+
+#[async_trait]
+impl FinishCheck for Inner {
+    async fn check(&self, ctx: &ToolContext, _summary: &str) -> FinishVerdict {
+        let issue = self.state().issue.clone();
+        let started = Instant::now();
+        let outcome = Attempt::new(ctx, &self.settings).prove(&issue).await;
+        let mut state = self.state();
+        let (mut proof, rejected) = match outcome {
+            Ok(proof) => (proof, None),
+            Err(rejection) => {
+                let (proof, evidence) = *rejection;
+                (proof, Some(evidence))
+            }
+        };
+        proof.rejections = state.rejections;
+        proof.secs = started.elapsed().as_secs_f64();
+        let verdict = match rejected {
+            None => {
+                let note = format!("rigor proved the patch: {}", proof.reason);
+                FinishVerdict::Accept { note }
+            }
+            Some(evidence) if state.rejections < self.settings.max_rejections => {
+                state.rejections += 1;
+                FinishVerdict::Continue {
+                    evidence: format!(
+                        "not finished: rigor could not prove the patch. {evidence}\nFix this, then call `finish` \
+                         again ({} attempt(s) left before the patch is delivered as unproven).",
+                        self.settings.max_rejections + 1 - state.rejections
+                    ),
+                }
+            }
+            Some(evidence) => FinishVerdict::Accept { note: format!("delivered unproven: {evidence}") },
+        };
+        state.proof = Some(proof);
+        verdict
+    }
+}
+
+/// One proof attempt.
+struct Attempt<'a> {
+    ctx: &'a ToolContext,
+    runner: TestRunner,
+    proof: Proof,
+}
+
+/// A failed step: the proof so far and the evidence for the model.
+type Rejection = Box<(Proof, String)>;
+
+/// Test files and their tests, as (path, test) pairs.
+type Tests = Vec<(String, TestFn)>;
+
+impl<'a> Attempt<'a> {
+    fn new(ctx: &'a ToolContext, settings: &ProofSettings) -> Self {
+        let mut sandbox = ctx.sandbox.settings().clone();
+        if ctx.sandbox.mode() == SandboxMode::Off {
+            sandbox.mode = SandboxMode::Off;
+        }
+        sandbox.network = false;
+        let proof = Proof { schema_version: PROOF_SCHEMA_VERSION, ..Proof::default() };
+        Self { ctx, runner: TestRunner::new(settings.test_timeout, sandbox), proof }
+    }
+
+    fn reject(&mut self, reason: &str, evidence: String) -> Result<Proof, Rejection> {
+        self.proof.status = ProofStatus::Unproven;
+        self.proof.reason = reason.to_string();
+        Err(Box::new((std::mem::take(&mut self.proof), evidence)))
+    }
+
+    /// An attempt that cannot prove anything in this repository: the run may finish, unproven.
+    fn unprovable(&mut self, reason: String) -> Result<Proof, Rejection> {
+        self.proof.status = ProofStatus::Unproven;
+        self.proof.reason = reason;
+        Ok(std::mem::take(&mut self.proof))
+    }
+
+    async fn prove(mut self, issue: &str) -> Result<Proof, Rejection> {
+        let Some(baseline) = self.ctx.baseline.clone() else {
+            return self.unprovable("the run has no record of its starting state".into());
+        };
+        let diff = match baseline.diff().await {
+            Ok(diff) => diff,
+            Err(e) => return self.unprovable(format!("cannot read the changes: {e}")),
+        };
+        let (test_patch, fix_patch) = split_patch(&diff);
+        (self.proof.test_patch, self.proof.fix_patch) = (test_patch, fix_patch);
+        if self.proof.fix_patch.trim().is_empty() {
+            return self.reject("no fix", "The workspace has no change outside test files: fix the code.".into());
+        }
+        let scratch = match tempfile::Builder::new().prefix("rigor-proof-").tempdir() {
+            Ok(dir) => dir,
+            Err(e) => return self.unprovable(format!("cannot create a scratch directory: {e}")),
+        };
+        let (original, patched) = (scratch.path().join("original"), scratch.path().join("patched"));
+        let exported = async {
+            for dir in [&original, &patched] {
+                std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+                baseline.export(dir).await?;
+            }
+            carry_changes(&self.ctx.workspace, &patched, &diff)
+        };
+        let changed = match exported.await {
+            Ok(changed) => changed,
+            Err(e) => return self.unprovable(format!("cannot prepare the original and patched code: {e}")),
+        };
+
+        // The reproduction and the guard.
+        let mut candidates: Tests = Vec::new();
+        let mut violations = Vec::new();
+        let mut test_files = Vec::new();
+        for path in changed.iter().filter(|p| is_test_file(p)) {
+            let Ok(after) = std::fs::read_to_string(patched.join(path)) else { continue };
+            let before = std::fs::read_to_string(original.join(path)).ok();
+            let changes = compare(path, before.as_deref(), &after);
+            violations.extend(changes.violations);
+            candidates.extend(changes.added_or_changed.into_iter().map(|t| (path.clone(), t)));
+            test_files.push(HashedFile { path: path.clone(), sha256: sha256(after.as_bytes()) });
+        }
+        if !violations.is_empty() {
+            let evidence = format!(
+                "The change weakens existing tests, which rigor refuses: {}. Restore them; add new tests instead.",
+                violations.join("; ")
+            );
+            return self.reject("existing tests were deleted, skipped or weakened", evidence);
+        }
+        if candidates.is_empty() {
+            return self.reject(
+                "no reproduction test",
+                "No test was added or changed, so nothing shows that the issue is fixed. Add a test in the \
+                 repository's test style that fails on the original code the way the issue describes and passes \
+                 with your fix."
+                    .into(),
+            );
+        }
+        let project = match Project::detect(&patched) {
+            Ok(project) => self.with_interpreter(project).await,
+            Err(e) => return self.unprovable(e.to_string()),
+        };
+        self.proof.environment = project.describe();
+
+        // The reproduction on the original code, with the new tests.
+        for file in &test_files {
+            let copied =
+                std::fs::read(patched.join(&file.path)).and_then(|bytes| write_under(&original, &file.path, &bytes));
+            if let Err(e) = copied {
+                return self.unprovable(format!("cannot copy {} to the original code: {e}", file.path));
+            }
+        }
+        let ids: Vec<String> = candidates.iter().map(|(path, test)| project.test_id(path, test)).collect();
+        let before = match self.run(&project, &original, "original", &ids).await {
+            Ok(run) => run,
+            Err(e) => return self.unprovable(e),
+        };
+        let mut reproduction =
+            Reproduction { files: test_files, before_excerpt: excerpt(&before.log), ..Default::default() };
+        let mut reasons = Vec::new();
+        let mut valid = Vec::new();
+        for (id, status) in project.statuses(&before.log, &ids) {
+            let failure = if before.timed_out { Some(Failure::Timeout) } else { project.failure(&before.log, &id) };
+            let passed = matches!(status, Some(TestStatus::Passed | TestStatus::Xfail));
+            let judged = match (&failure, passed) {
+                (_, true) => Err("it passes on the original code, so it does not reproduce the issue".to_string()),
+                (Some(failure), false) => failure.reproduces(issue),
+                (None, false) if status.is_none() => Err("the runner did not report it (it was not collected)".into()),
+                (None, false) => Err("it fails, but the output does not say why".into()),
+            };
+            match judged {
+                Ok(()) => valid.push(id.clone()),
+                Err(why) => reasons.push(format!("- {id}: {why}")),
+            }
+            let status = status.map_or("MISSING", TestStatus::as_str).to_string();
+            reproduction.before.push(TestResult { id, status, failure });
+        }
+        if valid.is_empty() {
+            self.proof.reproduction = Some(reproduction);
+            let evidence = format!(
+                "No test reproduces the issue on the original code:\n{}\nOutput on the original code:\n{}",
+                reasons.join("\n"),
+                excerpt(&before.log)
+            );
+            return self.reject("no test reproduces the issue", evidence);
+        }
+        reproduction.before.retain(|t| valid.contains(&t.id));
+
+        // The reproduction on the patched code.
+        let after = match self.run(&project, &patched, "patched", &valid).await {
+            Ok(run) => run,
+            Err(e) => return self.unprovable(e),
+        };
+        for (id, status) in project.statuses(&after.log, &valid) {
+            let failure = project.failure(&after.log, &id);
+            let status = status.map_or("MISSING", TestStatus::as_str).to_string();
+            reproduction.after.push(TestResult { id, status, failure });
+        }
+        let still_failing: Vec<String> =
+            reproduction.after.iter().filter(|t| !t.passed()).map(|t| format!("- {} ({})", t.id, t.status)).collect();
+        self.proof.reproduction = Some(reproduction);
+        if !still_failing.is_empty() {
+            let evidence = format!(
+                "The reproduction still fails with your fix:\n{}\nOutput with the fix:\n{}",
+                still_failing.join("\n"),
+                excerpt(&after.log)
+            );
+            return self.reject("the reproduction fails on the patched code", evidence);
+        }
+
+        // The related existing tests on both.
+        let (files, regression_ids) = related_tests(&original, &changed, &project, &ids);
+        if !regression_ids.is_empty() || project.runner == Runner::Cargo {
+            let before = self.run(&project, &original, "original", &regression_ids).await;
+            let after = self.run(&project, &patched, "patched", &regression_ids).await;
+            let (before, after) = match (before, after) {
+                (Ok(before), Ok(after)) => (before, after),
+                (Err(e), _) | (_, Err(e)) => return self.unprovable(e),
+            };
+            let ids = if regression_ids.is_empty() { all_ids(&project, &before.log, &ids) } else { regression_ids };
+            let regressions = compare_runs(&project, &before, &after, &ids, files);
+            let broken = regressions.broken.clone();
+            self.proof.regressions = regressions;
+            if !broken.is_empty() {
+                let evidence = format!(
+                    "Your change breaks existing tests that passed on the original code: {}\nOutput with the fix:\n{}",
+                    broken.join(", "),
+                    excerpt(&after.log)
+                );
+                return self.reject("related tests fail on the patched code", evidence);
+            }
+        }
+        let shown = self.proof.reproduction.as_ref().map(|r| r.before.len()).unwrap_or(0);
+        self.proof.status = ProofStatus::Proven;
+        self.proof.reason = format!(
+            "{shown} reproduction test(s) fail on the original code and pass with the fix; {} related test(s) \
+             checked, none broken",
+            self.proof.regressions.before.len()
+        );
+        Ok(self.proof)
+    }
+
+    /// Whether pytest is importable by the project's interpreter decides pytest vs unittest; the
+    /// probe runs in the sandbox (the interpreter may be one the model wrote).
+    async fn with_interpreter(&mut self, mut project: Project) -> Project {
+        if project.runner != Runner::Pytest {
+            return project;
+        }
+        let python = project.python.clone().unwrap_or_else(|| "python3".into());
+        let probe = TestCommand::new(&python.to_string_lossy(), &["-c", "import pytest"], &self.ctx.workspace);
+        let has_pytest = self.runner.run(&probe).await.is_ok_and(|r| r.exit_code == Some(0));
+        if !has_pytest {
+            project.runner = Runner::Unittest;
+        }
+        project
+    }
+
+    /// Runs `ids` of `project` in `dir` (`code`: which code it is, for the record).
+    async fn run(&mut self, project: &Project, dir: &Path, code: &str, ids: &[String]) -> Result<TestRun, String> {
+        let (program, args) = project.command(ids);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut command = TestCommand::new(&program, &args, dir).var("PYTHONDONTWRITEBYTECODE", "1");
+        if let Some(env_root) = project.python.as_deref().and_then(|p| p.parent()?.parent()).filter(|p| p.is_absolute())
+        {
+            command = command.readable(env_root);
+        }
+        let run = self.runner.run(&command).await?;
+        self.proof.commands.push(CommandRecord {
+            code: code.to_string(),
+            command: format!("{program} {}", args.join(" ")),
+            exit_code: run.exit_code,
+            secs: run.elapsed.as_secs_f64(),
+        });
+        Ok(run)
+    }
+}
+
+/// The diff split into (test files, the rest), each a diff of its own.
+pub fn split_patch(diff: &str) -> (String, String) {
+    let (mut tests, mut fix) = (String::new(), String::new());
+    for section in file_sections(diff) {
+        let path = section
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("diff --git a/"))
+            .and_then(|l| l.split(" b/").next())
+            .unwrap_or("");
+        if is_test_file(path) { tests.push_str(section) } else { fix.push_str(section) }
+    }
+    (tests, fix)
+}
+
+/// The `diff --git` sections of a diff.
+fn file_sections(diff: &str) -> Vec<&str> {
+    let mut starts: Vec<usize> = diff
+        .match_indices("diff --git ")
+        .map(|(i, _)| i)
+        .filter(|&i| i == 0 || diff.as_bytes()[i - 1] == b'\n')
+        .collect();
+    starts.push(diff.len());
+    starts.windows(2).map(|w| &diff[w[0]..w[1]]).collect()
+}
+
+/// Puts the workspace's version of every file the diff changes into `patched` (read confined to
+/// the workspace: a symlink or special file the model made is not followed) and removes deleted
+/// ones; returns the changed paths that exist after the change.
+fn carry_changes(workspace: &Path, patched: &Path, diff: &str) -> Result<Vec<String>, String> {
+    let source = Confined::open(workspace).map_err(|e| format!("cannot open the workspace: {e}"))?;
+    let mut changed = Vec::new();
+    for file in rigor_git::diff::parse(diff) {
+        match (file.old_path, file.new_path) {
+            (_, Some(path)) => {
+                let bytes = source.read(Path::new(&path)).map_err(|e| e.explain(&path, workspace))?;
+                write_under(patched, &path, &bytes).map_err(|e| format!("cannot write {path}: {e}"))?;
+                changed.push(path);
+            }
+            (Some(path), None) => {
+                let _ = std::fs::remove_file(patched.join(&path));
+            }
+            (None, None) => {}
+        }
+    }
+    Ok(changed)
+}
+
+/// Writes `bytes` at `rel` under `root`, refusing paths that leave it.
+fn write_under(root: &Path, rel: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let target = Confined::open(root)?;
+    if let Some(parent) = Path::new(rel).parent().filter(|p| !p.as_os_str().is_empty()) {
+        let dir = root.join(parent);
+        if !dir.starts_with(root) || parent.components().any(|c| matches!(c, std::path::Component::ParentDir)) {
+            return Err(std::io::Error::other(format!("{rel} leaves the directory")));
+        }
+        std::fs::create_dir_all(dir)?;
+    }
+    target.write(Path::new(rel), bytes).map_err(|e| std::io::Error::other(e.explain(rel, root)))
+}
+
+/// The existing test files related to the changed code files (their test modules by name, and
+/// test files that import them), and their tests' ids (the reproduction's excluded).
+fn related_tests(
+    original: &Path,
+    changed: &[String],
+    project: &Project,
+    exclude: &[String],
+) -> (Vec<String>, Vec<String>) {
+    if project.runner == Runner::Cargo {
+        return (vec!["every test of the crate".into()], Vec::new());
+    }
+    let stems: Vec<String> = changed
+        .iter()
+        .filter(|p| !is_test_file(p) && p.ends_with(".py"))
+        .filter_map(|p| Path::new(p).file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .filter(|s| s != "__init__" && s != "setup")
+        .collect();
+    if stems.is_empty() {
+        return (Vec::new(), Vec::new());
+    }
+    let mut files = Vec::new();
+    let mut ids = Vec::new();
+    for path in test_files_under(original) {
+        let Ok(text) = std::fs::read_to_string(original.join(&path)) else { continue };
+        let name = Path::new(&path).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let related = stems.iter().any(|stem| {
+            name == format!("test_{stem}")
+                || name == format!("{stem}_test")
+                || text.lines().any(|l| {
+                    let l = l.trim_start();
+                    (l.starts_with("import ") || l.starts_with("from "))
+                        && l.split(|c: char| !c.is_alphanumeric() && c != '_').any(|word| word == stem)
+                })
+        });
+        if !related {
+            continue;
+        }
+        let tests: Vec<String> = test_functions(&path, &text)
+            .iter()
+            .map(|t| project.test_id(&path, t))
+            .filter(|id| !exclude.contains(id))
+            .collect();
+        if !tests.is_empty() {
+            files.push(path);
+            ids.extend(tests);
+        }
+    }
+    (files, ids)
+}
+
+/// Test files under `root` (relative paths), skipping hidden and vendored directories.
+fn test_files_under(root: &Path) -> Vec<String> {
+    const SKIP: [&str; 5] = ["node_modules", "target", "venv", "build", "dist"];
+    let mut out = Vec::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(root.join(&rel)) else { continue };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let child = rel.join(&name);
+            match entry.file_type() {
+                Ok(t) if t.is_dir() && !name.starts_with('.') && !SKIP.contains(&name.as_str()) => stack.push(child),
+                Ok(t) if t.is_file() && is_test_file(&child.to_string_lossy()) => {
+                    out.push(child.to_string_lossy().into_owned())
+                }
+                _ => {}
+            }
+            if out.len() >= 5_000 {
+                return out;
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Every test a run reported, but `exclude` (cargo: the whole suite is the regression set).
+fn all_ids(project: &Project, log: &str, exclude: &[String]) -> Vec<String> {
+    let _ = project;
+    rigor_testing::parsers::LogParser::Cargo
+        .parse(log)
+        .into_keys()
+        .filter(|k| !exclude.iter().any(|e| k == e || k.rsplit("::").next() == Some(e.as_str())))
+        .collect()
+}
+
+/// The regression verdict of `ids` between a run on the original and one on the patched code.
+fn compare_runs(
+    project: &Project,
+    before: &TestRun,
+    after: &TestRun,
+    ids: &[String],
+    files: Vec<String>,
+) -> Regressions {
+    let status_text = |s: Option<TestStatus>| s.map_or("MISSING", TestStatus::as_str).to_string();
+    let passed = |s: &str| s == "PASSED" || s == "XFAIL";
+    let mut regressions = Regressions { files, ..Default::default() };
+    let after_statuses: std::collections::BTreeMap<String, String> =
+        project.statuses(&after.log, ids).into_iter().map(|(id, s)| (id, status_text(s))).collect();
+    for (id, status) in project.statuses(&before.log, ids) {
+        let was = status_text(status);
+        let now = after_statuses.get(&id).cloned().unwrap_or_else(|| "MISSING".into());
+        if passed(&was) && !passed(&now) {
+            regressions.broken.push(id.clone());
+        } else if !passed(&was) {
+            regressions.failing_before.push(id.clone());
+        }
+        regressions.before.insert(id.clone(), was);
+        regressions.after.insert(id, now);
+    }
+    regressions
+}
+
+/// The last 40 lines of a log (where runners put their failures and summary).
+fn excerpt(log: &str) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
+fn sha256(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_patch_splits_into_tests_and_fix() {
+        let diff = "diff --git a/durations.py b/durations.py\n--- a/durations.py\n+++ b/durations.py\n@@ -1 +1 @@\n-a\n+b\ndiff --git a/test_durations.py b/test_durations.py\n--- a/test_durations.py\n+++ b/test_durations.py\n@@ -1 +1,2 @@\n x\n+y\n";
+        let (tests, fix) = split_patch(diff);
+        assert!(tests.starts_with("diff --git a/test_durations.py") && !tests.contains("durations.py b/durations.py"));
+        assert!(fix.starts_with("diff --git a/durations.py") && !fix.contains("test_durations"));
+    }
+
+    #[test]
+    fn the_guard_refuses_weakening_an_existing_test_through_the_editor() {
+        let before = "def test_a():\n    assert f() == 1\n";
+        assert!(TestGuard.check(Path::new("tests/test_f.py"), Some(before), "def test_a():\n    pass\n").is_err());
+        assert!(
+            TestGuard
+                .check(
+                    Path::new("tests/test_f.py"),
+                    Some(before),
+                    &format!("{before}\ndef test_b():\n    assert f(2) == 2\n")
+                )
+                .is_ok()
+        );
+        assert!(TestGuard.check(Path::new("src/f.py"), Some(before), "").is_ok(), "not a test file");
+    }
+}
