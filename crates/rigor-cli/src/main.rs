@@ -400,7 +400,8 @@ async fn run(args: RunArgs) -> Result<u8> {
     args.safety.apply(&mut settings.sandbox);
 
     let approver = approve::approver(args.json, &settings.sandbox);
-    let prover = args.proof.prover(settings.command_timeout_secs);
+    let prover = args.proof.prover();
+    let decline = prover.as_ref().and_then(|_| args.proof.decline(&issue));
     let request = RunRequest {
         repo: args.repo.clone(),
         issue,
@@ -415,9 +416,10 @@ async fn run(args: RunArgs) -> Result<u8> {
         replay_of: None,
         sources: tool_sources(prover.as_ref()),
         user_messages: Vec::new(),
+        decline,
     };
     let mut report = run_session(request, Arc::from(provider), args.json, approver, &mut |_| {}).await?;
-    let proof = prover.as_ref().and_then(|p| prove::proof_of(&report, p));
+    let proof = prover.as_ref().and_then(|p| prove::proof_of(&report, p)).map(|p| args.proof.bounce(p));
     let style = Style::detect();
     let mut refused_apply = false;
     if let Some(proof) = &proof
@@ -469,6 +471,7 @@ async fn replay_command(args: ReplayArgs) -> Result<u8> {
     let (request, provider) = (replay.request.clone(), replay.provider.clone());
     let run = run_session(request, provider, args.json, None, &mut |event| replay.observe(event)).await?;
     let report = replay.report(run);
+    let proof_check = prove::recheck(&args.trajectory, &report.run, &prover);
     let style = Style::detect();
     let verdict = if report.reproduced() { style.green("reproduced") } else { style.red("diverged") };
     let summary = rigor_protocol::Event::ReplayReport {
@@ -479,6 +482,7 @@ async fn replay_command(args: ReplayArgs) -> Result<u8> {
         missing_observations: report.missing_observations,
         patch_identical: report.patch_identical,
         run_dir: report.run.run_dir.display().to_string(),
+        proof: proof_check.clone(),
     };
     if args.json {
         println!("{}", serde_json::to_string(&summary)?);
@@ -496,8 +500,13 @@ async fn replay_command(args: ReplayArgs) -> Result<u8> {
             println!("  recorded: {}", terminal::escape(d.recorded.lines().next().unwrap_or_default()));
             println!("  replayed: {}", terminal::escape(d.replayed.lines().next().unwrap_or_default()));
         }
+        if let Some(check) = &proof_check {
+            let holds = if check.holds { style.green("holds") } else { style.red("does not hold") };
+            println!("proof {holds} on a fresh worktree ({} → {})", check.recorded, check.replayed);
+        }
     }
-    Ok(if report.reproduced() { 0 } else { EXIT_DIVERGED })
+    let proof_held = proof_check.is_none_or(|c| c.holds || c.recorded != "proven");
+    Ok(if report.reproduced() && proof_held { 0 } else { EXIT_DIVERGED })
 }
 
 fn export(args: ExportArgs) -> Result<u8> {

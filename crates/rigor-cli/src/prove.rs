@@ -20,18 +20,56 @@ pub struct ProofArgs {
     /// `finish` attempts the proof may send back to the model before delivering the patch unproven.
     #[arg(long, value_name = "N", default_value_t = ProofSettings::default().max_rejections)]
     pub proof_attempts: u32,
+    /// Wall-clock limit of each test run of the proof, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = ProofSettings::default().test_timeout.as_secs())]
+    pub test_timeout: u64,
     /// With --apply: apply the patch even when it is not proven.
     #[arg(long)]
     pub apply_unproven: bool,
+    /// Which bouncers judge the run: `input` abstains on a non-actionable issue before any model
+    /// call; `output` withholds a patch that is not proven (abstained instead of unproven).
+    #[arg(long, value_enum, default_value_t = Bouncer::Input)]
+    pub bouncer: Bouncer,
+}
+
+/// The `--bouncer` choices.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bouncer {
+    /// Neither.
+    Off,
+    /// The issue is judged before work starts.
+    Input,
+    /// An unproven patch is withheld.
+    Output,
+    /// Both.
+    Both,
 }
 
 impl ProofArgs {
-    /// The prover of a run (`None` with `--no-proof`); test runs get `test_timeout_secs`.
-    pub fn prover(&self, test_timeout_secs: u64) -> Option<Prover> {
+    /// Why the input bouncer declines `issue` (`None`: work may start).
+    pub fn decline(&self, issue: &str) -> Option<String> {
+        if !matches!(self.bouncer, Bouncer::Input | Bouncer::Both) {
+            return None;
+        }
+        let judgement = rigor_proof::bouncer::judge(issue);
+        (!judgement.actionable).then_some(judgement.reason)
+    }
+
+    /// The proof as delivered: with the output bouncer, an unproven patch is withheld.
+    pub fn bounce(&self, mut proof: Proof) -> Proof {
+        if matches!(self.bouncer, Bouncer::Output | Bouncer::Both) && proof.status == ProofStatus::Unproven {
+            proof.status = ProofStatus::Abstained;
+            proof.reason = format!("the output bouncer withheld the unproven patch: {}", proof.reason);
+        }
+        proof
+    }
+
+    /// The prover of a run (`None` with `--no-proof`).
+    pub fn prover(&self) -> Option<Prover> {
         (!self.no_proof).then(|| {
             Prover::new(ProofSettings {
                 max_rejections: self.proof_attempts,
-                test_timeout: std::time::Duration::from_secs(test_timeout_secs),
+                test_timeout: std::time::Duration::from_secs(self.test_timeout),
             })
         })
     }
@@ -87,4 +125,14 @@ pub fn may_apply(proof: &Proof, args: &ProofArgs) -> bool {
 pub async fn apply(repo: &Path, patch: &str) -> anyhow::Result<()> {
     rigor_core::workspace::apply_patch_to_checkout(repo, patch).await?;
     Ok(())
+}
+
+/// The recorded proof of the run at `recording` (a run directory or its trajectory) against the
+/// proof of its replay `run` (whose prover is `prover`); `None` when the recording has no proof.
+pub fn recheck(recording: &Path, run: &RunReport, prover: &Prover) -> Option<rigor_protocol::ProofCheck> {
+    let dir = if recording.is_dir() { recording.to_path_buf() } else { recording.parent()?.to_path_buf() };
+    let recorded = Proof::read(&dir.join("proof.json")).ok()?;
+    let replayed = proof_of(run, prover).map_or("none", |p| p.status.as_str());
+    let (recorded, replayed) = (recorded.status.as_str().to_string(), replayed.to_string());
+    Some(rigor_protocol::ProofCheck { holds: recorded == "proven" && replayed == "proven", recorded, replayed })
 }

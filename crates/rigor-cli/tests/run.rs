@@ -227,6 +227,7 @@ fn an_openai_compatible_model_fixes_the_example_and_the_patch_is_proven() {
     assert_eq!(report["type"], "replay_report");
     assert_eq!(report["reproduced"], true, "{report}");
     assert_eq!(report["patch_identical"], true);
+    assert_eq!(report["proof"], json!({"recorded": "proven", "replayed": "proven", "holds": true}), "{report}");
 }
 
 /// The `finish` call's observations of a run, in order.
@@ -312,6 +313,53 @@ fn a_fix_that_breaks_a_related_test_is_unproven_names_the_test_and_is_not_applie
     assert_eq!(output.status.code(), Some(6), "{}", describe(&output));
     assert!(stdout.contains("result: unproven") && stdout.contains("proof: "), "{stdout}");
     assert!(stdout.contains("--apply refused"), "{stdout}");
+}
+
+#[test]
+fn a_vague_issue_is_abstained_on_before_any_model_call_and_the_replay_agrees() {
+    let env = Env::new();
+    let server = ScriptedServer::start_blocking(Flavor::OpenAi, vec![]);
+    env.config(&server, "openai", "");
+    let output = env
+        .command(&["run", "--issue", "it doesn't work, please fix", "--model", "scripted:m", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
+    assert!(server.requests().is_empty(), "no model call");
+    let proof = parse_events(&output).pop().unwrap();
+    assert_eq!(proof["proof"]["status"], "abstained");
+    assert!(proof["proof"]["reason"].as_str().unwrap().contains("not actionable"), "{proof}");
+    let run_dir = env.only_run_dir();
+    assert_eq!(result_json(&run_dir)["status"], "abstained");
+    let replayed = env.command(&["replay", run_dir.to_str().unwrap(), "--json"]).output().unwrap();
+    assert_eq!(replayed.status.code(), Some(0), "{}", describe(&replayed));
+
+    // With the input bouncer off, the same issue reaches the model.
+    let env = Env::new();
+    let server = ScriptedServer::start_blocking(Flavor::OpenAi, vec![call("abstain", json!({"reason": "vague"}))]);
+    env.config(&server, "openai", "");
+    let args = ["run", "--issue", "it doesn't work, please fix", "--model", "scripted:m", "--bouncer", "off"];
+    let output = env.command(&args).output().unwrap();
+    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[test]
+fn the_output_bouncer_withholds_an_unproven_patch() {
+    let env = Env::new();
+    let script = vec![
+        call("edit", json!({"command": "str_replace", "path": "durations.py", "old_str": FIX_OLD, "new_str": FIX_NEW})),
+        call("finish", json!({"summary": "fixed, no test"})),
+    ];
+    let server = ScriptedServer::start_blocking(Flavor::OpenAi, script);
+    env.config(&server, "openai", "");
+    let output = env.run(&["--proof-attempts", "0", "--bouncer", "both", "--apply", "--apply-unproven"]);
+    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
+    let proof = parse_events(&output).pop().unwrap();
+    assert_eq!(proof["proof"]["status"], "abstained");
+    assert!(proof["proof"]["reason"].as_str().unwrap().contains("no reproduction test"), "{proof}");
+    let source = std::fs::read_to_string(env.repo.path().join("durations.py")).unwrap();
+    assert!(source.contains(FIX_OLD), "a withheld patch is not applied");
 }
 
 #[test]

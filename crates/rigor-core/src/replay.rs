@@ -135,6 +135,7 @@ impl Replay {
         let mut recorded_observations = Vec::new();
         let mut recorded_finish = None;
         let mut user_messages = Vec::new();
+        let mut recorded_summary = String::new();
         for record in records {
             match record.event {
                 Event::RunStarted { run_id, repo, base_commit, model, issue, sources, .. } => {
@@ -145,7 +146,10 @@ impl Replay {
                 }
                 Event::Observation { turn, name, content, .. } => recorded_observations.push((turn, name, content)),
                 Event::UserMessage { turn, content, from_user: true } => user_messages.push((turn, content)),
-                Event::RunFinished { status, patch, .. } => recorded_finish = Some((status, patch)),
+                Event::RunFinished { status, patch, summary, .. } => {
+                    recorded_finish = Some((status, patch));
+                    recorded_summary = summary;
+                }
                 _ => {}
             }
         }
@@ -166,6 +170,8 @@ impl Replay {
         }
         let repo = repo.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(recorded_repo));
         let settings = AgentSettings { max_steps: responses.len() as u32, ..AgentSettings::default() };
+        // A run its input bouncer declined made no model call: the replay declines the same way.
+        let declined = responses.is_empty() && recorded_finish.as_ref().is_some_and(|f| f.0 == RunStatus::Abstained);
         let request = RunRequest {
             repo,
             issue,
@@ -179,6 +185,7 @@ impl Replay {
             replay_of: Some(recorded_run_id),
             sources: sources(&recorded_sources),
             user_messages,
+            decline: declined.then_some(recorded_summary),
         };
         Ok(Replay {
             request,

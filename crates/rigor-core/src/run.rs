@@ -72,6 +72,9 @@ pub struct RunRequest {
     /// Messages the user sends once the given number of turns have completed (a replay sends
     /// the recorded ones again); more can be sent while the run goes on (`Op::UserMessage`).
     pub user_messages: Vec<(u32, String)>,
+    /// Set by an input bouncer: the run is recorded as abstained for this reason, without a
+    /// model call.
+    pub decline: Option<String>,
 }
 
 /// What a run produced.
@@ -211,7 +214,14 @@ pub(crate) async fn execute(
         inbox,
         screen: Some(screen),
     };
-    let outcome = agent.run(system, issue_prompt(&request.issue)).await;
+    let outcome = match &request.decline {
+        Some(reason) => crate::agent::LoopOutcome {
+            status: RunStatus::Abstained,
+            summary: reason.clone(),
+            totals: RunTotals::default(),
+        },
+        None => agent.run(system, issue_prompt(&request.issue)).await,
+    };
     drop(tools); // ends the shell session before the worktree goes away
 
     let (mut status, mut summary) = (outcome.status, outcome.summary);

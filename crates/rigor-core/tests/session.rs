@@ -69,6 +69,7 @@ fn request(repo: &std::path::Path) -> RunRequest {
         replay_of: None,
         sources: Vec::new(),
         user_messages: Vec::new(),
+        decline: None,
     }
 }
 

@@ -148,6 +148,7 @@ async fn run_rigor(
         replay_of: None,
         sources,
         user_messages: Vec::new(),
+        decline: None,
     };
     // The session's task runs on the evaluation's runtime (a panic in it becomes an error).
     let mut session = Session::start(request, provider, false);

@@ -10,9 +10,11 @@
 //! - [`prover`]: the [`prover::Prover`], a tool source whose `finish` check runs the proof in
 //!   the sandbox (tests run through `rigor_testing`) and whose edit check guards existing tests.
 //! - [`proof`]: the proof record (`proof.json`) and its summary.
+//! - [`bouncer`]: the input bouncer, which abstains on an issue that is not actionable.
 //!
 //! This crate never prints.
 
+pub mod bouncer;
 pub mod failure;
 pub mod project;
 pub mod proof;

@@ -572,7 +572,22 @@ pub enum Event {
         patch_identical: bool,
         /// The replayed run's directory.
         run_dir: String,
+        /// When the recording has a proof: the proof's status then and now (`proven` →
+        /// `proven`: it still holds on a fresh worktree).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        proof: Option<ProofCheck>,
     },
+}
+
+/// A recorded proof checked again by a replay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProofCheck {
+    /// The recorded proof's status (`proven`, `unproven`, `abstained`).
+    pub recorded: String,
+    /// The replayed proof's status.
+    pub replayed: String,
+    /// Whether a proven patch is still proven.
+    pub holds: bool,
 }
 
 #[cfg(test)]
