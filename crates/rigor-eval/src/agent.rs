@@ -26,7 +26,7 @@ use rigor_testing::process::Cmd;
 use rigor_testing::spec::EnvSpec;
 use serde::{Deserialize, Serialize};
 
-use crate::dataset::Instance;
+use crate::prepared::Prepared;
 
 /// Which agent produces patches.
 #[derive(Clone)]
@@ -73,35 +73,25 @@ pub struct AgentOutcome {
 }
 
 impl AgentSpec {
-    /// Runs the agent on `instance` in `worktree` (at the base commit); records land in `dir`.
-    pub async fn produce(
-        &self,
-        instance: &Instance,
-        worktree: &Path,
-        env: &Environment,
-        spec: &EnvSpec,
-        dir: &Path,
-    ) -> AgentOutcome {
+    /// Runs the agent on the instance in its worktree (at the base commit), with its
+    /// environment active; records land in its log directory.
+    pub async fn produce(&self, at: &Prepared<'_>) -> AgentOutcome {
         let started = Instant::now();
         let mut outcome = match self {
             AgentSpec::Rigor { provider, settings, interrupt, sources } => {
-                let (shell_env, readable) = activation(env, spec, worktree);
+                let (shell_env, readable) = activation(at.env, at.spec, &at.worktree.dir);
                 let mut settings = (**settings).clone();
                 settings.sandbox.readable.extend(readable);
-                run_rigor(
-                    provider.clone(),
+                let run = RigorRun {
+                    provider: provider.clone(),
                     settings,
-                    (interrupt.clone(), sources.clone()),
+                    interrupt: interrupt.clone(),
+                    sources: sources.clone(),
                     shell_env,
-                    instance,
-                    worktree,
-                    dir,
-                )
-                .await
+                };
+                run_rigor(run, at).await
             }
-            AgentSpec::Command { template, timeout } => {
-                run_command(template, *timeout, instance, worktree, env, spec, dir).await
-            }
+            AgentSpec::Command { template, timeout } => run_command(template, *timeout, at).await,
         };
         outcome.wall_secs = started.elapsed().as_secs_f64();
         outcome
@@ -126,17 +116,21 @@ fn activation(env: &Environment, spec: &EnvSpec, worktree: &Path) -> (Vec<(Strin
     (env.test_env(spec, worktree), readable)
 }
 
-async fn run_rigor(
+/// One run of rigor's loop on an instance: the agent's parts, with the instance's settings.
+struct RigorRun {
     provider: Arc<dyn Provider>,
     settings: AgentSettings,
-    (interrupt, sources): (Interrupt, Vec<Arc<dyn rigor_tools::ToolSource>>),
+    interrupt: Interrupt,
+    sources: Vec<Arc<dyn rigor_tools::ToolSource>>,
+    /// The variables that activate the instance's environment in the agent's shell.
     shell_env: Vec<(String, String)>,
-    instance: &Instance,
-    worktree: &Path,
-    dir: &Path,
-) -> AgentOutcome {
+}
+
+async fn run_rigor(run: RigorRun, at: &Prepared<'_>) -> AgentOutcome {
+    let RigorRun { provider, settings, interrupt, sources, shell_env } = run;
+    let (instance, dir) = (at.instance, at.dir);
     let request = RunRequest {
-        repo: worktree.to_path_buf(),
+        repo: at.worktree.dir.clone(),
         issue: instance.problem_statement.clone(),
         mode: WorkspaceMode::InPlace,
         start: None,
@@ -181,15 +175,8 @@ async fn run_rigor(
     }
 }
 
-async fn run_command(
-    template: &str,
-    timeout: Duration,
-    instance: &Instance,
-    worktree: &Path,
-    env: &Environment,
-    spec: &EnvSpec,
-    dir: &Path,
-) -> AgentOutcome {
+async fn run_command(template: &str, timeout: Duration, at: &Prepared<'_>) -> AgentOutcome {
+    let (instance, dir, worktree) = (at.instance, at.dir, at.worktree.dir.as_path());
     let issue_file = dir.join("issue.md");
     if let Err(e) = std::fs::write(&issue_file, &instance.problem_statement) {
         return AgentOutcome {
@@ -205,7 +192,7 @@ async fn run_command(
         .replace("{base_commit}", &instance.base_commit)
         .replace("{repo}", &instance.repo);
     let mut cmd = Cmd::new("bash", &["-c", &command], worktree).timeout(timeout);
-    for (k, v) in env.test_env(spec, worktree) {
+    for (k, v) in at.env.test_env(at.spec, worktree) {
         cmd = cmd.env(&k, v);
     }
     let done = match cmd.run().await {

@@ -23,22 +23,22 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use rigor_core::fsutil::write_atomic;
 use rigor_protocol::RunStatus;
 use rigor_sandbox::SandboxSettings;
-use rigor_testing::directives::test_directives;
-use rigor_testing::env::{EnvCache, Environment};
-use rigor_testing::parsers::{LogParser, StatusMap, TestStatus};
-use rigor_testing::runner::{TestCommand, TestRun, TestRunner};
-use rigor_testing::spec::{EnvSpec, ProjectKind};
+use rigor_testing::env::EnvCache;
+use rigor_testing::parsers::LogParser;
+use rigor_testing::runner::{TestCommand, TestRunner};
+use rigor_testing::spec::ProjectKind;
 use serde::{Deserialize, Serialize};
 
-use crate::agent::{AgentOutcome, AgentSpec};
+use crate::agent::AgentSpec;
 use crate::dataset::{Instance, Prediction, model_dir_name};
-use crate::grading::{
-    self, END_TEST_OUTPUT, EvalType, Grading, START_TEST_OUTPUT, TEST_EXIT_CODE, TESTS_TIMEOUT, TestsStatus,
+use crate::grading::{self, EvalType, Grading};
+use crate::patch;
+use crate::prepared::Prepared;
+use crate::record::{
+    InstanceLog, InstanceResult, InstanceStatus, read_result, write_official_report, write_prediction, write_result,
 };
-use crate::patch::{self, modified_files};
 use crate::repos::{CloneAt, Worktree, find_clone};
 use crate::spec::{SpecRegistry, detect};
 
@@ -60,144 +60,6 @@ pub enum Mode {
     Patch,
     /// Predictions are test patches, run on the original and the gold-patched code (SWT-bench).
     Swt,
-}
-
-/// Terminal status of one instance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum InstanceStatus {
-    /// Graded and resolved.
-    Resolved,
-    /// Graded, not resolved.
-    Unresolved,
-    /// No prediction, or an empty patch: not evaluated (official `empty_patch`).
-    EmptyPatch,
-    /// The patch applied with none of the three methods.
-    PatchFailed,
-    /// The environment could not be built.
-    EnvFailed,
-    /// The tests ran past the time limit.
-    Timeout,
-    /// Anything else went wrong (missing clone or commit, a crash, the agent failed).
-    Error,
-    /// The user stopped the evaluation while the agent worked on this instance: the agent's
-    /// record is kept, nothing was graded, and a resumed run evaluates the instance again.
-    Interrupted,
-}
-
-impl InstanceStatus {
-    /// The name used in reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            InstanceStatus::Resolved => "resolved",
-            InstanceStatus::Unresolved => "unresolved",
-            InstanceStatus::EmptyPatch => "empty_patch",
-            InstanceStatus::PatchFailed => "patch_failed",
-            InstanceStatus::EnvFailed => "env_failed",
-            InstanceStatus::Timeout => "timeout",
-            InstanceStatus::Error => "error",
-            InstanceStatus::Interrupted => "interrupted",
-        }
-    }
-}
-
-/// Where the time of one instance went, in seconds.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Timings {
-    /// Creating the worktree.
-    pub worktree: f64,
-    /// Getting the environment (cache hit or build).
-    pub env: f64,
-    /// The agent (agent mode).
-    pub agent: f64,
-    /// Applying the patch.
-    pub apply: f64,
-    /// The test runs (eval.sh), summed.
-    pub tests: f64,
-    /// Everything.
-    pub total: f64,
-}
-
-impl Timings {
-    /// Harness time beyond the tests, the environment build and the agent.
-    pub fn overhead(&self) -> f64 {
-        (self.total - self.tests - self.env - self.agent).max(0.0)
-    }
-}
-
-/// SWT-bench figures of one instance (see [`crate::swt`]).
-pub use crate::swt::SwtResult;
-
-/// The result of one instance: what `rigor.json` holds.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct InstanceResult {
-    /// The instance.
-    pub instance_id: String,
-    /// `owner/name`.
-    pub repo: String,
-    /// The model (prediction's `model_name_or_path`).
-    pub model: String,
-    /// Terminal status.
-    pub status: InstanceStatus,
-    /// Short explanation for errors.
-    #[serde(default)]
-    pub message: String,
-    /// How the patch applied (`git apply --verbose`, …).
-    #[serde(default)]
-    pub applied_with: Option<String>,
-    /// FAIL_TO_PASS / PASS_TO_PASS outcomes (patch mode).
-    #[serde(default)]
-    pub tests_status: Option<TestsStatus>,
-    /// FAIL_TO_PASS success rate.
-    #[serde(default)]
-    pub f2p_rate: Option<f64>,
-    /// PASS_TO_PASS success rate.
-    #[serde(default)]
-    pub p2p_rate: Option<f64>,
-    /// SWT figures (SWT mode).
-    #[serde(default)]
-    pub swt: Option<SwtResult>,
-    /// The environment cache key.
-    #[serde(default)]
-    pub env_key: Option<String>,
-    /// Whether this instance built its environment.
-    #[serde(default)]
-    pub env_built: bool,
-    /// Timings.
-    #[serde(default)]
-    pub timings: Timings,
-    /// Agent figures (agent mode).
-    #[serde(default)]
-    pub agent: Option<AgentOutcome>,
-    /// Paths left out of the worktree because the clone lacks them.
-    #[serde(default)]
-    pub missing_files: Vec<String>,
-    /// Finish time (RFC 3339).
-    #[serde(default)]
-    pub finished_at: String,
-}
-
-impl InstanceResult {
-    fn new(instance: &Instance, model: &str) -> Self {
-        InstanceResult {
-            instance_id: instance.instance_id.clone(),
-            repo: instance.repo.clone(),
-            model: model.to_string(),
-            status: InstanceStatus::Error,
-            message: String::new(),
-            applied_with: None,
-            tests_status: None,
-            f2p_rate: None,
-            p2p_rate: None,
-            swt: None,
-            env_key: None,
-            env_built: false,
-            timings: Timings::default(),
-            agent: None,
-            missing_files: Vec::new(),
-            finished_at: String::new(),
-        }
-    }
 }
 
 /// Observes a run (the CLI draws a progress bar from it). Called from worker tasks.
@@ -349,9 +211,7 @@ impl Evaluation {
             result.finished_at = chrono::Utc::now().to_rfc3339();
         }
         let _ = std::fs::create_dir_all(&dir);
-        if let Ok(text) = serde_json::to_string_pretty(&result) {
-            let _ = write_atomic(&dir.join("rigor.json"), text.as_bytes());
-        }
+        let _ = write_result(&dir, &result);
         Some(result)
     }
 
@@ -464,6 +324,7 @@ impl Evaluation {
             if env.fresh { "built" } else { "cached" },
             result.timings.env
         ));
+        let runner = self.test_runner();
         if spec.kind == ProjectKind::Node {
             // The install runs the repository's lifecycle scripts: confined like the tests, with
             // the network for this step only.
@@ -471,16 +332,17 @@ impl Evaluation {
                 .git_writable()
                 .writable(dir)
                 .with_network();
-            let done = self.test_runner().run(&install).await?;
+            let done = runner.run(&install).await?;
             log.text(&done.log);
         }
+        let at = Prepared { instance, spec: &spec, parser, env: &env, worktree, dir, runner: &runner };
 
         // The patch: given, or produced by the agent.
         let patch_text = match &self.agent {
             Some(agent) => {
                 let t = Instant::now();
                 agent_working.store(true, Ordering::SeqCst);
-                let outcome = agent.produce(instance, &worktree.dir, &env, &spec, dir).await;
+                let outcome = agent.produce(&at).await;
                 result.timings.agent = t.elapsed().as_secs_f64();
                 log.line(&format!("agent: {} ({} bytes of patch)", outcome.status, outcome.patch.len()));
                 let patch = outcome.patch.clone();
@@ -511,29 +373,20 @@ impl Evaluation {
         };
 
         match self.mode {
-            Mode::Patch => {
-                self.grade_patch(instance, &patch_text, &spec, parser, &env, worktree, dir, log, result).await
-            }
-            Mode::Swt => {
-                crate::swt::grade_tests(self, instance, &patch_text, &spec, parser, &env, worktree, dir, log, result)
-                    .await
-            }
+            Mode::Patch => self.grade_patch(&at, &patch_text, log, result).await,
+            Mode::Swt => crate::swt::grade_tests(&at, self.grading, &patch_text, log, result).await,
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
+    /// Grades a code patch: applied, then the instance's tests run (`eval.sh`) and graded.
     async fn grade_patch(
         &self,
-        instance: &Instance,
+        at: &Prepared<'_>,
         patch_text: &str,
-        spec: &EnvSpec,
-        parser: LogParser,
-        env: &Environment,
-        worktree: &Worktree,
-        dir: &Path,
         log: &mut InstanceLog,
         result: &mut InstanceResult,
     ) -> Result<(), String> {
+        let Prepared { instance, worktree, dir, parser, .. } = *at;
         let t = Instant::now();
         let applied =
             patch::apply_patch(&worktree.dir, patch_text, &dir.join("patch.diff")).await.map_err(|e| e.to_string())?;
@@ -546,7 +399,7 @@ impl Evaluation {
             return Ok(());
         }
         result.applied_with = applied.method.clone();
-        let run = self.run_tests(instance, &instance.test_patch, spec, env, worktree, dir, "eval.sh").await?;
+        let run = at.run_tests(&instance.test_patch, at.spec, "eval.sh").await?;
         result.timings.tests += run.elapsed.as_secs_f64();
         std::fs::write(dir.join("test_output.txt"), &run.log).map_err(|e| e.to_string())?;
         if run.timed_out {
@@ -586,32 +439,6 @@ impl Evaluation {
         Ok(())
     }
 
-    /// Writes `eval.sh` (checkout of the test files, test patch, test command with markers,
-    /// checkout back) and runs it in the worktree with the environment active.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) async fn run_tests(
-        &self,
-        instance: &Instance,
-        test_patch: &str,
-        spec: &EnvSpec,
-        env: &Environment,
-        worktree: &Worktree,
-        dir: &Path,
-        script_name: &str,
-    ) -> Result<TestRun, String> {
-        let directives = test_directives(test_patch, spec.directives);
-        let script = eval_script(&worktree.dir, &instance.base_commit, test_patch, spec, &directives);
-        let script_path = dir.join(script_name);
-        std::fs::write(&script_path, &script).map_err(|e| e.to_string())?;
-        let command =
-            TestCommand::script(&script_path, &worktree.dir).in_environment(env, spec).git_writable().writable(dir);
-        let mut run = self.test_runner().run(&command).await?;
-        if run.timed_out {
-            run.log.push_str(&format!("\n{TESTS_TIMEOUT} after {}s\n", self.timeout.as_secs()));
-        }
-        Ok(run)
-    }
-
     /// The runner of test runs (and of `npm ci`): the evaluation's time limit and sandbox. Test
     /// runs confine the prediction's code: writable are the worktree, its private git directory
     /// (the script checks test files out) and the instance's log directory (coverage data);
@@ -619,63 +446,6 @@ impl Evaluation {
     /// (e.g. coverage.py); no network.
     pub fn test_runner(&self) -> TestRunner {
         TestRunner::new(self.timeout, self.sandbox.clone())
-    }
-}
-
-/// The status map of a test run's log, or an empty map when it is unusable.
-pub(crate) fn status_map(run: &TestRun, parser: LogParser, grading: Grading) -> StatusMap {
-    grading::status_map_of_log(&run.log, parser, grading).unwrap_or_default()
-}
-
-/// Whether a status counts as passing.
-pub(crate) fn passing(status: Option<&TestStatus>) -> bool {
-    status.is_some_and(|s| s.passes())
-}
-
-/// The test part of an evaluation, as a bash script (the official layout, with rigor's paths).
-pub fn eval_script(
-    worktree: &Path,
-    base_commit: &str,
-    test_patch: &str,
-    spec: &EnvSpec,
-    directives: &[String],
-) -> String {
-    let files = modified_files(test_patch);
-    let quoted: Vec<String> = files.iter().map(|f| shell_quote(f)).collect();
-    let mut s = String::from("#!/bin/bash\nset -uxo pipefail\n");
-    s.push_str(&format!("cd {}\n", shell_quote(&worktree.display().to_string())));
-    for line in &spec.eval_commands {
-        s.push_str(line);
-        s.push('\n');
-    }
-    if !quoted.is_empty() {
-        s.push_str(&format!("git checkout {base_commit} {}\n", quoted.join(" ")));
-    }
-    let mut body = test_patch.to_string();
-    if !body.ends_with('\n') {
-        body.push('\n');
-    }
-    s.push_str(&format!(
-        "git apply -v - <<'EOF_RIGOR_114329324912'\n{body}EOF_RIGOR_114329324912\n[ $? -eq 0 ] || echo '>>>>> Test Patch Apply Failed'\n"
-    ));
-    let tests: Vec<String> = directives.iter().map(|d| shell_quote(d)).collect();
-    s.push_str(&format!(
-        ": '{START_TEST_OUTPUT}'\n{} {}\nRIGOR_TEST_EXIT_CODE=$?\n: '{END_TEST_OUTPUT}'\n",
-        spec.test_cmd,
-        tests.join(" ")
-    ));
-    s.push_str(&format!("echo \"{TEST_EXIT_CODE}: $RIGOR_TEST_EXIT_CODE\"\n"));
-    if !quoted.is_empty() {
-        s.push_str(&format!("git checkout {base_commit} {}\n", quoted.join(" ")));
-    }
-    s
-}
-
-fn shell_quote(s: &str) -> String {
-    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=+@,".contains(c)) {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
     }
 }
 
@@ -691,66 +461,4 @@ fn fail(mut result: InstanceResult, log: &mut InstanceLog, message: String) -> I
     result.status = InstanceStatus::Error;
     result.message = message;
     result
-}
-
-fn write_prediction(dir: &Path, instance: &Instance, model: &str, patch: &str) {
-    let row = Prediction {
-        instance_id: instance.instance_id.clone(),
-        model_name_or_path: model.into(),
-        model_patch: Some(patch.into()),
-    };
-    if let Ok(text) = serde_json::to_string(&row) {
-        let _ = std::fs::write(dir.join("prediction.json"), text);
-    }
-}
-
-/// `report.json` in the official shape.
-fn write_official_report(
-    dir: &Path,
-    instance: &Instance,
-    patch: Option<&str>,
-    graded: Option<(&TestsStatus, bool)>,
-    applied: bool,
-) {
-    let mut entry = serde_json::json!({
-        "patch_is_None": patch.is_none(),
-        "patch_exists": patch.is_some(),
-        "patch_successfully_applied": applied && graded.is_some(),
-        "resolved": graded.is_some_and(|(_, r)| r),
-    });
-    if let Some((status, _)) = graded
-        && let (Some(map), Ok(value)) = (entry.as_object_mut(), serde_json::to_value(status))
-    {
-        map.insert("tests_status".into(), value);
-    }
-    let report = serde_json::json!({ instance.instance_id.clone(): entry });
-    if let Ok(text) = serde_json::to_string_pretty(&report) {
-        let _ = write_atomic(&dir.join("report.json"), text.as_bytes());
-    }
-}
-
-/// A finished instance's record, if there is one.
-pub fn read_result(dir: &Path) -> Option<InstanceResult> {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("rigor.json")).ok()?).ok()
-}
-
-/// `run_instance.log`, appended as the instance goes.
-pub(crate) struct InstanceLog {
-    path: PathBuf,
-}
-
-impl InstanceLog {
-    fn new(path: PathBuf) -> Self {
-        let _ = std::fs::write(&path, "");
-        Self { path }
-    }
-    pub(crate) fn line(&mut self, text: &str) {
-        self.text(&format!("{text}\n"));
-    }
-    pub(crate) fn text(&mut self, text: &str) {
-        use std::io::Write;
-        if let Ok(mut f) = std::fs::OpenOptions::new().append(true).open(&self.path) {
-            let _ = f.write_all(text.as_bytes());
-        }
-    }
 }

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use rigor_core::fsutil::write_atomic;
 use serde::{Deserialize, Serialize};
 
-use crate::harness::{InstanceResult, InstanceStatus, read_result};
+use crate::record::{InstanceResult, InstanceStatus, SwtResult, read_result};
 
 /// The run summary.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -184,7 +184,7 @@ pub fn summarize(
     s.rigor.alpha_usd = (alpha.1 > 0).then(|| alpha.0 / alpha.1 as f64);
     if !swt_rows.is_empty() {
         let n = swt_rows.len() as f64;
-        let frac = |f: &dyn Fn(&crate::swt::SwtResult) -> bool| swt_rows.iter().filter(|r| f(r)).count() as f64 / n;
+        let frac = |f: &dyn Fn(&SwtResult) -> bool| swt_rows.iter().filter(|r| f(r)).count() as f64 / n;
         let covs: Vec<f64> = swt_rows.iter().filter_map(|r| r.change_coverage).collect();
         s.rigor.swt = Some(SwtSummary {
             applicability: frac(&|r| r.applied),

@@ -7,55 +7,31 @@
 //! fail→pass test and no test failing after the fix), and the change coverage ΔC: the share of
 //! the gold patch's executable added lines that the generated tests execute. (SWT-bench also
 //! counts removed lines against the original code; rigor counts added lines of the fixed code
-//! only.) This module does not decide what a prediction is: [`crate::harness`] calls it.
+//! only.) This module does not decide what a prediction is: the harness calls it with the
+//! [`Prepared`] instance; its figures are recorded as a [`SwtResult`] in the instance's record.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use rigor_testing::env::{Environment, rigor_cache_dir};
-use rigor_testing::parsers::LogParser;
+use rigor_testing::parsers::{LogParser, StatusMap, TestStatus};
 use rigor_testing::process::Cmd;
-use rigor_testing::spec::EnvSpec;
-use serde::{Deserialize, Serialize};
+use rigor_testing::runner::TestRun;
 
-use crate::dataset::Instance;
-use crate::harness::{Evaluation, InstanceLog, InstanceResult, InstanceStatus, passing, status_map};
-use crate::repos::Worktree;
+use crate::grading::{self, Grading};
+use crate::prepared::Prepared;
+use crate::record::{InstanceLog, InstanceResult, InstanceStatus, SwtResult};
 
-/// SWT figures of one instance.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct SwtResult {
-    /// The generated test patch applies to the original code.
-    pub applied: bool,
-    /// Tests failing (or absent) before the fix and passing after.
-    pub fail_to_pass: Vec<String>,
-    /// Tests failing before and after.
-    pub fail_to_fail: Vec<String>,
-    /// Tests passing before and after.
-    pub pass_to_pass: Vec<String>,
-    /// Tests passing before and failing after.
-    pub pass_to_fail: Vec<String>,
-    /// At least one fail→pass test and no test failing after the fix.
-    pub success: bool,
-    /// Share of the gold patch's executable added lines the tests execute (None: not measured).
-    pub change_coverage: Option<f64>,
-}
-
-/// Grades a generated test patch (see the module docs).
-#[allow(clippy::too_many_arguments)]
+/// Grades a generated test patch (see the module docs) under `grading`'s rules of log reading.
 pub(crate) async fn grade_tests(
-    eval: &Evaluation,
-    instance: &Instance,
+    at: &Prepared<'_>,
+    grading: Grading,
     test_patch: &str,
-    spec: &EnvSpec,
-    parser: LogParser,
-    env: &Environment,
-    worktree: &Worktree,
-    dir: &Path,
     log: &mut InstanceLog,
     result: &mut InstanceResult,
 ) -> Result<(), String> {
+    let Prepared { instance, spec, parser, env, worktree, dir, .. } = *at;
     std::fs::write(dir.join("patch.diff"), test_patch).map_err(|e| e.to_string())?;
     let check_file = dir.join("tests.diff");
     std::fs::write(&check_file, ensure_newline(test_patch)).map_err(|e| e.to_string())?;
@@ -71,7 +47,7 @@ pub(crate) async fn grade_tests(
         result.swt = Some(swt);
         return Ok(());
     }
-    let before = eval.run_tests(instance, test_patch, spec, env, worktree, dir, "eval_before.sh").await?;
+    let before = at.run_tests(test_patch, spec, "eval_before.sh").await?;
     result.timings.tests += before.elapsed.as_secs_f64();
     let t = Instant::now();
     let gold = crate::patch::apply_patch(&worktree.dir, &instance.patch, &dir.join("gold.diff"))
@@ -91,7 +67,7 @@ pub(crate) async fn grade_tests(
         let path = env.test_env(spec, &worktree.dir).into_iter().find(|(k, _)| k == "PYTHONPATH").map(|(_, v)| v);
         after_spec.env.insert("PYTHONPATH".into(), format!("{}:{}", path.unwrap_or_default(), cov.display()));
     }
-    let after = eval.run_tests(instance, test_patch, &after_spec, env, worktree, dir, "eval_after.sh").await?;
+    let after = at.run_tests(test_patch, &after_spec, "eval_after.sh").await?;
     result.timings.tests += after.elapsed.as_secs_f64();
     let mut text = format!("=== before the fix ===\n{}\n=== after the fix ===\n{}", before.log, after.log);
     if before.timed_out || after.timed_out {
@@ -103,7 +79,7 @@ pub(crate) async fn grade_tests(
         result.swt = Some(swt);
         return Ok(());
     }
-    let (b, a) = (status_map(&before, parser, eval.grading), status_map(&after, parser, eval.grading));
+    let (b, a) = (status_map(&before, parser, grading), status_map(&after, parser, grading));
     let names: BTreeSet<&String> = b.keys().chain(a.keys()).collect();
     for name in names {
         let (was, is) = (passing(b.get(name)), passing(a.get(name)));
@@ -122,6 +98,16 @@ pub(crate) async fn grade_tests(
     result.status = if swt.success { InstanceStatus::Resolved } else { InstanceStatus::Unresolved };
     result.swt = Some(swt);
     Ok(())
+}
+
+/// The status map of a test run's log, or an empty map when it is unusable.
+fn status_map(run: &TestRun, parser: LogParser, grading: Grading) -> StatusMap {
+    grading::status_map_of_log(&run.log, parser, grading).unwrap_or_default()
+}
+
+/// Whether a status counts as passing.
+fn passing(status: Option<&TestStatus>) -> bool {
+    status.is_some_and(|s| s.passes())
 }
 
 fn ensure_newline(text: &str) -> String {

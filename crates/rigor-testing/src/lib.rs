@@ -6,8 +6,11 @@
 //! [`env::Sources`]); [`directives`] turns a test patch into the test files to run;
 //! [`runner::TestRunner`] runs a test command in a directory with an environment active, in the
 //! sandbox, with a time limit, and returns the log; [`parsers`] reads a runner's log into
-//! per-test [`parsers::TestStatus`]es. [`process`] is how every command of the crate is spawned
-//! (a process group, killed whole on timeout).
+//! per-test [`parsers::TestStatus`]es. For a repository without a spec, [`project::Project`]
+//! detects the runner (pytest, unittest, Django, cargo, go, jest, mocha, vitest), finds its Python
+//! environment and builds the command that runs exactly the chosen test ids, which
+//! [`runner::TestRunner::run_ids`] runs and reads back by id. [`process`] is how every command of
+//! the crate is spawned (a process group, killed whole on timeout).
 //!
 //! This crate knows nothing of datasets (SWE-bench rows, their clones and specs are
 //! `rigor-eval`'s), of models or of the agent loop, and it never prints. It is shared by the
@@ -17,5 +20,6 @@ pub mod directives;
 pub mod env;
 pub mod parsers;
 pub mod process;
+pub mod project;
 pub mod runner;
 pub mod spec;

@@ -11,8 +11,9 @@
 //! (an install step, never a test). The evaluation harness runs its `eval.sh` through this, and so
 //! will the agent's verifier: both see the same confinement.
 //!
-//! This module does not decide which tests to run nor read their log: see [`crate::directives`]
-//! and [`crate::parsers`].
+//! [`TestRunner::run_ids`] runs chosen tests of a [`Project`] (a repository without a dataset
+//! spec) and reads their statuses. Otherwise this module does not decide which tests to run nor
+//! read their log: see [`crate::directives`] and [`crate::parsers`].
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use rigor_sandbox::{Sandbox, SandboxMode, SandboxSettings, SandboxSpec};
 
 use crate::env::Environment;
 use crate::process::{Cmd, git};
+use crate::project::{Project, TestOutcome};
 use crate::spec::EnvSpec;
 
 /// Runs test commands: the time limit and the confinement every run shares.
@@ -152,6 +154,32 @@ impl TestRunner {
         }
         let done = cmd.run().await.map_err(|e| format!("cannot run {}: {e}", command.program))?;
         Ok(TestRun { log: done.output, timed_out: done.timed_out, elapsed: done.elapsed, exit_code: done.code })
+    }
+
+    /// Runs exactly the tests `ids` of `project` in `dir` (the project's root or a copy of it):
+    /// [`Project::command`] with the project's environment active, confined with the directory
+    /// writable and the network off whatever the runner's settings say, within the time limit.
+    /// Gives every status the log reports by id, so that a test that was not chosen and did not
+    /// run is absent.
+    pub async fn run_ids(&self, project: &Project, dir: &Path, ids: &[String]) -> Result<TestOutcome, String> {
+        let argv = project.command(ids);
+        let Some((program, args)) = argv.split_first() else {
+            return Err(format!("no command for the {} runner", project.runner.name()));
+        };
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut command = TestCommand::new(program, &args, dir);
+        command.env.extend(project.env_vars());
+        command.readable.extend(project.readable());
+        let offline =
+            TestRunner { sandbox: SandboxSettings { network: false, ..self.sandbox.clone() }, ..self.clone() };
+        let run = offline.run(&command).await?;
+        Ok(TestOutcome {
+            statuses: project.statuses(&run.log),
+            log: run.log,
+            timed_out: run.timed_out,
+            exit_code: run.exit_code,
+            elapsed: run.elapsed,
+        })
     }
 
     /// The sandbox of one run, or `None` when runs are unconfined.

@@ -1,0 +1,562 @@
+//! The tests of a repository without a dataset spec: which runner they use, the command that runs
+//! exactly the chosen tests, and how its log names them.
+//!
+//! [`Project::detect`] reads the project files only (it runs nothing), in this order:
+//! - `Cargo.toml` → [`Runner::Cargo`]; `go.mod` → [`Runner::Go`];
+//! - `tests/runtests.py` (Django's own layout) or `manage.py` → [`Runner::Django`];
+//! - pytest configured (`[tool.pytest…]` in `pyproject.toml`, `[tool:pytest]` in `setup.cfg`,
+//!   `pytest.ini`, `[pytest]` in `tox.ini`, `conftest.py`), or a tox/nox configuration that runs
+//!   pytest → [`Runner::Pytest`]; one that runs `unittest` → [`Runner::Unittest`];
+//! - test files (`test_*.py`, `*_test.py` at the top, in `tests/` or `test/`): all
+//!   `unittest.TestCase` style → [`Runner::Unittest`], else [`Runner::Pytest`];
+//! - `package.json` naming vitest, jest or mocha (in `scripts` or the dependencies) →
+//!   [`Runner::Vitest`], [`Runner::Jest`], [`Runner::Mocha`];
+//! - a Python project without tests yet (`pyproject.toml`, `setup.py`, `setup.cfg`) → pytest.
+//!
+//! Test ids are what the runner takes and what [`Project::statuses`] gives back: pytest node ids
+//! (`tests/test_a.py::TestA::test_x`), dotted unittest / Django labels
+//! (`tests.test_a.TestA.test_x`), cargo test names as cargo prints them (`tests::adds`, run with
+//! `--exact`), go test names (`TestA`, `TestA/sub`), and jest/vitest/mocha full titles (jest and
+//! vitest: describe blocks and name joined by ` › `; mocha: by a space).
+//!
+//! The Python interpreter is found by [`Project::find_env`]: the active virtual environment, an
+//! in-repository one, else none (`python3` on `PATH`). Building an environment for a project that
+//! has none is [`crate::env`]'s job; running the command is [`crate::runner`]'s
+//! ([`crate::runner::TestRunner::run_ids`]).
+
+use std::path::{Path, PathBuf};
+
+use crate::parsers::{LogParser, StatusMap, TestStatus};
+
+/// A test runner rigor can drive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runner {
+    /// `python -m pytest -rA`.
+    Pytest,
+    /// `python -m unittest -v`.
+    Unittest,
+    /// Django's runner: `tests/runtests.py` or `manage.py test`, verbosity 2.
+    Django,
+    /// `cargo test`.
+    Cargo,
+    /// `go test -v`.
+    Go,
+    /// `jest --verbose`.
+    Jest,
+    /// `mocha --reporter spec`.
+    Mocha,
+    /// `vitest run --reporter=verbose`.
+    Vitest,
+}
+
+impl Runner {
+    /// Whether the runner is a Python one (and so needs an interpreter).
+    pub fn is_python(self) -> bool {
+        matches!(self, Runner::Pytest | Runner::Unittest | Runner::Django)
+    }
+
+    /// Its name, as a user would say it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Runner::Pytest => "pytest",
+            Runner::Unittest => "unittest",
+            Runner::Django => "django",
+            Runner::Cargo => "cargo test",
+            Runner::Go => "go test",
+            Runner::Jest => "jest",
+            Runner::Mocha => "mocha",
+            Runner::Vitest => "vitest",
+        }
+    }
+}
+
+/// A repository's tests and how to run them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Project {
+    /// The repository's root.
+    pub root: PathBuf,
+    /// Its test runner.
+    pub runner: Runner,
+    /// The interpreter of the Python environment to use (`None`: `python3` on `PATH`).
+    pub python: Option<PathBuf>,
+    /// The script Django's tests start from, relative to the root (`tests/runtests.py` or
+    /// `manage.py`).
+    pub entry: Option<String>,
+}
+
+/// Why no test runner was found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DetectError {
+    /// The root is not a directory.
+    #[error("{root} is not a directory")]
+    NotADirectory {
+        /// The path given.
+        root: PathBuf,
+    },
+    /// Nothing names a runner rigor knows.
+    #[error(
+        "no test runner found in {root}: looked for Cargo.toml, go.mod, Django's tests/runtests.py or manage.py, \
+         pytest or unittest configuration and test files, package.json naming jest, mocha or vitest"
+    )]
+    NoRunner {
+        /// The root.
+        root: PathBuf,
+    },
+}
+
+/// What outcome of a run [`crate::runner::TestRunner::run_ids`] gives.
+#[derive(Debug, Clone)]
+pub struct TestOutcome {
+    /// The status of every test the log reports, by id (the form [`Project::command`] takes).
+    pub statuses: StatusMap,
+    /// The runner's output, stdout and stderr interleaved.
+    pub log: String,
+    /// Whether the time limit killed it.
+    pub timed_out: bool,
+    /// The exit code; `None` when a signal or the time limit killed it.
+    pub exit_code: Option<i32>,
+    /// Wall-clock time.
+    pub elapsed: std::time::Duration,
+}
+
+impl TestOutcome {
+    /// The status of `id`, if the log reports it.
+    pub fn status(&self, id: &str) -> Option<TestStatus> {
+        self.statuses.get(id).copied()
+    }
+}
+
+impl Project {
+    /// Detects the project type and its test runner in `root` (see the module documentation).
+    /// The interpreter is left unset: see [`Project::find_env`].
+    pub fn detect(root: &Path) -> Result<Project, DetectError> {
+        if !root.is_dir() {
+            return Err(DetectError::NotADirectory { root: root.to_path_buf() });
+        }
+        let project = |runner| Project { root: root.to_path_buf(), runner, python: None, entry: None };
+        let has = |f: &str| root.join(f).is_file();
+        if has("Cargo.toml") {
+            return Ok(project(Runner::Cargo));
+        }
+        if has("go.mod") {
+            return Ok(project(Runner::Go));
+        }
+        if let Some(entry) = ["tests/runtests.py", "manage.py"].into_iter().find(|f| has(f)) {
+            return Ok(Project { entry: Some(entry.to_string()), ..project(Runner::Django) });
+        }
+        if let Some(runner) = python_configuration(root) {
+            return Ok(project(runner));
+        }
+        let tests = python_test_files(root);
+        if !tests.is_empty() {
+            let unittest_only = tests.iter().all(|f| std::fs::read_to_string(f).is_ok_and(|t| unittest_style(&t)));
+            return Ok(project(if unittest_only { Runner::Unittest } else { Runner::Pytest }));
+        }
+        if let Some(runner) = node_runner(root) {
+            return Ok(project(runner));
+        }
+        if ["pyproject.toml", "setup.py", "setup.cfg"].iter().any(|f| has(f)) {
+            return Ok(project(Runner::Pytest));
+        }
+        Err(DetectError::NoRunner { root: root.to_path_buf() })
+    }
+
+    /// Finds the Python environment (Python runners only): `$VIRTUAL_ENV`, else an in-repository
+    /// `.venv`, `venv` or `env` with `bin/python`, else none (`python3` on `PATH`).
+    pub fn find_env(&mut self) {
+        if !self.runner.is_python() {
+            return;
+        }
+        let active = std::env::var_os("VIRTUAL_ENV").map(PathBuf::from);
+        let in_repo = [".venv", "venv", "env"].into_iter().map(|d| self.root.join(d));
+        self.python = active.into_iter().chain(in_repo).map(|env| env.join("bin/python")).find(|p| p.is_file());
+    }
+
+    /// The command line (program first) that runs exactly `ids`, from the project's root (or a
+    /// copy of it); with no ids, the whole suite.
+    pub fn command(&self, ids: &[String]) -> Vec<String> {
+        let python = self.python.as_ref().map_or_else(|| "python3".to_string(), |p| p.display().to_string());
+        let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let mut argv = match self.runner {
+            Runner::Pytest => {
+                let mut argv = vec![python];
+                argv.extend(words(&["-m", "pytest", "-rA", "-p", "no:cacheprovider"]));
+                argv
+            }
+            Runner::Unittest => {
+                let mut argv = vec![python];
+                argv.extend(words(&["-m", "unittest", "-v"]));
+                argv
+            }
+            Runner::Django => {
+                let entry = self.entry.clone().unwrap_or_else(|| "tests/runtests.py".into());
+                let mut argv = vec![python, entry.clone()];
+                if entry.ends_with("manage.py") {
+                    argv.push("test".into());
+                }
+                argv.extend(words(&["--verbosity", "2", "--parallel", "1"]));
+                argv
+            }
+            Runner::Cargo => {
+                let mut argv = words(&["cargo", "test", "--offline", "--no-fail-fast"]);
+                if !ids.is_empty() {
+                    argv.extend(words(&["--", "--exact"]));
+                }
+                argv
+            }
+            Runner::Go => {
+                let mut argv = words(&["go", "test", "-v"]);
+                if !ids.is_empty() {
+                    argv.extend(["-run".to_string(), go_run_pattern(ids)]);
+                }
+                argv.push("./...".into());
+                return argv;
+            }
+            Runner::Jest | Runner::Vitest => {
+                let mut argv = match self.runner {
+                    Runner::Jest => words(&["npx", "--no", "jest", "--verbose"]),
+                    _ => words(&["npx", "--no", "vitest", "run", "--reporter=verbose"]),
+                };
+                if !ids.is_empty() {
+                    let titles: Vec<String> = ids.iter().map(|id| id.replace(" › ", " ")).collect();
+                    argv.extend(["-t".to_string(), anchored(&titles)]);
+                }
+                return argv;
+            }
+            Runner::Mocha => {
+                let mut argv = words(&["npx", "--no", "mocha", "--reporter", "spec"]);
+                if !ids.is_empty() {
+                    argv.extend(["--grep".to_string(), anchored(ids)]);
+                }
+                return argv;
+            }
+        };
+        argv.extend(ids.iter().cloned());
+        argv
+    }
+
+    /// The [`LogParser`] that reads the runner's output.
+    pub fn parser(&self) -> LogParser {
+        match self.runner {
+            Runner::Pytest => LogParser::Pytest,
+            Runner::Unittest | Runner::Django => LogParser::Django,
+            Runner::Cargo => LogParser::Cargo,
+            Runner::Go => LogParser::Gotest,
+            Runner::Jest | Runner::Vitest => LogParser::Jest,
+            Runner::Mocha => LogParser::Mocha,
+        }
+    }
+
+    /// The status of every test `log` reports, by id in the form [`Project::command`] takes:
+    /// unittest's and Django's `name (module.Class.name)` (or, before Python 3.11,
+    /// `name (module.Class)`) become `module.Class.name`, vitest's `file > block > name` becomes
+    /// `block › name`; other runners already print their ids.
+    pub fn statuses(&self, log: &str) -> StatusMap {
+        let map = self.parser().parse(log);
+        match self.runner {
+            Runner::Unittest | Runner::Django => {
+                map.into_iter().filter_map(|(name, status)| Some((dotted_id(&name)?, status))).collect()
+            }
+            Runner::Vitest => map.into_iter().map(|(name, status)| (vitest_id(&name), status)).collect(),
+            _ => map,
+        }
+    }
+
+    /// Environment variables of a run: the virtual environment activated (Python), no bytecode
+    /// or colour written, cargo's build output inside the directory the tests run in.
+    pub fn env_vars(&self) -> Vec<(String, String)> {
+        let mut vars = Vec::new();
+        if self.runner.is_python() {
+            vars.push(("PYTHONDONTWRITEBYTECODE".into(), "1".into()));
+            if let Some(venv) = self.venv() {
+                let path = std::env::var("PATH").unwrap_or_default();
+                vars.push(("VIRTUAL_ENV".into(), venv.display().to_string()));
+                vars.push(("PATH".into(), format!("{}:{path}", venv.join("bin").display())));
+            }
+        }
+        if self.runner == Runner::Cargo {
+            vars.push(("CARGO_TARGET_DIR".into(), "target".into()));
+            vars.push(("CARGO_TERM_COLOR".into(), "never".into()));
+        }
+        if matches!(self.runner, Runner::Jest | Runner::Vitest | Runner::Mocha) {
+            vars.push(("FORCE_COLOR".into(), "0".into()));
+            vars.push(("CI".into(), "1".into()));
+        }
+        vars
+    }
+
+    /// Paths a sandboxed run must be able to read besides the directory it runs in: the virtual
+    /// environment and the installation its interpreter comes from (which may be in the hidden
+    /// home).
+    pub fn readable(&self) -> Vec<PathBuf> {
+        let mut paths = Vec::new();
+        if let Some(venv) = self.venv() {
+            paths.push(venv);
+        }
+        if let Some(prefix) = self
+            .python
+            .as_ref()
+            .and_then(|p| std::fs::canonicalize(p).ok())
+            .and_then(|real| real.parent()?.parent().map(Path::to_path_buf))
+        {
+            paths.push(prefix);
+        }
+        paths
+    }
+
+    /// The virtual environment `python` belongs to (`<venv>/bin/python`).
+    fn venv(&self) -> Option<PathBuf> {
+        let python = self.python.as_ref()?;
+        let venv = python.parent()?.parent()?;
+        venv.join("pyvenv.cfg").is_file().then(|| venv.to_path_buf())
+    }
+}
+
+/// The runner a Python or tox/nox configuration names.
+fn python_configuration(root: &Path) -> Option<Runner> {
+    let read = |f: &str| std::fs::read_to_string(root.join(f)).unwrap_or_default();
+    let configured = read("pyproject.toml").contains("[tool.pytest")
+        || read("setup.cfg").contains("[tool:pytest]")
+        || root.join("pytest.ini").is_file()
+        || read("tox.ini").contains("[pytest]")
+        || root.join("conftest.py").is_file();
+    if configured {
+        return Some(Runner::Pytest);
+    }
+    // tox and nox as hints: what their commands run.
+    let hints = format!("{}\n{}", read("tox.ini"), read("noxfile.py"));
+    if hints.contains("pytest") {
+        Some(Runner::Pytest)
+    } else if hints.contains("unittest") {
+        Some(Runner::Unittest)
+    } else {
+        None
+    }
+}
+
+/// Python test files at the top of the tree, in `tests/` and in `test/` (one level down too).
+fn python_test_files(root: &Path) -> Vec<PathBuf> {
+    let is_test = |p: &Path| {
+        let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        name.ends_with(".py") && (name.starts_with("test_") || name.ends_with("_test.py"))
+    };
+    let mut dirs = vec![root.to_path_buf(), root.join("tests"), root.join("test")];
+    for sub in [root.join("tests"), root.join("test")] {
+        if let Ok(entries) = std::fs::read_dir(sub) {
+            dirs.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+        }
+    }
+    let mut files: Vec<PathBuf> = dirs
+        .iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flat_map(|entries| entries.flatten().map(|e| e.path()))
+        .filter(|p| p.is_file() && is_test(p))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Whether a test file is written for unittest only: it uses `unittest` and neither imports pytest
+/// nor defines test functions at module level.
+fn unittest_style(text: &str) -> bool {
+    let uses_unittest = text.contains("unittest") || text.contains("TestCase");
+    let pytest_only = text.contains("import pytest")
+        || text.contains("from pytest")
+        || text.lines().any(|l| l.starts_with("def test") || l.starts_with("async def test"));
+    uses_unittest && !pytest_only
+}
+
+/// The JavaScript runner `package.json` names (vitest before jest before mocha).
+fn node_runner(root: &Path) -> Option<Runner> {
+    let text = std::fs::read_to_string(root.join("package.json")).ok()?;
+    let manifest: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let names = |key: &str| -> String {
+        match manifest.get(key) {
+            Some(serde_json::Value::Object(map)) if key == "scripts" => {
+                map.values().filter_map(|v| v.as_str()).collect::<Vec<_>>().join(" ")
+            }
+            Some(serde_json::Value::Object(map)) => map.keys().cloned().collect::<Vec<_>>().join(" "),
+            _ => String::new(),
+        }
+    };
+    let named = [names("scripts"), names("devDependencies"), names("dependencies")].join(" ");
+    let words: Vec<&str> = named.split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '@')).collect();
+    [("vitest", Runner::Vitest), ("jest", Runner::Jest), ("mocha", Runner::Mocha)]
+        .into_iter()
+        .find(|(name, _)| words.contains(name))
+        .map(|(_, runner)| runner)
+}
+
+/// `name (module.Class.name)` or `name (module.Class)` → `module.Class.name`.
+fn dotted_id(reported: &str) -> Option<String> {
+    let (name, rest) = reported.split_once(" (")?;
+    let dotted = rest.strip_suffix(')')?;
+    let valid = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '.');
+    if !valid(name) || !valid(dotted) {
+        return None;
+    }
+    if dotted.ends_with(&format!(".{name}")) { Some(dotted.to_string()) } else { Some(format!("{dotted}.{name}")) }
+}
+
+/// vitest's verbose `file > block > name 3ms` (read by the jest parser) → `block › name`.
+fn vitest_id(reported: &str) -> String {
+    let reported = match reported.rsplit_once(' ') {
+        Some((rest, time))
+            if time
+                .strip_suffix("ms")
+                .is_some_and(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit() || c == '.')) =>
+        {
+            rest
+        }
+        _ => reported,
+    };
+    let parts: Vec<&str> = reported.split(" > ").collect();
+    let skip = usize::from(parts.len() > 1 && parts[0].contains('.'));
+    parts[skip..].join(" › ")
+}
+
+/// A regular expression matching exactly one of `titles` (JavaScript and RE2 syntax).
+fn anchored(titles: &[String]) -> String {
+    let alternatives: Vec<String> = titles.iter().map(|t| escape_regex(t)).collect();
+    format!("^({})$", alternatives.join("|"))
+}
+
+/// `go test -run`'s pattern for `ids` (`TestA`, `TestA/sub`): one alternation per level, so a
+/// subtest id also selects the same-named subtests of the other chosen tests.
+fn go_run_pattern(ids: &[String]) -> String {
+    let levels = ids.iter().map(|id| id.split('/').count()).max().unwrap_or(1);
+    let mut pattern = Vec::new();
+    for level in 0..levels {
+        let mut names: Vec<String> = ids.iter().filter_map(|id| id.split('/').nth(level)).map(escape_regex).collect();
+        names.dedup();
+        pattern.push(format!("^({})$", names.join("|")));
+    }
+    pattern.join("/")
+}
+
+fn escape_regex(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        if "\\.^$|?*+()[]{}/".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn project_with(files: &[(&str, &str)]) -> (tempfile::TempDir, Result<Project, DetectError>) {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, text) in files {
+            let path = dir.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        let detected = Project::detect(dir.path());
+        (dir, detected)
+    }
+
+    fn runner_of(files: &[(&str, &str)]) -> Option<Runner> {
+        project_with(files).1.ok().map(|p| p.runner)
+    }
+
+    const UNITTEST: &str = "import unittest\n\nclass T(unittest.TestCase):\n    def test_x(self):\n        pass\n";
+    const PYTEST: &str = "def test_x():\n    assert True\n";
+
+    #[test]
+    fn detection_follows_the_project_files() {
+        assert_eq!(runner_of(&[]), None);
+        assert_eq!(runner_of(&[("Cargo.toml", "[package]\n"), ("test_a.py", PYTEST)]), Some(Runner::Cargo));
+        assert_eq!(runner_of(&[("go.mod", "module x\n")]), Some(Runner::Go));
+        assert_eq!(runner_of(&[("tests/runtests.py", ""), ("setup.py", "")]), Some(Runner::Django));
+        let (_dir, django) = project_with(&[("manage.py", "")]);
+        assert_eq!(django.unwrap().entry.as_deref(), Some("manage.py"));
+        assert_eq!(runner_of(&[("pyproject.toml", "[tool.pytest.ini_options]\n")]), Some(Runner::Pytest));
+        assert_eq!(runner_of(&[("setup.cfg", "[tool:pytest]\n"), ("tests/test_a.py", UNITTEST)]), Some(Runner::Pytest));
+        assert_eq!(runner_of(&[("tox.ini", "[testenv]\ncommands = python -m unittest\n")]), Some(Runner::Unittest));
+        assert_eq!(runner_of(&[("tests/test_a.py", UNITTEST)]), Some(Runner::Unittest), "unittest style only");
+        assert_eq!(runner_of(&[("tests/test_a.py", UNITTEST), ("tests/test_b.py", PYTEST)]), Some(Runner::Pytest));
+        assert_eq!(runner_of(&[("tests/unit/test_a.py", PYTEST)]), Some(Runner::Pytest));
+        assert_eq!(runner_of(&[("setup.py", "")]), Some(Runner::Pytest), "a Python project defaults to pytest");
+        let js = |json: &str| runner_of(&[("package.json", json)]);
+        assert_eq!(js(r#"{"scripts": {"test": "jest --ci"}}"#), Some(Runner::Jest));
+        assert_eq!(js(r#"{"devDependencies": {"vitest": "^1"}}"#), Some(Runner::Vitest));
+        assert_eq!(js(r#"{"scripts": {"test": "mocha test/"}}"#), Some(Runner::Mocha));
+        assert_eq!(js(r#"{"scripts": {"test": "node test.js"}}"#), None);
+        assert!(matches!(Project::detect(Path::new("/nonexistent/x")), Err(DetectError::NotADirectory { .. })));
+    }
+
+    #[test]
+    fn commands_run_exactly_the_chosen_ids() {
+        let project = |runner| Project { root: PathBuf::from("/r"), runner, python: None, entry: None };
+        let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            project(Runner::Pytest).command(&ids(&["tests/test_a.py::T::test_x"])).join(" "),
+            "python3 -m pytest -rA -p no:cacheprovider tests/test_a.py::T::test_x"
+        );
+        let with_venv = Project { python: Some("/v/bin/python".into()), ..project(Runner::Unittest) };
+        assert_eq!(
+            with_venv.command(&ids(&["tests.test_a.T.test_x"])).join(" "),
+            "/v/bin/python -m unittest -v tests.test_a.T.test_x"
+        );
+        let django = Project { entry: Some("manage.py".into()), ..project(Runner::Django) };
+        assert_eq!(
+            django.command(&ids(&["app.tests.T.test_x"])).join(" "),
+            "python3 manage.py test --verbosity 2 --parallel 1 app.tests.T.test_x"
+        );
+        assert_eq!(
+            project(Runner::Cargo).command(&ids(&["tests::adds"])).join(" "),
+            "cargo test --offline --no-fail-fast -- --exact tests::adds"
+        );
+        assert_eq!(project(Runner::Cargo).command(&[]).join(" "), "cargo test --offline --no-fail-fast");
+        assert_eq!(
+            project(Runner::Go).command(&ids(&["TestA", "TestB/sub.case"])),
+            ["go", "test", "-v", "-run", r"^(TestA|TestB)$/^(sub\.case)$", "./..."]
+        );
+        assert_eq!(
+            project(Runner::Jest).command(&ids(&["math › adds (big)"])),
+            ["npx", "--no", "jest", "--verbose", "-t", r"^(math adds \(big\))$"]
+        );
+        assert_eq!(
+            project(Runner::Mocha).command(&ids(&["math adds", "math subs"])),
+            ["npx", "--no", "mocha", "--reporter", "spec", "--grep", "^(math adds|math subs)$"]
+        );
+    }
+
+    #[test]
+    fn statuses_are_keyed_by_ids() {
+        let project = |runner| Project { root: PathBuf::from("/r"), runner, python: None, entry: None };
+        let log = "test_x (tests.test_a.T.test_x) ... ok\ntest_y (tests.test_a.T) ... FAIL\n\
+                   ======\nFAIL: test_y (tests.test_a.T)\n";
+        let statuses = project(Runner::Unittest).statuses(log);
+        assert_eq!(statuses.get("tests.test_a.T.test_x"), Some(&TestStatus::Passed));
+        assert_eq!(statuses.get("tests.test_a.T.test_y"), Some(&TestStatus::Failed));
+        assert_eq!(statuses.len(), 2, "{statuses:?}");
+        let vitest =
+            project(Runner::Vitest).statuses(" ✓ src/a.test.ts > math > adds 1ms\n × src/a.test.ts > math > subs\n");
+        assert_eq!(vitest.get("math › adds"), Some(&TestStatus::Passed), "{vitest:?}");
+        assert_eq!(vitest.get("math › subs"), Some(&TestStatus::Failed), "{vitest:?}");
+    }
+
+    #[test]
+    fn an_in_repo_environment_is_found_unless_one_is_active() {
+        let (dir, project) =
+            project_with(&[("tests/test_a.py", PYTEST), (".venv/bin/python", ""), (".venv/pyvenv.cfg", "")]);
+        let mut project = project.unwrap();
+        project.find_env();
+        match std::env::var_os("VIRTUAL_ENV").map(PathBuf::from) {
+            Some(active) if active.join("bin/python").is_file() => {
+                assert_eq!(project.python, Some(active.join("bin/python")))
+            }
+            _ => {
+                assert_eq!(project.python, Some(dir.path().join(".venv/bin/python")));
+                assert!(project.env_vars().iter().any(|(k, v)| k == "VIRTUAL_ENV" && v.ends_with(".venv")));
+            }
+        }
+    }
+}
