@@ -8,6 +8,7 @@
 use std::sync::OnceLock;
 
 use regex::Regex;
+use rigor_testing::project::Runner;
 use serde::{Deserialize, Serialize};
 
 /// How one test failed.
@@ -80,6 +81,23 @@ impl Failure {
             }
             Failure::Broken { message } => Err(format!("the test could not run ({message}): fix the test itself")),
             Failure::Timeout => Err("the test ran out of time: a reproduction must finish quickly".into()),
+        }
+    }
+}
+
+/// How the test `id` failed in a log of `runner` (`None`: the log does not say). Go and the
+/// JavaScript runners report failed expectations without a type: a failure there is an
+/// assertion unless the log shows a panic.
+pub fn failure_of(runner: Runner, log: &str, id: &str) -> Option<Failure> {
+    match runner {
+        Runner::Pytest => pytest_failure(log, id),
+        Runner::Unittest | Runner::Django => unittest_failure(log, id),
+        Runner::Cargo => cargo_failure(log, id),
+        Runner::Go if log.contains("panic:") => {
+            Some(Failure::Exception { name: "panic".into(), message: first_line(log.split("panic:").nth(1)?) })
+        }
+        Runner::Go | Runner::Jest | Runner::Mocha | Runner::Vitest => {
+            Some(Failure::Assertion { message: format!("{id} failed") })
         }
     }
 }

@@ -5,10 +5,9 @@
 //!   the integrity guard refuses).
 //! - [`failure`]: why a test failed, read from its runner's output, and whether that failure
 //!   reproduces the issue (an assertion or the exception the issue names; never a broken test).
-//! - [`project`]: the test runner of a repository without a dataset spec (pytest, unittest,
-//!   cargo), the command that runs chosen tests and how its log reads.
 //! - [`prover`]: the [`prover::Prover`], a tool source whose `finish` check runs the proof in
-//!   the sandbox (tests run through `rigor_testing`) and whose edit check guards existing tests.
+//!   the sandbox (the runner and its environment come from `rigor_testing::project`, runs from
+//!   `rigor_testing::runner`) and whose edit check guards existing tests.
 //! - [`proof`]: the proof record (`proof.json`) and its summary.
 //! - [`bouncer`]: the input bouncer, which abstains on an issue that is not actionable.
 //!
@@ -16,7 +15,6 @@
 
 pub mod bouncer;
 pub mod failure;
-pub mod project;
 pub mod proof;
 pub mod prover;
 pub mod tests_in;

@@ -25,18 +25,18 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use rigor_sandbox::SandboxMode;
 use rigor_testing::parsers::TestStatus;
-use rigor_testing::runner::{TestCommand, TestRun, TestRunner};
+use rigor_testing::project::{Project, Runner, TestOutcome};
+use rigor_testing::runner::{TestCommand, TestRunner};
 use rigor_tools::confined::Confined;
 use rigor_tools::edit::EditCheck;
 use rigor_tools::{Contribution, FinishCheck, FinishVerdict, ToolContext, ToolSource};
 use sha2::{Digest, Sha256};
 
-use crate::failure::Failure;
-use crate::project::{Project, Runner};
+use crate::failure::{Failure, failure_of};
 use crate::proof::{
     CommandRecord, HashedFile, PROOF_SCHEMA_VERSION, Proof, ProofStatus, Regressions, Reproduction, TestResult,
 };
-use crate::tests_in::{TestFn, compare, is_test_file, test_functions};
+use crate::tests_in::{TestFn, compare, is_test_file, test_functions, test_id};
 
 /// How hard the prover tries.
 #[derive(Debug, Clone)]
@@ -271,7 +271,10 @@ impl<'a> Attempt<'a> {
             Ok(project) => self.with_interpreter(project).await,
             Err(e) => return self.unprovable(e.to_string()),
         };
-        self.proof.environment = project.describe();
+        self.proof.environment = match &project.python {
+            Some(python) => format!("{} with {}", project.runner.name(), python.display()),
+            None => project.runner.name().to_string(),
+        };
 
         // The reproduction on the original code, with the new tests.
         for file in &test_files {
@@ -281,7 +284,7 @@ impl<'a> Attempt<'a> {
                 return self.unprovable(format!("cannot copy {} to the original code: {e}", file.path));
             }
         }
-        let ids: Vec<String> = candidates.iter().map(|(path, test)| project.test_id(path, test)).collect();
+        let ids: Vec<String> = candidates.iter().map(|(path, test)| test_id(project.runner, path, test)).collect();
         let before = match self.run(&project, &original, "original", &ids).await {
             Ok(run) => run,
             Err(e) => return self.unprovable(e),
@@ -290,8 +293,10 @@ impl<'a> Attempt<'a> {
             Reproduction { files: test_files, before_excerpt: excerpt(&before.log), ..Default::default() };
         let mut reasons = Vec::new();
         let mut valid = Vec::new();
-        for (id, status) in project.statuses(&before.log, &ids) {
-            let failure = if before.timed_out { Some(Failure::Timeout) } else { project.failure(&before.log, &id) };
+        for id in &ids {
+            let (id, status) = (id.clone(), before.status(id));
+            let failure =
+                if before.timed_out { Some(Failure::Timeout) } else { failure_of(project.runner, &before.log, &id) };
             let passed = matches!(status, Some(TestStatus::Passed | TestStatus::Xfail));
             let judged = match (&failure, passed) {
                 (_, true) => Err("it passes on the original code, so it does not reproduce the issue".to_string()),
@@ -322,8 +327,9 @@ impl<'a> Attempt<'a> {
             Ok(run) => run,
             Err(e) => return self.unprovable(e),
         };
-        for (id, status) in project.statuses(&after.log, &valid) {
-            let failure = project.failure(&after.log, &id);
+        for id in &valid {
+            let (id, status) = (id.clone(), after.status(id));
+            let failure = failure_of(project.runner, &after.log, &id);
             let status = status.map_or("MISSING", TestStatus::as_str).to_string();
             reproduction.after.push(TestResult { id, status, failure });
         }
@@ -348,8 +354,8 @@ impl<'a> Attempt<'a> {
                 (Ok(before), Ok(after)) => (before, after),
                 (Err(e), _) | (_, Err(e)) => return self.unprovable(e),
             };
-            let ids = if regression_ids.is_empty() { all_ids(&project, &before.log, &ids) } else { regression_ids };
-            let regressions = compare_runs(&project, &before, &after, &ids, files);
+            let ids = if regression_ids.is_empty() { all_ids(&before, &ids) } else { regression_ids };
+            let regressions = compare_runs(&before, &after, &ids, files);
             let broken = regressions.broken.clone();
             self.proof.regressions = regressions;
             if !broken.is_empty() {
@@ -371,38 +377,39 @@ impl<'a> Attempt<'a> {
         Ok(self.proof)
     }
 
-    /// Whether pytest is importable by the project's interpreter decides pytest vs unittest; the
-    /// probe runs in the sandbox (the interpreter may be one the model wrote).
+    /// The interpreter of a Python project is looked for in the workspace (an in-repository
+    /// virtual environment is not part of the exported code). Whether pytest is importable by it
+    /// decides pytest vs unittest; the probe runs in the sandbox (the interpreter may be one the
+    /// model wrote).
     async fn with_interpreter(&mut self, mut project: Project) -> Project {
+        if !project.runner.is_python() {
+            return project;
+        }
+        let mut in_workspace = Project { root: self.ctx.workspace.clone(), ..project.clone() };
+        in_workspace.find_env();
+        project.python = in_workspace.python;
         if project.runner != Runner::Pytest {
             return project;
         }
         let python = project.python.clone().unwrap_or_else(|| "python3".into());
-        let probe = TestCommand::new(&python.to_string_lossy(), &["-c", "import pytest"], &self.ctx.workspace);
-        let has_pytest = self.runner.run(&probe).await.is_ok_and(|r| r.exit_code == Some(0));
-        if !has_pytest {
+        let mut probe = TestCommand::new(&python.to_string_lossy(), &["-c", "import pytest"], &self.ctx.workspace);
+        probe.readable.extend(project.readable());
+        if !self.runner.run(&probe).await.is_ok_and(|r| r.exit_code == Some(0)) {
             project.runner = Runner::Unittest;
         }
         project
     }
 
     /// Runs `ids` of `project` in `dir` (`code`: which code it is, for the record).
-    async fn run(&mut self, project: &Project, dir: &Path, code: &str, ids: &[String]) -> Result<TestRun, String> {
-        let (program, args) = project.command(ids);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let mut command = TestCommand::new(&program, &args, dir).var("PYTHONDONTWRITEBYTECODE", "1");
-        if let Some(env_root) = project.python.as_deref().and_then(|p| p.parent()?.parent()).filter(|p| p.is_absolute())
-        {
-            command = command.readable(env_root);
-        }
-        let run = self.runner.run(&command).await?;
+    async fn run(&mut self, project: &Project, dir: &Path, code: &str, ids: &[String]) -> Result<TestOutcome, String> {
+        let outcome = self.runner.run_ids(project, dir, ids).await?;
         self.proof.commands.push(CommandRecord {
             code: code.to_string(),
-            command: format!("{program} {}", args.join(" ")),
-            exit_code: run.exit_code,
-            secs: run.elapsed.as_secs_f64(),
+            command: project.command(ids).join(" "),
+            exit_code: outcome.exit_code,
+            secs: outcome.elapsed.as_secs_f64(),
         });
-        Ok(run)
+        Ok(outcome)
     }
 }
 
@@ -506,7 +513,7 @@ fn related_tests(
         }
         let tests: Vec<String> = test_functions(&path, &text)
             .iter()
-            .map(|t| project.test_id(&path, t))
+            .map(|t| test_id(project.runner, &path, t))
             .filter(|id| !exclude.contains(id))
             .collect();
         if !tests.is_empty() {
@@ -543,39 +550,29 @@ fn test_files_under(root: &Path) -> Vec<String> {
     out
 }
 
-/// Every test a run reported, but `exclude` (cargo: the whole suite is the regression set).
-fn all_ids(project: &Project, log: &str, exclude: &[String]) -> Vec<String> {
-    let _ = project;
-    rigor_testing::parsers::LogParser::Cargo
-        .parse(log)
-        .into_keys()
-        .filter(|k| !exclude.iter().any(|e| k == e || k.rsplit("::").next() == Some(e.as_str())))
+/// Every test a run reported but `exclude` (cargo: the whole suite is the regression set).
+fn all_ids(run: &TestOutcome, exclude: &[String]) -> Vec<String> {
+    run.statuses
+        .keys()
+        .filter(|k| !exclude.iter().any(|e| *k == e || k.rsplit("::").next() == Some(e.as_str())))
+        .cloned()
         .collect()
 }
 
 /// The regression verdict of `ids` between a run on the original and one on the patched code.
-fn compare_runs(
-    project: &Project,
-    before: &TestRun,
-    after: &TestRun,
-    ids: &[String],
-    files: Vec<String>,
-) -> Regressions {
+fn compare_runs(before: &TestOutcome, after: &TestOutcome, ids: &[String], files: Vec<String>) -> Regressions {
     let status_text = |s: Option<TestStatus>| s.map_or("MISSING", TestStatus::as_str).to_string();
-    let passed = |s: &str| s == "PASSED" || s == "XFAIL";
     let mut regressions = Regressions { files, ..Default::default() };
-    let after_statuses: std::collections::BTreeMap<String, String> =
-        project.statuses(&after.log, ids).into_iter().map(|(id, s)| (id, status_text(s))).collect();
-    for (id, status) in project.statuses(&before.log, ids) {
-        let was = status_text(status);
-        let now = after_statuses.get(&id).cloned().unwrap_or_else(|| "MISSING".into());
-        if passed(&was) && !passed(&now) {
+    for id in ids {
+        let (was, now) = (before.status(id), after.status(id));
+        let passed = |s: Option<TestStatus>| s.is_some_and(TestStatus::passes);
+        if passed(was) && !passed(now) {
             regressions.broken.push(id.clone());
-        } else if !passed(&was) {
+        } else if !passed(was) {
             regressions.failing_before.push(id.clone());
         }
-        regressions.before.insert(id.clone(), was);
-        regressions.after.insert(id, now);
+        regressions.before.insert(id.clone(), status_text(was));
+        regressions.after.insert(id.clone(), status_text(now));
     }
     regressions
 }

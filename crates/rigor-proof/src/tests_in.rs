@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use regex::Regex;
+use rigor_testing::project::Runner;
 use serde::{Deserialize, Serialize};
 
 /// Whether `path` (relative, `/`-separated) is a test file by the conventions of its language.
@@ -125,6 +126,23 @@ pub fn test_functions(path: &str, content: &str) -> Vec<TestFn> {
     found
 }
 
+/// How `runner` names `test` of the file at `path` (relative to the project root), in the form
+/// `rigor_testing::project::Project::command` takes.
+pub fn test_id(runner: Runner, path: &str, test: &TestFn) -> String {
+    match runner {
+        Runner::Pytest => match &test.class {
+            Some(class) => format!("{path}::{class}::{}", test.name),
+            None => format!("{path}::{}", test.name),
+        },
+        Runner::Unittest | Runner::Django => {
+            // Django's runner takes labels relative to its `tests/` directory.
+            let rel = if runner == Runner::Django { path.strip_prefix("tests/").unwrap_or(path) } else { path };
+            format!("{}.{}", rel.trim_end_matches(".py").replace('/', "."), test.qualified())
+        }
+        Runner::Cargo | Runner::Go | Runner::Jest | Runner::Mocha | Runner::Vitest => test.name.clone(),
+    }
+}
+
 /// Each test's region (its decorators or attributes, its definition, up to the next test's), by
 /// qualified name.
 fn regions(path: &str, content: &str) -> BTreeMap<String, String> {
@@ -226,6 +244,15 @@ mod tests {
     use super::*;
 
     const BEFORE: &str = "import unittest\n\nclass DurationTest(unittest.TestCase):\n    def test_seconds(self):\n        self.assertEqual(parse('45s'), 45)\n        self.assertEqual(parse('1s'), 1)\n\n    def test_minutes(self):\n        self.assertEqual(parse('2m'), 120)\n";
+
+    #[test]
+    fn ids_per_runner() {
+        let test = TestFn { class: Some("CompoundTest".into()), name: "test_compound".into(), line: 3 };
+        assert_eq!(test_id(Runner::Unittest, "tests/test_d.py", &test), "tests.test_d.CompoundTest.test_compound");
+        assert_eq!(test_id(Runner::Django, "tests/forms/test_d.py", &test), "forms.test_d.CompoundTest.test_compound");
+        assert_eq!(test_id(Runner::Pytest, "tests/test_d.py", &test), "tests/test_d.py::CompoundTest::test_compound");
+        assert_eq!(test_id(Runner::Cargo, "tests/it.rs", &test), "test_compound");
+    }
 
     #[test]
     fn test_files_by_convention() {
