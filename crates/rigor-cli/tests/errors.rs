@@ -34,6 +34,8 @@ fn describe(output: &Output) -> String {
     )
 }
 
+/// An issue the input bouncer lets through (it names code and the expected value).
+const ACTIONABLE: &str = "parse_duration(\"1h30m\") returns 1800 instead of 5400";
 #[test]
 fn index_refuses_a_missing_directory_and_creates_nothing() {
     let dir = tempfile::tempdir().unwrap();
@@ -158,7 +160,7 @@ fn a_retry_is_reported_once_and_a_redirected_stderr_gets_no_colours() {
         // Human output, stdout and stderr redirected, NO_COLOR unset.
         let mut command = Command::new(env!("CARGO_BIN_EXE_rigor"));
         command
-            .args(["run", "--issue", "fix it", "--model", "scripted:m"])
+            .args(["run", "--issue", ACTIONABLE, "--model", "scripted:m"])
             .current_dir(repo.path())
             .env("XDG_CONFIG_HOME", config.path())
             .env_remove("NO_COLOR")
@@ -202,7 +204,7 @@ fn replays_are_marked_and_export_skips_them_unless_asked() {
             .output()
             .unwrap()
     };
-    let output = run(&["run", "--issue", "fix it", "--model", "scripted:m", "--run-id", "original", "--json"]);
+    let output = run(&["run", "--issue", ACTIONABLE, "--model", "scripted:m", "--run-id", "original", "--json"]);
     assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
     let output = run(&["replay", ".rigor/runs/original", "--json"]);
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
