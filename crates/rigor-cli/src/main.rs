@@ -400,26 +400,47 @@ async fn run(args: RunArgs) -> Result<u8> {
     args.safety.apply(&mut settings.sandbox);
 
     let approver = approve::approver(args.json, &settings.sandbox);
-    let prover = args.proof.prover();
-    let decline = prover.as_ref().and_then(|_| args.proof.decline(&issue));
-    let request = RunRequest {
-        repo: args.repo.clone(),
-        issue,
-        mode: if args.in_place { WorkspaceMode::InPlace } else { WorkspaceMode::Worktree },
-        start: None,
-        // A proven run applies after the proof allows it.
-        apply: args.apply && prover.is_none(),
-        keep_workspace: args.keep_workspace,
-        settings,
-        run_id: args.run_id.clone(),
-        shell_env: Vec::new(),
-        replay_of: None,
-        sources: tool_sources(prover.as_ref()),
-        user_messages: Vec::new(),
-        decline,
-    };
-    let mut report = run_session(request, Arc::from(provider), args.json, approver, &mut |_| {}).await?;
-    let proof = prover.as_ref().and_then(|p| prove::proof_of(&report, p)).map(|p| args.proof.bounce(p));
+    let decline = args.proof.prover().and_then(|_| args.proof.decline(&issue));
+    // Several candidates need the proof to be compared; a declined issue gets one (abstained) run.
+    let count = if args.proof.no_proof || decline.is_some() { 1 } else { args.proof.candidates.max(1) };
+    let base_id = args.run_id.clone().unwrap_or_else(rigor_core::run::new_run_id);
+    let provider: Arc<dyn rigor_llm::Provider> = Arc::from(provider);
+    let mut candidates = Vec::new();
+    for number in 1..=count {
+        let prover = args.proof.prover();
+        let mut settings = settings.clone();
+        if number > 1 {
+            // Independent attempts: later candidates sample more freely.
+            settings.temperature = Some((settings.temperature.unwrap_or(0.0) + 0.3 * (number - 1) as f32).min(1.0));
+        }
+        let run_id = if count == 1 { args.run_id.clone() } else { Some(format!("{base_id}-c{number}")) };
+        let request = RunRequest {
+            repo: args.repo.clone(),
+            issue: issue.clone(),
+            mode: if args.in_place { WorkspaceMode::InPlace } else { WorkspaceMode::Worktree },
+            start: None,
+            // A proven run applies after the proof allows it.
+            apply: args.apply && prover.is_none(),
+            keep_workspace: args.keep_workspace,
+            settings,
+            run_id,
+            shell_env: Vec::new(),
+            replay_of: None,
+            sources: tool_sources(prover.as_ref()),
+            user_messages: Vec::new(),
+            decline: decline.clone(),
+        };
+        if count > 1 && !args.json {
+            eprintln!("rigor: candidate {number} of {count}");
+        }
+        let report = run_session(request, provider.clone(), args.json, approver.clone(), &mut |_| {}).await?;
+        candidates.push((report, prover));
+    }
+    let (mut report, prover, ranking) = prove::choose(candidates).await;
+    let proof = prover.as_ref().and_then(|p| prove::proof_of(&report, p)).map(|mut p| {
+        p.candidates = ranking;
+        args.proof.bounce(p)
+    });
     let style = Style::detect();
     let mut refused_apply = false;
     if let Some(proof) = &proof

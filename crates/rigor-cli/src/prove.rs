@@ -17,6 +17,11 @@ pub struct ProofArgs {
     /// Deliver the patch without proving it (no reproduction, no related tests run by rigor).
     #[arg(long)]
     pub no_proof: bool,
+    /// Independent attempts at the patch; each candidate's fix is run against every candidate's
+    /// reproduction and the best one is delivered (proven first, then tests passed, agreement,
+    /// the smaller diff).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(usize))]
+    pub candidates: usize,
     /// `finish` attempts the proof may send back to the model before delivering the patch unproven.
     #[arg(long, value_name = "N", default_value_t = ProofSettings::default().max_rejections)]
     pub proof_attempts: u32,
@@ -87,6 +92,33 @@ pub fn proof_of(report: &RunReport, prover: &Prover) -> Option<Proof> {
         RunStatus::Abstained => Some(Proof { status: ProofStatus::Abstained, reason: report.summary.clone(), ..base }),
         _ => None,
     }
+}
+
+/// Ranks the finished candidates (one: itself) and returns the chosen one's report, its prover,
+/// and the ranking when there were several.
+pub async fn choose(
+    mut runs: Vec<(RunReport, Option<Prover>)>,
+) -> (RunReport, Option<Prover>, Option<rigor_proof::candidates::Ranking>) {
+    if runs.len() == 1 {
+        let (report, prover) = runs.remove(0);
+        return (report, prover, None);
+    }
+    let candidates: Vec<rigor_proof::candidates::Candidate> = runs
+        .iter()
+        .filter_map(|(report, prover)| {
+            let prover = prover.clone()?;
+            Some(rigor_proof::candidates::Candidate {
+                run_id: report.run_id.clone(),
+                patch: report.patch.clone(),
+                proof: proof_of(report, &prover),
+                prover,
+            })
+        })
+        .collect();
+    let ranking = rigor_proof::candidates::rank(&candidates).await;
+    let chosen = ranking.chosen.map_or(0, |n| n - 1);
+    let (report, prover) = runs.swap_remove(chosen);
+    (report, prover, Some(ranking))
 }
 
 /// Writes `proof.json` and prints the `result:` block (human output); returns the exit code.

@@ -316,6 +316,41 @@ fn a_fix_that_breaks_a_related_test_is_unproven_names_the_test_and_is_not_applie
 }
 
 #[test]
+fn with_two_candidates_the_proven_one_is_chosen_after_cross_validation() {
+    let env = Env::new();
+    let fix = || {
+        call("edit", json!({"command": "str_replace", "path": "durations.py", "old_str": FIX_OLD, "new_str": FIX_NEW}))
+    };
+    let script = vec![
+        // Candidate 1: fixes the compound case but breaks single units.
+        create("test_compound.py", REPRODUCTION),
+        fix(),
+        call(
+            "edit",
+            json!({"command": "str_replace", "path": "durations.py", "old_str": "\"s\": 1}", "new_str": "\"s\": 2}"}),
+        ),
+        call("finish", json!({"summary": "fixed"})),
+        // Candidate 2: the right fix.
+        create("test_compound.py", REPRODUCTION),
+        fix(),
+        call("finish", json!({"summary": "fixed"})),
+    ];
+    let server = ScriptedServer::start_blocking(Flavor::OpenAi, script);
+    env.config(&server, "openai", "");
+    let output = env.run(&["--candidates", "2", "--proof-attempts", "0", "--run-id", "pick"]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let proof = parse_events(&output).pop().unwrap();
+    assert_eq!(proof["proof"]["status"], "proven", "{proof}");
+    let ranking = &proof["proof"]["candidates"];
+    assert_eq!(ranking["chosen"], 2, "{ranking}");
+    assert!(ranking["why"].as_str().unwrap().starts_with("chosen #2 (proven; passes 2/2 reproductions"), "{ranking}");
+    assert_eq!(ranking["candidates"][0]["status"], "unproven");
+    assert_eq!(ranking["candidates"][0]["passes"], 1, "candidate 1's fix passes candidate 2's reproduction only");
+    assert!(proof["path"].as_str().unwrap().contains("pick-c2"), "{proof}");
+    assert!(env.repo.path().join(".rigor/runs/pick-c1/result.json").is_file());
+}
+
+#[test]
 fn a_vague_issue_is_abstained_on_before_any_model_call_and_the_replay_agrees() {
     let env = Env::new();
     let server = ScriptedServer::start_blocking(Flavor::OpenAi, vec![]);

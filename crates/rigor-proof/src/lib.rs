@@ -9,11 +9,14 @@
 //!   the sandbox (the runner and its environment come from `rigor_testing::project`, runs from
 //!   `rigor_testing::runner`) and whose edit check guards existing tests.
 //! - [`proof`]: the proof record (`proof.json`) and its summary.
+//! - [`candidates`]: several candidates cross-validated (each fix against every reproduction)
+//!   and ranked.
 //! - [`bouncer`]: the input bouncer, which abstains on an issue that is not actionable.
 //!
 //! This crate never prints.
 
 pub mod bouncer;
+pub mod candidates;
 pub mod failure;
 pub mod proof;
 pub mod prover;

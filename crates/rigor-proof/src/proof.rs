@@ -139,6 +139,9 @@ pub struct Proof {
     pub commands: Vec<CommandRecord>,
     /// Finish attempts the proof sent back to the agent before this one.
     pub rejections: u32,
+    /// With several candidates: each one, and why this one was chosen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidates: Option<crate::candidates::Ranking>,
     /// Seconds spent proving.
     pub secs: f64,
 }
@@ -184,6 +187,9 @@ impl Proof {
             lines.push(("regressions".into(), line));
         } else if self.reproduction.is_some() {
             lines.push(("regressions".into(), "no related existing tests found".into()));
+        }
+        if let Some(ranking) = self.candidates.as_ref().filter(|r| r.candidates.len() > 1) {
+            lines.push(("candidates".into(), crate::candidates::summary_line(ranking)));
         }
         let files = rigor_git::diff::parse(&self.fix_patch);
         let (mut added, mut removed) = (0, 0);

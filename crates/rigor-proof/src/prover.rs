@@ -70,6 +70,23 @@ pub struct Prover {
 struct Inner {
     settings: ProofSettings,
     state: Mutex<State>,
+    /// What the last attempt that found a reproduction checked (for cross-validation).
+    checked: Mutex<Option<Arc<Checked>>>,
+}
+
+/// What one attempt found, kept to run its reproduction against other candidates' fixes and
+/// theirs against its fix.
+pub(crate) struct Checked {
+    /// The starting state.
+    pub baseline: Arc<dyn rigor_tools::Baseline>,
+    /// How tests were run.
+    pub runner: TestRunner,
+    /// The project's runner.
+    pub project: Project,
+    /// Every changed file with its new content (`None`: deleted).
+    pub changes: Changes,
+    /// The reproduction's test ids (those that failed for the issue's reason).
+    pub reproduction: Vec<String>,
 }
 
 #[derive(Default)]
@@ -82,7 +99,12 @@ struct State {
 impl Prover {
     /// A prover with `settings`.
     pub fn new(settings: ProofSettings) -> Self {
-        Self { inner: Arc::new(Inner { settings, state: Mutex::default() }) }
+        Self { inner: Arc::new(Inner { settings, state: Mutex::default(), checked: Mutex::default() }) }
+    }
+
+    /// What the last attempt with a reproduction checked.
+    pub(crate) fn checked(&self) -> Option<Arc<Checked>> {
+        self.inner.checked.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The proof of the last `finish` attempt (`None`: the model never called `finish`).
@@ -139,7 +161,7 @@ impl FinishCheck for Inner {
     async fn check(&self, ctx: &ToolContext, _summary: &str) -> FinishVerdict {
         let issue = self.state().issue.clone();
         let started = Instant::now();
-        let outcome = Attempt::new(ctx, &self.settings).prove(&issue).await;
+        let outcome = Attempt::new(ctx, &self.settings, &self.checked).prove(&issue).await;
         let mut state = self.state();
         let (mut proof, rejected) = match outcome {
             Ok(proof) => (proof, None),
@@ -177,23 +199,30 @@ struct Attempt<'a> {
     ctx: &'a ToolContext,
     runner: TestRunner,
     proof: Proof,
+    checked: &'a Mutex<Option<Arc<Checked>>>,
 }
 
 /// A failed step: the proof so far and the evidence for the model.
 type Rejection = Box<(Proof, String)>;
 
+/// A changed file and its new content (`None`: deleted).
+pub(crate) type Change = (String, Option<Vec<u8>>);
+
+/// Every changed file of a patch.
+pub(crate) type Changes = Vec<Change>;
+
 /// Test files and their tests, as (path, test) pairs.
 type Tests = Vec<(String, TestFn)>;
 
 impl<'a> Attempt<'a> {
-    fn new(ctx: &'a ToolContext, settings: &ProofSettings) -> Self {
+    fn new(ctx: &'a ToolContext, settings: &ProofSettings, checked: &'a Mutex<Option<Arc<Checked>>>) -> Self {
         let mut sandbox = ctx.sandbox.settings().clone();
         if ctx.sandbox.mode() == SandboxMode::Off {
             sandbox.mode = SandboxMode::Off;
         }
         sandbox.network = false;
         let proof = Proof { schema_version: PROOF_SCHEMA_VERSION, ..Proof::default() };
-        Self { ctx, runner: TestRunner::new(settings.test_timeout, sandbox), proof }
+        Self { ctx, runner: TestRunner::new(settings.test_timeout, sandbox), proof, checked }
     }
 
     fn reject(&mut self, reason: &str, evidence: String) -> Result<Proof, Rejection> {
@@ -234,10 +263,11 @@ impl<'a> Attempt<'a> {
             }
             carry_changes(&self.ctx.workspace, &patched, &diff)
         };
-        let changed = match exported.await {
-            Ok(changed) => changed,
+        let changes = match exported.await {
+            Ok(changes) => changes,
             Err(e) => return self.unprovable(format!("cannot prepare the original and patched code: {e}")),
         };
+        let changed: Vec<String> = changes.iter().filter(|(_, c)| c.is_some()).map(|(p, _)| p.clone()).collect();
 
         // The reproduction and the guard.
         let mut candidates: Tests = Vec::new();
@@ -321,6 +351,13 @@ impl<'a> Attempt<'a> {
             return self.reject("no test reproduces the issue", evidence);
         }
         reproduction.before.retain(|t| valid.contains(&t.id));
+        *self.checked.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(Checked {
+            baseline: baseline.clone(),
+            runner: self.runner.clone(),
+            project: project.clone(),
+            changes: changes.clone(),
+            reproduction: valid.clone(),
+        }));
 
         // The reproduction on the patched code.
         let after = match self.run(&project, &patched, "patched", &valid).await {
@@ -441,24 +478,35 @@ fn file_sections(diff: &str) -> Vec<&str> {
 
 /// Puts the workspace's version of every file the diff changes into `patched` (read confined to
 /// the workspace: a symlink or special file the model made is not followed) and removes deleted
-/// ones; returns the changed paths that exist after the change.
-fn carry_changes(workspace: &Path, patched: &Path, diff: &str) -> Result<Vec<String>, String> {
+/// ones; returns every changed path with its new content (`None`: deleted).
+fn carry_changes(workspace: &Path, patched: &Path, diff: &str) -> Result<Changes, String> {
     let source = Confined::open(workspace).map_err(|e| format!("cannot open the workspace: {e}"))?;
-    let mut changed = Vec::new();
+    let mut changes = Vec::new();
     for file in rigor_git::diff::parse(diff) {
         match (file.old_path, file.new_path) {
             (_, Some(path)) => {
                 let bytes = source.read(Path::new(&path)).map_err(|e| e.explain(&path, workspace))?;
-                write_under(patched, &path, &bytes).map_err(|e| format!("cannot write {path}: {e}"))?;
-                changed.push(path);
+                changes.push((path, Some(bytes)));
             }
-            (Some(path), None) => {
-                let _ = std::fs::remove_file(patched.join(&path));
-            }
+            (Some(path), None) => changes.push((path, None)),
             (None, None) => {}
         }
     }
-    Ok(changed)
+    apply_changes(patched, changes.iter())?;
+    Ok(changes)
+}
+
+/// Writes (or, for `None`, removes) each file under `root`.
+pub(crate) fn apply_changes<'c>(root: &Path, changes: impl Iterator<Item = &'c Change>) -> Result<(), String> {
+    for (path, content) in changes {
+        match content {
+            Some(bytes) => write_under(root, path, bytes).map_err(|e| format!("cannot write {path}: {e}"))?,
+            None => {
+                let _ = std::fs::remove_file(root.join(path));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Writes `bytes` at `rel` under `root`, refusing paths that leave it.
