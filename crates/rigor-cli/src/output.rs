@@ -7,7 +7,7 @@
 use std::io::{IsTerminal, Write};
 
 use rigor_core::events::EventSink;
-use rigor_protocol::{ActionOutcome, Event, RunStatus, RunTotals, Verdict};
+use rigor_protocol::{ActionOutcome, Event, ProofPhase, RunStatus, RunTotals, StepOutcome, Verdict};
 
 use crate::terminal::escape;
 
@@ -214,6 +214,26 @@ impl HumanOutput {
                 ))
             ),
             Event::Notice { message } => writeln!(out, "{}", s.yellow(&escape(message))),
+            Event::ProofStep { phase, outcome, detail, secs } => {
+                let phase = match phase {
+                    ProofPhase::Changes => "changes",
+                    ProofPhase::ReproductionBefore => "reproduction on the original code",
+                    ProofPhase::ReproductionAfter => "reproduction on the fix",
+                    ProofPhase::Regressions => "related tests",
+                };
+                let mark = match outcome {
+                    StepOutcome::Passed => s.green("ok"),
+                    StepOutcome::Failed => s.red("failed"),
+                    StepOutcome::Skipped => s.dim("skipped"),
+                };
+                writeln!(
+                    out,
+                    "  {} {phase}: {mark} {} {}",
+                    s.dim("proof"),
+                    escape(detail),
+                    s.dim(&format!("({secs:.1}s)"))
+                )
+            }
             // `rigor replay` prints its own verdict for people; the event is for `--json`.
             Event::ReplayReport { .. } => Ok(()),
             // The terminal approver asks the question itself.

@@ -167,6 +167,12 @@ fn an_openai_compatible_model_fixes_the_example_and_the_patch_is_proven() {
     assert!(observations[2]["content"].as_str().unwrap().contains("AssertionError"), "the bug reproduces first");
     assert!(observations[5]["content"].as_str().unwrap().contains("OK"), "{}", observations[5]);
     assert!(observations[6]["content"].as_str().unwrap().contains("rigor proved the patch"), "{}", observations[6]);
+    let steps: Vec<(&str, &str)> = of_type(&events, "proof_step")
+        .iter()
+        .map(|e| (e["phase"].as_str().unwrap(), e["outcome"].as_str().unwrap()))
+        .collect();
+    let phases = ["changes", "reproduction_before", "reproduction_after", "regressions"];
+    assert_eq!(steps, phases.map(|p| (p, "passed")), "the proof's steps are events");
 
     // The proof: rigor ran the reproduction on the original code (it failed with the issue's
     // assertion) and on the fix (it passes), and the related existing tests on both.

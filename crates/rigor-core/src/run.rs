@@ -171,6 +171,10 @@ pub(crate) async fn execute(
         sandbox: Arc::new(sandbox),
         shell_env: request.shell_env.clone(),
         baseline: Some(Arc::new(workspace.clone())),
+        events: Some({
+            let emitter = emitter.clone();
+            rigor_tools::EventHook::new(move |event| emitter.emit(event))
+        }),
     };
     let contributions = contributions(&request.sources, &workspace.dir, &request.issue).await;
     let sections: Vec<String> = contributions.iter().map(|c| c.prompt_section.clone()).collect();

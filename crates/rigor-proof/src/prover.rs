@@ -23,6 +23,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use rigor_protocol::{Event, ProofPhase, StepOutcome};
 use rigor_sandbox::SandboxMode;
 use rigor_testing::parsers::TestStatus;
 use rigor_testing::project::{Project, Runner, TestOutcome};
@@ -200,6 +201,8 @@ struct Attempt<'a> {
     runner: TestRunner,
     proof: Proof,
     checked: &'a Mutex<Option<Arc<Checked>>>,
+    /// When the current step began.
+    step_started: Instant,
 }
 
 /// A failed step: the proof so far and the evidence for the model.
@@ -222,7 +225,15 @@ impl<'a> Attempt<'a> {
         }
         sandbox.network = false;
         let proof = Proof { schema_version: PROOF_SCHEMA_VERSION, ..Proof::default() };
-        Self { ctx, runner: TestRunner::new(settings.test_timeout, sandbox), proof, checked }
+        let runner = TestRunner::new(settings.test_timeout, sandbox);
+        Self { ctx, runner, proof, checked, step_started: Instant::now() }
+    }
+
+    /// Reports a step of the proof into the run's event stream.
+    fn step(&mut self, phase: ProofPhase, outcome: StepOutcome, detail: String) {
+        let secs = self.step_started.elapsed().as_secs_f64();
+        self.ctx.emit(Event::ProofStep { phase, outcome, detail, secs });
+        self.step_started = Instant::now();
     }
 
     fn reject(&mut self, reason: &str, evidence: String) -> Result<Proof, Rejection> {
@@ -249,6 +260,7 @@ impl<'a> Attempt<'a> {
         let (test_patch, fix_patch) = split_patch(&diff);
         (self.proof.test_patch, self.proof.fix_patch) = (test_patch, fix_patch);
         if self.proof.fix_patch.trim().is_empty() {
+            self.step(ProofPhase::Changes, StepOutcome::Failed, "no change outside test files".into());
             return self.reject("no fix", "The workspace has no change outside test files: fix the code.".into());
         }
         let scratch = match tempfile::Builder::new().prefix("rigor-proof-").tempdir() {
@@ -282,6 +294,7 @@ impl<'a> Attempt<'a> {
             test_files.push(HashedFile { path: path.clone(), sha256: sha256(after.as_bytes()) });
         }
         if !violations.is_empty() {
+            self.step(ProofPhase::Changes, StepOutcome::Failed, violations.join("; "));
             let evidence = format!(
                 "The change weakens existing tests, which rigor refuses: {}. Restore them; add new tests instead.",
                 violations.join("; ")
@@ -289,6 +302,7 @@ impl<'a> Attempt<'a> {
             return self.reject("existing tests were deleted, skipped or weakened", evidence);
         }
         if candidates.is_empty() {
+            self.step(ProofPhase::Changes, StepOutcome::Failed, "no test added or changed".into());
             return self.reject(
                 "no reproduction test",
                 "No test was added or changed, so nothing shows that the issue is fixed. Add a test in the \
@@ -305,6 +319,14 @@ impl<'a> Attempt<'a> {
             Some(python) => format!("{} with {}", project.runner.name(), python.display()),
             None => project.runner.name().to_string(),
         };
+
+        let detail = format!(
+            "{} new or changed test(s) in {} file(s); the fix changes {} file(s)",
+            candidates.len(),
+            test_files.len(),
+            changed.len() - test_files.len()
+        );
+        self.step(ProofPhase::Changes, StepOutcome::Passed, detail);
 
         // The reproduction on the original code, with the new tests.
         for file in &test_files {
@@ -342,6 +364,11 @@ impl<'a> Attempt<'a> {
             reproduction.before.push(TestResult { id, status, failure });
         }
         if valid.is_empty() {
+            self.step(
+                ProofPhase::ReproductionBefore,
+                StepOutcome::Failed,
+                format!("none of {} test(s) reproduces the issue", ids.len()),
+            );
             self.proof.reproduction = Some(reproduction);
             let evidence = format!(
                 "No test reproduces the issue on the original code:\n{}\nOutput on the original code:\n{}",
@@ -351,6 +378,8 @@ impl<'a> Attempt<'a> {
             return self.reject("no test reproduces the issue", evidence);
         }
         reproduction.before.retain(|t| valid.contains(&t.id));
+        let detail = format!("{} of {} test(s) fail as the issue describes", valid.len(), ids.len());
+        self.step(ProofPhase::ReproductionBefore, StepOutcome::Passed, detail);
         *self.checked.lock().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(Checked {
             baseline: baseline.clone(),
             runner: self.runner.clone(),
@@ -374,6 +403,11 @@ impl<'a> Attempt<'a> {
             reproduction.after.iter().filter(|t| !t.passed()).map(|t| format!("- {} ({})", t.id, t.status)).collect();
         self.proof.reproduction = Some(reproduction);
         if !still_failing.is_empty() {
+            self.step(
+                ProofPhase::ReproductionAfter,
+                StepOutcome::Failed,
+                format!("{} still fail", still_failing.len()),
+            );
             let evidence = format!(
                 "The reproduction still fails with your fix:\n{}\nOutput with the fix:\n{}",
                 still_failing.join("\n"),
@@ -381,6 +415,8 @@ impl<'a> Attempt<'a> {
             );
             return self.reject("the reproduction fails on the patched code", evidence);
         }
+
+        self.step(ProofPhase::ReproductionAfter, StepOutcome::Passed, format!("{} test(s) pass", valid.len()));
 
         // The related existing tests on both.
         let (files, regression_ids) = related_tests(&original, &changed, &project, &ids);
@@ -396,6 +432,7 @@ impl<'a> Attempt<'a> {
             let broken = regressions.broken.clone();
             self.proof.regressions = regressions;
             if !broken.is_empty() {
+                self.step(ProofPhase::Regressions, StepOutcome::Failed, format!("broken: {}", broken.join(", ")));
                 let evidence = format!(
                     "Your change breaks existing tests that passed on the original code: {}\nOutput with the fix:\n{}",
                     broken.join(", "),
@@ -403,6 +440,11 @@ impl<'a> Attempt<'a> {
                 );
                 return self.reject("related tests fail on the patched code", evidence);
             }
+        }
+        let checked = self.proof.regressions.before.len();
+        match checked {
+            0 => self.step(ProofPhase::Regressions, StepOutcome::Skipped, "no related existing tests".into()),
+            n => self.step(ProofPhase::Regressions, StepOutcome::Passed, format!("{n} related test(s), none broken")),
         }
         let shown = self.proof.reproduction.as_ref().map(|r| r.before.len()).unwrap_or(0);
         self.proof.status = ProofStatus::Proven;

@@ -540,6 +540,17 @@ pub enum Event {
         /// Totals.
         totals: RunTotals,
     },
+    /// A step of the proof (when the model calls `finish` in a run that proves its patch).
+    ProofStep {
+        /// Which step.
+        phase: ProofPhase,
+        /// How it went.
+        outcome: StepOutcome,
+        /// What it found, in a line.
+        detail: String,
+        /// Seconds it took.
+        secs: f64,
+    },
     /// The session waits for the front end to approve a held action: answer with
     /// [`Op::Approve`] carrying the same `call_id`.
     ApprovalRequested {
@@ -577,6 +588,32 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         proof: Option<ProofCheck>,
     },
+}
+
+/// A step of the proof rigor runs when the model calls `finish` (see `rigor_proof`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProofPhase {
+    /// The changes split into the fix and the tests, existing tests guarded.
+    Changes,
+    /// The reproduction run on the original code (it must fail for the reason).
+    ReproductionBefore,
+    /// The reproduction run on the patched code (it must pass).
+    ReproductionAfter,
+    /// The related existing tests on both (none may break).
+    Regressions,
+}
+
+/// How a proof step went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepOutcome {
+    /// What the proof needs.
+    Passed,
+    /// The step sends the model back (or leaves the patch unproven).
+    Failed,
+    /// The step could not run here (no runner, no related tests).
+    Skipped,
 }
 
 /// A recorded proof checked again by a replay.

@@ -48,6 +48,26 @@ pub struct ToolContext {
     pub shell_env: Vec<(String, String)>,
     /// The state the workspace started from, for checks that compare with it (`None`: unknown).
     pub baseline: Option<Arc<dyn Baseline>>,
+    /// Where a tool reports progress events into the run's stream (the proof's steps); `None`:
+    /// nobody listens.
+    pub events: Option<EventHook>,
+}
+
+/// A sink for events a tool emits while it runs.
+#[derive(Clone)]
+pub struct EventHook(Arc<dyn Fn(rigor_protocol::Event) + Send + Sync>);
+
+impl EventHook {
+    /// A hook calling `f` with each event.
+    pub fn new(f: impl Fn(rigor_protocol::Event) + Send + Sync + 'static) -> Self {
+        Self(Arc::new(f))
+    }
+}
+
+impl std::fmt::Debug for EventHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EventHook")
+    }
 }
 
 /// The state a run's workspace started from: what the agent's changes are measured against (the
@@ -96,6 +116,14 @@ impl ToolContext {
             sandbox: Arc::new(Sandbox::unconfined()),
             shell_env: Vec::new(),
             baseline: None,
+            events: None,
+        }
+    }
+
+    /// Emits `event` into the run's stream, if anyone listens.
+    pub fn emit(&self, event: rigor_protocol::Event) {
+        if let Some(EventHook(hook)) = &self.events {
+            hook(event);
         }
     }
 
