@@ -153,7 +153,7 @@ pub fn unittest_failure(log: &str, name: &str) -> Option<Failure> {
 /// `FAILED id - Exc: message` / `ERROR id - …` lines), or `None`.
 pub fn pytest_failure(log: &str, id: &str) -> Option<Failure> {
     for line in log.lines() {
-        let (status, rest) = line.split_once(' ')?;
+        let Some((status, rest)) = line.split_once(' ') else { continue };
         let Some(tail) = rest.strip_prefix(id) else { continue };
         let detail = tail.trim_start().strip_prefix("- ").unwrap_or("").trim();
         match status {
@@ -170,6 +170,10 @@ pub fn pytest_failure(log: &str, id: &str) -> Option<Failure> {
     }
     if log.contains("ERROR collecting") || log.contains("errors during collection") {
         return Some(Failure::Broken { message: "pytest could not collect the tests".into() });
+    }
+    if let Some(line) = log.lines().find(|l| l.starts_with("ImportError while loading conftest")) {
+        let cause = log.lines().find(|l| l.starts_with("E   ")).map(|l| l.trim_start_matches("E   ")).unwrap_or("");
+        return Some(Failure::Broken { message: first_line(&format!("{line} {cause}")) });
     }
     None
 }
@@ -222,7 +226,7 @@ mod tests {
 
     #[test]
     fn pytest_summary_lines_name_the_exception() {
-        let log = "FAILED tests/test_a.py::test_x - AssertionError: assert 0 == None\nFAILED tests/test_a.py::test_y - ValueError: bad unit 'h'\nERROR tests/test_a.py::test_z - fixture 'db' not found\nPASSED tests/test_a.py::test_w\n";
+        let log = "=====\n\nFAILED tests/test_a.py::test_x - AssertionError: assert 0 == None\nFAILED tests/test_a.py::test_y - ValueError: bad unit 'h'\nERROR tests/test_a.py::test_z - fixture 'db' not found\nPASSED tests/test_a.py::test_w\n";
         assert!(matches!(pytest_failure(log, "tests/test_a.py::test_x"), Some(Failure::Assertion { .. })));
         assert_eq!(
             pytest_failure(log, "tests/test_a.py::test_y"),
@@ -230,6 +234,12 @@ mod tests {
         );
         assert!(matches!(pytest_failure(log, "tests/test_a.py::test_z"), Some(Failure::Broken { .. })));
         assert!(pytest_failure(log, "tests/test_a.py::test_w").is_none());
+        let conftest = "ImportError while loading conftest '/t/tests/conftest.py'.\nE   ModuleNotFoundError: No module named 'm'\n";
+        let broken = pytest_failure(conftest, "tests/test_a.py::test_x");
+        assert!(
+            matches!(broken, Some(Failure::Broken { ref message }) if message.contains("No module named 'm'")),
+            "{broken:?}"
+        );
     }
 
     #[test]

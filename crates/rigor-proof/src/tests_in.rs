@@ -158,8 +158,15 @@ fn regions(path: &str, content: &str) -> BTreeMap<String, String> {
     };
     let mut out = BTreeMap::new();
     for (i, test) in tests.iter().enumerate() {
-        let end = tests.get(i + 1).map_or(lines.len(), start);
-        out.insert(test.qualified(), lines[start(test)..end].join("\n").trim_end().to_string());
+        let mut end = tests.get(i + 1).map_or(lines.len(), start);
+        // Blank and comment lines at the end belong to what follows (a comment above the next test).
+        while end > test.line
+            && matches!(lines[end - 1].trim_start().chars().next(), None | Some('#'))
+            && !lines[end - 1].trim_start().starts_with("#[")
+        {
+            end -= 1;
+        }
+        out.insert(test.qualified(), lines[start(test)..end].join("\n"));
     }
     out
 }
@@ -303,6 +310,11 @@ mod tests {
             ["DurationTest.test_compound"]
         );
         assert!(changes.violations.is_empty(), "{:?}", changes.violations);
+        let commented = format!(
+            "{BEFORE}\n    # Regression test for #12\n    def test_compound(self):\n        self.assertEqual(parse('1h30m'), 5400)\n"
+        );
+        let changes = compare("test_d.py", Some(BEFORE), &commented);
+        assert_eq!(changes.added_or_changed.len(), 1, "a comment above the new test does not change the one before");
         let new_file = compare("test_new.py", None, BEFORE);
         assert_eq!(new_file.added_or_changed.len(), 2);
     }

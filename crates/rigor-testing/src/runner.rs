@@ -160,7 +160,9 @@ impl TestRunner {
     /// [`Project::command`] with the project's environment active, confined with the directory
     /// writable and the network off whatever the runner's settings say, within the time limit.
     /// Gives every status the log reports by id, so that a test that was not chosen and did not
-    /// run is absent.
+    /// run is absent. Python code is imported from `dir` (its `src/` first, then `dir` itself),
+    /// never from an installed copy: an environment with the project installed (editable from the
+    /// user's checkout, or a release) would otherwise test other code than `dir`'s.
     pub async fn run_ids(&self, project: &Project, dir: &Path, ids: &[String]) -> Result<TestOutcome, String> {
         let argv = project.command(ids);
         let Some((program, args)) = argv.split_first() else {
@@ -169,6 +171,11 @@ impl TestRunner {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let mut command = TestCommand::new(program, &args, dir);
         command.env.extend(project.env_vars());
+        if project.runner.is_python() {
+            let roots = [dir.join("src"), dir.to_path_buf()];
+            let path = std::env::join_paths(roots.iter().filter(|p| p.is_dir())).unwrap_or_default();
+            command.env.push(("PYTHONPATH".into(), path.to_string_lossy().into_owned()));
+        }
         command.readable.extend(project.readable());
         let offline =
             TestRunner { sandbox: SandboxSettings { network: false, ..self.sandbox.clone() }, ..self.clone() };
