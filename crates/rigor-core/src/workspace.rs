@@ -86,6 +86,10 @@ impl rigor_tools::Baseline for Workspace {
     async fn export(&self, dir: &Path) -> Result<(), String> {
         self.export_base(dir).await.map_err(|e| e.to_string())
     }
+
+    fn checkout(&self) -> &Path {
+        &self.repo_root
+    }
 }
 
 /// Applies `patch` to the user's checkout at `repo_root`; checks first, so a patch that does not

@@ -456,22 +456,30 @@ impl<'a> Attempt<'a> {
         Ok(self.proof)
     }
 
-    /// The interpreter of a Python project is looked for in the workspace (an in-repository
-    /// virtual environment is not part of the exported code). Whether pytest is importable by it
-    /// decides pytest vs unittest; the probe runs in the sandbox (the interpreter may be one the
-    /// model wrote).
+    /// The interpreter of a Python project is looked for in the workspace, then in the user's
+    /// checkout (an in-repository virtual environment is usually ignored by git, so neither the
+    /// exported code nor a worktree has it). Whether pytest is importable by it decides pytest vs
+    /// unittest; the probe runs in the sandbox (the interpreter may be one the model wrote).
     async fn with_interpreter(&mut self, mut project: Project) -> Project {
         if !project.runner.is_python() {
             return project;
         }
-        let mut in_workspace = Project { root: self.ctx.workspace.clone(), ..project.clone() };
-        in_workspace.find_env();
-        project.python = in_workspace.python;
+        let checkout = self.ctx.baseline.as_ref().map(|b| b.checkout().to_path_buf());
+        for root in std::iter::once(self.ctx.workspace.clone()).chain(checkout) {
+            let mut candidate = Project { root, ..project.clone() };
+            candidate.find_env();
+            if candidate.python.is_some() {
+                project.python = candidate.python;
+                break;
+            }
+        }
         if project.runner != Runner::Pytest {
             return project;
         }
         let python = project.python.clone().unwrap_or_else(|| "python3".into());
-        let mut probe = TestCommand::new(&python.to_string_lossy(), &["-c", "import pytest"], &self.ctx.workspace);
+        let scratch = tempfile::Builder::new().prefix("rigor-probe-").tempdir();
+        let Ok(scratch) = scratch else { return project };
+        let mut probe = TestCommand::new(&python.to_string_lossy(), &["-c", "import pytest"], scratch.path());
         probe.readable.extend(project.readable());
         if !self.runner.run(&probe).await.is_ok_and(|r| r.exit_code == Some(0)) {
             project.runner = Runner::Unittest;

@@ -79,6 +79,10 @@ pub trait Baseline: Send + Sync + std::fmt::Debug {
 
     /// Writes the starting state's files into the empty directory `dir`.
     async fn export(&self, dir: &Path) -> Result<(), String>;
+
+    /// The user's checkout the workspace was made from (where an ignored `.venv` lives, which a
+    /// worktree does not carry).
+    fn checkout(&self) -> &Path;
 }
 
 /// What a [`FinishCheck`] says of a `finish` call.
