@@ -13,6 +13,9 @@ const SPEC: &str =
     "repo = \"example/durations\"\n[defaults]\ntest_cmd = \"python -m unittest -v\"\nlog_parser = \"django\"\n";
 const TEST_FILE: &str = "import unittest\n\nfrom durations import parse_duration\n\n\nclass CompoundTest(unittest.TestCase):\n    def test_compound(self):\n        self.assertEqual(parse_duration(\"1h30m\"), 5400)\n\n    def test_single(self):\n        self.assertEqual(parse_duration(\"45s\"), 45)\n";
 
+/// The reproduction the agent writes before it fixes: fails on the original code (1800 != 5400).
+const REPRODUCTION: &str = "import unittest\n\nfrom durations import parse_duration\n\n\nclass ReproTest(unittest.TestCase):\n    def test_compound(self):\n        self.assertEqual(parse_duration(\"1h30m\"), 5400)\n";
+
 fn call(name: &str, args: Value) -> Step {
     Step::Reply(Reply::call(name, &args.to_string()))
 }
@@ -119,7 +122,16 @@ fn next_suffix() -> String {
     NEXT.fetch_add(1, Ordering::SeqCst).to_string()
 }
 
+/// Reproduce, fix, finish: the patch the proof proves.
 fn fixing_steps() -> Vec<Step> {
+    let mut steps =
+        vec![call("edit", json!({"command": "create", "path": "test_repro.py", "file_text": REPRODUCTION}))];
+    steps.extend(unproven_fixing_steps());
+    steps
+}
+
+/// Fix and finish, without a reproduction test.
+fn unproven_fixing_steps() -> Vec<Step> {
     vec![
         call(
             "edit",
@@ -158,6 +170,17 @@ fn eval_with_the_rigor_agent_then_report() {
     let prefix = trajectory.lines().find_map(|l| l.split("PREFIX ").nth(1)).expect("the bash observation");
     let env_cache = dirs_cache().join("test-envs");
     assert!(prefix.starts_with(env_cache.to_str().unwrap()), "the venv is active in the agent's shell: {prefix}");
+    // The proof: rigor ran the reproduction itself, next to the official verdict.
+    let record: Value =
+        serde_json::from_str(&std::fs::read_to_string(instance_dir.join("rigor.json")).unwrap()).unwrap();
+    assert_eq!(
+        (record["status"].as_str(), record["agent"]["proof_status"].as_str()),
+        (Some("resolved"), Some("proven"))
+    );
+    let proof: Value =
+        serde_json::from_str(&std::fs::read_to_string(instance_dir.join("proof.json")).unwrap()).unwrap();
+    assert_eq!(proof["status"], "proven", "{proof}");
+    assert_eq!(proof["reproduction"]["before"][0]["id"], "test_repro.ReproTest.test_compound", "{proof}");
 
     let html = world.path("report.html");
     let out = world.rigor(&["report", &run_id, "--output", "out", "--html", html.to_str().unwrap()]).output().unwrap();
@@ -198,7 +221,9 @@ fn ctrl_c_stops_the_running_agent_records_the_instance_as_interrupted_and_a_reru
     let last: Value = serde_json::from_str(trajectory.lines().last().unwrap()).unwrap();
     assert_eq!((last["type"].as_str(), last["status"].as_str()), (Some("run_finished"), Some("interrupted")));
     assert!(trajectory.contains("cancelled"), "the running command was cancelled");
-    assert_eq!(world.server.remaining(), 2, "no model call after the interrupt");
+    assert_eq!(record["agent"]["proof_status"], Value::Null, "an interrupted run has no proof status");
+    assert!(!world.instance_dir().join("proof.json").exists());
+    assert_eq!(world.server.remaining(), 3, "no model call after the interrupt");
 
     // The same run id again: the interrupted instance is evaluated again, to the end.
     let out = world.eval(&[]).output().unwrap();
