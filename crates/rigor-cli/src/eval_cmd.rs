@@ -388,6 +388,17 @@ pub async fn eval(args: EvalArgs) -> Result<u8> {
             summary.incomplete_ids.len(),
             summary.rigor.mean_overhead_secs
         );
+        if let Some(proof) = &summary.rigor.proof {
+            let count = |status: &str| proof.per_status.get(status).map_or(0, |f| f.instances);
+            println!(
+                "proven {} (precision {}) · unproven {} · abstained {} (precision {})",
+                count("proven"),
+                proof.precision_of_proven,
+                count("unproven"),
+                count("abstained"),
+                proof.abstention_precision
+            );
+        }
         println!("summary: {}\nlogs: {}", path.display(), evaluation.run_dir().display());
     }
     if cancel.load(Ordering::SeqCst) {
