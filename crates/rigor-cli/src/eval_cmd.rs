@@ -12,7 +12,8 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use rigor_core::config::Config;
-use rigor_eval::agent::AgentSpec;
+use rigor_core::run::RunReport;
+use rigor_eval::agent::{AgentSpec, RunSources, RunWiring};
 use rigor_eval::dataset::{GOLD_MODEL, by_instance, gold_predictions, load_dataset, load_predictions};
 use rigor_eval::grading::Grading;
 use rigor_eval::harness::{Evaluation, Mode, Progress, Task};
@@ -20,6 +21,10 @@ use rigor_eval::record::{InstanceResult, InstanceStatus};
 use rigor_eval::report::{html, load_run, markdown, summarize, write_summary};
 use rigor_eval::spec::SpecRegistry;
 use rigor_eval::testing::env::{EnvCache, Installer, rigor_cache_dir};
+use rigor_proof::proof::Proof;
+use rigor_proof::prover::{ProofSettings, Prover};
+
+use crate::prove::{Bouncer, ProofArgs};
 
 /// Flags of `rigor eval`.
 #[derive(Args)]
@@ -82,6 +87,19 @@ pub struct EvalArgs {
     /// Maximum model turns of --agent rigor (at least 1).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     max_steps: Option<u32>,
+    /// Grade --agent rigor's patches without proving them (no reproduction, no related tests
+    /// run by rigor, no bouncers).
+    #[arg(long)]
+    no_proof: bool,
+    /// `finish` attempts the proof may send back to --agent rigor before the patch is delivered
+    /// unproven.
+    #[arg(long, value_name = "N", default_value_t = ProofSettings::default().max_rejections)]
+    proof_attempts: u32,
+    /// Which bouncers judge --agent rigor's runs, as in `rigor run`: `input` abstains on a
+    /// non-actionable issue before any model call; `output` withholds an unproven patch
+    /// (abstained; the patch is graded all the same, for the abstention precision).
+    #[arg(long, value_enum, default_value_t = Bouncer::Input)]
+    bouncer: Bouncer,
     /// Value of each task in USD, for the GitTaskBench α-value (instances may carry task_value_usd).
     #[arg(long)]
     task_value: Option<f64>,
@@ -116,6 +134,27 @@ pub struct ReportArgs {
     markdown: Option<PathBuf>,
 }
 
+/// Each instance of `--agent rigor` is wired as `rigor run` is: the CLI's tool sources with a
+/// fresh prover (unless `--no-proof`), its bouncers, and its rule for the proof of a run.
+struct EvalWiring {
+    proof: ProofArgs,
+}
+
+impl RunWiring for EvalWiring {
+    fn sources(&self) -> RunSources {
+        let prover = self.proof.prover();
+        RunSources { sources: crate::tool_sources(prover.as_ref()), prover }
+    }
+
+    fn decline(&self, issue: &str) -> Option<String> {
+        self.proof.decline(issue)
+    }
+
+    fn proof(&self, report: &RunReport, prover: &Prover) -> Option<Proof> {
+        crate::prove::proof_of(report, prover).map(|proof| self.proof.bounce(proof))
+    }
+}
+
 /// The progress bar (or plain lines when stderr is not a terminal).
 struct Bar {
     bar: ProgressBar,
@@ -141,8 +180,12 @@ impl Progress for Bar {
         self.bar.inc(1);
         self.bar.set_message(format!("resolved {}", self.resolved.load(Ordering::SeqCst)));
         if !resumed {
+            let proof = match result.agent.as_ref().and_then(|a| a.proof_status) {
+                Some(status) => format!(", {}", status.as_str()),
+                None => String::new(),
+            };
             let line = format!(
-                "{} {} ({:.1}s){}",
+                "{} {}{proof} ({:.1}s){}",
                 result.instance_id,
                 result.status.as_str(),
                 result.timings.total,
@@ -198,7 +241,15 @@ pub async fn eval(args: EvalArgs) -> Result<u8> {
                     provider: Arc::from(provider),
                     settings: Box::new(settings),
                     interrupt: interrupt.clone(),
-                    sources: crate::tool_sources(None),
+                    wiring: Arc::new(EvalWiring {
+                        proof: ProofArgs {
+                            no_proof: args.no_proof,
+                            proof_attempts: args.proof_attempts,
+                            test_timeout: ProofSettings::default().test_timeout.as_secs(),
+                            apply_unproven: false,
+                            bouncer: args.bouncer,
+                        },
+                    }),
                 },
             ))
         }
@@ -337,6 +388,17 @@ pub async fn eval(args: EvalArgs) -> Result<u8> {
             summary.incomplete_ids.len(),
             summary.rigor.mean_overhead_secs
         );
+        if let Some(proof) = &summary.rigor.proof {
+            let count = |status: &str| proof.per_status.get(status).map_or(0, |f| f.instances);
+            println!(
+                "proven {} (precision {}) · unproven {} · abstained {} (precision {})",
+                count("proven"),
+                proof.precision_of_proven,
+                count("unproven"),
+                count("abstained"),
+                proof.abstention_precision
+            );
+        }
         println!("summary: {}\nlogs: {}", path.display(), evaluation.run_dir().display());
     }
     if cancel.load(Ordering::SeqCst) {

@@ -13,6 +13,9 @@ const SPEC: &str =
     "repo = \"example/durations\"\n[defaults]\ntest_cmd = \"python -m unittest -v\"\nlog_parser = \"django\"\n";
 const TEST_FILE: &str = "import unittest\n\nfrom durations import parse_duration\n\n\nclass CompoundTest(unittest.TestCase):\n    def test_compound(self):\n        self.assertEqual(parse_duration(\"1h30m\"), 5400)\n\n    def test_single(self):\n        self.assertEqual(parse_duration(\"45s\"), 45)\n";
 
+/// The reproduction the agent writes before it fixes: fails on the original code (1800 != 5400).
+const REPRODUCTION: &str = "import unittest\n\nfrom durations import parse_duration\n\n\nclass ReproTest(unittest.TestCase):\n    def test_compound(self):\n        self.assertEqual(parse_duration(\"1h30m\"), 5400)\n";
+
 fn call(name: &str, args: Value) -> Step {
     Step::Reply(Reply::call(name, &args.to_string()))
 }
@@ -119,7 +122,16 @@ fn next_suffix() -> String {
     NEXT.fetch_add(1, Ordering::SeqCst).to_string()
 }
 
+/// Reproduce, fix, finish: the patch the proof proves.
 fn fixing_steps() -> Vec<Step> {
+    let mut steps =
+        vec![call("edit", json!({"command": "create", "path": "test_repro.py", "file_text": REPRODUCTION}))];
+    steps.extend(unproven_fixing_steps());
+    steps
+}
+
+/// Fix and finish, without a reproduction test.
+fn unproven_fixing_steps() -> Vec<Step> {
     vec![
         call(
             "edit",
@@ -158,13 +170,87 @@ fn eval_with_the_rigor_agent_then_report() {
     let prefix = trajectory.lines().find_map(|l| l.split("PREFIX ").nth(1)).expect("the bash observation");
     let env_cache = dirs_cache().join("test-envs");
     assert!(prefix.starts_with(env_cache.to_str().unwrap()), "the venv is active in the agent's shell: {prefix}");
+    // The proof: rigor ran the reproduction itself, next to the official verdict.
+    let record: Value =
+        serde_json::from_str(&std::fs::read_to_string(instance_dir.join("rigor.json")).unwrap()).unwrap();
+    assert_eq!(
+        (record["status"].as_str(), record["agent"]["proof_status"].as_str()),
+        (Some("resolved"), Some("proven"))
+    );
+    let proof: Value =
+        serde_json::from_str(&std::fs::read_to_string(instance_dir.join("proof.json")).unwrap()).unwrap();
+    assert_eq!(proof["status"], "proven", "{proof}");
+    assert_eq!(proof["reproduction"]["before"][0]["id"], "test_repro.ReproTest.test_compound", "{proof}");
+    assert!(stdout.contains("proven 1 (precision 1/1 (100.0%))"), "{stdout}");
+    assert_eq!(summary["rigor"]["proof"]["precision_of_proven"], json!({"count": 1, "of": 1, "rate": 1.0}));
 
     let html = world.path("report.html");
     let out = world.rigor(&["report", &run_id, "--output", "out", "--html", html.to_str().unwrap()]).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("Resolved 1 / 1"), "{stdout}");
-    assert!(std::fs::read_to_string(&html).unwrap().contains(INSTANCE));
+    assert!(stdout.contains("precision of proven 1/1 (100.0%)"), "{stdout}");
+    assert!(stdout.contains("| proven | 1 | 1 |"), "{stdout}");
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains(INSTANCE) && page.contains("precision of proven <b>1/1 (100.0%)</b>"), "{page}");
+}
+
+/// A fix without a reproduction test, and no attempt left to add one: delivered unproven, and
+/// graded all the same (it does resolve the instance: an unproven patch is not a wrong one).
+#[test]
+fn an_unproven_patch_is_recorded_as_unproven_beside_its_verdict() {
+    let world = World::new(unproven_fixing_steps(), "");
+    let out = world.eval(&["--proof-attempts", "0"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("proven 0 (precision 0/0 (n/a)) · unproven 1"), "{stdout}");
+    let record: Value =
+        serde_json::from_str(&std::fs::read_to_string(world.instance_dir().join("rigor.json")).unwrap()).unwrap();
+    assert_eq!(
+        (record["status"].as_str(), record["agent"]["proof_status"].as_str()),
+        (Some("resolved"), Some("unproven"))
+    );
+    let proof: Value =
+        serde_json::from_str(&std::fs::read_to_string(world.instance_dir().join("proof.json")).unwrap()).unwrap();
+    assert_eq!(proof["reason"], "no reproduction test", "{proof}");
+
+    let out = world.rigor(&["report", &world.run_id, "--output", "out"]).output().unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(report.contains("Resolved 1/1 (100.0%) · precision of proven 0/0 (n/a)"), "{report}");
+    assert!(report.contains("| unproven | 1 | 1 |") && !report.contains("| proven |"), "{report}");
+}
+
+#[test]
+fn no_proof_grades_the_agent_s_patch_without_proving_it() {
+    let world = World::new(unproven_fixing_steps(), "");
+    let out = world.eval(&["--no-proof", "--json"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let summary: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(summary["resolved_ids"], json!([INSTANCE]), "{summary}");
+    assert!(summary["rigor"].get("proof").is_none(), "{summary}");
+    let record: Value =
+        serde_json::from_str(&std::fs::read_to_string(world.instance_dir().join("rigor.json")).unwrap()).unwrap();
+    assert_eq!(record["agent"]["proof_status"], Value::Null, "{record}");
+    assert!(!world.instance_dir().join("proof.json").exists());
+}
+
+/// The output bouncer withholds the unproven patch (abstained), and the harness grades it all the
+/// same: this abstention was a wrong one (the patch resolves), which the abstention precision shows.
+#[test]
+fn a_withheld_patch_is_graded_for_the_abstention_precision() {
+    let world = World::new(unproven_fixing_steps(), "");
+    let out = world.eval(&["--proof-attempts", "0", "--bouncer", "both", "--json"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let summary: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(summary["resolved_ids"], json!([INSTANCE]), "{summary}");
+    let proof = &summary["rigor"]["proof"];
+    assert_eq!(proof["abstention_rate"], json!({"count": 1, "of": 1, "rate": 1.0}), "{proof}");
+    assert_eq!(proof["abstention_precision"], json!({"count": 0, "of": 1, "rate": 0.0}), "{proof}");
+    let record: Value =
+        serde_json::from_str(&std::fs::read_to_string(world.instance_dir().join("rigor.json")).unwrap()).unwrap();
+    assert_eq!(record["agent"]["proof_status"], "abstained", "{record}");
 }
 
 /// Synchronised on what the agent's command reports, never on time: Ctrl-C is sent once the
@@ -198,7 +284,9 @@ fn ctrl_c_stops_the_running_agent_records_the_instance_as_interrupted_and_a_reru
     let last: Value = serde_json::from_str(trajectory.lines().last().unwrap()).unwrap();
     assert_eq!((last["type"].as_str(), last["status"].as_str()), (Some("run_finished"), Some("interrupted")));
     assert!(trajectory.contains("cancelled"), "the running command was cancelled");
-    assert_eq!(world.server.remaining(), 2, "no model call after the interrupt");
+    assert_eq!(record["agent"]["proof_status"], Value::Null, "an interrupted run has no proof status");
+    assert!(!world.instance_dir().join("proof.json").exists());
+    assert_eq!(world.server.remaining(), 3, "no model call after the interrupt");
 
     // The same run id again: the interrupted instance is evaluated again, to the end.
     let out = world.eval(&[]).output().unwrap();

@@ -9,6 +9,13 @@
 //! commit. Either way the patch is then graded like any prediction, after the worktree is reset.
 //! Tokens, cost (where the price is known) and wall time are recorded. This module does not
 //! grade anything.
+//!
+//! A run of rigor gets its tool sources from a [`RunWiring`], which the front end provides (the
+//! CLI wires every instance as `rigor run` is wired): fresh sources for each instance, because a
+//! [`Prover`] holds the state of one run. When the sources include a prover, the instance's
+//! proof is written as `proof.json` next to its logs and its status recorded in
+//! [`AgentOutcome::proof_status`], beside the official verdict the harness adds; the patch is
+//! graded whatever its proof says, so a report can tell how far a proof status is to be trusted.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,14 +23,17 @@ use std::time::{Duration, Instant};
 
 use rigor_core::agent::Interrupt;
 use rigor_core::config::AgentSettings;
-use rigor_core::run::RunRequest;
+use rigor_core::run::{RunReport, RunRequest};
 use rigor_core::session::Session;
 use rigor_core::workspace::WorkspaceMode;
 use rigor_llm::Provider;
+use rigor_proof::proof::{Proof, ProofStatus};
+use rigor_proof::prover::Prover;
 use rigor_protocol::Op;
 use rigor_testing::env::Environment;
 use rigor_testing::process::Cmd;
 use rigor_testing::spec::EnvSpec;
+use rigor_tools::ToolSource;
 use serde::{Deserialize, Serialize};
 
 use crate::prepared::Prepared;
@@ -39,8 +49,9 @@ pub enum AgentSpec {
         settings: Box<AgentSettings>,
         /// Shared by every run of the evaluation: triggering it (Ctrl-C) stops the running agents.
         interrupt: Interrupt,
-        /// Tool sources of each run (the code graph), as the front end wires them.
-        sources: Vec<Arc<dyn rigor_tools::ToolSource>>,
+        /// How each instance's run is wired: its tool sources (the code graph, the prover) and
+        /// its bouncers, as the front end decides.
+        wiring: Arc<dyn RunWiring>,
     },
     /// An external command line, run with `bash -c` in the worktree.
     Command {
@@ -49,6 +60,47 @@ pub enum AgentSpec {
         /// Its time limit.
         timeout: Duration,
     },
+}
+
+/// The wiring of rigor's runs in an evaluation, one instance at a time. The front end implements
+/// it (the CLI: as `rigor run` is wired, the one place that chooses sources); [`WithoutProof`] is
+/// the plain case.
+pub trait RunWiring: Send + Sync {
+    /// Fresh tool sources for one run, and the prover among them (`None`: the patch is not
+    /// proven). Called once per instance: a prover must not be shared between runs.
+    fn sources(&self) -> RunSources;
+
+    /// Why the input bouncer declines `issue` before any model call (`None`: the agent works).
+    /// A declined run is recorded as abstained. Asked only of runs with a prover (as in
+    /// `rigor run`, the bouncers belong to the proof).
+    fn decline(&self, _issue: &str) -> Option<String> {
+        None
+    }
+
+    /// The proof of a finished run whose prover was `prover` (`None`: the run ended without a
+    /// result to prove: a budget, an error, an interrupt). Only called for runs with a prover.
+    fn proof(&self, report: &RunReport, prover: &Prover) -> Option<Proof>;
+}
+
+/// The tool sources of one run.
+pub struct RunSources {
+    /// Every source of the run, the prover included.
+    pub sources: Vec<Arc<dyn ToolSource>>,
+    /// The prover among them, read after the run for its proof.
+    pub prover: Option<Prover>,
+}
+
+/// The same sources for every run, and no proof.
+pub struct WithoutProof(pub Vec<Arc<dyn ToolSource>>);
+
+impl RunWiring for WithoutProof {
+    fn sources(&self) -> RunSources {
+        RunSources { sources: self.0.clone(), prover: None }
+    }
+
+    fn proof(&self, _report: &RunReport, _prover: &Prover) -> Option<Proof> {
+        None
+    }
 }
 
 /// What the agent did on one instance.
@@ -70,6 +122,10 @@ pub struct AgentOutcome {
     pub cost_usd: f64,
     /// Wall time in seconds.
     pub wall_secs: f64,
+    /// What rigor's proof says of the patch (`proof.json` beside the logs holds the evidence);
+    /// `None` without a proof, or when the run ended otherwise (budget, error, interrupt).
+    #[serde(default)]
+    pub proof_status: Option<ProofStatus>,
 }
 
 impl AgentSpec {
@@ -78,7 +134,7 @@ impl AgentSpec {
     pub async fn produce(&self, at: &Prepared<'_>) -> AgentOutcome {
         let started = Instant::now();
         let mut outcome = match self {
-            AgentSpec::Rigor { provider, settings, interrupt, sources } => {
+            AgentSpec::Rigor { provider, settings, interrupt, wiring } => {
                 let (shell_env, readable) = activation(at.env, at.spec, &at.worktree.dir);
                 let mut settings = (**settings).clone();
                 settings.sandbox.readable.extend(readable);
@@ -86,7 +142,7 @@ impl AgentSpec {
                     provider: provider.clone(),
                     settings,
                     interrupt: interrupt.clone(),
-                    sources: sources.clone(),
+                    wiring: wiring.clone(),
                     shell_env,
                 };
                 run_rigor(run, at).await
@@ -121,14 +177,16 @@ struct RigorRun {
     provider: Arc<dyn Provider>,
     settings: AgentSettings,
     interrupt: Interrupt,
-    sources: Vec<Arc<dyn rigor_tools::ToolSource>>,
+    wiring: Arc<dyn RunWiring>,
     /// The variables that activate the instance's environment in the agent's shell.
     shell_env: Vec<(String, String)>,
 }
 
 async fn run_rigor(run: RigorRun, at: &Prepared<'_>) -> AgentOutcome {
-    let RigorRun { provider, settings, interrupt, sources, shell_env } = run;
+    let RigorRun { provider, settings, interrupt, wiring, shell_env } = run;
     let (instance, dir) = (at.instance, at.dir);
+    let RunSources { sources, prover } = wiring.sources();
+    let decline = prover.as_ref().and_then(|_| wiring.decline(&instance.problem_statement));
     let request = RunRequest {
         repo: at.worktree.dir.clone(),
         issue: instance.problem_statement.clone(),
@@ -142,7 +200,7 @@ async fn run_rigor(run: RigorRun, at: &Prepared<'_>) -> AgentOutcome {
         replay_of: None,
         sources,
         user_messages: Vec::new(),
-        decline: None,
+        decline,
     };
     // The session's task runs on the evaluation's runtime (a panic in it becomes an error).
     let mut session = Session::start(request, provider, false);
@@ -160,6 +218,10 @@ async fn run_rigor(run: RigorRun, at: &Prepared<'_>) -> AgentOutcome {
         Ok(report) => {
             let _ = std::fs::copy(report.run_dir.join("trajectory.jsonl"), dir.join("trajectory.jsonl"));
             let _ = std::fs::copy(report.run_dir.join("result.json"), dir.join("agent_result.json"));
+            let proof = prover.as_ref().and_then(|p| wiring.proof(&report, p));
+            if let Some(proof) = &proof {
+                let _ = proof.write(dir);
+            }
             AgentOutcome {
                 status: report.status.as_str().to_string(),
                 patch: report.patch,
@@ -169,6 +231,7 @@ async fn run_rigor(run: RigorRun, at: &Prepared<'_>) -> AgentOutcome {
                 output_tokens: report.totals.usage.output_tokens,
                 cost_usd: report.totals.cost_usd,
                 wall_secs: 0.0,
+                proof_status: proof.map(|p| p.status),
             }
         }
         Err(e) => AgentOutcome { status: "error".into(), error: Some(e.to_string()), ..Default::default() },

@@ -14,7 +14,8 @@
 //! Per instance, in `logs/run_evaluation/<run_id>/<model>/<instance_id>/`: `patch.diff`,
 //! `eval.sh` (the test part, runnable by hand in the worktree), `test_output.txt`,
 //! `run_instance.log` (what the harness did), `report.json` (official shape, written when the
-//! official harness would write one) and `rigor.json` (status, timings, agent figures).
+//! official harness would write one), `rigor.json` (status, timings, agent figures with the proof
+//! status) and, when rigor's agent proved its patch, `proof.json`.
 //! This module does not print; progress goes to a [`Progress`] implementation.
 
 use std::collections::BTreeMap;

@@ -10,7 +10,8 @@
 //! land in the official layout `logs/run_evaluation/<run_id>/<model>/<instance_id>/` ([`record`]:
 //! `rigor.json`, `report.json`, `run_instance.log`) and a summary `<model>.<run_id>.json`
 //! ([`report`]). [`swt`] grades generated tests (SWT-bench), [`agent`] produces patches by running
-//! rigor itself or an external agent command. [`localization`] measures the code graph's
+//! rigor itself (proving them, through `rigor_proof`, when the front end's wiring gives a prover)
+//! or an external agent command. [`localization`] measures the code graph's
 //! localization (Acc@k) on the same rows and clones.
 //!
 //! The modules depend on each other in one direction: [`harness`] drives [`agent`], [`swt`] and

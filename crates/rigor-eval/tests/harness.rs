@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use rigor_eval::agent::AgentSpec;
+use rigor_eval::agent::{AgentSpec, WithoutProof};
 use rigor_eval::dataset::{Instance, Prediction};
 use rigor_eval::grading::Grading;
 use rigor_eval::harness::{Evaluation, Mode, NoProgress, Task};
@@ -390,7 +390,7 @@ async fn rigor_agent_mode_runs_the_loop_against_a_scripted_model() {
         provider: Arc::from(provider),
         settings: Box::default(),
         interrupt: Default::default(),
-        sources: Vec::new(),
+        wiring: Arc::new(WithoutProof(Vec::new())),
     });
     let results =
         evaluate(&eval, vec![Task { instance: base.clone(), prediction: None, model: "rigor".into(), invalid: None }])
@@ -400,6 +400,8 @@ async fn rigor_agent_mode_runs_the_loop_against_a_scripted_model() {
     let agent = r.agent.as_ref().unwrap();
     assert_eq!(agent.status, "submitted");
     assert_eq!(agent.steps, 2);
+    assert_eq!(agent.proof_status, None, "no prover, no proof");
+    assert!(!eval.instance_dir("rigor", &base.instance_id).join("proof.json").exists());
     assert!(agent.input_tokens >= 600, "{agent:?}");
     assert!(eval.instance_dir("rigor", &base.instance_id).join("trajectory.jsonl").is_file());
 }
