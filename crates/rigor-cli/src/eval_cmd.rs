@@ -248,6 +248,7 @@ pub async fn eval(args: EvalArgs) -> Result<u8> {
                             test_timeout: ProofSettings::default().test_timeout.as_secs(),
                             apply_unproven: false,
                             bouncer: args.bouncer,
+                            candidates: 1,
                         },
                     }),
                 },

@@ -464,8 +464,16 @@ impl<'a> Attempt<'a> {
         if !project.runner.is_python() {
             return project;
         }
+        // The run's own environment first (the evaluation harness activates the instance's in
+        // the agent's shell); only its interpreter: its PYTHONPATH names the workspace, and each
+        // test run imports the code of the directory it runs in.
+        let active = self.ctx.shell_env.iter().find(|(k, _)| k == "VIRTUAL_ENV").map(|(_, v)| PathBuf::from(v));
+        if let Some(python) = active.map(|venv| venv.join("bin/python")).filter(|p| p.is_file()) {
+            project.python = Some(python);
+        }
         let checkout = self.ctx.baseline.as_ref().map(|b| b.checkout().to_path_buf());
-        for root in std::iter::once(self.ctx.workspace.clone()).chain(checkout) {
+        let roots = std::iter::once(self.ctx.workspace.clone()).chain(checkout);
+        for root in roots.filter(|_| project.python.is_none()) {
             let mut candidate = Project { root, ..project.clone() };
             candidate.find_env();
             if candidate.python.is_some() {
