@@ -7,9 +7,9 @@
 //!   of the file (run by its full path); a fix that breaks an existing test is unproven with that
 //!   test named.
 //! - pytest (from an environment of the rigor cache, the in-repository `.venv` linking to it,
-//!   tracked or ignored by git): a new test file reproduces; tests that fail with a fixture
-//!   error, an ImportError in the test or a collection error do not, and the `finish`
-//!   observation says why.
+//!   tracked or ignored by git): a new test file reproduces (also when pytest's summary line
+//!   leaves the message out); tests that fail with a fixture error, an ImportError in the test or
+//!   a collection error do not, and the `finish` observation says why.
 //! - unittest: a "reproduction" that already passes on the original code is not one.
 //!
 //! The scripted model answers one tool call per turn; when its script is over it abstains, so a
@@ -444,8 +444,10 @@ def test_compound():
     let (fixture, collection) = (&outcome.finishes[0], &outcome.finishes[1]);
     assert!(fixture.starts_with("not finished: rigor could not prove the patch"), "{shown}");
     let fixture_line = fixture.lines().find(|l| l.starts_with("- tests/test_broken.py::test_compound:"));
-    assert!(fixture_line.is_some_and(|l| l.contains("could not run")), "a fixture error is a broken test: {shown}");
-    assert!(fixture.contains("fixture 'durations_table' not found"), "the output shows which fixture: {shown}");
+    assert!(
+        fixture_line.is_some_and(|l| l.contains("could not run") && l.contains("fixture 'durations_table' not found")),
+        "a fixture error is a broken test, and the reason names the fixture: {shown}"
+    );
     let import_line = fixture.lines().find(|l| l.starts_with("- tests/test_broken.py::test_compound_import:"));
     assert!(
         import_line.is_some_and(|l| l.contains("ImportError") && l.contains("the test itself is broken")),
@@ -460,6 +462,23 @@ def test_compound():
     assert_eq!(outcome.proof.status, ProofStatus::Proven, "{shown}");
     assert_eq!(outcome.proof.rejections, 2, "{shown}");
     assert_eq!(outcome.reproduction_before()[0].id, "tests/test_compound.py::test_compound", "{shown}");
+}
+
+/// pytest cuts the message of its short summary to the terminal's width, and leaves it out when
+/// the test's id is long: how the test failed must still be read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pytest_the_failure_of_a_test_with_a_long_id_is_still_an_assertion() {
+    let Some(repo) = pytest_project(false).await else { return };
+    let name = "test_compound_durations_of_hours_and_minutes_add_up_to_the_total";
+    let test = PYTEST_REPRODUCTION.replace("test_compound", name);
+    let path = "tests/integration/test_parse_durations.py";
+    let script = vec![create(path, &test), replace("durations.py", PY_BUG, PY_FIX), finish()];
+    let outcome = prove(repo.path(), PY_ISSUE, script, ProofSettings { max_rejections: 0, ..Default::default() }).await;
+    let shown = shown(&outcome);
+    assert_eq!(outcome.proof.status, ProofStatus::Proven, "{shown}");
+    let before = outcome.reproduction_before();
+    assert_eq!(before[0].id, format!("{path}::{name}"), "{shown}");
+    assert!(matches!(&before[0].failure, Some(Failure::Assertion { message }) if message.contains("1800")), "{shown}");
 }
 
 /// Virtual environments are usually ignored by git (uv and `python -m venv` write a `.gitignore`
