@@ -183,7 +183,10 @@ fn eval_with_the_rigor_agent_then_report() {
     assert_eq!(proof["reproduction"]["before"][0]["id"], "test_repro.ReproTest.test_compound", "{proof}");
     let env_cache = dirs_cache().join("test-envs");
     let environment = proof["environment"].as_str().unwrap();
-    assert!(environment.contains(env_cache.to_str().unwrap()), "the proof runs in the instance's environment: {environment}");
+    assert!(
+        environment.contains(env_cache.to_str().unwrap()),
+        "the proof runs in the instance's environment: {environment}"
+    );
     assert!(stdout.contains("proven 1 (precision 1/1 (100.0%))"), "{stdout}");
     assert_eq!(summary["rigor"]["proof"]["precision_of_proven"], json!({"count": 1, "of": 1, "rate": 1.0}));
 

@@ -154,9 +154,13 @@ pub fn unittest_failure(log: &str, name: &str) -> Option<Failure> {
 pub fn pytest_failure(log: &str, id: &str) -> Option<Failure> {
     for line in log.lines() {
         let Some((status, rest)) = line.split_once(' ') else { continue };
-        let Some(tail) = rest.strip_prefix(id) else { continue };
+        let Some(tail) = rest.strip_prefix(id).filter(|t| t.is_empty() || t.starts_with(' ')) else { continue };
         let detail = tail.trim_start().strip_prefix("- ").unwrap_or("").trim();
+        // The summary cuts the message to the terminal's width (or leaves it out): the test's
+        // block of the report has it whole.
+        let (exc, message) = pytest_block(log, id).unwrap_or_default();
         match status {
+            "FAILED" if !exc.is_empty() => return Some(python_failure(exc, message)),
             "FAILED" => {
                 return Some(match exception_line(detail) {
                     Some((exc, message)) => python_failure(exc, message),
@@ -164,6 +168,7 @@ pub fn pytest_failure(log: &str, id: &str) -> Option<Failure> {
                     None => Failure::Exception { name: "Failed".into(), message: first_line(detail) },
                 });
             }
+            "ERROR" if detail.is_empty() => return Some(Failure::Broken { message }),
             "ERROR" => return Some(Failure::Broken { message: first_line(detail) }),
             _ => {}
         }
@@ -178,6 +183,31 @@ pub fn pytest_failure(log: &str, id: &str) -> Option<Failure> {
     None
 }
 
+/// The exception and message of `id`'s block in a pytest report (`____ Class.name ____` …
+/// `E   message` … `path:line: ExceptionType`); the exception is empty when the block does not
+/// end with one (a fixture error).
+fn pytest_block(log: &str, id: &str) -> Option<(String, String)> {
+    let title = id.split_once("::")?.1.replace("::", ".");
+    let lines: Vec<&str> = log.lines().collect();
+    let start = lines.iter().position(|l| {
+        let t = l.trim_matches('_').trim();
+        l.starts_with('_') && (t == title || t == format!("ERROR at setup of {title}"))
+    })?;
+    let block: Vec<&str> =
+        lines[start + 1..].iter().take_while(|l| !l.starts_with("___") && !l.starts_with("===")).copied().collect();
+    let message = block.iter().find_map(|l| l.strip_prefix("E ")).map(first_line).unwrap_or_default();
+    let exc = block
+        .iter()
+        .rev()
+        .find_map(|l| l.rsplit_once(": ").map(|(_, e)| e.trim()).filter(|e| exception_line(e).is_some()))
+        .unwrap_or("");
+    let message = match exception_line(&message) {
+        Some((named, rest)) if named == exc => rest,
+        _ => message,
+    };
+    Some((exc.to_string(), message))
+}
+
 /// How the test `name` failed in a `cargo test` log (`---- path::name stdout ----` then the
 /// panic), or `None`. A build failure makes every test broken.
 pub fn cargo_failure(log: &str, name: &str) -> Option<Failure> {
@@ -187,9 +217,10 @@ pub fn cargo_failure(log: &str, name: &str) -> Option<Failure> {
     }
     let lines: Vec<&str> = log.lines().collect();
     let start = lines.iter().position(|l| {
-        l.starts_with("---- ")
-            && l.ends_with(" stdout ----")
-            && l.trim_start_matches("---- ").trim_end_matches(" stdout ----").rsplit("::").next() == Some(name)
+        l.starts_with("---- ") && l.ends_with(" stdout ----") && {
+            let reported = l.trim_start_matches("---- ").trim_end_matches(" stdout ----");
+            reported == name || reported.rsplit("::").next() == Some(name)
+        }
     })?;
     let panic_at = lines[start..].iter().position(|l| l.contains("panicked at"))? + start;
     let message = first_line(lines.get(panic_at + 1).copied().unwrap_or(""));
@@ -240,6 +271,19 @@ mod tests {
             matches!(broken, Some(Failure::Broken { ref message }) if message.contains("No module named 'm'")),
             "{broken:?}"
         );
+    }
+
+    #[test]
+    fn a_pytest_message_left_out_of_the_summary_is_read_from_the_report() {
+        let log = "=== FAILURES ===\n___ TestD.test_compound_durations_of_hours_and_minutes ___\n\n    def test_x():\n>       assert p(\"1h30m\") == 5400\nE       AssertionError: assert 1800 == 5400\n\ntests/test_d.py:5: AssertionError\n___ ERROR at setup of test_f ___\nE       fixture 'db' not found\n=== short test summary info ===\nFAILED tests/test_d.py::TestD::test_compound_durations_of_hours_and_minutes\nERROR tests/test_d.py::test_f\n";
+        let id = "tests/test_d.py::TestD::test_compound_durations_of_hours_and_minutes";
+        assert_eq!(pytest_failure(log, id), Some(Failure::Assertion { message: "assert 1800 == 5400".into() }));
+        assert_eq!(
+            pytest_failure(log, "tests/test_d.py::test_f"),
+            Some(Failure::Broken { message: "fixture 'db' not found".into() })
+        );
+        // An id is not a prefix of another.
+        assert!(pytest_failure(log, "tests/test_d.py::TestD::test_compound").is_none());
     }
 
     #[test]

@@ -456,9 +456,9 @@ impl<'a> Attempt<'a> {
         Ok(self.proof)
     }
 
-    /// The interpreter of a Python project is looked for in the workspace, then in the user's
-    /// checkout (an in-repository virtual environment is usually ignored by git, so neither the
-    /// exported code nor a worktree has it). Whether pytest is importable by it decides pytest vs
+    /// The interpreter of a Python project: the run's own environment, else one in the user's
+    /// checkout, else in the workspace (an in-repository virtual environment is usually ignored by
+    /// git, so neither the exported code nor a worktree has it). Whether pytest is importable by it decides pytest vs
     /// unittest; the probe runs in the sandbox (the interpreter may be one the model wrote).
     async fn with_interpreter(&mut self, mut project: Project) -> Project {
         if !project.runner.is_python() {
@@ -471,8 +471,9 @@ impl<'a> Attempt<'a> {
         if let Some(python) = active.map(|venv| venv.join("bin/python")).filter(|p| p.is_file()) {
             project.python = Some(python);
         }
+        // The user's checkout before the workspace: the model cannot write there.
         let checkout = self.ctx.baseline.as_ref().map(|b| b.checkout().to_path_buf());
-        let roots = std::iter::once(self.ctx.workspace.clone()).chain(checkout);
+        let roots = checkout.into_iter().chain(std::iter::once(self.ctx.workspace.clone()));
         for root in roots.filter(|_| project.python.is_none()) {
             let mut candidate = Project { root, ..project.clone() };
             candidate.find_env();

@@ -60,6 +60,7 @@ pub fn test_functions(path: &str, content: &str) -> Vec<TestFn> {
     static PY_DEF: OnceLock<Regex> = OnceLock::new();
     static PY_CLASS: OnceLock<Regex> = OnceLock::new();
     static RS_FN: OnceLock<Regex> = OnceLock::new();
+    static RS_MOD: OnceLock<Regex> = OnceLock::new();
     static GO_FN: OnceLock<Regex> = OnceLock::new();
     static JS_TEST: OnceLock<Regex> = OnceLock::new();
     let ext = path.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
@@ -91,16 +92,31 @@ pub fn test_functions(path: &str, content: &str) -> Vec<TestFn> {
         }
         "rs" => {
             let f = regex(&RS_FN, r"^\s*(?:pub\s+)?(?:async\s+)?fn\s+(\w+)");
+            let m = regex(&RS_MOD, r"^\s*(?:pub(?:\([^)]*\))?\s+)?mod\s+(\w+)\s*\{");
+            // The inline modules a line is in (name, brace depth where it opened): cargo names a
+            // test by its module path.
+            let (mut modules, mut depth): (Vec<(String, usize)>, usize) = (Vec::new(), 0);
             let mut attribute = false;
             for (i, line) in content.lines().enumerate() {
                 let t = line.trim();
+                if let Some(c) = m.captures(line) {
+                    modules.push((c[1].to_string(), depth));
+                }
                 if t.starts_with("#[test]") || (t.starts_with("#[") && t.contains("::test")) {
                     attribute = true;
                 } else if let Some(c) = f.captures(line) {
                     if attribute {
-                        found.push(TestFn { class: None, name: c[1].to_string(), line: i + 1 });
+                        let path: Vec<&str> = modules.iter().map(|(name, _)| name.as_str()).collect();
+                        let class = (!path.is_empty()).then(|| path.join("::"));
+                        found.push(TestFn { class, name: c[1].to_string(), line: i + 1 });
                     }
                     attribute = false;
+                }
+                let code = t.split("//").next().unwrap_or("");
+                depth += code.matches('{').count();
+                depth = depth.saturating_sub(code.matches('}').count());
+                while modules.last().is_some_and(|(_, opened)| depth <= *opened) {
+                    modules.pop();
                 }
             }
         }
@@ -139,7 +155,12 @@ pub fn test_id(runner: Runner, path: &str, test: &TestFn) -> String {
             let rel = if runner == Runner::Django { path.strip_prefix("tests/").unwrap_or(path) } else { path };
             format!("{}.{}", rel.trim_end_matches(".py").replace('/', "."), test.qualified())
         }
-        Runner::Cargo | Runner::Go | Runner::Jest | Runner::Mocha | Runner::Vitest => test.name.clone(),
+        // cargo prints (and `--exact` matches) the module path within the test's crate.
+        Runner::Cargo => match &test.class {
+            Some(modules) => format!("{modules}::{}", test.name),
+            None => test.name.clone(),
+        },
+        Runner::Go | Runner::Jest | Runner::Mocha | Runner::Vitest => test.name.clone(),
     }
 }
 
@@ -258,7 +279,9 @@ mod tests {
         assert_eq!(test_id(Runner::Unittest, "tests/test_d.py", &test), "tests.test_d.CompoundTest.test_compound");
         assert_eq!(test_id(Runner::Django, "tests/forms/test_d.py", &test), "forms.test_d.CompoundTest.test_compound");
         assert_eq!(test_id(Runner::Pytest, "tests/test_d.py", &test), "tests/test_d.py::CompoundTest::test_compound");
-        assert_eq!(test_id(Runner::Cargo, "tests/it.rs", &test), "test_compound");
+        let rust = TestFn { class: Some("compound".into()), ..test.clone() };
+        assert_eq!(test_id(Runner::Cargo, "tests/it.rs", &rust), "compound::test_compound");
+        assert_eq!(test_id(Runner::Cargo, "tests/it.rs", &TestFn { class: None, ..test }), "test_compound");
     }
 
     #[test]
@@ -288,6 +311,9 @@ mod tests {
     #[test]
     fn rust_go_and_js_tests() {
         let rs = "#[test]\nfn adds() {}\n\nfn helper() {}\n#[tokio::test]\nasync fn waits() {}\n";
+        let nested = "mod a {\n    mod b {\n        #[test]\n        fn deep() {}\n    }\n    #[test]\n    fn shallow() {}\n}\n#[test]\nfn top() {}\n";
+        let paths: Vec<String> = test_functions("tests/t.rs", nested).iter().map(TestFn::qualified).collect();
+        assert_eq!(paths, ["a::b.deep", "a.shallow", "top"]);
         assert_eq!(
             test_functions("tests/t.rs", rs).iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
             ["adds", "waits"]

@@ -288,6 +288,9 @@ impl Project {
     /// Paths a sandboxed run must be able to read besides the directory it runs in: the virtual
     /// environment and the installation its interpreter comes from (which may be in the hidden
     /// home).
+    ///
+    /// The interpreter may be a link the model made: a path that is the home directory or holds
+    /// it (`/root` for a `bin/python` linked to `~/bin/python3`), or the root, is never shown.
     pub fn readable(&self) -> Vec<PathBuf> {
         let mut paths = Vec::new();
         if let Some(venv) = self.venv() {
@@ -301,7 +304,8 @@ impl Project {
         {
             paths.push(prefix);
         }
-        paths
+        let home = std::env::var_os("HOME").map(PathBuf::from);
+        not_holding_home(paths, home.as_deref())
     }
 
     /// The virtual environment `python` belongs to (`<venv>/bin/python`).
@@ -445,10 +449,36 @@ fn escape_regex(text: &str) -> String {
     out
 }
 
+/// `paths` without the root and without any that is `home` or holds it.
+fn not_holding_home(mut paths: Vec<PathBuf>, home: Option<&Path>) -> Vec<PathBuf> {
+    let home = home.and_then(|h| h.canonicalize().ok());
+    paths.retain(|p| {
+        let real = p.canonicalize().unwrap_or_else(|_| p.clone());
+        real.parent().is_some() && home.as_ref().is_none_or(|home| !home.starts_with(&real))
+    });
+    paths
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn an_interpreter_linked_from_the_home_directory_shows_no_home() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(home.join("bin")).unwrap();
+        std::fs::write(home.join("bin/python3"), "").unwrap();
+        let venv = dir.path().join("repo/.venv");
+        std::fs::create_dir_all(venv.join("bin")).unwrap();
+        // bin/python -> <home>/bin/python3: its prefix would be the home directory itself.
+        std::os::unix::fs::symlink(home.join("bin/python3"), venv.join("bin/python")).unwrap();
+        let prefix =
+            std::fs::canonicalize(venv.join("bin/python")).unwrap().parent().unwrap().parent().unwrap().to_path_buf();
+        let shown = super::not_holding_home(vec![venv.clone(), prefix, "/".into()], Some(&home));
+        assert_eq!(shown, vec![venv], "the venv stays, the home and the root do not");
+    }
 
     fn project_with(files: &[(&str, &str)]) -> (tempfile::TempDir, Result<Project, DetectError>) {
         let dir = tempfile::tempdir().unwrap();
