@@ -70,14 +70,21 @@ pub fn test_functions(path: &str, content: &str) -> Vec<TestFn> {
             let def = regex(&PY_DEF, r"^(\s*)(?:async\s+)?def\s+(test\w*)\s*\(");
             let class_re = regex(&PY_CLASS, r"^class\s+(\w+)");
             let mut class: Option<String> = None;
+            // Inside a triple-quoted string (whose lines are not code).
+            let mut in_string = false;
             for (i, line) in content.lines().enumerate() {
+                let quotes = line.matches("\"\"\"").count() + line.matches("\'\'\'").count();
+                let was_in_string = in_string;
+                in_string ^= quotes % 2 == 1;
+                if was_in_string {
+                    continue;
+                }
                 if let Some(c) = class_re.captures(line) {
                     class = Some(c[1].to_string());
                     continue;
                 }
-                // A top-level statement (not a decorator or a comment) ends the class.
-                let top_level = !line.trim().is_empty() && !line.starts_with(char::is_whitespace);
-                if top_level && !line.starts_with(['#', '@', ')']) {
+                // A top-level function ends the class.
+                if line.starts_with("def ") || line.starts_with("async def ") {
                     class = None;
                 }
                 if let Some(c) = def.captures(line) {
@@ -177,9 +184,19 @@ fn regions(path: &str, content: &str) -> BTreeMap<String, String> {
         }
         at
     };
+    let indent = |line: &str| line.len() - line.trim_start().len();
     let mut out = BTreeMap::new();
     for (i, test) in tests.iter().enumerate() {
         let mut end = tests.get(i + 1).map_or(lines.len(), start);
+        if path.ends_with(".py") {
+            // A Python function ends where a line is indented no deeper than its `def`.
+            let def_indent = indent(lines[test.line - 1]);
+            let body_end = lines[test.line..]
+                .iter()
+                .position(|l| !l.trim().is_empty() && indent(l) <= def_indent && !l.trim_start().starts_with(')'))
+                .map_or(lines.len(), |k| test.line + k);
+            end = end.min(body_end);
+        }
         // Blank and comment lines at the end belong to what follows (a comment above the next test).
         while end > test.line
             && matches!(lines[end - 1].trim_start().chars().next(), None | Some('#'))
@@ -336,6 +353,12 @@ mod tests {
             ["DurationTest.test_compound"]
         );
         assert!(changes.violations.is_empty(), "{:?}", changes.violations);
+        // A test added after the last one of a class does not change it.
+        let two_classes = "class A(unittest.TestCase):\n    def test_a(self):\n        x = '''\ndef not_a_test():\n'''\n        assert x\n\nclass B:\n    def test_b(self):\n        assert 1\n";
+        let added =
+            two_classes.replace("\nclass B:", "\n    @staticmethod\n    def test_new():\n        assert 2\n\nclass B:");
+        let c = compare("test_c.py", Some(two_classes), &added);
+        assert_eq!(c.added_or_changed.iter().map(TestFn::qualified).collect::<Vec<_>>(), ["A.test_new"]);
         let commented = format!(
             "{BEFORE}\n    # Regression test for #12\n    def test_compound(self):\n        self.assertEqual(parse('1h30m'), 5400)\n"
         );
