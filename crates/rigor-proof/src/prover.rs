@@ -592,12 +592,25 @@ fn related_tests(
     if project.runner == Runner::Cargo {
         return (vec!["every test of the crate".into()], Vec::new());
     }
-    let stems: Vec<String> = changed
-        .iter()
-        .filter(|p| !is_test_file(p) && p.ends_with(".py"))
-        .filter_map(|p| Path::new(p).file_stem().map(|s| s.to_string_lossy().into_owned()))
-        .filter(|s| s != "__init__" && s != "setup")
-        .collect();
+    // The changed modules' names, and their package's when it is a subpackage (astroid/nodes/
+    // as_string.py: `as_string` and `nodes`; a top-level package would relate every test).
+    let is_package = |dir: &Path| original.join(dir).join("__init__.py").is_file();
+    let mut stems: Vec<String> = Vec::new();
+    for path in changed.iter().filter(|p| !is_test_file(p) && p.ends_with(".py")) {
+        let path = Path::new(path);
+        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        if stem != "__init__" && stem != "setup" {
+            stems.push(stem);
+        }
+        if let Some(parent) = path.parent().filter(|p| is_package(p))
+            && parent.parent().is_some_and(|g| !g.as_os_str().is_empty() && is_package(g))
+            && let Some(name) = parent.file_name()
+        {
+            stems.push(name.to_string_lossy().into_owned());
+        }
+    }
+    stems.sort();
+    stems.dedup();
     if stems.is_empty() {
         return (Vec::new(), Vec::new());
     }
@@ -609,6 +622,7 @@ fn related_tests(
         let related = stems.iter().any(|stem| {
             name == format!("test_{stem}")
                 || name == format!("{stem}_test")
+                || name.ends_with(&format!("_{stem}"))
                 || text.lines().any(|l| {
                     let l = l.trim_start();
                     (l.starts_with("import ") || l.starts_with("from "))
