@@ -130,22 +130,30 @@ impl ToolSource for Prover {
         Contribution {
             tools: Vec::new(),
             prompt_section: PROOF_PROMPT.to_string(),
-            edit_check: Some(Arc::new(TestGuard)),
+            edit_check: Some(Arc::new(TestGuard::default())),
             finish_check: Some(self.inner.clone()),
         }
     }
 }
 
-/// Refuses edits of the `edit` tool that delete, skip or weaken an existing test.
-struct TestGuard;
+/// Refuses edits of the `edit` tool that delete, skip or weaken a test that existed before the
+/// run. A test file's content before its first edit in the run stands for its starting state, so
+/// the model may rework the tests it added itself.
+#[derive(Default)]
+struct TestGuard {
+    originals: Mutex<std::collections::HashMap<PathBuf, Option<String>>>,
+}
 
 impl EditCheck for TestGuard {
     fn check(&self, path: &Path, before: Option<&str>, after: &str) -> Result<(), String> {
         let shown = path.to_string_lossy();
-        if before.is_none() || !is_test_file(&shown) {
+        if !is_test_file(&shown) {
             return Ok(());
         }
-        let violations = compare(&shown, before, after).violations;
+        let mut originals = self.originals.lock().unwrap_or_else(|p| p.into_inner());
+        let original = originals.entry(path.to_path_buf()).or_insert_with(|| before.map(str::to_string));
+        let Some(original) = original.as_deref() else { return Ok(()) };
+        let violations = compare(&shown, Some(original), after).violations;
         if violations.is_empty() {
             return Ok(());
         }
@@ -723,16 +731,18 @@ mod tests {
     #[test]
     fn the_guard_refuses_weakening_an_existing_test_through_the_editor() {
         let before = "def test_a():\n    assert f() == 1\n";
-        assert!(TestGuard.check(Path::new("tests/test_f.py"), Some(before), "def test_a():\n    pass\n").is_err());
-        assert!(
-            TestGuard
-                .check(
-                    Path::new("tests/test_f.py"),
-                    Some(before),
-                    &format!("{before}\ndef test_b():\n    assert f(2) == 2\n")
-                )
-                .is_ok()
-        );
-        assert!(TestGuard.check(Path::new("src/f.py"), Some(before), "").is_ok(), "not a test file");
+        let guard = TestGuard::default();
+        let path = Path::new("tests/test_f.py");
+        assert!(guard.check(path, Some(before), "def test_a():\n    pass\n").is_err());
+        let added = format!("{before}\ndef test_b():\n    assert f(2) == 2\n");
+        assert!(guard.check(path, Some(before), &added).is_ok());
+        // Once test_b exists (the model added it), reworking it is not refused; test_a stays guarded.
+        let reworked = format!("{before}\ndef test_c():\n    assert f(3) == 3\n");
+        assert!(guard.check(path, Some(&added), &reworked).is_ok());
+        assert!(guard.check(path, Some(&added), "def test_b():\n    assert f(2) == 2\n").is_err());
+        assert!(guard.check(Path::new("src/f.py"), Some(before), "").is_ok(), "not a test file");
+        let new_file = Path::new("tests/test_new.py");
+        assert!(guard.check(new_file, None, &added).is_ok());
+        assert!(guard.check(new_file, Some(&added), "").is_ok(), "a file the run created is the model's own");
     }
 }
