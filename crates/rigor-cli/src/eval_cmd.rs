@@ -249,6 +249,7 @@ pub async fn eval(args: EvalArgs) -> Result<u8> {
                             apply_unproven: false,
                             bouncer: args.bouncer,
                             candidates: 1,
+                            full_suite: false,
                         },
                     }),
                 },

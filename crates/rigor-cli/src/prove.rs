@@ -28,6 +28,9 @@ pub struct ProofArgs {
     /// Wall-clock limit of each test run of the proof, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = ProofSettings::default().test_timeout.as_secs())]
     pub test_timeout: u64,
+    /// Run every existing test on the original and the patched code, not only the related ones.
+    #[arg(long)]
+    pub full_suite: bool,
     /// With --apply: apply the patch even when it is not proven.
     #[arg(long)]
     pub apply_unproven: bool,
@@ -75,6 +78,7 @@ impl ProofArgs {
             Prover::new(ProofSettings {
                 max_rejections: self.proof_attempts,
                 test_timeout: std::time::Duration::from_secs(self.test_timeout),
+                full_suite: self.full_suite,
             })
         })
     }

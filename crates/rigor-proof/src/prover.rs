@@ -46,11 +46,13 @@ pub struct ProofSettings {
     pub max_rejections: u32,
     /// Wall-clock limit of one test run.
     pub test_timeout: Duration,
+    /// Run every existing test as the regression set, not only the related ones.
+    pub full_suite: bool,
 }
 
 impl Default for ProofSettings {
     fn default() -> Self {
-        Self { max_rejections: 3, test_timeout: Duration::from_secs(600) }
+        Self { max_rejections: 3, test_timeout: Duration::from_secs(600), full_suite: false }
     }
 }
 
@@ -170,7 +172,7 @@ impl FinishCheck for Inner {
     async fn check(&self, ctx: &ToolContext, _summary: &str) -> FinishVerdict {
         let issue = self.state().issue.clone();
         let started = Instant::now();
-        let outcome = Attempt::new(ctx, &self.settings, &self.checked).prove(&issue).await;
+        let outcome = Attempt::new(ctx, &self.settings, &self.checked).prove(&issue, self.settings.full_suite).await;
         let mut state = self.state();
         let (mut proof, rejected) = match outcome {
             Ok(proof) => (proof, None),
@@ -257,7 +259,7 @@ impl<'a> Attempt<'a> {
         Ok(std::mem::take(&mut self.proof))
     }
 
-    async fn prove(mut self, issue: &str) -> Result<Proof, Rejection> {
+    async fn prove(mut self, issue: &str, full_suite: bool) -> Result<Proof, Rejection> {
         let Some(baseline) = self.ctx.baseline.clone() else {
             return self.unprovable("the run has no record of its starting state".into());
         };
@@ -427,8 +429,13 @@ impl<'a> Attempt<'a> {
         self.step(ProofPhase::ReproductionAfter, StepOutcome::Passed, format!("{} test(s) pass", valid.len()));
 
         // The related existing tests on both.
-        let (files, regression_ids) = related_tests(&original, &changed, &project, &ids);
-        if !regression_ids.is_empty() || project.runner == Runner::Cargo {
+        let whole_suite = project.runner == Runner::Cargo || (full_suite && !project.runner.is_python());
+        let (files, regression_ids) = if whole_suite {
+            (vec!["every test of the project".into()], Vec::new())
+        } else {
+            related_tests(&original, &changed, &project, &ids, full_suite)
+        };
+        if !regression_ids.is_empty() || whole_suite {
             let before = self.run(&project, &original, "original", &regression_ids).await;
             let after = self.run(&project, &patched, "patched", &regression_ids).await;
             let (before, after) = match (before, after) {
@@ -596,10 +603,8 @@ fn related_tests(
     changed: &[String],
     project: &Project,
     exclude: &[String],
+    every_file: bool,
 ) -> (Vec<String>, Vec<String>) {
-    if project.runner == Runner::Cargo {
-        return (vec!["every test of the crate".into()], Vec::new());
-    }
     // The changed modules' names, and their package's when it is a subpackage (astroid/nodes/
     // as_string.py: `as_string` and `nodes`; a top-level package would relate every test).
     let is_package = |dir: &Path| original.join(dir).join("__init__.py").is_file();
@@ -619,7 +624,7 @@ fn related_tests(
     }
     stems.sort();
     stems.dedup();
-    if stems.is_empty() {
+    if stems.is_empty() && !every_file {
         return (Vec::new(), Vec::new());
     }
     let mut files = Vec::new();
@@ -627,16 +632,17 @@ fn related_tests(
     for path in test_files_under(original) {
         let Ok(text) = std::fs::read_to_string(original.join(&path)) else { continue };
         let name = Path::new(&path).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        let related = stems.iter().any(|stem| {
-            name == format!("test_{stem}")
-                || name == format!("{stem}_test")
-                || name.ends_with(&format!("_{stem}"))
-                || text.lines().any(|l| {
-                    let l = l.trim_start();
-                    (l.starts_with("import ") || l.starts_with("from "))
-                        && l.split(|c: char| !c.is_alphanumeric() && c != '_').any(|word| word == stem)
-                })
-        });
+        let related = every_file
+            || stems.iter().any(|stem| {
+                name == format!("test_{stem}")
+                    || name == format!("{stem}_test")
+                    || name.ends_with(&format!("_{stem}"))
+                    || text.lines().any(|l| {
+                        let l = l.trim_start();
+                        (l.starts_with("import ") || l.starts_with("from "))
+                            && l.split(|c: char| !c.is_alphanumeric() && c != '_').any(|word| word == stem)
+                    })
+            });
         if !related {
             continue;
         }
@@ -719,6 +725,29 @@ fn sha256(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn related_tests_are_the_changed_modules_tests_or_with_the_full_suite_every_test() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |path: &str, text: &str| {
+            let path = dir.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        write("durations.py", "");
+        write("tests/test_durations.py", "from durations import parse\n\ndef test_a():\n    assert parse\n");
+        write("tests/test_other.py", "import json\n\ndef test_b():\n    assert json\n");
+        let project = Project { root: dir.path().into(), runner: Runner::Pytest, python: None, entry: None };
+        let changed = vec!["durations.py".to_string()];
+        let (files, ids) = related_tests(dir.path(), &changed, &project, &[], false);
+        assert_eq!(
+            (files, ids),
+            (vec!["tests/test_durations.py".to_string()], vec!["tests/test_durations.py::test_a".to_string()])
+        );
+        let (files, ids) = related_tests(dir.path(), &changed, &project, &[], true);
+        assert_eq!(files.len(), 2);
+        assert!(ids.contains(&"tests/test_other.py::test_b".to_string()), "{ids:?}");
+    }
 
     #[test]
     fn a_patch_splits_into_tests_and_fix() {
