@@ -83,31 +83,10 @@ pub struct LocalizationReport {
 /// The cut-offs reported.
 pub const KS: [usize; 4] = [1, 3, 5, 10];
 
-/// Changed lines of the original files: (path, line) pairs, and files created by the patch.
-pub fn patch_lines(patch: &str) -> Vec<(String, Option<u32>)> {
-    use rigor_git::diff::LineKind;
-    let mut out = Vec::new();
-    for file in rigor_git::diff::parse(patch) {
-        let Some(path) = file.old_path else {
-            out.extend(file.new_path.map(|p| (p, None)));
-            continue;
-        };
-        for line in file.hunks.iter().flat_map(|h| &h.lines) {
-            match line.kind {
-                LineKind::Removed => out.push((path.clone(), Some(line.old))),
-                // An insertion belongs to the entity around the line before it.
-                LineKind::Added => out.push((path.clone(), Some(line.old.saturating_sub(1).max(1)))),
-                LineKind::Context => {}
-            }
-        }
-    }
-    out
-}
-
 /// Gold locations of a patch on a graph of the original code.
 pub fn gold_from_patch(g: &CodeGraph, patch: &str) -> Gold {
     let mut gold = Gold::default();
-    for (path, line) in patch_lines(patch) {
+    for (path, line) in rigor_git::diff::original_lines(patch) {
         gold.files.insert(path.clone());
         let (Some(line), Some(fi)) = (line, g.file_index(&path)) else { continue };
         if let Some(e) = g.entity_at(fi, line) {
@@ -258,15 +237,6 @@ pub fn summarize(instances: Vec<InstanceResult>) -> LocalizationReport {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn patch_lines_map_removals_and_insertions_to_original_lines() {
-        let patch = "diff --git a/x.py b/x.py\n--- a/x.py\n+++ b/x.py\n@@ -3,4 +3,5 @@\n ctx3\n-old4\n+new4\n ctx5\n+added\n ctx6\n--- /dev/null\n+++ b/new.py\n@@ -0,0 +1 @@\n+x\n";
-        assert_eq!(
-            patch_lines(patch),
-            vec![("x.py".into(), Some(4)), ("x.py".into(), Some(4)), ("x.py".into(), Some(5)), ("new.py".into(), None),]
-        );
-    }
 
     #[test]
     fn covering_rank_needs_every_gold_location() {

@@ -148,12 +148,42 @@ fn hunk_header(rest: &str) -> Hunk {
     Hunk { old_start, old_len, new_start, new_len, lines: Vec::new() }
 }
 
+/// The lines of the original files a diff changes, as (path, line) pairs (an insertion counts as
+/// the line before it), and the files it creates (line `None`).
+pub fn original_lines(patch: &str) -> Vec<(String, Option<u32>)> {
+    let mut out = Vec::new();
+    for file in parse(patch) {
+        let Some(path) = file.old_path else {
+            out.extend(file.new_path.map(|p| (p, None)));
+            continue;
+        };
+        for line in file.hunks.iter().flat_map(|h| &h.lines) {
+            match line.kind {
+                LineKind::Removed => out.push((path.clone(), Some(line.old))),
+                // An insertion belongs to the entity around the line before it.
+                LineKind::Added => out.push((path.clone(), Some(line.old.saturating_sub(1).max(1)))),
+                LineKind::Context => {}
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn kinds(h: &Hunk) -> Vec<(LineKind, u32, u32)> {
         h.lines.iter().map(|l| (l.kind, l.old, l.new)).collect()
+    }
+
+    #[test]
+    fn original_lines_map_removals_and_insertions_to_original_lines() {
+        let patch = "diff --git a/x.py b/x.py\n--- a/x.py\n+++ b/x.py\n@@ -3,4 +3,5 @@\n ctx3\n-old4\n+new4\n ctx5\n+added\n ctx6\n--- /dev/null\n+++ b/new.py\n@@ -0,0 +1 @@\n+x\n";
+        assert_eq!(
+            original_lines(patch),
+            vec![("x.py".into(), Some(4)), ("x.py".into(), Some(4)), ("x.py".into(), Some(5)), ("new.py".into(), None),]
+        );
     }
 
     #[test]

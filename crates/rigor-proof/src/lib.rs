@@ -8,6 +8,7 @@
 //! - [`prover`]: the [`prover::Prover`], a tool source whose `finish` check runs the proof in
 //!   the sandbox (the runner and its environment come from `rigor_testing::project`, runs from
 //!   `rigor_testing::runner`) and whose edit check guards existing tests.
+//! - [`related`]: the existing tests related to a fix, by the code graph.
 //! - [`proof`]: the proof record (`proof.json`) and its summary.
 //! - [`candidates`]: several candidates cross-validated (each fix against every reproduction)
 //!   and ranked.
@@ -20,4 +21,5 @@ pub mod candidates;
 pub mod failure;
 pub mod proof;
 pub mod prover;
+pub mod related;
 pub mod tests_in;

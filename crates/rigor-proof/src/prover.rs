@@ -433,7 +433,10 @@ impl<'a> Attempt<'a> {
         let (files, regression_ids) = if whole_suite {
             (vec!["every test of the project".into()], Vec::new())
         } else {
-            related_tests(&original, &changed, &project, &ids, full_suite)
+            let (tree, fix) = (original.clone(), self.proof.fix_patch.clone());
+            let by_graph = tokio::task::spawn_blocking(move || crate::related::graph_related(&tree, &fix));
+            let by_graph = by_graph.await.unwrap_or_default();
+            related_tests(&original, &changed, &project, &ids, (full_suite, &by_graph))
         };
         if !regression_ids.is_empty() || whole_suite {
             let before = self.run(&project, &original, "original", &regression_ids).await;
@@ -596,14 +599,15 @@ fn write_under(root: &Path, rel: &str, bytes: &[u8]) -> std::io::Result<()> {
     target.write(Path::new(rel), bytes).map_err(|e| std::io::Error::other(e.explain(rel, root)))
 }
 
-/// The existing test files related to the changed code files (their test modules by name, and
-/// test files that import them), and their tests' ids (the reproduction's excluded).
+/// The existing test files related to the changed code files (their test modules by name, test
+/// files that import them, and `by_graph`: those the code graph shows using what changed; every
+/// test file with `every_file`), and their tests' ids (the reproduction's excluded).
 fn related_tests(
     original: &Path,
     changed: &[String],
     project: &Project,
     exclude: &[String],
-    every_file: bool,
+    (every_file, by_graph): (bool, &[String]),
 ) -> (Vec<String>, Vec<String>) {
     // The changed modules' names, and their package's when it is a subpackage (astroid/nodes/
     // as_string.py: `as_string` and `nodes`; a top-level package would relate every test).
@@ -624,7 +628,7 @@ fn related_tests(
     }
     stems.sort();
     stems.dedup();
-    if stems.is_empty() && !every_file {
+    if stems.is_empty() && !every_file && by_graph.is_empty() {
         return (Vec::new(), Vec::new());
     }
     let mut files = Vec::new();
@@ -739,12 +743,12 @@ mod tests {
         write("tests/test_other.py", "import json\n\ndef test_b():\n    assert json\n");
         let project = Project { root: dir.path().into(), runner: Runner::Pytest, python: None, entry: None };
         let changed = vec!["durations.py".to_string()];
-        let (files, ids) = related_tests(dir.path(), &changed, &project, &[], false);
+        let (files, ids) = related_tests(dir.path(), &changed, &project, &[], (false, &[]));
         assert_eq!(
             (files, ids),
             (vec!["tests/test_durations.py".to_string()], vec!["tests/test_durations.py::test_a".to_string()])
         );
-        let (files, ids) = related_tests(dir.path(), &changed, &project, &[], true);
+        let (files, ids) = related_tests(dir.path(), &changed, &project, &[], (true, &[]));
         assert_eq!(files.len(), 2);
         assert!(ids.contains(&"tests/test_other.py::test_b".to_string()), "{ids:?}");
     }
