@@ -250,6 +250,7 @@ pub async fn eval(args: EvalArgs) -> Result<u8> {
                             bouncer: args.bouncer,
                             candidates: 1,
                             full_suite: false,
+                            parallel: false,
                         },
                     }),
                 },

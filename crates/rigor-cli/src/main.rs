@@ -405,8 +405,7 @@ async fn run(args: RunArgs) -> Result<u8> {
     let count = if args.proof.no_proof || decline.is_some() { 1 } else { args.proof.candidates.max(1) };
     let base_id = args.run_id.clone().unwrap_or_else(rigor_core::run::new_run_id);
     let provider: Arc<dyn rigor_llm::Provider> = Arc::from(provider);
-    let mut candidates = Vec::new();
-    for number in 1..=count {
+    let candidate = |number: usize| {
         let prover = args.proof.prover();
         let mut settings = settings.clone();
         if number > 1 {
@@ -430,11 +429,21 @@ async fn run(args: RunArgs) -> Result<u8> {
             user_messages: Vec::new(),
             decline: decline.clone(),
         };
-        if count > 1 && !args.json {
-            eprintln!("rigor: candidate {number} of {count}");
+        (request, prover)
+    };
+    let mut candidates = Vec::new();
+    // The embedded model generates one reply at a time: its candidates run one after another.
+    if args.proof.parallel && count > 1 && !model.starts_with("local:") {
+        candidates = prove::run_parallel((1..=count).map(candidate).collect(), provider.clone(), args.json).await?;
+    } else {
+        for number in 1..=count {
+            let (request, prover) = candidate(number);
+            if count > 1 && !args.json {
+                eprintln!("rigor: candidate {number} of {count}");
+            }
+            let report = run_session(request, provider.clone(), args.json, approver.clone(), &mut |_| {}).await?;
+            candidates.push((report, prover));
         }
-        let report = run_session(request, provider.clone(), args.json, approver.clone(), &mut |_| {}).await?;
-        candidates.push((report, prover));
     }
     let (mut report, prover, ranking) = prove::choose(candidates).await;
     let proof = prover.as_ref().and_then(|p| prove::proof_of(&report, p)).map(|mut p| {

@@ -22,6 +22,11 @@ pub struct ProofArgs {
     /// the smaller diff).
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(usize))]
     pub candidates: usize,
+    /// Run the candidates at the same time (HTTP providers; the embedded model runs them one after
+    /// another). Their events are not shown one by one, and nobody is asked to approve: held
+    /// actions are refused.
+    #[arg(long, requires = "candidates")]
+    pub parallel: bool,
     /// `finish` attempts the proof may send back to the model before delivering the patch unproven.
     #[arg(long, value_name = "N", default_value_t = ProofSettings::default().max_rejections)]
     pub proof_attempts: u32,
@@ -96,6 +101,48 @@ pub fn proof_of(report: &RunReport, prover: &Prover) -> Option<Proof> {
         RunStatus::Abstained => Some(Proof { status: ProofStatus::Abstained, reason: report.summary.clone(), ..base }),
         _ => None,
     }
+}
+
+/// Runs every candidate's session at once (headless: held actions are refused); Ctrl-C
+/// interrupts them all, a second cancels their running tools. Says on stderr (or, with `json`,
+/// nowhere) how each ended.
+pub async fn run_parallel(
+    candidates: Vec<(rigor_core::run::RunRequest, Option<Prover>)>,
+    provider: std::sync::Arc<dyn rigor_llm::Provider>,
+    json: bool,
+) -> anyhow::Result<Vec<(RunReport, Option<Prover>)>> {
+    use rigor_core::session::Session;
+    let sessions: Vec<(Session, Option<Prover>)> = candidates
+        .into_iter()
+        .map(|(request, prover)| (Session::start(request, provider.clone(), false), prover))
+        .collect();
+    let ops: Vec<_> = sessions.iter().map(|(s, _)| s.ops()).collect();
+    let on_signal = tokio::spawn(async move {
+        let mut count = 0;
+        while tokio::signal::ctrl_c().await.is_ok() {
+            count += 1;
+            let op = if count == 1 { rigor_protocol::Op::Interrupt } else { rigor_protocol::Op::Cancel };
+            ops.iter().for_each(|o| o.send(op.clone()));
+        }
+    });
+    let total = sessions.len();
+    let mut runs = Vec::new();
+    for (number, (mut session, prover)) in sessions.into_iter().enumerate() {
+        while session.next_event().await.is_some() {} // each candidate's trajectory records them
+        let report = session.finish().await?;
+        if !json {
+            eprintln!(
+                "rigor: candidate {} of {total}: {} ({} steps) · {}",
+                number + 1,
+                report.status.as_str(),
+                report.totals.steps,
+                report.run_dir.display()
+            );
+        }
+        runs.push((report, prover));
+    }
+    on_signal.abort();
+    Ok(runs)
 }
 
 /// Ranks the finished candidates (one: itself) and returns the chosen one's report, its prover,

@@ -356,6 +356,33 @@ fn with_two_candidates_the_proven_one_is_chosen_after_cross_validation() {
     assert!(env.repo.path().join(".rigor/runs/pick-c1/result.json").is_file());
 }
 
+/// Deterministic whatever the interleaving: each candidate's first request gets a reply that
+/// writes the reproduction, fixes the bug and finishes, in one turn.
+#[test]
+fn parallel_candidates_run_at_once_and_are_ranked() {
+    let env = Env::new();
+    let all = format!(
+        "cat > test_compound.py <<'EOF'\n{REPRODUCTION}EOF\nsed -i 's/total = int(number)/total += int(number)/' durations.py"
+    );
+    let reply = || {
+        Step::Reply(
+            Reply::call("bash", &json!({"command": all}).to_string())
+                .with_call("finish", &json!({"summary": "fixed"}).to_string()),
+        )
+    };
+    let server = ScriptedServer::start_blocking(Flavor::OpenAi, vec![reply(), reply()]);
+    env.config(&server, "openai", "");
+    let output = env.run(&["--candidates", "2", "--parallel", "--run-id", "par"]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let proof = parse_events(&output).pop().unwrap();
+    let ranking = &proof["proof"]["candidates"];
+    let statuses: Vec<&str> =
+        ranking["candidates"].as_array().unwrap().iter().map(|c| c["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["proven", "proven"], "{ranking}");
+    assert!(ranking["why"].as_str().unwrap().contains("agrees with"), "the same fix votes together: {ranking}");
+    assert_eq!(server.requests().len(), 2, "one turn each");
+}
+
 #[test]
 fn a_vague_issue_is_abstained_on_before_any_model_call_and_the_replay_agrees() {
     let env = Env::new();
