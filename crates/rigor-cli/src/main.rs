@@ -400,11 +400,14 @@ async fn run(args: RunArgs) -> Result<u8> {
     args.safety.apply(&mut settings.sandbox);
 
     let approver = approve::approver(args.json, &settings.sandbox);
-    let decline = args.proof.prover().and_then(|_| args.proof.decline(&issue));
+    let provider: Arc<dyn rigor_llm::Provider> = Arc::from(provider);
+    let decline = match args.proof.prover() {
+        Some(_) => args.proof.decline_asking(&issue, provider.as_ref()).await,
+        None => None,
+    };
     // Several candidates need the proof to be compared; a declined issue gets one (abstained) run.
     let count = if args.proof.no_proof || decline.is_some() { 1 } else { args.proof.candidates.max(1) };
     let base_id = args.run_id.clone().unwrap_or_else(rigor_core::run::new_run_id);
-    let provider: Arc<dyn rigor_llm::Provider> = Arc::from(provider);
     let candidate = |number: usize| {
         let prover = args.proof.prover();
         let mut settings = settings.clone();

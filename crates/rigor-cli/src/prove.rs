@@ -59,13 +59,42 @@ pub enum Bouncer {
 }
 
 impl ProofArgs {
-    /// Why the input bouncer declines `issue` (`None`: work may start).
+    /// Why the input bouncer declines `issue` by its text alone (`None`: work may start).
     pub fn decline(&self, issue: &str) -> Option<String> {
-        if !matches!(self.bouncer, Bouncer::Input | Bouncer::Both) {
+        self.judge(issue).and_then(|j| (!j.actionable).then_some(j.reason))
+    }
+
+    /// Why the input bouncer declines `issue`: by its text, or, when the text leaves it open
+    /// (`Judgement::borderline`), by one short question to the model (a failed call lets work
+    /// start).
+    pub async fn decline_asking(&self, issue: &str, provider: &dyn rigor_llm::Provider) -> Option<String> {
+        let judgement = self.judge(issue)?;
+        if !judgement.actionable {
+            return Some(judgement.reason);
+        }
+        if !judgement.borderline() {
             return None;
         }
-        let judgement = rigor_proof::bouncer::judge(issue);
-        (!judgement.actionable).then_some(judgement.reason)
+        let request = rigor_llm::ChatRequest {
+            messages: vec![
+                rigor_protocol::Message::system(rigor_proof::bouncer::ASK_MODEL),
+                rigor_protocol::Message::user(issue),
+            ],
+            tools: Vec::new(),
+            max_output_tokens: Some(80),
+            temperature: Some(0.0),
+        };
+        match provider.chat(&request, &|_| {}).await {
+            Ok(reply) => rigor_proof::bouncer::model_says_vague(&reply.message.content),
+            Err(err) => {
+                eprintln!("rigor: the input bouncer could not ask the model ({err}); working on the issue");
+                None
+            }
+        }
+    }
+
+    fn judge(&self, issue: &str) -> Option<rigor_proof::bouncer::Judgement> {
+        matches!(self.bouncer, Bouncer::Input | Bouncer::Both).then(|| rigor_proof::bouncer::judge(issue))
     }
 
     /// The proof as delivered: with the output bouncer, an unproven patch is withheld.

@@ -413,6 +413,37 @@ fn a_vague_issue_is_abstained_on_before_any_model_call_and_the_replay_agrees() {
 }
 
 #[test]
+fn a_borderline_issue_is_judged_by_the_model_before_work_starts() {
+    let issue = "The export button crashes the app when the report has more than one page";
+    let env = Env::new();
+    let server = ScriptedServer::start_blocking(
+        Flavor::OpenAi,
+        vec![Step::Reply(Reply::text("VAGUE: no steps, no error text"))],
+    );
+    env.config(&server, "openai", "");
+    let output = env.command(&["run", "--issue", issue, "--model", "scripted:m", "--json"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
+    let proof = parse_events(&output).pop().unwrap();
+    assert!(proof["proof"]["reason"].as_str().unwrap().contains("no steps, no error text"), "{proof}");
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1, "one question, no run");
+    assert!(requests[0]["messages"][0]["content"].as_str().unwrap().contains("ACTIONABLE"));
+
+    // When the model finds it actionable, the run goes ahead.
+    let env = Env::new();
+    let script = vec![
+        Step::Reply(Reply::text("ACTIONABLE")),
+        call("abstain", json!({"reason": "cannot find an export button"})),
+    ];
+    let server = ScriptedServer::start_blocking(Flavor::OpenAi, script);
+    env.config(&server, "openai", "");
+    let output = env.command(&["run", "--issue", issue, "--model", "scripted:m", "--json"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(3), "{}", describe(&output));
+    assert_eq!(server.requests().len(), 2);
+    assert!(parse_events(&output).pop().unwrap()["proof"]["reason"].as_str().unwrap().contains("export button"));
+}
+
+#[test]
 fn the_output_bouncer_withholds_an_unproven_patch() {
     let env = Env::new();
     let script = vec![

@@ -12,6 +12,22 @@ use std::sync::OnceLock;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
+/// What the model is asked when the text alone leaves it open (see [`Judgement::borderline`]).
+pub const ASK_MODEL: &str = "You judge GitHub issues before an agent works on them. An issue is actionable when it \
+shows an observable wrong behaviour (a value, an error, a crash), the expected behaviour, and a way to trigger it \
+(code, a command, a function name). Reply with one line: `ACTIONABLE` or `VAGUE: <what is missing>`.";
+
+/// The model's one-line verdict on an issue: `Some(reason)` when it says the issue is vague.
+pub fn model_says_vague(reply: &str) -> Option<String> {
+    let line = reply.trim().lines().find(|l| !l.trim().is_empty())?.trim().trim_matches('`');
+    let rest = line.strip_prefix("VAGUE")?;
+    let why = rest.trim_start_matches([':', ' ', '-']).trim();
+    Some(format!(
+        "the issue is not actionable (the model's judgement): {}",
+        if why.is_empty() { "it lacks an observable behaviour, an expectation or a trigger" } else { why }
+    ))
+}
+
 /// The bouncer's reading of an issue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Judgement {
@@ -25,6 +41,13 @@ pub struct Judgement {
 
 fn regex(cell: &'static OnceLock<Regex>, pattern: &str) -> &'static Regex {
     cell.get_or_init(|| Regex::new(pattern).unwrap_or_else(|e| panic!("bad pattern {pattern}: {e}")))
+}
+
+impl Judgement {
+    /// Actionable by the text, but on fewer than three signals: worth the model's judgement.
+    pub fn borderline(&self) -> bool {
+        self.actionable && self.signals.len() < 3
+    }
 }
 
 /// Judges `issue` (see the module documentation).
@@ -87,6 +110,18 @@ mod tests {
             assert!(!j.actionable, "{issue}: {j:?}");
             assert!(j.reason.contains("not actionable"));
         }
+    }
+
+    #[test]
+    fn the_models_verdict_is_read_from_its_first_line() {
+        assert!(model_says_vague("ACTIONABLE").is_none());
+        assert!(model_says_vague("ACTIONABLE: it names parse()").is_none());
+        let why = model_says_vague("`VAGUE: no expected value`\nmore").unwrap();
+        assert!(why.ends_with("no expected value"), "{why}");
+        assert!(model_says_vague("VAGUE").unwrap().contains("lacks"));
+        assert!(model_says_vague("I think it is fine").is_none(), "anything else lets work start");
+        assert!(judge("The export button crashes the app when the report has more than one page").borderline());
+        assert!(!judge("`parse(\"1h\")` returns 60 instead of 3600 when called with hours").borderline());
     }
 
     #[test]
