@@ -15,6 +15,14 @@ const VERIFY: &str = "python3 -c 'from durations import parse_duration as p; ass
 /// The reproduction a competent agent writes: a unittest test of the compound durations.
 const REPRODUCTION: &str = "import unittest\n\nfrom durations import parse_duration\n\n\nclass CompoundDurationTest(unittest.TestCase):\n    def test_compound(self):\n        self.assertEqual(parse_duration(\"1h30m\"), 5400)\n        self.assertEqual(parse_duration(\"1d2h\"), 93600)\n";
 
+/// An edit that keeps compound durations right but makes 45s 90 (breaks an existing test).
+fn break_single_units() -> Step {
+    call(
+        "edit",
+        json!({"command": "str_replace", "path": "durations.py", "old_str": "\"s\": 1}", "new_str": "\"s\": 2}"}),
+    )
+}
+
 fn create(path: &str, text: &str) -> Step {
     call("edit", json!({"command": "create", "path": path, "file_text": text}))
 }
@@ -283,10 +291,7 @@ fn a_fix_that_breaks_a_related_test_is_unproven_names_the_test_and_is_not_applie
         create("test_compound.py", REPRODUCTION),
         call("edit", json!({"command": "str_replace", "path": "durations.py", "old_str": FIX_OLD, "new_str": FIX_NEW})),
         // Makes the reproduction pass, but 45s is no longer 45.
-        call(
-            "edit",
-            json!({"command": "str_replace", "path": "durations.py", "old_str": "\"s\": 1}", "new_str": "\"s\": 2}"}),
-        ),
+        break_single_units(),
         call("finish", json!({"summary": "fixed"})),
     ];
     let server = ScriptedServer::start_blocking(Flavor::OpenAi, script);
@@ -304,10 +309,7 @@ fn a_fix_that_breaks_a_related_test_is_unproven_names_the_test_and_is_not_applie
     let env = Env::new();
     let script = vec![
         create("test_compound.py", REPRODUCTION),
-        call(
-            "edit",
-            json!({"command": "str_replace", "path": "durations.py", "old_str": "\"s\": 1}", "new_str": "\"s\": 2}"}),
-        ),
+        break_single_units(),
         call("finish", json!({"summary": "fixed"})),
     ];
     let server = ScriptedServer::start_blocking(Flavor::OpenAi, script);
@@ -331,10 +333,7 @@ fn with_two_candidates_the_proven_one_is_chosen_after_cross_validation() {
         // Candidate 1: fixes the compound case but breaks single units.
         create("test_compound.py", REPRODUCTION),
         fix(),
-        call(
-            "edit",
-            json!({"command": "str_replace", "path": "durations.py", "old_str": "\"s\": 1}", "new_str": "\"s\": 2}"}),
-        ),
+        break_single_units(),
         call("finish", json!({"summary": "fixed"})),
         // Candidate 2: the right fix.
         create("test_compound.py", REPRODUCTION),

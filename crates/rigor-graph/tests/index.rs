@@ -8,25 +8,7 @@ use rigor_graph::localize::Level;
 use rigor_graph::{EdgeKind, Index, Retriever, SyntaxCheck};
 use rigor_tools::edit::EditCheck;
 
-const SHOP: &[(&str, &str)] = &[
-    (
-        "shop/cart.py",
-        "from shop.pricing import apply_discount\n\n\nclass Cart:\n    \"\"\"A shopping cart.\"\"\"\n\n    def __init__(self):\n        self.items = []\n\n    def add_item(self, item, quantity=1):\n        self.items.append((item, quantity))\n\n    def total(self):\n        subtotal = sum(i.price * q for i, q in self.items)\n        return apply_discount(subtotal, self.coupon)\n",
-    ),
-    (
-        "shop/pricing.py",
-        "def apply_discount(amount, coupon):\n    \"\"\"Apply a percentage coupon to an amount.\"\"\"\n    if coupon is None:\n        return amount\n    return amount - amount * coupon.percent / 100\n\n\ndef round_price(amount):\n    return round(amount, 2)\n",
-    ),
-    (
-        "shop/shipping.py",
-        "class ShippingRate:\n    def cost_for_weight(self, kilograms):\n        \"\"\"Shipping cost by parcel weight.\"\"\"\n        return 4.5 + kilograms * 0.8\n",
-    ),
-    (
-        "shop/inventory.py",
-        "class Inventory:\n    def reserve_stock(self, sku, count):\n        \"\"\"Reserve units of a product in the warehouse.\"\"\"\n        return count\n",
-    ),
-    ("tests/test_cart.py", "from shop.cart import Cart\n\n\ndef test_total():\n    assert Cart().total() == 0\n"),
-];
+use rigor_test_support::fixtures::SHOP;
 
 #[test]
 fn entities_carry_spans_signatures_and_docstrings() {

@@ -5,5 +5,6 @@
 //! each request with the next step of a script (a reply, an HTTP error, a cut stream, a delay).
 //! [`repo`] copies a fixture directory into a temporary git repository.
 
+pub mod fixtures;
 pub mod repo;
 pub mod server;
