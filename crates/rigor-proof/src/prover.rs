@@ -476,7 +476,8 @@ impl<'a> Attempt<'a> {
 
     /// The interpreter of a Python project: the run's own environment, else one in the user's
     /// checkout, else in the workspace (an in-repository virtual environment is usually ignored by
-    /// git, so neither the exported code nor a worktree has it). Whether pytest is importable by it decides pytest vs
+    /// git, so neither the exported code nor a worktree has it), else one rigor builds with the
+    /// project's dependencies (`EnvCache::for_project`). Whether pytest is importable by it decides pytest vs
     /// unittest; the probe runs in the sandbox (the interpreter may be one the model wrote).
     async fn with_interpreter(&mut self, mut project: Project) -> Project {
         if !project.runner.is_python() {
@@ -498,6 +499,17 @@ impl<'a> Attempt<'a> {
             if candidate.python.is_some() {
                 project.python = candidate.python;
                 break;
+            }
+        }
+        // None: the cached environment of the project's dependency files (built once, confined
+        // with the network), from the user's checkout. A failed build leaves `python3`.
+        if project.python.is_none() {
+            use rigor_testing::env::{EnvCache, Installer, rigor_cache_dir};
+            let root = self.ctx.baseline.as_ref().map_or_else(|| project.root.clone(), |b| b.checkout().to_path_buf());
+            let build = rigor_sandbox::SandboxSettings { network: true, ..self.runner.sandbox.clone() };
+            let cache = EnvCache::new(rigor_cache_dir().join("envs"), Installer::Uv).with_sandbox(build);
+            if let Ok(Some(env)) = cache.for_project(&Project { root, ..project.clone() }).await {
+                project.python = env.interpreter();
             }
         }
         if project.runner != Runner::Pytest {

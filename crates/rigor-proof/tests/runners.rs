@@ -539,3 +539,51 @@ class MinutesTest(unittest.TestCase):
     );
     assert_eq!(outcome.report.status, RunStatus::Abstained, "the model gave up after being told: {shown}");
 }
+
+// A project whose tests need its dependencies, with no virtual environment anywhere: the proof
+// builds one (uv, from PyPI, into `<rigor cache>/envs`, once) from the dependency files.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pytest_a_project_without_an_environment_is_proven_in_one_built_from_its_dependencies() {
+    if std::env::var_os("VIRTUAL_ENV").is_some_and(|venv| Path::new(&venv).join("bin/python").is_file()) {
+        eprintln!("skipped: a virtual environment is active, so the proof would use it");
+        return;
+    }
+    let pyproject = "[build-system]\nrequires = [\"setuptools>=61\"]\nbuild-backend = \"setuptools.build_meta\"\n\n\
+                     [project]\nname = \"durations\"\nversion = \"0.1.0\"\ndependencies = [\"inflection==0.5.1\"]\n";
+    // The module needs `inflection`, which the machine's interpreters do not have.
+    let module = format!("import inflection\n\n{}", PY_MODULE.replace("in text:", "in inflection.underscore(text):"));
+    assert!(module.contains("inflection.underscore"));
+    let repo = repository(&[
+        ("pyproject.toml", pyproject),
+        ("durations.py", &module),
+        ("tests/test_durations.py", PYTEST_EXISTING),
+    ]);
+    let script =
+        vec![create("tests/test_compound.py", PYTEST_REPRODUCTION), replace("durations.py", PY_BUG, PY_FIX), finish()];
+    let outcome = prove(repo.path(), PY_ISSUE, script, ProofSettings { max_rejections: 0, ..Default::default() }).await;
+    let shown = shown(&outcome);
+    let built = rigor_cache_dir().join("envs");
+    if !outcome.proof.environment.contains(&built.display().to_string()) {
+        let reachable = std::process::Command::new("python3")
+            .args(["-c", "import urllib.request; urllib.request.urlopen('https://pypi.org/simple/six/', timeout=20)"])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !reachable {
+            eprintln!("skipped: PyPI is unreachable and the project's environment is not cached\n{shown}");
+            return;
+        }
+    }
+    let environment = &outcome.proof.environment;
+    assert!(environment.starts_with(&format!("pytest with {}/project__", built.display())), "{shown}");
+    assert!(environment.ends_with("/venv/bin/python"), "{shown}");
+    // The tests imported the exported code, not the copy installed in the environment (the
+    // original code): the reproduction failed before the fix and passes with it.
+    assert_eq!(outcome.proof.status, ProofStatus::Proven, "{shown}");
+    let before = outcome.reproduction_before();
+    assert!(matches!(before[0].failure, Some(Failure::Assertion { .. })), "{shown}");
+    assert_eq!(outcome.reproduction_after()[0].status, "PASSED", "{shown}");
+    let id = "tests/test_durations.py::test_single_units";
+    assert_eq!(outcome.proof.regressions.before.get(id).map(String::as_str), Some("PASSED"), "{shown}");
+}

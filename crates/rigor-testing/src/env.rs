@@ -11,6 +11,13 @@
 //! (no requirement files, no install or pre-install command) the commit is left out of the key,
 //! so such environments are shared across commits.
 //!
+//! A project without a dataset spec gets its environment from [`EnvCache::for_project`]: one
+//! entry per [`crate::project::Dependencies`] digest (the names and contents of its dependency
+//! files and the runner's package, not its path nor its code), built from a copy of the project
+//! ([`ProjectFiles`]) with python3, the requirement files, the project itself (editable; if it
+//! cannot be installed the build goes on without it) and the runner (pytest). Editing the code
+//! reuses the entry; changing a dependency file builds another.
+//!
 //! Builds of one entry are serialised across threads and processes (a lock file). A failed build
 //! leaves `build.log` and is reported as its own status; it is retried by the next run.
 //! Cargo and Go projects use the system toolchain; Node projects run `npm ci` in the worktree.
@@ -29,6 +36,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::process::Cmd;
+use crate::project::{Dependencies, Project};
 use crate::spec::{EnvSpec, ProjectKind};
 
 /// Where an environment build gets the project's sources: a checkout at the environment commit.
@@ -43,6 +51,60 @@ pub trait Sources: Sync {
     /// Puts the sources into `dest` (which does not exist yet). Returns notes for the build log
     /// (e.g. paths that could not be checked out), or why the sources could not be had.
     fn check_out(&self, dest: &Path) -> impl Future<Output = Result<Vec<String>, String>> + Send;
+}
+
+/// The sources of a project's environment: a copy of the project's directory at `.0`, its
+/// files and directories but version control, virtual environments and caches (a name that
+/// starts with `.`, a directory with a `pyvenv.cfg`, `__pycache__`, `node_modules`). Symbolic
+/// links are copied as links. Copying runs nothing.
+#[derive(Debug, Clone, Copy)]
+pub struct ProjectFiles<'a>(pub &'a Path);
+
+impl Sources for ProjectFiles<'_> {
+    async fn check_out(&self, dest: &Path) -> Result<Vec<String>, String> {
+        let (root, dest) = (self.0.to_path_buf(), dest.to_path_buf());
+        let copied = tokio::task::spawn_blocking(move || copy_project(&root, &dest).map(|n| (n, root)));
+        match copied.await {
+            Ok(Ok((files, root))) => Ok(vec![format!("copied {files} files of {}", root.display())]),
+            Ok(Err(e)) => Err(format!("cannot copy the project: {e}")),
+            Err(join) => Err(format!("the copy crashed: {join}")),
+        }
+    }
+}
+
+/// Copies the project at `from` into `to` (see [`ProjectFiles`]); gives the number of files.
+fn copy_project(from: &Path, to: &Path) -> std::io::Result<usize> {
+    std::fs::create_dir_all(to)?;
+    let mut files = 0;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let text = name.to_string_lossy();
+        let (path, dest) = (entry.path(), to.join(&name));
+        let kind = entry.file_type()?;
+        if text.starts_with('.') || text == "__pycache__" || text == "node_modules" {
+            continue;
+        }
+        if kind.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&path)?, &dest)?;
+            files += 1;
+        } else if kind.is_dir() {
+            if !path.join("pyvenv.cfg").exists() {
+                files += copy_project(&path, &dest)?;
+            }
+        } else if kind.is_file() {
+            std::fs::copy(&path, &dest)?;
+            files += 1;
+        }
+    }
+    Ok(files)
+}
+
+/// What one build installs: a spec's packages and commands, or a project's dependencies.
+#[derive(Debug, Clone, Copy)]
+enum Recipe<'a> {
+    Spec(&'a EnvSpec),
+    Project(&'a Dependencies),
 }
 
 /// Which tool installs packages.
@@ -88,6 +150,11 @@ pub struct Environment {
 }
 
 impl Environment {
+    /// The interpreter of its virtual environment (Python projects).
+    pub fn interpreter(&self) -> Option<PathBuf> {
+        self.venv.as_ref().map(|venv| venv.join("bin/python"))
+    }
+
     /// Environment variables for running tests of a worktree in this environment.
     pub fn test_env(&self, spec: &EnvSpec, worktree: &Path) -> Vec<(String, String)> {
         let mut vars = Vec::new();
@@ -238,12 +305,15 @@ impl EnvCache {
     pub fn key(&self, repo: &str, version: &str, env_commit: &str, spec: &EnvSpec) -> String {
         let depends_on_repo = !spec.requirements.is_empty() || spec.install.is_some() || !spec.pre_install.is_empty();
         let commit = if depends_on_repo { &env_commit[..env_commit.len().min(12)] } else { "any" };
-        let installer = match self.installer {
+        let version = if version.is_empty() { "none" } else { version };
+        format!("{}__{version}__{commit}__{}__{}", flat(repo), spec.build_digest(), self.installer_name())
+    }
+
+    fn installer_name(&self) -> &'static str {
+        match self.installer {
             Installer::Uv => "uv",
             Installer::Pip => "pip",
-        };
-        let version = if version.is_empty() { "none" } else { version };
-        format!("{}__{version}__{commit}__{}__{installer}", flat(repo), spec.build_digest())
+        }
     }
 
     /// The environment of `repo` at `version` for `spec`, from the cache or built now from the
@@ -268,6 +338,48 @@ impl EnvCache {
                 fresh: false,
             });
         }
+        self.entry(key, sources, Recipe::Spec(spec)).await
+    }
+
+    /// The cache key of a project's environment: its [`Dependencies::digest`] and the installer
+    /// (not its path: a copy of the project with the same dependency files shares it).
+    pub fn project_key(&self, dependencies: &Dependencies) -> String {
+        format!("project__{}__{}", dependencies.digest, self.installer_name())
+    }
+
+    /// The environment of `project`, a Python project without a dataset spec, whose files are at
+    /// `project.root`: from the cache, or built now from a copy of them ([`ProjectFiles`]) with
+    /// what [`Dependencies::of`] reads: the requirement files, then the project itself (editable,
+    /// with its test extra), then the runner's package. A project that cannot be installed is
+    /// tolerated (the log says so; its requirements and the runner are still installed); a
+    /// requirement that cannot be installed fails the build. `Ok(None)`: nothing to build (not a
+    /// Python runner, or no dependency file).
+    ///
+    /// The tests are meant to import the code they test from the directory they run in (as
+    /// [`crate::runner::TestRunner::run_ids`] does), not the copy installed here, so editing the
+    /// code reuses the environment: only a change to the dependency files builds another.
+    ///
+    /// A failed build is not tried again by this process (a proof asks at every `finish`, and
+    /// the same files would fail the same way); the next process tries again.
+    pub async fn for_project(&self, project: &Project) -> Result<Option<Environment>, EnvError> {
+        static FAILED: OnceLock<Mutex<HashMap<PathBuf, String>>> = OnceLock::new();
+        let Some(dependencies) = Dependencies::of(&project.root, project.runner) else { return Ok(None) };
+        let key = self.project_key(&dependencies);
+        let dir = self.root.join(&key);
+        let failed = || FAILED.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(message) = failed().get(&dir) {
+            let message = format!("its build failed earlier in this run: {message}");
+            return Err(EnvError { key, message, log: dir.join("build.log") });
+        }
+        let built = self.entry(key, &ProjectFiles(&project.root), Recipe::Project(&dependencies)).await;
+        if let Err(err) = &built {
+            failed().insert(dir, err.message.clone());
+        }
+        built.map(Some)
+    }
+
+    /// The entry `key`, from the cache or built now with `recipe` from `sources`.
+    async fn entry(&self, key: String, sources: &impl Sources, recipe: Recipe<'_>) -> Result<Environment, EnvError> {
         let dir = self.root.join(&key);
         let ready = dir.join("ready.json");
         if let Some(env) = read_ready(&ready) {
@@ -286,7 +398,7 @@ impl EnvCache {
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).map_err(|e| err(format!("cannot create {}: {e}", dir.display())))?;
         let mut log = BuildLog::new(dir.join("build.log"));
-        let result = self.build(sources, spec, &dir, &mut log).await;
+        let result = self.build(sources, recipe, &dir, &mut log).await;
         match result {
             Ok((python, installer)) => {
                 let env = Environment {
@@ -312,17 +424,25 @@ impl EnvCache {
     async fn build(
         &self,
         sources: &impl Sources,
-        spec: &EnvSpec,
+        recipe: Recipe<'_>,
         dir: &Path,
         log: &mut BuildLog,
     ) -> Result<(String, Installer), String> {
-        let wanted = spec.python.clone().unwrap_or_default();
+        let wanted = match recipe {
+            Recipe::Spec(spec) => spec.python.clone().unwrap_or_default(),
+            Recipe::Project(_) => String::new(),
+        };
         let (python, version) = find_python(&wanted).ok_or_else(|| {
             format!("no Python interpreter {wanted} (or newer) found on PATH, in pyenv or /usr: install one")
         })?;
         log.line(&format!("python {wanted} requested; using {} ({version})", python.display()));
         let src = dir.join("src");
-        let needs_src = !spec.requirements.is_empty() || spec.install.is_some() || !spec.pre_install.is_empty();
+        let needs_src = match recipe {
+            Recipe::Spec(spec) => {
+                !spec.requirements.is_empty() || spec.install.is_some() || !spec.pre_install.is_empty()
+            }
+            Recipe::Project(_) => true,
+        };
         if needs_src {
             for note in sources.check_out(&src).await? {
                 log.line(&note);
@@ -332,7 +452,7 @@ impl EnvCache {
         }
         let mut installer = self.installer;
         if installer == Installer::Uv {
-            match self.build_with(Installer::Uv, &python, spec, dir, &src, log).await {
+            match self.build_with(Installer::Uv, &python, recipe, dir, &src, log).await {
                 Ok(()) => return Ok((version, installer)),
                 Err(e) => {
                     log.line(&format!("uv build failed ({e}); retrying with pip"));
@@ -341,7 +461,7 @@ impl EnvCache {
                 }
             }
         }
-        self.build_with(installer, &python, spec, dir, &src, log).await?;
+        self.build_with(installer, &python, recipe, dir, &src, log).await?;
         Ok((version, installer))
     }
 
@@ -349,11 +469,16 @@ impl EnvCache {
         &self,
         installer: Installer,
         python: &Path,
-        spec: &EnvSpec,
+        recipe: Recipe<'_>,
         dir: &Path,
         src: &Path,
         log: &mut BuildLog,
     ) -> Result<(), String> {
+        let no_spec = EnvSpec::default();
+        let spec = match recipe {
+            Recipe::Spec(spec) => spec,
+            Recipe::Project(_) => &no_spec,
+        };
         let venv = dir.join("venv");
         let venv_s = venv.display().to_string();
         let uv = if installer == Installer::Uv { Some(ensure_uv(log).await?) } else { None };
@@ -397,6 +522,11 @@ impl EnvCache {
                 }
             }
         };
+        if let Recipe::Project(dependencies) = recipe {
+            self.install_project(dependencies, &install, log, sandbox.as_ref(), src, &env).await?;
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Ok(());
+        }
         if let Some(text) = requirements_text(src, &spec.requirements) {
             let file = dir.join("requirements.txt");
             std::fs::write(&file, text).map_err(|e| e.to_string())?;
@@ -432,6 +562,54 @@ impl EnvCache {
         Ok(())
     }
 
+    /// The steps of a project's environment, in its fresh venv (see [`EnvCache::for_project`]);
+    /// `install` is the installer's command line for some `install` arguments.
+    async fn install_project(
+        &self,
+        dependencies: &Dependencies,
+        install: &(dyn Fn(Vec<String>) -> (String, Vec<String>) + Sync),
+        log: &mut BuildLog,
+        sandbox: Option<&std::sync::Arc<rigor_sandbox::Sandbox>>,
+        src: &Path,
+        env: &[(String, String)],
+    ) -> Result<(), String> {
+        let texts = dependencies.requirements.iter().filter_map(|f| requirements_text(src, std::slice::from_ref(f)));
+        // The project itself is installed next, on its own terms.
+        let itself = |l: &&str| ["-e .", "."].contains(&l.trim()) || l.trim().starts_with(".[");
+        let lines: Vec<String> =
+            texts.flat_map(|t| t.lines().filter(|l| !itself(l)).map(str::to_owned).collect::<Vec<_>>()).collect();
+        if lines.iter().any(|l| !l.trim().is_empty()) {
+            // In the project's root, where its relative paths (`-c constraints.txt`) start.
+            let file = src.join(".rigor-requirements.txt");
+            std::fs::write(&file, lines.join("\n") + "\n").map_err(|e| format!("{}: {e}", file.display()))?;
+            log.line(&format!("requirements from {}", dependencies.requirements.join(", ")));
+            let (prog, args) = install(vec!["-r".into(), file.display().to_string()]);
+            self.step(log, sandbox, &prog, &words(&args), src, env).await?;
+        }
+        if dependencies.installable {
+            let extra = dependencies.test_extra.iter().map(|e| format!(".[{e}]"));
+            let mut installed = false;
+            for target in extra.chain([".".to_string()]) {
+                let (prog, args) = install(vec!["-e".into(), target.clone()]);
+                match self.step(log, sandbox, &prog, &words(&args), src, env).await {
+                    Ok(()) => {
+                        installed = true;
+                        break;
+                    }
+                    Err(e) => log.line(&format!("the project could not be installed as {target}: {e}")),
+                }
+            }
+            if !installed {
+                log.line("going on without the project installed: its tests import it from where they run");
+            }
+        }
+        if !dependencies.packages.is_empty() {
+            let (prog, args) = install(dependencies.packages.clone());
+            self.step(log, sandbox, &prog, &words(&args), src, env).await?;
+        }
+        Ok(())
+    }
+
     async fn step(
         &self,
         log: &mut BuildLog,
@@ -459,6 +637,11 @@ impl EnvCache {
         }
         Ok(())
     }
+}
+
+/// The arguments as `&str`s.
+fn words(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
 }
 
 /// Writes `bytes` to `path` through a synced temporary file in the same directory renamed over
@@ -629,6 +812,28 @@ mod tests {
         assert_eq!(cache.key("a/b", "1", "aaaa", &plain), cache.key("a/b", "1", "bbbb", &plain));
         let installs = EnvSpec { install: Some("pip install -e .".into()), ..plain };
         assert_ne!(cache.key("a/b", "1", "aaaa", &installs), cache.key("a/b", "1", "bbbb", &installs));
+    }
+
+    #[test]
+    fn a_project_copy_leaves_out_version_control_environments_and_caches() {
+        let from = tempfile::tempdir().unwrap();
+        for file in [".git/HEAD", ".venv/bin/python", "env/pyvenv.cfg", "pkg/__pycache__/a.pyc", "node_modules/x.js"] {
+            let path = from.path().join(file);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, "").unwrap();
+        }
+        std::fs::write(from.path().join("setup.py"), "setup()\n").unwrap();
+        std::fs::write(from.path().join("pkg/__init__.py"), "").unwrap();
+        std::os::unix::fs::symlink("pkg", from.path().join("alias")).unwrap();
+        let to = tempfile::tempdir().unwrap();
+        let dest = to.path().join("src");
+        assert_eq!(copy_project(from.path(), &dest).unwrap(), 3);
+        assert_eq!(std::fs::read_to_string(dest.join("setup.py")).unwrap(), "setup()\n");
+        assert!(dest.join("pkg/__init__.py").is_file());
+        assert_eq!(std::fs::read_link(dest.join("alias")).unwrap(), Path::new("pkg"), "a link stays a link");
+        for left_out in [".git", ".venv", "env", "pkg/__pycache__", "node_modules"] {
+            assert!(!dest.join(left_out).exists(), "{left_out} is not copied");
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! sandbox, with a time limit, and returns the log; [`parsers`] reads a runner's log into
 //! per-test [`parsers::TestStatus`]es. For a repository without a spec, [`project::Project`]
 //! detects the runner (pytest, unittest, Django, cargo, go, jest, mocha, vitest), finds its Python
-//! environment and builds the command that runs exactly the chosen test ids, which
+//! environment (or [`env::EnvCache::for_project`] builds one from its dependency files) and builds the command that runs exactly the chosen test ids, which
 //! [`runner::TestRunner::run_ids`] runs and reads back by id. [`process`] is how every command of
 //! the crate is spawned (a process group, killed whole on timeout).
 //!

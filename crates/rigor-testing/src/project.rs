@@ -20,11 +20,14 @@
 //! vitest: describe blocks and name joined by ` › `; mocha: by a space).
 //!
 //! The Python interpreter is found by [`Project::find_env`]: the active virtual environment, an
-//! in-repository one, else none (`python3` on `PATH`). Building an environment for a project that
-//! has none is [`crate::env`]'s job; running the command is [`crate::runner`]'s
+//! in-repository one, else none (`python3` on `PATH`). What an environment for a project that has
+//! none would install is read by [`Dependencies::of`]; building it is [`crate::env`]'s job
+//! ([`crate::env::EnvCache::for_project`]); running the command is [`crate::runner`]'s
 //! ([`crate::runner::TestRunner::run_ids`]).
 
 use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
 
 use crate::parsers::{LogParser, StatusMap, TestStatus};
 
@@ -316,6 +319,160 @@ impl Project {
     }
 }
 
+/// What the environment of a Python project without one is built from, read from its files (it
+/// runs nothing):
+/// - the requirement files (`requirements*.txt`, `*-requirements.txt`, `requirements/*.txt`) by
+///   purpose, from their names: the runtime ones (`requirements.txt`, `base`, `common`, `main`,
+///   `prod`, `install`, `runtime`) and the test ones (a name with `test`), else the development
+///   ones (`dev`); documentation, lint, typing and other purposes are left out;
+/// - the project itself when it has a `pyproject.toml`, `setup.py` or `setup.cfg`, with its test
+///   extra (`test`, `tests` or `testing` in `[project.optional-dependencies]`,
+///   `[options.extras_require]` or `extras_require`) when it declares one;
+/// - the runner's own package (`pytest`; unittest and Django need none of their own).
+///
+/// [`Dependencies::digest`] covers the names and contents of exactly the files that shape the
+/// environment (the project files and the requirement files installed) and the runner's
+/// packages: editing code, tests or a documentation requirement file keeps it; changing a
+/// dependency changes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dependencies {
+    /// The files that shape the environment, relative to the root, sorted.
+    pub files: Vec<String>,
+    /// The requirement files to install, runtime ones first.
+    pub requirements: Vec<String>,
+    /// Whether the project has a `pyproject.toml`, `setup.py` or `setup.cfg`, so it can be
+    /// installed itself.
+    pub installable: bool,
+    /// The extra that names its test dependencies, if it declares one.
+    pub test_extra: Option<String>,
+    /// The runner's packages (pip requirement specifiers).
+    pub packages: Vec<String>,
+    /// Lowercase hex SHA-256 (16 digits) of the files' names and contents and the packages.
+    pub digest: String,
+}
+
+/// The files that make a Python project installable.
+const PROJECT_FILES: [&str; 3] = ["pyproject.toml", "setup.py", "setup.cfg"];
+
+impl Dependencies {
+    /// The dependencies of the Python project in `root` tested with `runner`, or `None` when it
+    /// has no dependency file (or `runner` is not a Python one): there is nothing to build then.
+    pub fn of(root: &Path, runner: Runner) -> Option<Dependencies> {
+        if !runner.is_python() {
+            return None;
+        }
+        let project: Vec<String> =
+            PROJECT_FILES.iter().filter(|f| root.join(f).is_file()).map(|f| f.to_string()).collect();
+        let requirements = requirement_files(root);
+        if project.is_empty() && requirements.is_empty() {
+            return None;
+        }
+        let packages = if runner == Runner::Pytest { vec!["pytest".to_string()] } else { Vec::new() };
+        let mut files: Vec<String> = project.iter().chain(&requirements).cloned().collect();
+        files.sort();
+        let mut hasher = Sha256::new();
+        for file in &files {
+            hasher.update(file.as_bytes());
+            hasher.update([0]);
+            hasher.update(std::fs::read(root.join(file)).unwrap_or_default());
+            hasher.update([0]);
+        }
+        hasher.update(packages.join("\n").as_bytes());
+        let digest = crate::spec::hex(&hasher.finalize())[..16].to_string();
+        Some(Dependencies {
+            files,
+            requirements,
+            installable: !project.is_empty(),
+            test_extra: test_extra(root),
+            packages,
+            digest,
+        })
+    }
+}
+
+/// What a requirement file is for, from its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    Runtime,
+    Test,
+    Dev,
+    Other,
+}
+
+fn purpose(path: &str) -> Purpose {
+    let words: Vec<String> = path
+        .to_lowercase()
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty() && !["requirements", "requirement", "reqs", "txt"].contains(w))
+        .map(str::to_owned)
+        .collect();
+    let runtime = ["base", "common", "main", "prod", "production", "install", "runtime", "core"];
+    if words.iter().all(|w| runtime.contains(&w.as_str())) {
+        Purpose::Runtime
+    } else if words.iter().any(|w| w.starts_with("test")) {
+        Purpose::Test
+    } else if words.iter().any(|w| ["dev", "develop", "development"].contains(&w.as_str())) {
+        Purpose::Dev
+    } else {
+        Purpose::Other
+    }
+}
+
+/// The requirement files to install (see [`Dependencies`]), runtime ones first.
+fn requirement_files(root: &Path) -> Vec<String> {
+    let names = |dir: &str| -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(root.join(dir)) else { return Vec::new() };
+        let mut names: Vec<String> = entries
+            .flatten()
+            .filter(|e| e.path().is_file())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".txt") && (!dir.is_empty() || n.contains("requirements")))
+            .map(|n| if dir.is_empty() { n } else { format!("{dir}/{n}") })
+            .collect();
+        names.sort();
+        names
+    };
+    let all: Vec<String> = names("").into_iter().chain(names("requirements")).collect();
+    let of = |p: Purpose| all.iter().filter(|f| purpose(f) == p).cloned().collect::<Vec<_>>();
+    let tests = of(Purpose::Test);
+    let extra = if tests.is_empty() { of(Purpose::Dev) } else { tests };
+    of(Purpose::Runtime).into_iter().chain(extra).collect()
+}
+
+/// The extra a project's files declare for its tests (`test`, `tests` or `testing`).
+fn test_extra(root: &Path) -> Option<String> {
+    let read = |f: &str| std::fs::read_to_string(root.join(f)).unwrap_or_default();
+    let mut declared = section_keys(&read("pyproject.toml"), "[project.optional-dependencies]");
+    declared.extend(section_keys(&read("setup.cfg"), "[options.extras_require]"));
+    let setup_py = read("setup.py");
+    let named = regex::Regex::new(r#"["'](test|tests|testing)["']\s*:|\b(test|tests|testing)\s*=\s*\["#);
+    if let Ok(named) = named
+        && setup_py.contains("extras_require")
+    {
+        let names = named.captures_iter(&setup_py).filter_map(|c| Some(c.get(1).or(c.get(2))?.as_str().to_owned()));
+        declared.extend(names);
+    }
+    ["test", "tests", "testing"].into_iter().find(|name| declared.iter().any(|d| d == name)).map(str::to_owned)
+}
+
+/// The keys of the INI or TOML section `header`: its unindented `key = ...` lines.
+fn section_keys(text: &str, header: &str) -> Vec<String> {
+    let mut inside = false;
+    let mut keys = Vec::new();
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('[') && !line.starts_with(char::is_whitespace) && trimmed.ends_with(']') {
+            inside = trimmed == header;
+        } else if inside
+            && !line.starts_with(|c: char| c.is_whitespace() || "\"'#]".contains(c))
+            && let Some((key, _)) = line.split_once('=')
+        {
+            keys.push(key.trim().trim_matches(|c| c == '"' || c == '\'').to_string());
+        }
+    }
+    keys
+}
+
 /// The runner a Python or tox/nox configuration names.
 fn python_configuration(root: &Path) -> Option<Runner> {
     let read = |f: &str| std::fs::read_to_string(root.join(f)).unwrap_or_default();
@@ -571,6 +728,77 @@ mod tests {
             project(Runner::Vitest).statuses(" ✓ src/a.test.ts > math > adds 1ms\n × src/a.test.ts > math > subs\n");
         assert_eq!(vitest.get("math › adds"), Some(&TestStatus::Passed), "{vitest:?}");
         assert_eq!(vitest.get("math › subs"), Some(&TestStatus::Failed), "{vitest:?}");
+    }
+
+    #[test]
+    fn dependencies_are_the_requirement_files_by_purpose_the_project_and_the_runner() {
+        let (dir, _) = project_with(&[
+            ("requirements.txt", "six\n"),
+            ("requirements-docs.txt", "sphinx\n"),
+            ("dev-requirements.txt", "black\n"),
+            ("requirements/test.txt", "pytest-mock\n"),
+            ("requirements/base.txt", "attrs\n"),
+            (
+                "pyproject.toml",
+                "[project]\nname = \"x\"\n\n[project.optional-dependencies]\ntests = [\n  \"a>=1\",\n]\n",
+            ),
+        ]);
+        let deps = Dependencies::of(dir.path(), Runner::Pytest).unwrap();
+        assert_eq!(deps.requirements, ["requirements.txt", "requirements/base.txt", "requirements/test.txt"]);
+        assert_eq!(
+            deps.files,
+            ["pyproject.toml", "requirements.txt", "requirements/base.txt", "requirements/test.txt"]
+        );
+        assert!(deps.installable);
+        assert_eq!(deps.test_extra.as_deref(), Some("tests"));
+        assert_eq!(deps.packages, ["pytest"]);
+        // Without test requirements, the development ones.
+        std::fs::remove_file(dir.path().join("requirements/test.txt")).unwrap();
+        let deps = Dependencies::of(dir.path(), Runner::Unittest).unwrap();
+        assert_eq!(deps.requirements, ["requirements.txt", "requirements/base.txt", "dev-requirements.txt"]);
+        assert!(deps.packages.is_empty(), "unittest needs nothing of its own");
+        assert!(Dependencies::of(dir.path(), Runner::Cargo).is_none());
+        let (bare, _) = project_with(&[("calc.py", ""), ("tests/test_calc.py", PYTEST)]);
+        assert!(Dependencies::of(bare.path(), Runner::Pytest).is_none(), "no dependency file: nothing to build");
+    }
+
+    #[test]
+    fn the_test_extra_is_read_from_each_kind_of_project_file() {
+        let extra = |file: &str, text: &str| {
+            let (dir, _) = project_with(&[(file, text)]);
+            Dependencies::of(dir.path(), Runner::Pytest).unwrap().test_extra
+        };
+        assert_eq!(extra("setup.cfg", "[options.extras_require]\ntesting =\n    pytest>=6\n"), Some("testing".into()));
+        assert_eq!(extra("setup.cfg", "[options]\ntest = x\n[options.extras_require]\ndocs = sphinx\n"), None);
+        assert_eq!(extra("setup.py", "setup(extras_require={'test': ['pytest']})\n"), Some("test".into()));
+        assert_eq!(extra("setup.py", "setup(extras_require=dict(tests=['pytest']))\n"), Some("tests".into()));
+        assert_eq!(extra("setup.py", "setup(tests_require=['pytest'])\n"), None);
+        assert_eq!(extra("pyproject.toml", "[project.optional-dependencies]\ndocs = [\"test\"]\n"), None);
+    }
+
+    #[test]
+    fn the_dependency_digest_follows_the_dependency_files_only() {
+        let (dir, _) = project_with(&[
+            ("requirements.txt", "six\n"),
+            ("requirements-docs.txt", "sphinx\n"),
+            ("setup.py", "from setuptools import setup\nsetup()\n"),
+            ("calc.py", "X = 1\n"),
+        ]);
+        let digest = || Dependencies::of(dir.path(), Runner::Pytest).unwrap().digest;
+        let first = digest();
+        std::fs::write(dir.path().join("calc.py"), "X = 2\n").unwrap();
+        std::fs::write(dir.path().join("requirements-docs.txt"), "sphinx>=7\n").unwrap();
+        assert_eq!(digest(), first, "code and documentation requirements do not shape the environment");
+        std::fs::write(dir.path().join("requirements.txt"), "six\nattrs\n").unwrap();
+        let second = digest();
+        assert_ne!(second, first);
+        std::fs::write(dir.path().join("setup.py"), "from setuptools import setup\nsetup(name='c')\n").unwrap();
+        assert_ne!(digest(), second);
+        assert_ne!(
+            Dependencies::of(dir.path(), Runner::Unittest).unwrap().digest,
+            digest(),
+            "the runner's package is part of it"
+        );
     }
 
     #[test]
