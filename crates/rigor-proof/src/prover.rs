@@ -37,7 +37,7 @@ use crate::failure::{Failure, failure_of};
 use crate::proof::{
     CommandRecord, HashedFile, PROOF_SCHEMA_VERSION, Proof, ProofStatus, Regressions, Reproduction, TestResult,
 };
-use crate::tests_in::{TestFn, compare, is_test_file, test_functions, test_id};
+use crate::tests_in::{TestFn, compare, has_inline_tests, is_test_file, test_functions, test_id, with_tests_of};
 
 /// How hard the prover tries.
 #[derive(Debug, Clone)]
@@ -149,7 +149,7 @@ struct TestGuard {
 impl EditCheck for TestGuard {
     fn check(&self, path: &Path, before: Option<&str>, after: &str) -> Result<(), String> {
         let shown = path.to_string_lossy();
-        if !is_test_file(&shown) {
+        if !is_test_file(&shown) && !before.is_some_and(|b| has_inline_tests(&shown, b)) {
             return Ok(());
         }
         let mut originals = self.originals.lock().unwrap_or_else(|p| p.into_inner());
@@ -295,8 +295,16 @@ impl<'a> Attempt<'a> {
         let mut candidates: Tests = Vec::new();
         let mut violations = Vec::new();
         let mut test_files = Vec::new();
-        for path in changed.iter().filter(|p| is_test_file(p)) {
+        // Tests live in test files, and (Rust) in the inline test modules of source files.
+        let mut inline = Vec::new();
+        for path in &changed {
             let Ok(after) = std::fs::read_to_string(patched.join(path)) else { continue };
+            if !is_test_file(path) && !has_inline_tests(path, &after) {
+                continue;
+            }
+            if !is_test_file(path) {
+                inline.push(path.clone());
+            }
             let before = std::fs::read_to_string(original.join(path)).ok();
             let changes = compare(path, before.as_deref(), &after);
             violations.extend(changes.violations);
@@ -334,14 +342,21 @@ impl<'a> Attempt<'a> {
             "{} new or changed test(s) in {} file(s); the fix changes {} file(s)",
             candidates.len(),
             test_files.len(),
-            changed.len() - test_files.len()
+            changed.len() - test_files.len() + inline.len()
         );
         self.step(ProofPhase::Changes, StepOutcome::Passed, detail);
 
         // The reproduction on the original code, with the new tests.
         for file in &test_files {
-            let copied =
-                std::fs::read(patched.join(&file.path)).and_then(|bytes| write_under(&original, &file.path, &bytes));
+            let copied = std::fs::read(patched.join(&file.path)).and_then(|bytes| {
+                if !inline.contains(&file.path) {
+                    return write_under(&original, &file.path, &bytes);
+                }
+                // A source file with its tests inside: the original code with the new test module.
+                let before = std::fs::read_to_string(original.join(&file.path)).unwrap_or_default();
+                let spliced = with_tests_of(&before, &String::from_utf8_lossy(&bytes)).unwrap_or(before);
+                write_under(&original, &file.path, spliced.as_bytes())
+            });
             if let Err(e) = copied {
                 return self.unprovable(format!("cannot copy {} to the original code: {e}", file.path));
             }

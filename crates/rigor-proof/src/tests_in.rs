@@ -30,6 +30,47 @@ pub fn is_test_file(path: &str) -> bool {
     }
 }
 
+/// Whether `content` (the file at `path`) holds an inline test module (Rust's
+/// `#[cfg(test)] mod tests { … }` in a source file): its tests count like a test file's, and the
+/// rest of the file is code.
+pub fn has_inline_tests(path: &str, content: &str) -> bool {
+    path.ends_with(".rs") && !is_test_file(path) && inline_test_module(content).is_some()
+}
+
+/// The line range of the first `#[cfg(test)]` module of `content` (its attribute to its closing
+/// brace).
+fn inline_test_module(content: &str) -> Option<std::ops::Range<usize>> {
+    let lines: Vec<&str> = content.lines().collect();
+    let start = lines.iter().position(|l| l.trim() == "#[cfg(test)]")?;
+    let open = (start + 1..lines.len()).find(|&i| lines[i].contains("mod ") && lines[i].contains('{'))?;
+    let mut depth = 0usize;
+    for (i, line) in lines.iter().enumerate().skip(open) {
+        let code = line.split("//").next().unwrap_or("");
+        depth += code.matches('{').count();
+        depth = depth.saturating_sub(code.matches('}').count());
+        if depth == 0 {
+            return Some(start..i + 1);
+        }
+    }
+    None
+}
+
+/// The original file with its inline test module replaced by `patched`'s (added at the end when
+/// it had none): the original code with the new tests, for running a reproduction written inside a
+/// source file. `None` when `patched` has no inline test module.
+pub fn with_tests_of(original: &str, patched: &str) -> Option<String> {
+    let new = inline_test_module(patched)?;
+    let patched_lines: Vec<&str> = patched.lines().collect();
+    let module = patched_lines[new].join("\n");
+    let lines: Vec<&str> = original.lines().collect();
+    let mut out = match inline_test_module(original) {
+        Some(old) => [&lines[..old.start], &[module.as_str()], &lines[old.end..]].concat().join("\n"),
+        None => format!("{}\n\n{module}", original.trim_end()),
+    };
+    out.push('\n');
+    Some(out)
+}
+
 /// One test function of a file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TestFn {
@@ -289,6 +330,24 @@ mod tests {
     use super::*;
 
     const BEFORE: &str = "import unittest\n\nclass DurationTest(unittest.TestCase):\n    def test_seconds(self):\n        self.assertEqual(parse('45s'), 45)\n        self.assertEqual(parse('1s'), 1)\n\n    def test_minutes(self):\n        self.assertEqual(parse('2m'), 120)\n";
+
+    #[test]
+    fn an_inline_test_module_moves_onto_the_original_code() {
+        let original = "pub fn add(a: i32, b: i32) -> i32 {\n    a - b\n}\n\n#[cfg(test)]\nmod tests {\n    #[test]\n    fn zero() {\n        assert_eq!(super::add(0, 0), 0);\n    }\n}\n";
+        let patched = original.replace("a - b", "a + b").replace(
+            "    fn zero() {",
+            "    fn two() {\n        assert_eq!(super::add(1, 1), 2);\n    }\n\n    #[test]\n    fn zero() {",
+        );
+        assert!(has_inline_tests("src/lib.rs", &patched) && !has_inline_tests("tests/it.rs", &patched));
+        let spliced = with_tests_of(original, &patched).unwrap();
+        assert!(spliced.contains("a - b"), "the original code: {spliced}");
+        assert!(spliced.contains("fn two()") && spliced.contains("fn zero()"), "the new tests: {spliced}");
+        let names: Vec<String> =
+            compare("src/lib.rs", Some(original), &patched).added_or_changed.iter().map(TestFn::qualified).collect();
+        assert_eq!(names, ["tests.two"]);
+        let bare = "pub fn add(a: i32, b: i32) -> i32 {\n    a - b\n}\n";
+        assert!(with_tests_of(bare, &patched).unwrap().ends_with("}\n}\n"), "appended when the original had none");
+    }
 
     #[test]
     fn ids_per_runner() {

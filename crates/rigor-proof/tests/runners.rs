@@ -282,6 +282,28 @@ async fn cargo_a_reproduction_in_a_module_of_a_test_file_is_run_by_its_full_path
     assert_eq!((before[0].id.as_str(), before[0].status.as_str()), id, "{shown}");
 }
 
+/// Rust's usual style: the reproduction inside the source file's `#[cfg(test)] mod tests`, in the
+/// same edit as the fix. The original code is the original file with the new test module.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cargo_a_reproduction_in_the_inline_test_module_of_the_fixed_file_is_proven() {
+    let with_module = format!(
+        "{RS_LIB}\n#[cfg(test)]\nmod tests {{\n    #[test]\n    fn single() {{\n        assert_eq!(super::parse_duration(\"45s\"), 45);\n    }}\n}}\n"
+    );
+    let repo = repository(&[("Cargo.toml", CARGO_TOML), ("src/lib.rs", &with_module)]);
+    let fixed = with_module.replace(RS_BUG, RS_FIX).replace(
+        "    fn single() {",
+        "    fn compound() {\n        assert_eq!(super::parse_duration(\"1h30m\"), 5400);\n    }\n\n    #[test]\n    fn single() {",
+    );
+    let script = vec![replace("src/lib.rs", &with_module, &fixed), finish()];
+    let outcome = prove(repo.path(), RS_ISSUE, script, ProofSettings { max_rejections: 0, ..Default::default() }).await;
+    let shown = shown(&outcome);
+    assert_eq!(outcome.proof.status, ProofStatus::Proven, "{shown}");
+    let before = outcome.reproduction_before();
+    assert_eq!((before[0].id.as_str(), before[0].status.as_str()), ("tests::compound", "FAILED"), "{shown}");
+    assert_eq!(outcome.reproduction_after()[0].status, "PASSED", "{shown}");
+    assert_eq!(outcome.proof.regressions.before.get("tests::single").map(String::as_str), Some("PASSED"), "{shown}");
+}
+
 // pytest: the project's `.venv` is a symlink (untracked, so carried into the run's worktree as a
 // symlink) to an environment with pytest from the rigor cache.
 
