@@ -164,12 +164,19 @@ impl Worktree {
             if missing.is_empty() {
                 return Err(RepoError::Git(first));
             }
+            // The patterns are written, and sparse checkout turned on, for this one reset: `git
+            // sparse-checkout set` needs the worktree's own config, which a clone without
+            // `core.repositoryformatversion = 1` cannot have (its worktreeConfig extension is
+            // ignored). The skip-worktree bits it leaves keep the paths out afterwards.
+            let git_dir = git(dir, &["rev-parse", "--absolute-git-dir"]).await.map_err(RepoError::Git)?;
+            let info = Path::new(&git_dir).join("info");
             let mut patterns = vec!["/*".to_string()];
             patterns.extend(missing.iter().map(|p| format!("!/{p}")));
-            let mut args = vec!["sparse-checkout", "set", "--no-cone"];
-            args.extend(patterns.iter().map(String::as_str));
-            git(dir, &args).await.map_err(RepoError::Git)?;
-            git(dir, &["reset", "-q", "--hard", commit]).await.map_err(RepoError::Git)?;
+            std::fs::create_dir_all(&info)
+                .and_then(|()| std::fs::write(info.join("sparse-checkout"), patterns.join("\n") + "\n"))
+                .map_err(|e| RepoError::Git(format!("cannot write the sparse-checkout patterns in {git_dir}: {e}")))?;
+            let sparse = ["-c", "core.sparseCheckout=true", "-c", "core.sparseCheckoutCone=false"];
+            git(dir, &[&sparse[..], &["reset", "-q", "--hard", commit]].concat()).await.map_err(RepoError::Git)?;
         }
         Ok(Worktree { clone: clone.to_path_buf(), dir: dir.to_path_buf(), commit: commit.into(), missing })
     }
@@ -231,6 +238,34 @@ async fn missing_paths(dir: &Path, commit: &str) -> Result<Vec<String>, RepoErro
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    /// A mirror without some blobs (a fetch that left out the largest files), and with the
+    /// `worktreeConfig` extension but no repository format version (so git ignores the extension
+    /// and refuses per-worktree config): the worktree leaves exactly those files out.
+    #[tokio::test]
+    async fn a_clone_missing_blobs_gives_a_worktree_without_those_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().join("repo");
+        git_init(&repo, false);
+        let run = |args: &[&str]| {
+            let out = std::process::Command::new("git").args(args).current_dir(&repo).output().unwrap();
+            assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        };
+        std::fs::create_dir_all(repo.join("data")).unwrap();
+        std::fs::write(repo.join("data/big.bin"), "large data").unwrap();
+        std::fs::write(repo.join("code.py"), "x = 1\n").unwrap();
+        run(&["add", "-A"]);
+        run(&["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"]);
+        let commit = run(&["rev-parse", "HEAD"]);
+        let blob = run(&["rev-parse", "HEAD:data/big.bin"]);
+        std::fs::remove_file(repo.join(".git/objects").join(&blob[..2]).join(&blob[2..])).unwrap();
+        std::fs::write(repo.join(".git/config"), "[extensions]\n\tworktreeConfig = true\n").unwrap();
+        let tree = Worktree::create(&repo, &commit, &dir.path().join("tree")).await.unwrap();
+        assert_eq!(tree.missing, ["data/big.bin"]);
+        assert!(tree.dir.join("code.py").is_file() && !tree.dir.join("data/big.bin").exists());
+        tree.remove().await;
+    }
 
     /// A real repository made by `git init` (bare: a mirror's layout).
     fn git_init(path: &Path, bare: bool) {
