@@ -213,6 +213,8 @@ struct Attempt<'a> {
     checked: &'a Mutex<Option<Arc<Checked>>>,
     /// When the current step began.
     step_started: Instant,
+    /// Why no environment could be built for the project, if that was tried and failed.
+    env_note: Option<String>,
 }
 
 /// A failed step: the proof so far and the evidence for the model.
@@ -236,7 +238,7 @@ impl<'a> Attempt<'a> {
         sandbox.network = false;
         let proof = Proof { schema_version: PROOF_SCHEMA_VERSION, ..Proof::default() };
         let runner = TestRunner::new(settings.test_timeout, sandbox);
-        Self { ctx, runner, proof, checked, step_started: Instant::now() }
+        Self { ctx, runner, proof, checked, step_started: Instant::now(), env_note: None }
     }
 
     /// Reports a step of the proof into the run's event stream.
@@ -337,6 +339,9 @@ impl<'a> Attempt<'a> {
             Some(python) => format!("{} with {}", project.runner.name(), python.display()),
             None => project.runner.name().to_string(),
         };
+        if let Some(note) = self.env_note.take() {
+            self.proof.environment.push_str(&format!("; {note}"));
+        }
 
         let detail = format!(
             "{} new or changed test(s) in {} file(s); the fix changes {} file(s)",
@@ -523,8 +528,14 @@ impl<'a> Attempt<'a> {
             let root = self.ctx.baseline.as_ref().map_or_else(|| project.root.clone(), |b| b.checkout().to_path_buf());
             let build = rigor_sandbox::SandboxSettings { network: true, ..self.runner.sandbox.clone() };
             let cache = EnvCache::new(rigor_cache_dir().join("envs"), Installer::Uv).with_sandbox(build);
-            if let Ok(Some(env)) = cache.for_project(&Project { root, ..project.clone() }).await {
-                project.python = env.interpreter();
+            match cache.for_project(&Project { root, ..project.clone() }).await {
+                Ok(Some(env)) => project.python = env.interpreter(),
+                Ok(None) => {}
+                // Said in the proof, which then runs with `python3` (its tests may still pass).
+                Err(e) => {
+                    self.env_note =
+                        Some(format!("the project environment could not be built: {e} ({})", e.log.display()))
+                }
             }
         }
         if project.runner != Runner::Pytest {

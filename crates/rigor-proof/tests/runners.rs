@@ -609,3 +609,23 @@ async fn pytest_a_project_without_an_environment_is_proven_in_one_built_from_its
     let id = "tests/test_durations.py::test_single_units";
     assert_eq!(outcome.proof.regressions.before.get(id).map(String::as_str), Some("PASSED"), "{shown}");
 }
+
+/// A project whose dependencies cannot be installed (a requirements file uv cannot read, so no
+/// network is involved): the proof says so in its environment and goes on with `python3`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_project_environment_that_cannot_be_built_is_named_in_the_proof() {
+    let repro = "import unittest\n\nfrom durations import parse_duration\n\n\nclass T(unittest.TestCase):\n    def test_compound(self):\n        self.assertEqual(parse_duration(\"1h30m\"), 5400)\n";
+    let repo = repository(&[
+        ("durations.py", PY_MODULE),
+        ("requirements.txt", "this is not a requirement !!\n"),
+        (
+            "test_units.py",
+            "import unittest\n\nfrom durations import parse_duration\n\n\nclass U(unittest.TestCase):\n    def test_hours(self):\n        self.assertEqual(parse_duration(\"2h\"), 7200)\n",
+        ),
+    ]);
+    let script = vec![create("test_repro.py", repro), replace("durations.py", PY_BUG, PY_FIX), finish()];
+    let outcome = prove(repo.path(), PY_ISSUE, script, ProofSettings { max_rejections: 0, ..Default::default() }).await;
+    let shown = shown(&outcome);
+    assert!(outcome.proof.environment.contains("the project environment could not be built"), "{shown}");
+    assert_eq!(outcome.proof.status, ProofStatus::Proven, "the stdlib tests still run with python3: {shown}");
+}
