@@ -330,20 +330,7 @@ async fn run_session(
     let output = output_sinks(json);
     let mut session = Session::start(request, provider, approver.is_some());
     let ops = session.ops();
-    let on_signal = ops.clone();
-    tokio::spawn(async move {
-        let mut count = 0;
-        while tokio::signal::ctrl_c().await.is_ok() {
-            count += 1;
-            let (op, message) = if count == 1 {
-                (Op::Interrupt, "interrupt: stopping after the current step (Ctrl-C again to cancel it)")
-            } else {
-                (Op::Cancel, "interrupt: cancelling the current step")
-            };
-            eprintln!("rigor: {message}");
-            on_signal.send(op);
-        }
-    });
+    forward_ctrl_c(vec![ops.clone()]);
     while let Some(event) = session.next_event().await {
         if let (Event::ApprovalRequested { call_id, tool, action, verdict, category, reason }, Some(approver)) =
             (&event, &approver)
@@ -364,6 +351,24 @@ async fn run_session(
         output.emit(event);
     }
     Ok(session.finish().await?)
+}
+
+/// Turns Ctrl-C into operations for every session of `ops`: `Interrupt` the first time, `Cancel`
+/// after, each said on stderr. The task ends with the process (or when aborted).
+pub(crate) fn forward_ctrl_c(ops: Vec<rigor_core::session::Ops>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut count = 0;
+        while tokio::signal::ctrl_c().await.is_ok() {
+            count += 1;
+            let (op, message) = if count == 1 {
+                (Op::Interrupt, "interrupt: stopping after the current step (Ctrl-C again to cancel it)")
+            } else {
+                (Op::Cancel, "interrupt: cancelling the current step")
+            };
+            eprintln!("rigor: {message}");
+            ops.iter().for_each(|o| o.send(op.clone()));
+        }
+    })
 }
 
 /// An emitter with the human or the JSON sink.

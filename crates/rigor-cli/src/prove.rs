@@ -145,15 +145,7 @@ pub async fn run_parallel(
         .into_iter()
         .map(|(request, prover)| (Session::start(request, provider.clone(), false), prover))
         .collect();
-    let ops: Vec<_> = sessions.iter().map(|(s, _)| s.ops()).collect();
-    let on_signal = tokio::spawn(async move {
-        let mut count = 0;
-        while tokio::signal::ctrl_c().await.is_ok() {
-            count += 1;
-            let op = if count == 1 { rigor_protocol::Op::Interrupt } else { rigor_protocol::Op::Cancel };
-            ops.iter().for_each(|o| o.send(op.clone()));
-        }
-    });
+    let on_signal = crate::forward_ctrl_c(sessions.iter().map(|(s, _)| s.ops()).collect());
     let total = sessions.len();
     let mut runs = Vec::new();
     for (number, (mut session, prover)) in sessions.into_iter().enumerate() {

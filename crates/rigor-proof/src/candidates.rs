@@ -82,10 +82,8 @@ fn normalized(fix_patch: &str) -> String {
 }
 
 fn diff_lines(fix_patch: &str) -> usize {
-    fix_patch
-        .lines()
-        .filter(|l| (l.starts_with('+') || l.starts_with('-')) && !l.starts_with("+++") && !l.starts_with("---"))
-        .count()
+    let (_, added, removed) = crate::proof::diff_counts(fix_patch);
+    added + removed
 }
 
 /// Cross-validates and ranks `candidates` (see the module documentation).

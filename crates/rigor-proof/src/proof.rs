@@ -44,6 +44,19 @@ impl ProofStatus {
     }
 }
 
+/// Files, added lines and removed lines of a unified diff.
+pub fn diff_counts(patch: &str) -> (usize, usize, usize) {
+    use rigor_git::diff::LineKind;
+    let files = rigor_git::diff::parse(patch);
+    let lines = files.iter().flat_map(|f| &f.hunks).flat_map(|h| &h.lines);
+    let (added, removed) = lines.fold((0, 0), |(a, r), l| match l.kind {
+        LineKind::Added => (a + 1, r),
+        LineKind::Removed => (a, r + 1),
+        LineKind::Context => (a, r),
+    });
+    (files.len(), added, removed)
+}
+
 /// Exit code of `rigor run` when the patch is unproven.
 pub const EXIT_UNPROVEN: u8 = 6;
 
@@ -191,18 +204,10 @@ impl Proof {
         if let Some(ranking) = self.candidates.as_ref().filter(|r| r.candidates.len() > 1) {
             lines.push(("candidates".into(), crate::candidates::summary_line(ranking)));
         }
-        let files = rigor_git::diff::parse(&self.fix_patch);
-        let (mut added, mut removed) = (0, 0);
-        for line in files.iter().flat_map(|f| &f.hunks).flat_map(|h| &h.lines) {
-            match line.kind {
-                rigor_git::diff::LineKind::Added => added += 1,
-                rigor_git::diff::LineKind::Removed => removed += 1,
-                rigor_git::diff::LineKind::Context => {}
-            }
-        }
+        let (files, added, removed) = diff_counts(&self.fix_patch);
         lines.push((
             "diff".into(),
-            format!("{} file(s) changed, {added} insertion(s)(+), {removed} deletion(s)(-)", files.len()),
+            format!("{files} file(s) changed, {added} insertion(s)(+), {removed} deletion(s)(-)"),
         ));
         lines
     }
