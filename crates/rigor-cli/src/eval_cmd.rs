@@ -16,7 +16,7 @@ use rigor_core::run::RunReport;
 use rigor_eval::agent::{AgentSpec, RunSources, RunWiring};
 use rigor_eval::dataset::{GOLD_MODEL, by_instance, gold_predictions, load_dataset, load_predictions};
 use rigor_eval::grading::Grading;
-use rigor_eval::harness::{Evaluation, Mode, Progress, Task};
+use rigor_eval::harness::{EvalScript, Evaluation, HEARTBEAT, Mode, Progress, Task};
 use rigor_eval::record::{InstanceResult, InstanceStatus};
 use rigor_eval::report::{html, load_run, markdown, summarize, write_summary};
 use rigor_eval::spec::SpecRegistry;
@@ -110,6 +110,11 @@ pub struct EvalArgs {
     /// appended.
     #[arg(long)]
     scratch: Option<PathBuf>,
+    /// Which script runs the tests: `spec` (rigor's, from the environment spec; a row's own
+    /// `eval_script` is used when no spec exists) or `dataset` (each row's `eval_script`, as the
+    /// official harness runs it).
+    #[arg(long, default_value = "spec")]
+    eval_script: EvalScript,
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
@@ -173,6 +178,10 @@ impl Progress for Bar {
         }
     }
 
+    fn heartbeat(&self, instance_id: &str, phase: &str, elapsed: Duration) {
+        self.say(format!("{instance_id}: {phase} still running ({:.0}s)", elapsed.as_secs_f64()));
+    }
+
     fn instance_finished(&self, result: &InstanceResult, resumed: bool) {
         if result.status == InstanceStatus::Resolved {
             self.resolved.fetch_add(1, Ordering::SeqCst);
@@ -196,6 +205,16 @@ impl Progress for Bar {
             } else {
                 eprintln!("{line}");
             }
+        }
+    }
+}
+
+impl Bar {
+    fn say(&self, line: String) {
+        if self.tty {
+            self.bar.println(line);
+        } else {
+            eprintln!("{line}");
         }
     }
 }
@@ -310,6 +329,10 @@ pub async fn eval(args: EvalArgs) -> Result<u8> {
                 if invalid.is_some() {
                     submitted.push(i.instance_id.clone());
                 }
+                if prediction.is_none() && invalid.is_none() {
+                    // No prediction: not evaluated, incomplete in the report (as officially).
+                    continue;
+                }
                 tasks.push(Task { instance: i.clone(), prediction, model, invalid });
             }
         }
@@ -343,6 +366,8 @@ pub async fn eval(args: EvalArgs) -> Result<u8> {
         keep_worktrees: args.keep_worktrees,
         sandbox,
         cancel: cancel.clone(),
+        eval_script: args.eval_script,
+        heartbeat: HEARTBEAT,
     };
     let on_signal = cancel.clone();
     tokio::spawn(async move {

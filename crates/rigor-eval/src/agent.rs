@@ -270,7 +270,7 @@ async fn run_command(template: &str, timeout: Duration, at: &Prepared<'_>) -> Ag
     };
     let _ = std::fs::write(dir.join("agent_output.txt"), &done.output);
     let status = if done.timed_out { "timeout".to_string() } else { format!("exit {}", done.code.unwrap_or(-1)) };
-    match diff_against(worktree, &instance.base_commit).await {
+    match diff_against(worktree, at.start).await {
         Ok(patch) => AgentOutcome { status, patch, ..Default::default() },
         Err(e) => AgentOutcome { status, error: Some(e), ..Default::default() },
     }

@@ -49,7 +49,12 @@ pub struct Instance {
     /// Commit whose dependency files define the environment (defaults to `base_commit`).
     #[serde(default)]
     pub environment_setup_commit: String,
-    /// Newer datasets: the official evaluation script (kept for reference; rigor writes its own).
+    /// When the issue was created (RFC 3339): the date bound of what an instance's own install
+    /// resolves.
+    #[serde(default)]
+    pub created_at: String,
+    /// Newer datasets: the official evaluation script (run with `--eval-script dataset`, and
+    /// when no spec exists; see [`crate::prepared::dataset_script`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub eval_script: Option<String>,
     /// Newer datasets: the name of the official log parser (e.g. `parse_log_pydicom`).
@@ -247,7 +252,7 @@ fn instance_from(value: Value, purpose: Purpose) -> Result<Instance, String> {
         row.insert(field.into(), serde_json::json!(list));
     }
     for field in
-        ["patch", "problem_statement", "hints_text", "version", "environment_setup_commit", "base_commit", "test_patch"]
+        ["patch", "problem_statement", "hints_text", "version", "environment_setup_commit", "base_commit", "test_patch", "created_at"]
     {
         match row.get(field) {
             Some(Value::Null) => {

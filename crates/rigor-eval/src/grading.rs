@@ -232,6 +232,70 @@ pub fn status_map_of_log(log: &str, parser: LogParser, grading: Grading) -> Opti
     Some(map)
 }
 
+/// Why a test run failed for reasons of the machine, not of the patch (SWE-bench 5's
+/// environment-tier infrastructure failures, plus the network errors of tests that need it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InfraReason {
+    /// A test needed the network (a name lookup or a connection failed).
+    NetworkUnreachable,
+    /// The machine ran out of memory.
+    OutOfMemory,
+    /// A test needed a display or a browser.
+    DisplayUnavailable,
+}
+
+impl InfraReason {
+    /// The name used in reports (SWE-bench 5's).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InfraReason::NetworkUnreachable => "network_unreachable",
+            InfraReason::OutOfMemory => "out_of_memory",
+            InfraReason::DisplayUnavailable => "display_unavailable",
+        }
+    }
+
+    /// What to do about it.
+    pub fn remedy(self) -> &'static str {
+        match self {
+            InfraReason::NetworkUnreachable => {
+                "the tests need the network, which test runs do not have: rerun with --network (the official \
+                 harness's containers have it)"
+            }
+            InfraReason::OutOfMemory => "the tests ran out of memory: rerun with fewer --workers",
+            InfraReason::DisplayUnavailable => "the tests need a display, which test runs do not have",
+        }
+    }
+}
+
+impl std::fmt::Display for InfraReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Signatures in a test log, first match wins.
+const INFRA_SIGNATURES: [(InfraReason, &str); 12] = [
+    (InfraReason::NetworkUnreachable, "Temporary failure in name resolution"),
+    (InfraReason::NetworkUnreachable, "Could not resolve host"),
+    (InfraReason::NetworkUnreachable, "Name or service not known"),
+    (InfraReason::NetworkUnreachable, "Network is unreachable"),
+    (InfraReason::NetworkUnreachable, "Failed to establish a new connection"),
+    (InfraReason::NetworkUnreachable, "No address associated with hostname"),
+    (InfraReason::OutOfMemory, "Cannot allocate memory"),
+    (InfraReason::OutOfMemory, "MemoryError"),
+    (InfraReason::OutOfMemory, "OutOfMemoryError"),
+    (InfraReason::DisplayUnavailable, "cannot open display"),
+    (InfraReason::DisplayUnavailable, "Missing X server"),
+    (InfraReason::DisplayUnavailable, "unable to open X display"),
+];
+
+/// The infrastructure failure a test log shows, if any (read only for instances the grading
+/// did not resolve: a resolved instance's log may mention anything).
+pub fn infrastructure_failure(log: &str) -> Option<InfraReason> {
+    INFRA_SIGNATURES.iter().find(|(_, needle)| log.contains(needle)).map(|(reason, _)| *reason)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -283,6 +347,16 @@ mod tests {
         assert_eq!(v5.resolution(), Resolution::Full);
         let v4 = grade(&m, &names(&["t.py::test[log(photon"]), &[], EvalType::PassAndFail, Grading::V4);
         assert_eq!(v4.resolution(), Resolution::No);
+    }
+
+    #[test]
+    fn network_errors_are_infrastructure_failures() {
+        let log = "E   requests.exceptions.ConnectionError: HTTPConnectionPool(host='httpbin.org', port=80): Max \
+                   retries exceeded (Caused by NewConnectionError('<urllib3.connection.HTTPConnection>: Failed to \
+                   establish a new connection: [Errno -3] Temporary failure in name resolution'))";
+        assert_eq!(infrastructure_failure(log), Some(InfraReason::NetworkUnreachable));
+        assert!(InfraReason::NetworkUnreachable.remedy().contains("--network"));
+        assert_eq!(infrastructure_failure("FAILED t.py::test_x - AssertionError: assert 1 == 2"), None);
     }
 
     #[test]

@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use rigor_protocol::RunStatus;
 use rigor_sandbox::SandboxSettings;
 use rigor_testing::env::EnvCache;
+use rigor_testing::layer::install_layer;
 use rigor_testing::parsers::LogParser;
 use rigor_testing::runner::{TestCommand, TestRunner};
 use rigor_testing::spec::ProjectKind;
@@ -50,6 +51,7 @@ struct Place<'a> {
     clone: &'a Path,
     dir: &'a Path,
     agent_working: &'a AtomicBool,
+    progress: &'a dyn Progress,
 }
 
 /// What an evaluation grades.
@@ -71,6 +73,9 @@ pub trait Progress: Send + Sync {
     fn instance_started(&self, _instance_id: &str) {}
     /// An instance finished (also called for resumed ones, with `resumed = true`).
     fn instance_finished(&self, _result: &InstanceResult, _resumed: bool) {}
+    /// A long step of an instance (`phase`: `environment`, `per-instance install`, `tests`) is
+    /// still running after `elapsed` (every [`Evaluation::heartbeat`]).
+    fn heartbeat(&self, _instance_id: &str, _phase: &str, _elapsed: Duration) {}
 }
 
 /// A [`Progress`] that observes nothing.
@@ -109,6 +114,56 @@ pub struct Evaluation {
     pub sandbox: SandboxSettings,
     /// Set to stop: running instances are cancelled (their processes killed) and not recorded.
     pub cancel: Arc<AtomicBool>,
+    /// Which script runs an instance's tests: rigor's from the spec, or the dataset row's own.
+    pub eval_script: EvalScript,
+    /// How often a long step (an environment build, a per-instance install, a test run) reports
+    /// that it is still going ([`Progress::heartbeat`]).
+    pub heartbeat: Duration,
+}
+
+/// Which script runs an instance's tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum EvalScript {
+    /// rigor's `eval.sh` from the spec (the row's `eval_script` only when no spec exists).
+    #[default]
+    Spec,
+    /// The row's `eval_script`, as the official harness runs it (paths and conda lines adapted).
+    Dataset,
+}
+
+impl std::str::FromStr for EvalScript {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "spec" => Ok(EvalScript::Spec),
+            "dataset" => Ok(EvalScript::Dataset),
+            _ => Err(format!("unknown eval script {s:?}: use spec or dataset")),
+        }
+    }
+}
+
+/// How often long steps report by default.
+pub const HEARTBEAT: Duration = Duration::from_secs(30);
+
+/// Runs `step`, reporting `phase` of `instance_id` to `progress` every `every` until it is done.
+async fn beating<T>(
+    progress: &dyn Progress,
+    instance_id: &str,
+    phase: &str,
+    every: Duration,
+    step: impl std::future::Future<Output = T>,
+) -> T {
+    let started = Instant::now();
+    let mut step = std::pin::pin!(step);
+    let every = every.max(Duration::from_millis(1));
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    loop {
+        tokio::select! {
+            out = &mut step => return out,
+            _ = tick.tick() => progress.heartbeat(instance_id, phase, started.elapsed()),
+        }
+    }
 }
 
 /// One unit of work: an instance and its prediction (absent in agent mode until the agent runs).
@@ -129,6 +184,11 @@ impl Evaluation {
     /// `logs/run_evaluation/<run_id>`.
     pub fn run_dir(&self) -> PathBuf {
         self.output.join("logs").join("run_evaluation").join(&self.run_id)
+    }
+
+    /// The per-instance layer of a task's environment (beside its worktree).
+    fn layer_dir(&self, task: &Task) -> PathBuf {
+        self.scratch.join(format!("{}__{}.venv", model_dir_name(&task.model), task.instance.instance_id))
     }
 
     /// The log directory of one instance.
@@ -165,7 +225,7 @@ impl Evaluation {
                     return None;
                 }
                 progress.instance_started(&task.instance.instance_id);
-                let result = this.evaluate_guarded(&task).await?;
+                let result = this.evaluate_guarded(&task, progress.clone()).await?;
                 progress.instance_finished(&result, false);
                 Some(result)
             });
@@ -181,13 +241,13 @@ impl Evaluation {
     }
 
     /// Evaluates one task in its own task (a panic becomes an `error` result), unless cancelled.
-    async fn evaluate_guarded(&self, task: &Task) -> Option<InstanceResult> {
+    async fn evaluate_guarded(&self, task: &Task, progress: Arc<dyn Progress>) -> Option<InstanceResult> {
         let dir = self.instance_dir(&task.model, &task.instance.instance_id);
         let this = self.clone();
         let owned = task.clone();
         let agent_working = Arc::new(AtomicBool::new(false));
         let working = agent_working.clone();
-        let inner = tokio::spawn(async move { this.evaluate_watched(&owned, &working).await });
+        let inner = tokio::spawn(async move { this.evaluate_watched(&owned, &working, progress.as_ref()).await });
         let cancel = self.cancel.clone();
         // A working agent is not aborted: it was interrupted too, and stops by itself.
         let watch = async move {
@@ -218,12 +278,12 @@ impl Evaluation {
 
     /// Evaluates one task: everything but the final `rigor.json`.
     pub async fn evaluate(&self, task: &Task) -> InstanceResult {
-        self.evaluate_watched(task, &AtomicBool::new(false)).await
+        self.evaluate_watched(task, &AtomicBool::new(false), &NoProgress).await
     }
 
     /// [`Evaluation::evaluate`], holding `agent_working` set while the agent works (and, when it
     /// was interrupted, until the instance is recorded).
-    async fn evaluate_watched(&self, task: &Task, agent_working: &AtomicBool) -> InstanceResult {
+    async fn evaluate_watched(&self, task: &Task, agent_working: &AtomicBool, progress: &dyn Progress) -> InstanceResult {
         let started = Instant::now();
         let instance = &task.instance;
         let mut result = InstanceResult::new(instance, &task.model);
@@ -263,13 +323,14 @@ impl Evaluation {
             log.line(&format!("absent from the clone, left out of the worktree: {}", worktree.missing.join(", ")));
         }
 
-        let at = Place { worktree: &worktree, clone: &clone, dir: &dir, agent_working };
+        let at = Place { worktree: &worktree, clone: &clone, dir: &dir, agent_working, progress };
         let outcome = self.evaluate_in(task, &at, &mut log, &mut result).await;
         if let Err(message) = outcome {
             result = fail(result, &mut log, message);
         }
         if !self.keep_worktrees {
             worktree.remove().await;
+            let _ = std::fs::remove_dir_all(self.layer_dir(task));
         }
         result.timings.total = started.elapsed().as_secs_f64();
         log.line(&format!("status {} in {:.2}s", result.status.as_str(), result.timings.total));
@@ -283,9 +344,12 @@ impl Evaluation {
         log: &mut InstanceLog,
         result: &mut InstanceResult,
     ) -> Result<(), String> {
-        let Place { worktree, clone, dir, agent_working } = *at;
+        let Place { worktree, clone, dir, agent_working, progress } = *at;
         let instance = &task.instance;
-        let spec = match self.specs.get(&instance.repo, &instance.version) {
+        let official = instance.eval_script.as_deref().filter(|_| {
+            self.eval_script == EvalScript::Dataset || self.specs.get(&instance.repo, &instance.version).is_none()
+        });
+        let mut spec = match self.specs.get(&instance.repo, &instance.version) {
             Some(spec) => spec,
             None => {
                 let spec = detect(&worktree.dir, &instance.repo, &instance.version).map_err(|e| e.to_string())?;
@@ -296,6 +360,21 @@ impl Evaluation {
                 spec
             }
         };
+        if let Some(script) = official {
+            // The row's own script runs the tests; its install commands are the per-instance install.
+            let installs = crate::prepared::dataset_installs(script);
+            if !installs.is_empty() {
+                spec.install = Some(installs.join(" && "));
+            }
+            log.line("the tests run through the dataset's eval_script");
+        }
+        if spec.exclude_newer.is_none() && spec.has_unpinned() {
+            // Unpinned packages as they were when the environment commit was made.
+            spec.exclude_newer = rigor_testing::process::git(clone, &["show", "-s", "--format=%cI", instance.env_commit()])
+                .await
+                .ok()
+                .filter(|d| !d.is_empty());
+        }
         let parser = instance
             .log_parser
             .as_deref()
@@ -305,7 +384,8 @@ impl Evaluation {
 
         let t = Instant::now();
         let sources = CloneAt { clone, commit: instance.env_commit() };
-        let env = match self.envs.get(&instance.repo, &instance.version, instance.env_commit(), &spec, &sources).await {
+        let building = self.envs.get(&instance.repo, &instance.version, instance.env_commit(), &spec, &sources);
+        let env = match beating(progress, &instance.instance_id, "environment", self.heartbeat, building).await {
             Ok(env) => env,
             Err(e) => {
                 let _ = std::fs::copy(&e.log, dir.join("env_build.log"));
@@ -326,6 +406,37 @@ impl Evaluation {
             result.timings.env
         ));
         let runner = self.test_runner();
+        let mut start = instance.base_commit.clone();
+        let env = if spec.reinstalls() {
+            let t = Instant::now();
+            let layer_dir = self.layer_dir(task);
+            let _ = std::fs::remove_dir_all(&layer_dir);
+            let date = Some(instance.created_at.as_str()).filter(|d| !d.is_empty());
+            let installing = install_layer(&env, &spec, &worktree.dir, &layer_dir, &runner, date);
+            let layered = beating(progress, &instance.instance_id, "per-instance install", self.heartbeat, installing).await;
+            result.timings.install = t.elapsed().as_secs_f64();
+            match layered {
+                Ok(layer) => {
+                    let _ = std::fs::write(dir.join("instance_install.log"), &layer.log);
+                    log.line(&format!(
+                        "per-instance install in {:.2}s{}",
+                        result.timings.install,
+                        if layer.used_network { " (with the network: the uv cache lacked something)" } else { "" }
+                    ));
+                    start = rigor_testing::process::git(&worktree.dir, &["rev-parse", "HEAD"]).await?;
+                    layer.env
+                }
+                Err(e) => {
+                    let _ = std::fs::write(dir.join("instance_install.log"), &e.log);
+                    result.status = InstanceStatus::EnvFailed;
+                    result.message = format!("{e} (log: {})", dir.join("instance_install.log").display());
+                    log.line(&result.message);
+                    return Ok(());
+                }
+            }
+        } else {
+            env
+        };
         if spec.kind == ProjectKind::Node {
             // The install runs the repository's lifecycle scripts: confined like the tests, with
             // the network for this step only.
@@ -336,7 +447,17 @@ impl Evaluation {
             let done = runner.run(&install).await?;
             log.text(&done.log);
         }
-        let at = Prepared { instance, spec: &spec, parser, env: &env, worktree, dir, runner: &runner };
+        let at = Prepared {
+            instance,
+            spec: &spec,
+            parser,
+            env: &env,
+            worktree,
+            dir,
+            runner: &runner,
+            start: &start,
+            official,
+        };
 
         // The patch: given, or produced by the agent.
         let patch_text = match &self.agent {
@@ -359,7 +480,7 @@ impl Evaluation {
                 }
                 agent_working.store(false, Ordering::SeqCst);
                 write_prediction(dir, instance, &task.model, &patch);
-                reset(&worktree.dir, &instance.base_commit).await?;
+                reset(&worktree.dir, &start).await?;
                 if let Some(error) = failed {
                     return Err(format!("the agent failed: {error}"));
                 }
@@ -374,7 +495,7 @@ impl Evaluation {
         };
 
         match self.mode {
-            Mode::Patch => self.grade_patch(&at, &patch_text, log, result).await,
+            Mode::Patch => self.grade_patch(&at, &patch_text, progress, log, result).await,
             Mode::Swt => crate::swt::grade_tests(&at, self.grading, &patch_text, log, result).await,
         }
     }
@@ -384,6 +505,7 @@ impl Evaluation {
         &self,
         at: &Prepared<'_>,
         patch_text: &str,
+        progress: &dyn Progress,
         log: &mut InstanceLog,
         result: &mut InstanceResult,
     ) -> Result<(), String> {
@@ -400,7 +522,7 @@ impl Evaluation {
             return Ok(());
         }
         result.applied_with = applied.method.clone();
-        let run = at.run_tests(&instance.test_patch, at.spec, "eval.sh").await?;
+        let run = beating(progress, &instance.instance_id, "tests", self.heartbeat, at.run_tests(&instance.test_patch, at.spec, "eval.sh")).await?;
         result.timings.tests += run.elapsed.as_secs_f64();
         std::fs::write(dir.join("test_output.txt"), &run.log).map_err(|e| e.to_string())?;
         if run.timed_out {
@@ -413,6 +535,10 @@ impl Evaluation {
         let Some(map) = grading::status_map_of_log(&run.log, parser, self.grading) else {
             result.status = InstanceStatus::Unresolved;
             result.message = "the test log holds no usable results".into();
+            if let Some(reason) = grading::infrastructure_failure(&run.log) {
+                result.status = InstanceStatus::InfraFailure;
+                result.message = format!("{reason}: {} ({})", reason.remedy(), result.message);
+            }
             write_official_report(dir, instance, Some(patch_text), None, true);
             return Ok(());
         };
@@ -427,6 +553,12 @@ impl Evaluation {
                 status.fail_to_pass.failure.len(),
                 status.pass_to_pass.failure.len()
             );
+        }
+        if !resolved && let Some(reason) = grading::infrastructure_failure(&run.log) {
+            // The tests could not run as the official environment runs them (e.g. no network):
+            // the instance says nothing about the patch.
+            result.status = InstanceStatus::InfraFailure;
+            result.message = format!("{reason}: {} (as unresolved: {})", reason.remedy(), result.message);
         }
         if !resolved && !worktree.missing.is_empty() {
             result.message.push_str(&format!(

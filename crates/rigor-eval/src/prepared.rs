@@ -13,6 +13,7 @@ use std::path::Path;
 use rigor_testing::directives::test_directives;
 use rigor_testing::env::Environment;
 use rigor_testing::parsers::LogParser;
+use rigor_testing::process::shell_quote;
 use rigor_testing::runner::{TestCommand, TestRun, TestRunner};
 use rigor_testing::spec::EnvSpec;
 
@@ -34,10 +35,16 @@ pub struct Prepared<'a> {
     pub env: &'a Environment,
     /// Its worktree (at the base commit until a patch is applied).
     pub worktree: &'a Worktree,
+    /// The commit its worktree starts from: the base commit, or the commit of what the
+    /// per-instance install's setup commands changed on top of it.
+    pub start: &'a str,
     /// Its log directory.
     pub dir: &'a Path,
     /// How its tests run: the evaluation's time limit and sandbox.
     pub runner: &'a TestRunner,
+    /// The dataset row's own `eval_script`, when it runs the instance's tests instead of
+    /// rigor's (see [`dataset_script`]).
+    pub official: Option<&'a str>,
 }
 
 impl Prepared<'_> {
@@ -48,7 +55,10 @@ impl Prepared<'_> {
     /// timeout marker in its log.
     pub async fn run_tests(&self, test_patch: &str, spec: &EnvSpec, script_name: &str) -> Result<TestRun, String> {
         let directives = test_directives(test_patch, spec.directives);
-        let script = eval_script(&self.worktree.dir, &self.instance.base_commit, test_patch, spec, &directives);
+        let script = match self.official.filter(|_| test_patch == self.instance.test_patch) {
+            Some(official) => dataset_script(official, &self.worktree.dir),
+            None => eval_script(&self.worktree.dir, self.start, test_patch, spec, &directives),
+        };
         let script_path = self.dir.join(script_name);
         std::fs::write(&script_path, &script).map_err(|e| format!("cannot write {}: {e}", script_path.display()))?;
         let command = TestCommand::script(&script_path, &self.worktree.dir)
@@ -61,6 +71,75 @@ impl Prepared<'_> {
         }
         Ok(run)
     }
+}
+
+/// Lines of an official `eval_script` that only make sense in its container: conda, global git
+/// configuration, informational git output, locale generation.
+fn container_only(line: &str) -> bool {
+    let line = line.trim();
+    ["source /opt/miniconda3", "conda activate", "git config --global", "git status", "git show", "git -c core.fileMode=false diff"]
+        .iter()
+        .any(|p| line.starts_with(p))
+        || line.contains("locale-gen")
+}
+
+/// The install commands of an official `eval_script`: what it runs between its informational
+/// `git diff` and the first reset of the test files (e.g. `python -m pip install -e .`).
+pub fn dataset_installs(script: &str) -> Vec<String> {
+    let lines: Vec<&str> = script.lines().collect();
+    let Some(from) = lines.iter().position(|l| l.starts_with("git -c core.fileMode=false diff")) else {
+        return Vec::new();
+    };
+    lines[from + 1..]
+        .iter()
+        .take_while(|l| !["git checkout", "git apply", "rm -f"].iter().any(|p| l.starts_with(p)))
+        .filter(|l| !l.trim().is_empty() && !container_only(l))
+        .map(|l| l.to_string())
+        .collect()
+}
+
+/// An official `eval_script` adapted to run in `worktree` with rigor's environment active: its
+/// container-only lines dropped (conda, global git configuration, locale generation), `/testbed`
+/// replaced by the worktree, `en_US.UTF-8` by `C.UTF-8` (the locale a machine has), its install
+/// commands dropped (rigor ran them as the per-instance install before the patch), and the test
+/// command's exit code reported after the output markers. The test patch's here-document is
+/// kept byte for byte.
+pub fn dataset_script(script: &str, worktree: &Path) -> String {
+    let installs = dataset_installs(script);
+    let place = shell_quote(&worktree.display().to_string());
+    let mut out = String::new();
+    let mut heredoc: Option<String> = None;
+    let mut after_start = false;
+    for line in script.lines() {
+        if let Some(end) = &heredoc {
+            out.push_str(line);
+            out.push('\n');
+            if line == end {
+                heredoc = None;
+            }
+            continue;
+        }
+        if let Some((_, tail)) = line.split_once("<<'") {
+            heredoc = tail.split('\'').next().map(str::to_owned);
+        }
+        if container_only(line) || installs.iter().any(|i| i == line) {
+            continue;
+        }
+        let line = line.replace("/testbed", &place).replace("en_US.UTF-8", "C.UTF-8");
+        out.push_str(&line);
+        out.push('\n');
+        if after_start {
+            out.push_str("RIGOR_TEST_EXIT_CODE=$?\n");
+            after_start = false;
+        }
+        if line.trim() == format!(": '{START_TEST_OUTPUT}'") {
+            after_start = true;
+        }
+        if line.trim() == format!(": '{END_TEST_OUTPUT}'") {
+            out.push_str(&format!("echo \"{TEST_EXIT_CODE}: ${{RIGOR_TEST_EXIT_CODE:-}}\"\n"));
+        }
+    }
+    out
 }
 
 /// The test part of an evaluation, as a bash script (the official layout, with rigor's paths).
@@ -100,12 +179,4 @@ pub fn eval_script(
         s.push_str(&format!("git checkout {base_commit} {}\n", quoted.join(" ")));
     }
     s
-}
-
-fn shell_quote(s: &str) -> String {
-    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=+@,".contains(c)) {
-        s.to_string()
-    } else {
-        format!("'{}'", s.replace('\'', "'\\''"))
-    }
 }

@@ -22,7 +22,8 @@ pub enum InstanceStatus {
     Resolved,
     /// Graded, not resolved.
     Unresolved,
-    /// No prediction, or an empty patch: not evaluated (official `empty_patch`).
+    /// An empty patch (or a prediction whose patch is null): not evaluated (official
+    /// `empty_patch`). Instances without a prediction are not evaluated at all: incomplete.
     EmptyPatch,
     /// The patch applied with none of the three methods.
     PatchFailed,
@@ -30,6 +31,9 @@ pub enum InstanceStatus {
     EnvFailed,
     /// The tests ran past the time limit.
     Timeout,
+    /// The tests failed for reasons of the machine, not of the patch (no network, out of
+    /// memory, no display: SWE-bench 5's infrastructure failures); the message names it.
+    InfraFailure,
     /// Anything else went wrong (missing clone or commit, a crash, the agent failed).
     Error,
     /// The user stopped the evaluation while the agent worked on this instance: the agent's
@@ -47,6 +51,7 @@ impl InstanceStatus {
             InstanceStatus::PatchFailed => "patch_failed",
             InstanceStatus::EnvFailed => "env_failed",
             InstanceStatus::Timeout => "timeout",
+            InstanceStatus::InfraFailure => "infra_failure",
             InstanceStatus::Error => "error",
             InstanceStatus::Interrupted => "interrupted",
         }
@@ -60,6 +65,9 @@ pub struct Timings {
     pub worktree: f64,
     /// Getting the environment (cache hit or build).
     pub env: f64,
+    /// The per-instance install (a layer over the environment; part of the overhead).
+    #[serde(default)]
+    pub install: f64,
     /// The agent (agent mode).
     pub agent: f64,
     /// Applying the patch.

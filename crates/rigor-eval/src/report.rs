@@ -173,7 +173,9 @@ fn proof_summary(results: &[&InstanceResult], total: usize) -> Option<ProofSumma
     if !results.iter().any(|r| status_of(r).is_some()) {
         return None;
     }
-    let judged = |r: &InstanceResult| !matches!(r.status, InstanceStatus::EnvFailed | InstanceStatus::Error);
+    let judged = |r: &InstanceResult| {
+        !matches!(r.status, InstanceStatus::EnvFailed | InstanceStatus::InfraFailure | InstanceStatus::Error)
+    };
     let resolved = |r: &InstanceResult| r.status == InstanceStatus::Resolved;
     let with = |status: ProofStatus| -> Vec<&InstanceResult> {
         results.iter().copied().filter(|r| status_of(r) == Some(status)).collect()
@@ -269,7 +271,10 @@ pub fn summarize(
                 s.unresolved_ids.push(id.clone());
             }
             InstanceStatus::EmptyPatch => s.empty_patch_ids.push(id.clone()),
-            InstanceStatus::PatchFailed | InstanceStatus::EnvFailed | InstanceStatus::Error => {
+            InstanceStatus::PatchFailed
+            | InstanceStatus::EnvFailed
+            | InstanceStatus::InfraFailure
+            | InstanceStatus::Error => {
                 s.error_ids.push(id.clone())
             }
             InstanceStatus::Interrupted => s.incomplete_ids.push(id.clone()),

@@ -5,8 +5,11 @@
 //! directory (`--specs DIR`, which wins). One file per repository: a `[defaults]` table and
 //! `[versions."X.Y"]` tables that override it field by field. They were written from the
 //! published SWE-bench specifications (python version, requirement files, pip packages,
-//! pre-install and install commands, test command, log parser). System-level steps of the
-//! official specs (apt-get, locale generation) are not reproduced: they need root and Docker.
+//! pre-install and install commands, test command, log parser), for every repository and
+//! version of SWE-bench Lite and Verified. System-level steps of the official specs (apt-get,
+//! locale generation, conda environment files) are not reproduced: they need root and Docker.
+//! The install command also runs per instance (`rigor_testing::layer`), and what a spec does not
+//! pin is bounded by date (the harness sets `exclude_newer`).
 //!
 //! Repositories without a spec get one from [`detect`] ([`rigor_testing::spec::detect`]: the
 //! project files pick a runner). What a spec holds, and building its environment, is
@@ -53,7 +56,15 @@ pub enum SpecError {
 }
 
 /// The specs shipped with rigor.
-const SHIPPED: [(&str, &str); 10] = [
+const SHIPPED: [(&str, &str); 18] = [
+    ("astropy.toml", include_str!("../specs/astropy.toml")),
+    ("matplotlib.toml", include_str!("../specs/matplotlib.toml")),
+    ("pylint.toml", include_str!("../specs/pylint.toml")),
+    ("pytest.toml", include_str!("../specs/pytest.toml")),
+    ("scikit-learn.toml", include_str!("../specs/scikit-learn.toml")),
+    ("seaborn.toml", include_str!("../specs/seaborn.toml")),
+    ("sphinx.toml", include_str!("../specs/sphinx.toml")),
+    ("xarray.toml", include_str!("../specs/xarray.toml")),
     ("sqlfluff.toml", include_str!("../specs/sqlfluff.toml")),
     ("pvlib.toml", include_str!("../specs/pvlib.toml")),
     ("astroid.toml", include_str!("../specs/astroid.toml")),

@@ -13,7 +13,7 @@ use std::time::Duration;
 use rigor_eval::agent::{AgentSpec, WithoutProof};
 use rigor_eval::dataset::{Instance, Prediction};
 use rigor_eval::grading::Grading;
-use rigor_eval::harness::{Evaluation, Mode, NoProgress, Task};
+use rigor_eval::harness::{EvalScript, Evaluation, Mode, NoProgress, Task};
 use rigor_eval::record::{InstanceResult, InstanceStatus};
 use rigor_eval::spec::SpecRegistry;
 use rigor_test_support::server::{Flavor, Reply, ScriptedServer, Step};
@@ -96,6 +96,7 @@ fn instance(repo: &str, id: &str, fx: &FixtureRepo, f2p: &[&str], p2p: &[&str]) 
         fail_to_pass: f2p.iter().map(|s| s.to_string()).collect(),
         pass_to_pass: p2p.iter().map(|s| s.to_string()).collect(),
         environment_setup_commit: fx.base.clone(),
+        created_at: String::new(),
         eval_script: None,
         log_parser: None,
         eval_type: None,
@@ -180,6 +181,8 @@ impl World {
             // Test runs are sandboxed as by default (the worktree writable, no network).
             sandbox: rigor_sandbox::SandboxSettings::default(),
             cancel: Arc::new(AtomicBool::new(false)),
+            eval_script: EvalScript::Spec,
+            heartbeat: rigor_eval::harness::HEARTBEAT,
         }
     }
 }

@@ -35,6 +35,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use crate::layer::install_command;
 use crate::process::Cmd;
 use crate::project::{Dependencies, Project};
 use crate::spec::{EnvSpec, ProjectKind};
@@ -144,6 +145,10 @@ pub struct Environment {
     pub installer: Option<Installer>,
     /// Seconds the build took (when it was built).
     pub build_secs: f64,
+    /// For a per-instance layer ([`crate::layer`]): the cached environment it lies over (read
+    /// by the layer's interpreter, so readable to its test runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base: Option<PathBuf>,
     /// Whether this call built it (false: it came from the cache).
     #[serde(skip)]
     pub fresh: bool,
@@ -335,6 +340,7 @@ impl EnvCache {
                 python: None,
                 installer: None,
                 build_secs: 0.0,
+                base: None,
                 fresh: false,
             });
         }
@@ -408,6 +414,7 @@ impl EnvCache {
                     python: Some(python),
                     installer: Some(installer),
                     build_secs: started.elapsed().as_secs_f64(),
+                    base: None,
                     fresh: true,
                 };
                 let text = serde_json::to_string_pretty(&env).map_err(|e| err(e.to_string()))?;
@@ -511,7 +518,8 @@ impl EnvCache {
         let install = |args: Vec<String>| -> (String, Vec<String>) {
             match &uv {
                 Some(uv) => {
-                    let mut a = vec!["pip".to_string(), "install".into(), "--python".into(), vpython.clone()];
+                    let mut a =
+                        vec!["pip".to_string(), "install".into(), "--compile-bytecode".into(), "--python".into(), vpython.clone()];
                     a.extend(args);
                     (uv.display().to_string(), a)
                 }
@@ -527,7 +535,13 @@ impl EnvCache {
             let _ = std::fs::remove_dir_all(&tmp);
             return Ok(());
         }
-        if let Some(text) = requirements_text(src, &spec.requirements) {
+        let texts: Vec<String> = if spec.all_requirements {
+            spec.requirements.iter().filter_map(|f| requirements_text(src, std::slice::from_ref(f))).collect()
+        } else {
+            requirements_text(src, &spec.requirements).into_iter().collect()
+        };
+        if !texts.is_empty() {
+            let text = texts.concat();
             let file = dir.join("requirements.txt");
             std::fs::write(&file, text).map_err(|e| e.to_string())?;
             let (prog, args) = install(vec!["-r".into(), file.display().to_string()]);
@@ -539,24 +553,39 @@ impl EnvCache {
                 spec.requirements
             ));
         }
-        if !spec.pip_packages.is_empty() {
-            let (prog, args) = install(spec.pip_packages.clone());
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            self.step(log, sandbox.as_ref(), &prog, &args, src, &env).await?;
+        // Exact pins are installed as pinned, whatever the date bound (a spec may pin a release
+        // newer than the environment commit); the rest within the bound.
+        let (pinned, bounded): (Vec<String>, Vec<String>) =
+            spec.pip_packages.iter().cloned().partition(|p| p.contains("==") && !p.contains(';'));
+        if !pinned.is_empty() {
+            let (prog, args) = install(pinned);
+            let unbounded: Vec<(String, String)> = env.iter().filter(|(k, _)| k != "UV_EXCLUDE_NEWER").cloned().collect();
+            self.step(log, sandbox.as_ref(), &prog, &words(&args), src, &unbounded).await?;
+        }
+        if !bounded.is_empty() {
+            let (prog, args) = install(bounded);
+            self.step(log, sandbox.as_ref(), &prog, &words(&args), src, &env).await?;
         }
         for command in &spec.pre_install {
             self.step(log, sandbox.as_ref(), "bash", &["-c", command], src, &env).await?;
         }
         if let Some(command) = &spec.install {
-            let command = match &uv {
-                Some(uv) => command.replacen(
-                    "python -m pip install",
-                    &format!("{} pip install --python {vpython}", uv.display()),
-                    1,
-                ),
-                None => command.clone(),
-            };
+            let command = install_command(command, uv.as_deref(), Path::new(&vpython), &[]);
             self.step(log, sandbox.as_ref(), "bash", &["-c", &command], src, &env).await?;
+            if spec.reinstalls() {
+                // Each instance installs its own copy on a layer (crate::layer): the environment
+                // keeps the project's dependencies, not the project at the environment commit.
+                let names = self.run_capture(sandbox.as_ref(), &vpython, &["-c", crate::layer::INSTALLED_FROM, &src.display().to_string()], src, &env).await;
+                for name in names.lines().map(str::trim).filter(|n| !n.is_empty()) {
+                    let (prog, args) = match &uv {
+                        Some(uv) => (uv.display().to_string(), vec!["pip".to_string(), "uninstall".into(), "--python".into(), vpython.clone(), name.into()]),
+                        None => (vpython.clone(), vec!["-m".to_string(), "pip".into(), "uninstall".into(), "-y".into(), name.into()]),
+                    };
+                    if let Err(e) = self.step(log, sandbox.as_ref(), &prog, &words(&args), src, &env).await {
+                        log.line(&format!("the project {name} stays installed in the environment: {e}"));
+                    }
+                }
+            }
         }
         let _ = std::fs::remove_dir_all(&tmp);
         Ok(())
@@ -610,6 +639,28 @@ impl EnvCache {
         Ok(())
     }
 
+    /// The output of a command in the build (empty when it fails): a query, not a step.
+    async fn run_capture(
+        &self,
+        sandbox: Option<&std::sync::Arc<rigor_sandbox::Sandbox>>,
+        program: &str,
+        args: &[&str],
+        dir: &Path,
+        env: &[(String, String)],
+    ) -> String {
+        let mut cmd = Cmd::new(program, args, dir).timeout(self.step_timeout).scrub(TEST_RUN_VARIABLES);
+        if let Some(sandbox) = sandbox {
+            cmd = cmd.sandbox(std::sync::Arc::clone(sandbox));
+        }
+        for (k, v) in env {
+            cmd = cmd.env(k, v.clone());
+        }
+        match cmd.run().await {
+            Ok(done) if done.success() => done.output,
+            _ => String::new(),
+        }
+    }
+
     async fn step(
         &self,
         log: &mut BuildLog,
@@ -620,7 +671,7 @@ impl EnvCache {
         env: &[(String, String)],
     ) -> Result<(), String> {
         log.line(&format!("+ {program} {}", args.join(" ")));
-        let mut cmd = Cmd::new(program, args, dir).timeout(self.step_timeout);
+        let mut cmd = Cmd::new(program, args, dir).timeout(self.step_timeout).scrub(TEST_RUN_VARIABLES);
         if let Some(sandbox) = sandbox {
             cmd = cmd.sandbox(std::sync::Arc::clone(sandbox));
         }
@@ -638,6 +689,30 @@ impl EnvCache {
         Ok(())
     }
 }
+
+/// Variables of a test run (or of the caller's shell) that must not reach an environment build:
+/// `PYTHONDONTWRITEBYTECODE` would leave the environment without bytecode (and a dependency
+/// compiled at test time under `-W error` turns its warnings into errors), `PYTHONPATH` and
+/// `PYTHONHOME` would install against other code, the others redirect or change installs.
+pub const TEST_RUN_VARIABLES: &[&str] = &[
+    "PYTHONDONTWRITEBYTECODE",
+    "PYTHONPATH",
+    "PYTHONHOME",
+    "PYTHONNOUSERSITE",
+    "PYTHONUSERBASE",
+    "PYTHONOPTIMIZE",
+    "PYTHONSAFEPATH",
+    "PYTHONWARNINGS",
+    "PYTEST_ADDOPTS",
+    "VIRTUAL_ENV",
+    "CONDA_PREFIX",
+    "PIP_TARGET",
+    "PIP_PREFIX",
+    "PIP_USER",
+    "PIP_REQUIRE_VIRTUALENV",
+    "UV_SYSTEM_PYTHON",
+    "UV_PROJECT_ENVIRONMENT",
+];
 
 /// The arguments as `&str`s.
 fn words(args: &[String]) -> Vec<&str> {

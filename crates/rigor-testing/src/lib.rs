@@ -18,6 +18,7 @@
 
 pub mod directives;
 pub mod env;
+pub mod layer;
 pub mod parsers;
 pub mod process;
 pub mod project;

@@ -51,6 +51,8 @@ pub struct Cmd<'a> {
     pub stdin: Option<String>,
     /// Confines the command (`None`: it runs as the harness does).
     pub sandbox: Option<Arc<Sandbox>>,
+    /// Inherited variables it must not see (set again only through `env`).
+    pub scrub: Vec<String>,
 }
 
 impl<'a> Cmd<'a> {
@@ -64,7 +66,14 @@ impl<'a> Cmd<'a> {
             timeout: Duration::from_secs(600),
             stdin: None,
             sandbox: None,
+            scrub: Vec::new(),
         }
+    }
+
+    /// Removes the inherited variables `names` from its environment (those of `env` stay).
+    pub fn scrub(mut self, names: &[&str]) -> Self {
+        self.scrub.extend(names.iter().map(|n| n.to_string()));
+        self
     }
 
     /// Sets the wall-clock limit.
@@ -116,6 +125,9 @@ impl<'a> Cmd<'a> {
             .stderr(writer_err)
             .kill_on_drop(true)
             .process_group(0);
+        for name in &self.scrub {
+            command.env_remove(name);
+        }
         for (k, v) in &self.env {
             command.env(k, v);
         }
@@ -176,6 +188,15 @@ fn kill_group(pid: Option<u32>) {
         unsafe {
             libc::kill(-pid, libc::SIGKILL);
         }
+    }
+}
+
+/// `s` quoted for a POSIX shell (as it is when it needs no quoting).
+pub fn shell_quote(s: &str) -> String {
+    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:=+@,".contains(c)) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
     }
 }
 

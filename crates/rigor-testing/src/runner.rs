@@ -96,6 +96,7 @@ impl TestCommand {
     pub fn in_environment(mut self, env: &Environment, spec: &EnvSpec) -> Self {
         let vars = env.test_env(spec, &self.dir);
         self.readable.extend(env.venv.iter().cloned());
+        self.readable.extend(env.base.iter().cloned());
         let python_path = vars.iter().filter(|(k, _)| k == "PYTHONPATH");
         let entries: Vec<PathBuf> =
             python_path.flat_map(|(_, v)| std::env::split_paths(v).collect::<Vec<_>>()).collect();

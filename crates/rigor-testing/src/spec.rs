@@ -41,14 +41,22 @@ pub struct EnvSpec {
     /// Python version, `"3.9"` (the closest available minor at or above it is used when absent).
     pub python: Option<String>,
     /// Requirement files in the repository at the environment commit; the first that exists is
-    /// installed (`-r` includes followed one level, `-e .` lines dropped).
+    /// installed (`-r` includes followed one level, `-e .` lines dropped), or every one that
+    /// exists with `all_requirements`.
     pub requirements: Vec<String>,
+    /// Install every requirement file of `requirements` that exists, not only the first (a
+    /// detected spec: runtime and test requirements both).
+    pub all_requirements: bool,
     /// Extra packages (pip requirement specifiers).
     pub pip_packages: Vec<String>,
     /// Shell commands run in the source checkout before the install command.
     pub pre_install: Vec<String>,
     /// The install command, run in the source checkout with the environment active.
     pub install: Option<String>,
+    /// Whether `pre_install` and `install` run again in each instance's worktree, on a layer over
+    /// the cached environment (see [`crate::layer`]), as the official eval script re-installs the
+    /// project per instance; default: whenever there is an install command.
+    pub reinstall: Option<bool>,
     /// The test command; the test directives are appended.
     pub test_cmd: String,
     /// Shell lines run before the tests (exports and the like).
@@ -69,12 +77,24 @@ pub struct EnvSpec {
 }
 
 impl EnvSpec {
+    /// Whether the project is installed again per instance (see [`EnvSpec::reinstall`]).
+    pub fn reinstalls(&self) -> bool {
+        self.kind == ProjectKind::Python && self.install.is_some() && self.reinstall.unwrap_or(true)
+    }
+
+    /// Whether building it resolves anything not pinned exactly: requirement files, an install
+    /// command (the project's dependencies), a pip package without `==`. Only such a spec needs a
+    /// date bound.
+    pub fn has_unpinned(&self) -> bool {
+        !self.requirements.is_empty() || self.install.is_some() || self.pip_packages.iter().any(|p| !p.contains("=="))
+    }
+
     /// A digest of everything that shapes the environment (not the test command), so that a
     /// changed spec rebuilds its environment.
     pub fn build_digest(&self) -> String {
         let shape = serde_json::json!({
             "kind": self.kind, "python": self.python, "requirements": self.requirements,
-            "pip_packages": self.pip_packages, "pre_install": self.pre_install, "install": self.install,
+            "all_requirements": self.all_requirements, "reinstall": self.reinstalls(), "pip_packages": self.pip_packages, "pre_install": self.pre_install, "install": self.install,
             "exclude_newer": self.exclude_newer, "env": self.env,
         });
         hex(&Sha256::digest(shape.to_string().as_bytes()))[..16].to_string()
@@ -106,6 +126,10 @@ pub fn detect(dir: &Path) -> Option<EnvSpec> {
             directives: DirectiveStyle::None,
             ..Default::default()
         }
+    } else if has("pyproject.toml") || has("setup.py") || has("setup.cfg") {
+        // Before package.json: a Python project that also has one (for its documentation's
+        // JavaScript, say) is still tested as Python.
+        python_spec(dir)
     } else if has("package.json") {
         let manifest = std::fs::read_to_string(dir.join("package.json")).unwrap_or_default();
         let (test_cmd, parser) = if manifest.contains("\"mocha\"") {
@@ -114,27 +138,42 @@ pub fn detect(dir: &Path) -> Option<EnvSpec> {
             ("npx jest --verbose", LogParser::Jest)
         };
         EnvSpec { kind: ProjectKind::Node, test_cmd: test_cmd.into(), log_parser: parser, ..Default::default() }
-    } else if has("pyproject.toml") || has("setup.py") || has("setup.cfg") {
-        if has("tests/runtests.py") {
-            EnvSpec {
-                install: Some("python -m pip install -e .".into()),
-                test_cmd: "./tests/runtests.py --verbosity 2 --parallel 1".into(),
-                log_parser: LogParser::Django,
-                directives: DirectiveStyle::DjangoModules,
-                ..Default::default()
-            }
-        } else {
-            EnvSpec {
-                install: Some("python -m pip install -e .".into()),
-                pip_packages: vec!["pytest".into()],
-                test_cmd: "pytest -rA".into(),
-                ..Default::default()
-            }
-        }
     } else {
         return None;
     };
     Some(spec)
+}
+
+/// The spec of a Python project in `dir`: Django's own runner when it has `tests/runtests.py`,
+/// else pytest; its requirement files (runtime, then test and dev ones) all installed, then the
+/// project itself, editable, with its test extra when it declares one.
+fn python_spec(dir: &Path) -> EnvSpec {
+    let dependencies = crate::project::Dependencies::of(dir, crate::project::Runner::Pytest);
+    let requirements = dependencies.as_ref().map(|d| d.requirements.clone()).unwrap_or_default();
+    let target = match dependencies.and_then(|d| d.test_extra) {
+        Some(extra) => format!("'.[{extra}]'"),
+        None => ".".into(),
+    };
+    let install = Some(format!("python -m pip install -e {target}"));
+    if dir.join("tests/runtests.py").exists() {
+        return EnvSpec {
+            install,
+            requirements,
+            all_requirements: true,
+            test_cmd: "./tests/runtests.py --verbosity 2 --parallel 1".into(),
+            log_parser: LogParser::Django,
+            directives: DirectiveStyle::DjangoModules,
+            ..Default::default()
+        };
+    }
+    EnvSpec {
+        install,
+        requirements,
+        all_requirements: true,
+        pip_packages: vec!["pytest".into()],
+        test_cmd: "pytest -rA".into(),
+        ..Default::default()
+    }
 }
 
 #[cfg(test)]
