@@ -251,9 +251,16 @@ fn instance_from(value: Value, purpose: Purpose) -> Result<Instance, String> {
         let list = string_list(&row, field, what)?;
         row.insert(field.into(), serde_json::json!(list));
     }
-    for field in
-        ["patch", "problem_statement", "hints_text", "version", "environment_setup_commit", "base_commit", "test_patch", "created_at"]
-    {
+    for field in [
+        "patch",
+        "problem_statement",
+        "hints_text",
+        "version",
+        "environment_setup_commit",
+        "base_commit",
+        "test_patch",
+        "created_at",
+    ] {
         match row.get(field) {
             Some(Value::Null) => {
                 row.remove(field);

@@ -283,7 +283,12 @@ impl Evaluation {
 
     /// [`Evaluation::evaluate`], holding `agent_working` set while the agent works (and, when it
     /// was interrupted, until the instance is recorded).
-    async fn evaluate_watched(&self, task: &Task, agent_working: &AtomicBool, progress: &dyn Progress) -> InstanceResult {
+    async fn evaluate_watched(
+        &self,
+        task: &Task,
+        agent_working: &AtomicBool,
+        progress: &dyn Progress,
+    ) -> InstanceResult {
         let started = Instant::now();
         let instance = &task.instance;
         let mut result = InstanceResult::new(instance, &task.model);
@@ -370,10 +375,11 @@ impl Evaluation {
         }
         if spec.exclude_newer.is_none() && spec.has_unpinned() {
             // Unpinned packages as they were when the environment commit was made.
-            spec.exclude_newer = rigor_testing::process::git(clone, &["show", "-s", "--format=%cI", instance.env_commit()])
-                .await
-                .ok()
-                .filter(|d| !d.is_empty());
+            spec.exclude_newer =
+                rigor_testing::process::git(clone, &["show", "-s", "--format=%cI", instance.env_commit()])
+                    .await
+                    .ok()
+                    .filter(|d| !d.is_empty());
         }
         let parser = instance
             .log_parser
@@ -413,7 +419,8 @@ impl Evaluation {
             let _ = std::fs::remove_dir_all(&layer_dir);
             let date = Some(instance.created_at.as_str()).filter(|d| !d.is_empty());
             let installing = install_layer(&env, &spec, &worktree.dir, &layer_dir, &runner, date);
-            let layered = beating(progress, &instance.instance_id, "per-instance install", self.heartbeat, installing).await;
+            let layered =
+                beating(progress, &instance.instance_id, "per-instance install", self.heartbeat, installing).await;
             result.timings.install = t.elapsed().as_secs_f64();
             match layered {
                 Ok(layer) => {
@@ -522,7 +529,14 @@ impl Evaluation {
             return Ok(());
         }
         result.applied_with = applied.method.clone();
-        let run = beating(progress, &instance.instance_id, "tests", self.heartbeat, at.run_tests(&instance.test_patch, at.spec, "eval.sh")).await?;
+        let run = beating(
+            progress,
+            &instance.instance_id,
+            "tests",
+            self.heartbeat,
+            at.run_tests(&instance.test_patch, at.spec, "eval.sh"),
+        )
+        .await?;
         result.timings.tests += run.elapsed.as_secs_f64();
         std::fs::write(dir.join("test_output.txt"), &run.log).map_err(|e| e.to_string())?;
         if run.timed_out {

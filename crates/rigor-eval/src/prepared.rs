@@ -77,9 +77,16 @@ impl Prepared<'_> {
 /// configuration, informational git output, locale generation.
 fn container_only(line: &str) -> bool {
     let line = line.trim();
-    ["source /opt/miniconda3", "conda activate", "git config --global", "git status", "git show", "git -c core.fileMode=false diff"]
-        .iter()
-        .any(|p| line.starts_with(p))
+    [
+        "source /opt/miniconda3",
+        "conda activate",
+        "git config --global",
+        "git status",
+        "git show",
+        "git -c core.fileMode=false diff",
+    ]
+    .iter()
+    .any(|p| line.starts_with(p))
         || line.contains("locale-gen")
 }
 

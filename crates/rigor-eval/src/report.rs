@@ -274,9 +274,7 @@ pub fn summarize(
             InstanceStatus::PatchFailed
             | InstanceStatus::EnvFailed
             | InstanceStatus::InfraFailure
-            | InstanceStatus::Error => {
-                s.error_ids.push(id.clone())
-            }
+            | InstanceStatus::Error => s.error_ids.push(id.clone()),
             InstanceStatus::Interrupted => s.incomplete_ids.push(id.clone()),
         }
         s.rigor.total_secs += r.timings.total;

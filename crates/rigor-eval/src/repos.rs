@@ -158,26 +158,7 @@ impl Worktree {
             .await
             .map_err(RepoError::Git)?;
         drop(guard);
-        let mut missing = Vec::new();
-        if let Err(first) = git(dir, &["reset", "-q", "--hard", commit]).await {
-            missing = missing_paths(dir, commit).await?;
-            if missing.is_empty() {
-                return Err(RepoError::Git(first));
-            }
-            // The patterns are written, and sparse checkout turned on, for this one reset: `git
-            // sparse-checkout set` needs the worktree's own config, which a clone without
-            // `core.repositoryformatversion = 1` cannot have (its worktreeConfig extension is
-            // ignored). The skip-worktree bits it leaves keep the paths out afterwards.
-            let git_dir = git(dir, &["rev-parse", "--absolute-git-dir"]).await.map_err(RepoError::Git)?;
-            let info = Path::new(&git_dir).join("info");
-            let mut patterns = vec!["/*".to_string()];
-            patterns.extend(missing.iter().map(|p| format!("!/{p}")));
-            std::fs::create_dir_all(&info)
-                .and_then(|()| std::fs::write(info.join("sparse-checkout"), patterns.join("\n") + "\n"))
-                .map_err(|e| RepoError::Git(format!("cannot write the sparse-checkout patterns in {git_dir}: {e}")))?;
-            let sparse = ["-c", "core.sparseCheckout=true", "-c", "core.sparseCheckoutCone=false"];
-            git(dir, &[&sparse[..], &["reset", "-q", "--hard", commit]].concat()).await.map_err(RepoError::Git)?;
-        }
+        let missing = populate(dir, commit).await?;
         Ok(Worktree { clone: clone.to_path_buf(), dir: dir.to_path_buf(), commit: commit.into(), missing })
     }
 
@@ -191,8 +172,38 @@ impl Worktree {
     }
 }
 
-/// The sources of an environment build: a worktree of `clone` at `commit`, made in the cache
-/// entry (and kept there, as the environment's installed project may point into it).
+/// Checks `commit` out in the git working tree `dir` (not yet populated); when the object store
+/// lacks some blobs (a partial mirror), exactly those paths are left out, through a sparse
+/// checkout, and returned.
+async fn populate(dir: &Path, commit: &str) -> Result<Vec<String>, RepoError> {
+    let mut missing = Vec::new();
+    if let Err(first) = git(dir, &["reset", "-q", "--hard", commit]).await {
+        missing = missing_paths(dir, commit).await?;
+        if missing.is_empty() {
+            return Err(RepoError::Git(first));
+        }
+        // The patterns are written, and sparse checkout turned on, for this one reset: `git
+        // sparse-checkout set` needs the worktree's own config, which a clone without
+        // `core.repositoryformatversion = 1` cannot have (its worktreeConfig extension is
+        // ignored). The skip-worktree bits it leaves keep the paths out afterwards.
+        let git_dir = git(dir, &["rev-parse", "--absolute-git-dir"]).await.map_err(RepoError::Git)?;
+        let info = Path::new(&git_dir).join("info");
+        let mut patterns = vec!["/*".to_string()];
+        patterns.extend(missing.iter().map(|p| format!("!/{p}")));
+        std::fs::create_dir_all(&info)
+            .and_then(|()| std::fs::write(info.join("sparse-checkout"), patterns.join("\n") + "\n"))
+            .map_err(|e| RepoError::Git(format!("cannot write the sparse-checkout patterns in {git_dir}: {e}")))?;
+        let sparse = ["-c", "core.sparseCheckout=true", "-c", "core.sparseCheckoutCone=false"];
+        git(dir, &[&sparse[..], &["reset", "-q", "--hard", commit]].concat()).await.map_err(RepoError::Git)?;
+    }
+    Ok(missing)
+}
+
+/// The sources of an environment build: a checkout of `clone` at `commit`, made in the cache
+/// entry (and kept there, as the environment's installed project may point into it). It is a
+/// repository of its own that borrows the clone's objects (`git clone --shared`), not a worktree
+/// of the clone: nothing of it is registered in the user's clone, which `git worktree list`
+/// would otherwise show for as long as the cache entry lives.
 #[derive(Debug, Clone, Copy)]
 pub struct CloneAt<'a> {
     /// The clone.
@@ -203,10 +214,39 @@ pub struct CloneAt<'a> {
 
 impl Sources for CloneAt<'_> {
     async fn check_out(&self, dest: &Path) -> Result<Vec<String>, String> {
-        let tree = Worktree::create(self.clone, self.commit, dest).await.map_err(|e| e.to_string())?;
+        let dest_s = dest.display().to_string();
+        let parent = dest.parent().unwrap_or(dest);
+        let common = git(self.clone, &["rev-parse", "--path-format=absolute", "--git-common-dir"]).await?;
+        git(parent, &["init", "-q", &dest_s]).await?;
+        // The clone's objects borrowed (alternates), its tags copied (a build backend such as
+        // setuptools-scm describes the commit by them).
+        let own = dest.join(".git");
+        let objects = Path::new(&common).join("objects");
+        std::fs::write(own.join("objects/info/alternates"), format!("{}\n", objects.display()))
+            .map_err(|e| format!("cannot borrow the objects of {}: {e}", self.clone.display()))?;
+        if let Ok(refs) = std::fs::read_to_string(Path::new(&common).join("packed-refs")) {
+            let mut tags = String::new();
+            let mut keep = false;
+            for line in refs.lines() {
+                if line.starts_with('^') {
+                    if keep {
+                        tags.push_str(line);
+                        tags.push('\n');
+                    }
+                    continue;
+                }
+                keep = line.contains(" refs/tags/");
+                if keep {
+                    tags.push_str(line);
+                    tags.push('\n');
+                }
+            }
+            let _ = std::fs::write(own.join("packed-refs"), tags);
+        }
+        let missing = populate(dest, self.commit).await.map_err(|e| e.to_string())?;
         let mut notes = Vec::new();
-        if !tree.missing.is_empty() {
-            notes.push(format!("left out (absent from the clone): {}", tree.missing.join(", ")));
+        if !missing.is_empty() {
+            notes.push(format!("left out (absent from the clone): {}", missing.join(", ")));
         }
         Ok(notes)
     }

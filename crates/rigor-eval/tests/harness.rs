@@ -578,3 +578,165 @@ async fn an_environment_build_runs_the_repository_code_confined() {
     assert_eq!(results[0].status, InstanceStatus::Resolved, "{:?}", results[0]);
     assert!(target.exists(), "unconfined, the write lands");
 }
+
+/// A package whose instance commit is newer than its environment commit: it has gained a
+/// dependency (`six`) and a console script since. Only an install of the instance's own code
+/// gives its tests both, as the official eval script's per-instance install does.
+const PKG_SPEC: &str = r#"
+repo = "fixture/pkg"
+[defaults]
+pip_packages = ["pytest==8.3.3"]
+install = "python -m pip install -e ."
+test_cmd = "pytest -rA -p no:cacheprovider"
+log_parser = "pytest"
+"#;
+
+fn pyproject(dependencies: &str, scripts: &str) -> String {
+    format!(
+        "[build-system]\nrequires = [\"setuptools>=64\"]\nbuild-backend = \"setuptools.build_meta\"\n\n[project]\n\
+         name = \"fixpkg\"\nversion = \"0.1\"\ndependencies = [{dependencies}]\n\n[project.scripts]\n{scripts}\n\n\
+         [tool.setuptools]\npackages = [\"fixpkg\"]\n"
+    )
+}
+
+/// The fixture package: environment commit, then the instance's base commit, fix and tests.
+fn pkg(world: &World) -> Instance {
+    let dir = world.repos.join("fixture__pkg");
+    std::fs::create_dir_all(&dir).unwrap();
+    git(&dir, &["init", "-q", "-b", "main"]);
+    let code = "def hello():\n    print('hello')\n\n\ndef double(x):\n    return x + x + x\n";
+    write_files(
+        &dir,
+        &[
+            ("pyproject.toml", &pyproject("", "fixpkg-hello = \"fixpkg:hello\"")),
+            ("fixpkg/__init__.py", code),
+            ("tests/test_pkg.py", "def test_nothing():\n    pass\n"),
+        ],
+    );
+    git(&dir, &["add", "-A"]);
+    git(&dir, &["commit", "-q", "-m", "environment"]);
+    let env_commit = git(&dir, &["rev-parse", "HEAD"]).trim().to_string();
+    let scripts = "fixpkg-hello = \"fixpkg:hello\"\nfixpkg-bye = \"fixpkg:bye\"";
+    let code = format!("{code}\n\ndef bye():\n    print('bye')\n");
+    write_files(&dir, &[("pyproject.toml", &pyproject("\"six==1.16.0\"", scripts)), ("fixpkg/__init__.py", &code)]);
+    git(&dir, &["add", "-A"]);
+    git(&dir, &["commit", "-q", "-m", "a dependency and a script"]);
+    let base = git(&dir, &["rev-parse", "HEAD"]).trim().to_string();
+    let gold = patch_for(&world.repos, "fixture/pkg", &[("fixpkg/__init__.py", &code.replace("x + x + x", "x + x"))]);
+    let tests = "import subprocess\n\nimport six\n\nfrom fixpkg import double\n\n\ndef test_nothing():\n    pass\n\n\n\
+                 def test_double():\n    assert double(2) == 4\n\n\ndef test_new_dependency():\n    assert six.PY3\n\n\n\
+                 def test_new_script():\n    out = subprocess.run(['fixpkg-bye'], capture_output=True, text=True)\n    \
+                 assert out.stdout == 'bye\\n', out\n";
+    let test_patch = patch_for(&world.repos, "fixture/pkg", &[("tests/test_pkg.py", tests)]);
+    let fx = FixtureRepo { base, gold, test_patch };
+    let f2p = [
+        "tests/test_pkg.py::test_double",
+        "tests/test_pkg.py::test_new_dependency",
+        "tests/test_pkg.py::test_new_script",
+    ];
+    let mut instance = instance("fixture/pkg", "fixture__pkg-1", &fx, &f2p, &["tests/test_pkg.py::test_nothing"]);
+    instance.environment_setup_commit = env_commit;
+    instance.created_at = "2024-01-01T00:00:00Z".into();
+    instance
+}
+
+fn with_spec(mut eval: Evaluation, text: &str) -> Evaluation {
+    let mut specs = SpecRegistry::default();
+    specs.add("fixture.toml", text).unwrap();
+    eval.specs = Arc::new(specs);
+    eval
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_instance_is_installed_again_over_the_cached_environment() {
+    let world = World::new();
+    let instance = pkg(&world);
+    let eval = with_spec(world.evaluation("layer"), PKG_SPEC);
+    let results = evaluate(&eval, vec![task(&instance, "gold", Some(&instance.patch))]).await;
+    let r = &results[0];
+    assert_eq!(r.status, InstanceStatus::Resolved, "{r:#?}");
+    let dir = eval.instance_dir("gold", &instance.instance_id);
+    let install = std::fs::read_to_string(dir.join("instance_install.log")).unwrap();
+    assert!(install.contains("--no-deps --offline"), "the instance's install goes offline first: {install}");
+    assert!(install.contains("six"), "the new dependency is installed on the layer: {install}");
+    assert!(r.timings.install > 0.0, "{:?}", r.timings);
+    // The cached environment is byte-compiled and holds the dependencies, not the project
+    // (each instance installs its own), nor the instance's new dependency.
+    let env = eval.envs.root.join(r.env_key.as_ref().unwrap()).join("venv");
+    let site = std::fs::read_dir(env.join("lib")).unwrap().next().unwrap().unwrap().path().join("site-packages");
+    let compiled = std::fs::read_dir(site.join("_pytest/__pycache__")).map(|d| d.count()).unwrap_or(0);
+    assert!(compiled > 10, "the environment's packages are byte-compiled ({compiled} .pyc files)");
+    let names: Vec<String> =
+        std::fs::read_dir(&site).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    assert!(!names.iter().any(|n| n.starts_with("fixpkg") || n.starts_with("six")), "{names:?}");
+    assert!(!eval.scratch.join("gold__fixture__pkg-1.venv").exists(), "the layer is removed with the worktree");
+
+    // Without the per-instance install the instance's tests lack both: the check above can fail.
+    let once = with_spec(world.evaluation("no-layer"), &format!("{PKG_SPEC}reinstall = false\n"));
+    let results = evaluate(&once, vec![task(&instance, "gold", Some(&instance.patch))]).await;
+    assert_eq!(results[0].status, InstanceStatus::Unresolved, "{:#?}", results[0]);
+    let failing = &results[0].tests_status.as_ref().unwrap().fail_to_pass.failure;
+    assert!(failing.iter().any(|t| t.ends_with("test_new_dependency")), "{failing:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tests_failing_for_want_of_the_network_are_an_infrastructure_failure() {
+    let world = World::new();
+    let base = calc(&world);
+    let tests = "import socket\nfrom calc import add\n\n\ndef test_add():\n    assert add(2, 2) == 4\n\n\n\
+                 def test_remote():\n    socket.create_connection(('pypi.org', 443), timeout=30).close()\n";
+    let test_patch = patch_for(&world.repos, "fixture/calc", &[("tests/test_calc.py", tests)]);
+    let mut instance = renamed(&base, "calc-network");
+    instance.test_patch = test_patch;
+    instance.fail_to_pass = vec!["tests/test_calc.py::test_add".into(), "tests/test_calc.py::test_remote".into()];
+    instance.pass_to_pass = Vec::new();
+    let mut heard = world.evaluation("network");
+    heard.heartbeat = Duration::from_millis(1);
+    let progress = Arc::new(Heard::default());
+    let results = heard.run(vec![task(&instance, "gold", Some(&base.patch))], progress.clone()).await;
+    let r = &results[0];
+    assert_eq!(r.status, InstanceStatus::InfraFailure, "{r:#?}");
+    assert!(r.message.starts_with("network_unreachable") && r.message.contains("--network"), "{}", r.message);
+    // Long steps report that they are still going.
+    let beats = progress.0.lock().unwrap().clone();
+    assert!(beats.iter().any(|(id, phase)| id == "calc-network" && phase == "tests"), "{beats:?}");
+}
+
+/// A progress observer that records heartbeats.
+#[derive(Default)]
+struct Heard(std::sync::Mutex<Vec<(String, String)>>);
+
+impl rigor_eval::harness::Progress for Heard {
+    fn heartbeat(&self, instance_id: &str, phase: &str, _elapsed: Duration) {
+        self.0.lock().unwrap().push((instance_id.into(), phase.into()));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dataset_s_own_eval_script_runs_as_the_official_harness_runs_it() {
+    let world = World::new();
+    let base = calc(&world);
+    let test_file = "tests/test_calc.py";
+    let script = format!(
+        "#!/bin/bash\nset -uxo pipefail\nsource /opt/miniconda3/bin/activate\nconda activate testbed\ncd /testbed\n\
+         git config --global --add safe.directory /testbed\ncd /testbed\ngit status\ngit show\n\
+         git -c core.fileMode=false diff {b}\nsource /opt/miniconda3/bin/activate\nconda activate testbed\n\
+         git checkout {b} {test_file}\ngit apply -v - <<'EOF_114329324912'\n{patch}\nEOF_114329324912\n\
+         : '>>>>> Start Test Output'\npytest -rA -p no:cacheprovider {test_file}\n: '>>>>> End Test Output'\n\
+         git checkout {b} {test_file}\n",
+        b = base.base_commit,
+        patch = base.test_patch.trim_end(),
+    );
+    let mut instance = renamed(&base, "calc-official");
+    instance.eval_script = Some(script);
+    let mut eval = world.evaluation("official");
+    eval.eval_script = EvalScript::Dataset;
+    let results = evaluate(&eval, vec![task(&instance, "gold", Some(&base.patch))]).await;
+    assert_eq!(results[0].status, InstanceStatus::Resolved, "{:#?}", results[0]);
+    let ran = std::fs::read_to_string(eval.instance_dir("gold", "calc-official").join("eval.sh")).unwrap();
+    assert!(!ran.contains("/testbed") && !ran.contains("conda"), "{ran}");
+    assert!(ran.contains(">>>>> Test Exit Code"), "{ran}");
+    // The same row with rigor's own script (a spec exists) is graded the same.
+    let results = evaluate(&world.evaluation("own"), vec![task(&instance, "gold", Some(&base.patch))]).await;
+    assert_eq!(results[0].status, InstanceStatus::Resolved, "{:#?}", results[0]);
+}

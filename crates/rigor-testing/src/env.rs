@@ -501,25 +501,31 @@ impl EnvCache {
             ("PIP_DISABLE_PIP_VERSION_CHECK".into(), "1".into()),
             ("TMPDIR".into(), tmp.display().to_string()),
         ];
-        if let (Some(date), Some(_)) = (&spec.exclude_newer, &uv) {
-            env.push(("UV_EXCLUDE_NEWER".into(), date.clone()));
-        }
         env.extend(spec.env.iter().map(|(k, v)| (k.clone(), v.clone())));
         let python_s = python.display().to_string();
         match &uv {
             Some(uv) => {
                 let uv_s = uv.display().to_string();
-                self.step(log, sandbox.as_ref(), &uv_s, &["venv", "--seed", "--python", &python_s, &venv_s], dir, &env)
-                    .await?
+                // pip, setuptools and wheel as the official images had them (setuptools with
+                // `pkg_resources`), not today's.
+                let seed = ["venv", "--seed", "--exclude-newer", crate::layer::OFFICIAL_IMAGES_DATE, "--python"];
+                let args: Vec<&str> = seed.iter().copied().chain([python_s.as_str(), venv_s.as_str()]).collect();
+                self.step(log, sandbox.as_ref(), &uv_s, &args, dir, &env).await?
             }
             None => self.step(log, sandbox.as_ref(), &python_s, &["-m", "venv", &venv_s], dir, &env).await?,
         }
         let vpython = venv.join("bin/python").display().to_string();
-        let install = |args: Vec<String>| -> (String, Vec<String>) {
+        let bound = spec.exclude_newer.as_deref().map(crate::layer::date_bound).unwrap_or_default();
+        let unbounded = |args: Vec<String>| -> (String, Vec<String>) {
             match &uv {
                 Some(uv) => {
-                    let mut a =
-                        vec!["pip".to_string(), "install".into(), "--compile-bytecode".into(), "--python".into(), vpython.clone()];
+                    let mut a = vec![
+                        "pip".to_string(),
+                        "install".into(),
+                        "--compile-bytecode".into(),
+                        "--python".into(),
+                        vpython.clone(),
+                    ];
                     a.extend(args);
                     (uv.display().to_string(), a)
                 }
@@ -529,6 +535,13 @@ impl EnvCache {
                     (vpython.clone(), a)
                 }
             }
+        };
+        let install = |args: Vec<String>| {
+            let (prog, mut a) = unbounded(args);
+            if uv.is_some() {
+                a.splice(2..2, bound.iter().cloned());
+            }
+            (prog, a)
         };
         if let Recipe::Project(dependencies) = recipe {
             self.install_project(dependencies, &install, log, sandbox.as_ref(), src, &env).await?;
@@ -558,28 +571,56 @@ impl EnvCache {
         let (pinned, bounded): (Vec<String>, Vec<String>) =
             spec.pip_packages.iter().cloned().partition(|p| p.contains("==") && !p.contains(';'));
         if !pinned.is_empty() {
-            let (prog, args) = install(pinned);
-            let unbounded: Vec<(String, String)> = env.iter().filter(|(k, _)| k != "UV_EXCLUDE_NEWER").cloned().collect();
-            self.step(log, sandbox.as_ref(), &prog, &words(&args), src, &unbounded).await?;
+            let (prog, args) = unbounded(pinned);
+            self.step(log, sandbox.as_ref(), &prog, &words(&args), src, &env).await?;
         }
         if !bounded.is_empty() {
-            let (prog, args) = install(bounded);
+            // The spec's own packages (test runners, tools) as the official images resolved them.
+            let official = crate::layer::date_bound(crate::layer::OFFICIAL_IMAGES_DATE);
+            let (prog, mut args) = unbounded(bounded);
+            if uv.is_some() {
+                let later = spec
+                    .exclude_newer
+                    .as_deref()
+                    .filter(|d| d.get(..10) > crate::layer::OFFICIAL_IMAGES_DATE.get(..10));
+                args.splice(2..2, later.map(crate::layer::date_bound).unwrap_or(official));
+            }
             self.step(log, sandbox.as_ref(), &prog, &words(&args), src, &env).await?;
         }
         for command in &spec.pre_install {
             self.step(log, sandbox.as_ref(), "bash", &["-c", command], src, &env).await?;
         }
         if let Some(command) = &spec.install {
-            let command = install_command(command, uv.as_deref(), Path::new(&vpython), &[]);
+            let command = install_command(command, uv.as_deref(), Path::new(&vpython), &bound);
             self.step(log, sandbox.as_ref(), "bash", &["-c", &command], src, &env).await?;
             if spec.reinstalls() {
                 // Each instance installs its own copy on a layer (crate::layer): the environment
                 // keeps the project's dependencies, not the project at the environment commit.
-                let names = self.run_capture(sandbox.as_ref(), &vpython, &["-c", crate::layer::INSTALLED_FROM, &src.display().to_string()], src, &env).await;
+                let names = self
+                    .run_capture(
+                        sandbox.as_ref(),
+                        &vpython,
+                        &["-c", crate::layer::INSTALLED_FROM, &src.display().to_string()],
+                        src,
+                        &env,
+                    )
+                    .await;
                 for name in names.lines().map(str::trim).filter(|n| !n.is_empty()) {
                     let (prog, args) = match &uv {
-                        Some(uv) => (uv.display().to_string(), vec!["pip".to_string(), "uninstall".into(), "--python".into(), vpython.clone(), name.into()]),
-                        None => (vpython.clone(), vec!["-m".to_string(), "pip".into(), "uninstall".into(), "-y".into(), name.into()]),
+                        Some(uv) => (
+                            uv.display().to_string(),
+                            vec![
+                                "pip".to_string(),
+                                "uninstall".into(),
+                                "--python".into(),
+                                vpython.clone(),
+                                name.into(),
+                            ],
+                        ),
+                        None => (
+                            vpython.clone(),
+                            vec!["-m".to_string(), "pip".into(), "uninstall".into(), "-y".into(), name.into()],
+                        ),
                     };
                     if let Err(e) = self.step(log, sandbox.as_ref(), &prog, &words(&args), src, &env).await {
                         log.line(&format!("the project {name} stays installed in the environment: {e}"));

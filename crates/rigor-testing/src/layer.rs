@@ -213,7 +213,8 @@ pub async fn install_layer(
     std::fs::write(layer_site.join("zz-rigor-base.pth"), pth).map_err(|e| fail(e.to_string(), &log))?;
     copy_scripts(&base_venv, dir).map_err(|e| fail(format!("cannot copy the console scripts: {e}"), &log))?;
 
-    let layer = Environment { venv: Some(dir.to_path_buf()), base: Some(base_venv.clone()), fresh: true, ..base.clone() };
+    let layer =
+        Environment { venv: Some(dir.to_path_buf()), base: Some(base_venv.clone()), fresh: true, ..base.clone() };
     let layer_python = dir.join("bin/python");
     let uv_cache = rigor_cache_dir().join("uv-cache");
     let mut env = layer.test_env(spec, worktree);
@@ -221,9 +222,6 @@ pub async fn install_layer(
     env.push(("UV_CACHE_DIR".into(), uv_cache.display().to_string()));
     env.push(("UV_PYTHON_DOWNLOADS".into(), "never".into()));
     env.push(("PIP_DISABLE_PIP_VERSION_CHECK".into(), "1".into()));
-    if let Some(date) = exclude_newer.or(spec.exclude_newer.as_deref()) {
-        env.push(("UV_EXCLUDE_NEWER".into(), date.to_string()));
-    }
     let mut readable = vec![base_venv.clone()];
     readable.extend(interpreter.parent().and_then(Path::parent).map(Path::to_path_buf));
     readable.extend(uv.as_deref().and_then(Path::parent).and_then(Path::parent).map(Path::to_path_buf));
@@ -243,9 +241,13 @@ pub async fn install_layer(
                 return Err(format!("the pre-install command `{command}` failed"));
             }
         }
+        let bound = exclude_newer.or(spec.exclude_newer.as_deref()).map(date_bound).unwrap_or_default();
+        let with = |extra: &[&'static str]| -> Vec<String> {
+            extra.iter().map(|e| e.to_string()).chain(bound.iter().cloned()).collect()
+        };
         if let Some(command) = &spec.install {
-            let offline = install_command(command, uv.as_deref(), &layer_python, &["--no-deps", "--offline"]);
-            let online = install_command(command, uv.as_deref(), &layer_python, &["--no-deps"]);
+            let offline = install_command(command, uv.as_deref(), &layer_python, &with(&["--no-deps", "--offline"]));
+            let online = install_command(command, uv.as_deref(), &layer_python, &with(&["--no-deps"]));
             steps.install(&offline, &online).await?;
             let mut probe = vec![
                 layer_python.display().to_string(),
@@ -257,17 +259,18 @@ pub async fn install_layer(
             let quoted: Vec<String> = probe.iter().map(|a| shell_quote(a)).collect();
             let (_, output) = steps.output(&quoted.join(" "), false).await?;
             steps.log.push_str(&format!("requirements the environments lack: {}\n", output.trim().replace('\n', " ")));
-            let missing: Vec<String> = output
-                .lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.contains(' '))
-                .map(shell_quote)
-                .collect();
+            let missing: Vec<String> =
+                output.lines().map(str::trim).filter(|l| !l.is_empty() && !l.contains(' ')).map(shell_quote).collect();
             if !missing.is_empty() {
-                let pip = |extra: &[&str]| {
-                    install_command(&format!("python -m pip install {}", missing.join(" ")), uv.as_deref(), &layer_python, extra)
+                let pip = |extra: &[String]| {
+                    install_command(
+                        &format!("python -m pip install {}", missing.join(" ")),
+                        uv.as_deref(),
+                        &layer_python,
+                        extra,
+                    )
                 };
-                steps.install(&pip(&["--offline"]), &pip(&[])).await?;
+                steps.install(&pip(&with(&["--offline"])), &pip(&with(&[]))).await?;
             }
         }
         if !spec.pre_install.is_empty() {
@@ -318,14 +321,45 @@ fn copy_scripts(base: &Path, layer: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Build tools bounded by the date of the official images rather than the instance's: an old
+/// instance's `setup.py` still builds with them (the setuptools of its own time cannot build an
+/// editable install), as it did in the official harness.
+const BUILD_TOOLS: [&str; 9] = [
+    "setuptools",
+    "setuptools-scm",
+    "wheel",
+    "pip",
+    "hatchling",
+    "hatch-vcs",
+    "flit-core",
+    "poetry-core",
+    "extension-helpers",
+];
+
+/// When the official images were built, about: the bound of [`BUILD_TOOLS`] and of a spec's own
+/// packages (or the instance's, if later).
+pub const OFFICIAL_IMAGES_DATE: &str = "2024-06-01T00:00:00Z";
+
+/// uv's options for the date bound `date` (RFC 3339): what is resolved was uploaded before it,
+/// build tools before [`OFFICIAL_IMAGES_DATE`] at the earliest.
+pub fn date_bound(date: &str) -> Vec<String> {
+    let tools = if date.get(..10) > OFFICIAL_IMAGES_DATE.get(..10) { date } else { OFFICIAL_IMAGES_DATE };
+    let mut args = vec!["--exclude-newer".to_string(), date.to_string()];
+    for tool in BUILD_TOOLS {
+        args.push("--exclude-newer-package".into());
+        args.push(format!("{tool}={tools}"));
+    }
+    args
+}
+
 /// A spec's install command as it runs for the environment at `python`: `python -m pip install`
 /// becomes `uv pip install --compile-bytecode --python PYTHON` (with uv; options uv does not
 /// know dropped) or `PYTHON -m pip install`, followed by `extra`; other commands (`python setup.py
 /// install`) run as written, the environment's `python` first on `PATH`.
-pub fn install_command(command: &str, uv: Option<&Path>, python: &Path, extra: &[&str]) -> String {
+pub fn install_command(command: &str, uv: Option<&Path>, python: &Path, extra: &[impl AsRef<str>]) -> String {
     const PIP: &str = "python -m pip install";
     let Some(at) = command.find(PIP) else { return command.to_string() };
-    let extra = extra.iter().map(|e| format!(" {e}")).collect::<String>();
+    let extra = extra.iter().map(|e| format!(" {}", e.as_ref())).collect::<String>();
     let (head, tail) = (&command[..at], &command[at + PIP.len()..]);
     match uv {
         Some(uv) => {
@@ -340,7 +374,6 @@ pub fn install_command(command: &str, uv: Option<&Path>, python: &Path, extra: &
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -350,7 +383,12 @@ mod tests {
         let uv = Path::new("/u/uv");
         let py = Path::new("/l/bin/python");
         assert_eq!(
-            install_command("python -m pip install -v --no-use-pep517 --no-build-isolation -e .", Some(uv), py, &["--no-deps"]),
+            install_command(
+                "python -m pip install -v --no-use-pep517 --no-build-isolation -e .",
+                Some(uv),
+                py,
+                &["--no-deps"]
+            ),
             "/u/uv pip install --compile-bytecode --python /l/bin/python --no-deps -v --no-build-isolation -e ."
         );
         assert_eq!(install_command("python setup.py install", Some(uv), py, &["--no-deps"]), "python setup.py install");
