@@ -187,3 +187,36 @@ pub fn eval_script(
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shape of a published SWE-bench Verified `eval_script` (astropy-12907's, shortened).
+    const OFFICIAL: &str = "#!/bin/bash\nset -uxo pipefail\nsource /opt/miniconda3/bin/activate\nconda activate testbed\n\
+cd /testbed\ngit config --global --add safe.directory /testbed\ncd /testbed\ngit status\ngit show\n\
+git -c core.fileMode=false diff d16b\nsource /opt/miniconda3/bin/activate\nconda activate testbed\n\
+python -m pip install -e .[test] --verbose\ngit checkout d16b a/t.py\ngit apply -v - <<'EOF_114329324912'\n\
+--- a/a/t.py\n+++ b/a/t.py\n+# cd /testbed; conda activate testbed\nEOF_114329324912\n\
+: '>>>>> Start Test Output'\npytest -rA a/t.py\n: '>>>>> End Test Output'\ngit checkout d16b a/t.py\n";
+
+    #[test]
+    fn an_official_eval_script_runs_in_the_worktree_without_conda_and_without_its_install() {
+        assert_eq!(dataset_installs(OFFICIAL), ["python -m pip install -e .[test] --verbose"]);
+        let script = dataset_script(OFFICIAL, Path::new("/w/my tree"));
+        assert!(script.contains("cd '/w/my tree'\n"), "{script}");
+        for gone in ["\nconda activate testbed\n", "git config --global", "git status", "pip install", "/testbed\n"] {
+            assert!(!script.contains(gone), "{gone:?} left in:\n{script}");
+        }
+        assert!(
+            script.contains("+# cd /testbed; conda activate testbed\nEOF_114329324912\n"),
+            "the test patch is kept byte for byte"
+        );
+        assert!(script.contains("pytest -rA a/t.py\nRIGOR_TEST_EXIT_CODE=$?\n"), "{script}");
+        assert!(
+            script.contains(": '>>>>> End Test Output'\necho \">>>>> Test Exit Code: ${RIGOR_TEST_EXIT_CODE:-}\"\n"),
+            "{script}"
+        );
+        assert!(script.ends_with("git checkout d16b a/t.py\n"));
+    }
+}

@@ -279,6 +279,33 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    /// An environment's sources are a repository of their own: the user's clone does not list
+    /// them as a worktree (they live as long as the cache entry), yet they have the commit, its
+    /// files and the clone's tags (for setuptools-scm).
+    #[tokio::test]
+    async fn environment_sources_are_not_registered_as_worktrees_of_the_clone() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().join("repo");
+        git_init(&repo, false);
+        std::fs::write(repo.join("setup.py"), "setup()\n").unwrap();
+        let run = |args: &[&str]| {
+            let out = std::process::Command::new("git").args(args).current_dir(&repo).output().unwrap();
+            assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        };
+        run(&["add", "-A"]);
+        run(&["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"]);
+        run(&["tag", "v1.2.3"]);
+        run(&["pack-refs", "--all"]);
+        let commit = run(&["rev-parse", "HEAD"]);
+        let dest = dir.path().join("entry/src");
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        CloneAt { clone: &repo, commit: &commit }.check_out(&dest).await.unwrap();
+        assert_eq!(std::fs::read_to_string(dest.join("setup.py")).unwrap(), "setup()\n");
+        assert_eq!(git(&dest, &["describe", "--tags"]).await.unwrap(), "v1.2.3");
+        assert_eq!(run(&["worktree", "list"]).lines().count(), 1, "{}", run(&["worktree", "list"]));
+    }
+
     /// A mirror without some blobs (a fetch that left out the largest files), and with the
     /// `worktreeConfig` extension but no repository format version (so git ignores the extension
     /// and refuses per-worktree config): the worktree leaves exactly those files out.

@@ -220,6 +220,17 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn scrubbed_variables_are_not_inherited_but_can_be_set_again() {
+        let dir = std::env::temp_dir();
+        let show = "echo home=${HOME-unset} path=${PATH:+set}";
+        let done = Cmd::new("sh", &["-c", show], &dir).scrub(&["HOME"]).run().await.unwrap();
+        assert_eq!(done.output.trim(), "home=unset path=set");
+        let done = Cmd::new("sh", &["-c", show], &dir).scrub(&["HOME"]).env("HOME", "/x").run().await.unwrap();
+        assert_eq!(done.output.trim(), "home=/x path=set");
+        assert!(crate::env::TEST_RUN_VARIABLES.contains(&"PYTHONDONTWRITEBYTECODE"));
+    }
+
+    #[tokio::test]
     async fn timeout_kills_the_whole_group() {
         let dir = tempfile::tempdir().unwrap();
         // The background child records its pid, then outlives the leader unless the group is killed.

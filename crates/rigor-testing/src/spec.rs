@@ -193,6 +193,23 @@ mod tests {
     }
 
     #[test]
+    fn a_python_project_with_a_package_json_is_python_and_its_requirements_and_test_extra_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("package.json"), "{\"devDependencies\": {\"jest\": \"1\"}}").unwrap();
+        assert_eq!(detect(dir.path()).unwrap().kind, ProjectKind::Node, "JavaScript alone is a Node project");
+        std::fs::write(dir.path().join("setup.py"), "setup(extras_require={'test': ['pytest']})\n").unwrap();
+        std::fs::write(dir.path().join("requirements.txt"), "docutils<0.18\n").unwrap();
+        std::fs::write(dir.path().join("test-requirements.txt"), "html5lib\n").unwrap();
+        let spec = detect(dir.path()).unwrap();
+        assert_eq!(spec.kind, ProjectKind::Python, "{spec:?}");
+        assert_eq!(spec.test_cmd, "pytest -rA");
+        assert_eq!(spec.requirements, ["requirements.txt", "test-requirements.txt"]);
+        assert!(spec.all_requirements, "runtime and test requirements both");
+        assert_eq!(spec.install.as_deref(), Some("python -m pip install -e '.[test]'"));
+        assert!(spec.reinstalls() && spec.has_unpinned(), "installed per instance, bounded by date");
+    }
+
+    #[test]
     fn the_build_digest_ignores_the_test_command() {
         let spec = EnvSpec { pip_packages: vec!["pytest".into()], test_cmd: "pytest".into(), ..Default::default() };
         let other = EnvSpec { test_cmd: "pytest -x".into(), ..spec.clone() };
