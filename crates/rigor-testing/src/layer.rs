@@ -364,7 +364,6 @@ pub fn install_command(command: &str, uv: Option<&Path>, python: &Path, extra: &
     match uv {
         Some(uv) => {
             let tail = tail.replace(" --no-use-pep517", "");
-            let extra = extra.replace(" --offline", " --offline");
             format!("{head}{} pip install --compile-bytecode --python {}{extra}{tail}", uv.display(), python.display())
         }
         None => {
