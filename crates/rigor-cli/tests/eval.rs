@@ -366,4 +366,13 @@ fn eval_fails_when_nothing_could_be_evaluated_and_counts_bad_rows_as_errors() {
     let (code, summary, stderr) = eval_json(work.path(), &format!("{ROW}\n"), &format!("{empty}\n"));
     assert_eq!(code, Some(0), "{summary}\n{stderr}");
     assert_eq!(summary["empty_patch_ids"], json!(["nobody__missing-1"]), "{summary}");
+
+    // An instance without a prediction is incomplete (not evaluated), not an empty patch.
+    let work = tempfile::tempdir().unwrap();
+    let other = ROW.replace("nobody__missing-1", "nobody__missing-2");
+    let (code, summary, stderr) = eval_json(work.path(), &format!("{ROW}\n{other}\n"), &format!("{empty}\n"));
+    assert_eq!(code, Some(0), "{summary}\n{stderr}");
+    assert_eq!(summary["empty_patch_ids"], json!(["nobody__missing-1"]), "{summary}");
+    assert_eq!(summary["incomplete_ids"], json!(["nobody__missing-2"]), "{summary}");
+    assert_eq!(summary["submitted_instances"], 1, "{summary}");
 }
