@@ -13,11 +13,9 @@
 # Usage: bash bench/eval.sh [instance-id,...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rigor/target}"
-if [ -z "${RIGOR:-}" ]; then
-  cargo build --release -q -p rigor-cli
-  RIGOR="$CARGO_TARGET_DIR/release/rigor"
-fi
+# shellcheck source=bench/common.sh
+source bench/common.sh
+rigor_binary
 DATASET="${DATASET:-../shared/data/swe-bench-lite-dev.jsonl}"
 REPOS="${REPOS:-$HOME/.cache/rigor/repos}"
 WORK="${WORK:-$HOME/.cache/rigor/bench-eval}"
@@ -25,16 +23,7 @@ rm -rf "$WORK/logs" "$WORK"/*.json
 mkdir -p "$WORK"
 
 # Only instances whose repository is cloned.
-IDS="${1:-$(python3 - "$DATASET" "$REPOS" <<'PY'
-import json, os, sys
-ids = []
-for line in open(sys.argv[1]):
-    row = json.loads(line)
-    if os.path.isdir(os.path.join(sys.argv[2], row["repo"].replace("/", "__"))):
-        ids.append(row["instance_id"])
-print(",".join(ids))
-PY
-)}"
+IDS="${1:-$(cloned_instances "$DATASET" "$REPOS")}"
 N=$(echo "$IDS" | tr ',' '\n' | wc -l)
 echo "instances: $N (those with a clone under $REPOS)"
 

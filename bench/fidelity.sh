@@ -21,11 +21,9 @@
 # Usage: bash bench/fidelity.sh [instance-id,...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rigor/target}"
-if [ -z "${RIGOR:-}" ]; then
-  cargo build --release -q -p rigor-cli
-  RIGOR="$CARGO_TARGET_DIR/release/rigor"
-fi
+# shellcheck source=bench/common.sh
+source bench/common.sh
+rigor_binary
 DATASET="${DATASET:-$HOME/.cache/rigor/swe-bench-verified.jsonl}"
 REPOS="${REPOS:-$HOME/.cache/rigor/repos}"
 ENVS="${ENVS:-$HOME/.cache/rigor/envs}"
@@ -34,17 +32,7 @@ WORKERS="${WORKERS:-2}"
 rm -rf "$WORK/logs" "$WORK"/*.json
 mkdir -p "$WORK"
 
-IDS="${1:-$(python3 - "$DATASET" "$REPOS" <<'PY'
-import json, os, sys
-ids = []
-for line in open(sys.argv[1]):
-    row = json.loads(line)
-    name = row["repo"].replace("/", "__")
-    if any(os.path.exists(os.path.join(sys.argv[2], n)) for n in (name, name + ".git", row["repo"].split("/")[1])):
-        ids.append(row["instance_id"])
-print(",".join(ids))
-PY
-)}"
+IDS="${1:-$(cloned_instances "$DATASET" "$REPOS")}"
 [ -n "$IDS" ] || { echo "no Verified instance has a clone under $REPOS" >&2; exit 1; }
 echo "instances: $(echo "$IDS" | tr ',' '\n' | wc -l) (those with a clone under $REPOS)"
 
