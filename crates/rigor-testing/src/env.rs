@@ -591,11 +591,28 @@ impl EnvCache {
             self.step(log, sandbox.as_ref(), "bash", &["-c", command], src, &env).await?;
         }
         if let Some(command) = &spec.install {
+            // For an install per instance, the project's build requirements go into the
+            // environment (as the official images had them), and the project builds with them:
+            // uv's date bound does not reach an isolated build environment's own resolution.
+            let mut bound = if uv.is_some() { bound.clone() } else { Vec::new() };
+            if spec.reinstalls() && uv.is_some() && !command.contains("--no-build-isolation") {
+                let build = crate::layer::build_requirements(src);
+                if !build.is_empty() {
+                    let official = crate::layer::date_bound(crate::layer::OFFICIAL_IMAGES_DATE);
+                    let (prog, mut args) = unbounded(build);
+                    args.splice(2..2, official);
+                    match self.step(log, sandbox.as_ref(), &prog, &words(&args), src, &env).await {
+                        Ok(()) => bound.push("--no-build-isolation".into()),
+                        Err(e) => log.line(&format!("the build requirements stay out of the environment: {e}")),
+                    }
+                }
+            }
             let command = install_command(command, uv.as_deref(), Path::new(&vpython), &bound);
             self.step(log, sandbox.as_ref(), "bash", &["-c", &command], src, &env).await?;
             if spec.reinstalls() {
                 // Each instance installs its own copy on a layer (crate::layer): the environment
-                // keeps the project's dependencies, not the project at the environment commit.
+                // keeps the project's dependencies and build requirements, not the project at
+                // the environment commit.
                 let names = self
                     .run_capture(
                         sandbox.as_ref(),

@@ -13,8 +13,9 @@
 //! `.pth` files included) after the layer's, so the layer wins; the cached environment's console
 //! scripts copied with their interpreter line pointing at the layer; then, in the worktree and
 //! confined like a test run, the spec's `pre_install` and `install` commands, the install with
-//! `--no-deps`, offline first (a warm uv cache needs no network) and with the network only if
-//! that fails; then the requirements of the installed project that the two environments do not
+//! `--no-deps`, offline and without an isolated build environment first (the cached environment
+//! holds the project's build requirements), isolated next, and with the network only if that
+//! fails; then the requirements of the installed project that the two environments do not
 //! satisfy, installed into the layer (new dependencies). Changes the `pre_install` commands make
 //! to tracked files are committed in the worktree (as the official image does), so they are not
 //! part of any patch. Everything is byte-compiled, within the instance's date bound.
@@ -241,14 +242,22 @@ pub async fn install_layer(
                 return Err(format!("the pre-install command `{command}` failed"));
             }
         }
-        let bound = exclude_newer.or(spec.exclude_newer.as_deref()).map(date_bound).unwrap_or_default();
+        let bound = exclude_newer.or(spec.exclude_newer.as_deref()).filter(|_| uv.is_some());
+        let bound = bound.map(date_bound).unwrap_or_default();
         let with = |extra: &[&'static str]| -> Vec<String> {
             extra.iter().map(|e| e.to_string()).chain(bound.iter().cloned()).collect()
         };
         if let Some(command) = &spec.install {
+            // The environment holds the project's build requirements (crate::env installs them
+            // for a spec that reinstalls): without an isolated build environment to make, the
+            // install takes a fraction of the time. Then isolated, offline; then with the network.
+            let quick = with(&["--no-deps", "--offline", "--no-build-isolation"]);
+            let quick = install_command(command, uv.as_deref(), &layer_python, &quick);
             let offline = install_command(command, uv.as_deref(), &layer_python, &with(&["--no-deps", "--offline"]));
             let online = install_command(command, uv.as_deref(), &layer_python, &with(&["--no-deps"]));
-            steps.install(&offline, &online).await?;
+            if uv.is_none() || command.contains("--no-build-isolation") || !steps.run(&quick, false).await? {
+                steps.install(&offline, &online).await?;
+            }
             let mut probe = vec![
                 layer_python.display().to_string(),
                 "-c".into(),
@@ -350,6 +359,15 @@ pub fn date_bound(date: &str) -> Vec<String> {
         args.push(format!("{tool}={tools}"));
     }
     args
+}
+
+/// The build requirements a project's `pyproject.toml` in `dir` declares (`[build-system]
+/// requires`), if it has any.
+pub fn build_requirements(dir: &Path) -> Vec<String> {
+    let Ok(text) = std::fs::read_to_string(dir.join("pyproject.toml")) else { return Vec::new() };
+    let Ok(table) = text.parse::<toml::Table>() else { return Vec::new() };
+    let requires = table.get("build-system").and_then(|b| b.get("requires")).and_then(|r| r.as_array());
+    requires.map(|r| r.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()).unwrap_or_default()
 }
 
 /// A spec's install command as it runs for the environment at `python`: `python -m pip install`
