@@ -279,7 +279,13 @@ pub async fn install_layer(
                         extra,
                     )
                 };
-                steps.install(&pip(&with(&["--offline"])), &pip(&with(&[]))).await?;
+                if let Err(bounded) = steps.install(&pip(&with(&["--offline"])), &pip(&with(&[]))).await {
+                    // The instance pins a release newer than its issue (its base commit is later):
+                    // it gets that release, as the official image did.
+                    if !steps.run(&pip(&[]), true).await? {
+                        return Err(bounded);
+                    }
+                }
             }
         }
         if !spec.pre_install.is_empty() {
