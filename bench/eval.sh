@@ -13,11 +13,7 @@
 # Usage: bash bench/eval.sh [instance-id,...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rigor/target}"
-if [ -z "${RIGOR:-}" ]; then
-  cargo build --release -q -p rigor-cli
-  RIGOR="$CARGO_TARGET_DIR/release/rigor"
-fi
+. bench/rigor-binary.sh
 DATASET="${DATASET:-../shared/data/swe-bench-lite-dev.jsonl}"
 REPOS="${REPOS:-$HOME/.cache/rigor/repos}"
 WORK="${WORK:-$HOME/.cache/rigor/bench-eval}"

@@ -16,14 +16,11 @@
 # Repositories: bare git directories under $MIRRORS (default /work/.mirror/<owner>+<name>/repo, as
 # `fetch` leaves them) are linked as $WORK/repos/<owner>__<name>; instances whose repository is
 # absent are left out (and named). Needs root (the Slurm daemons).
-# Usage: bash bench/slurm.sh            (RIGOR=path/to/rigor to use a built binary)
+# Usage: bash bench/slurm.sh [instance-id,...]   (the timed runs; default: every instance with a
+#        mirror; RIGOR=path/to/rigor to use a built binary; WARM=0 skips the warm-up run)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rigor/target}"
-if [ -z "${RIGOR:-}" ]; then
-  cargo build --release -q -p rigor-cli
-  RIGOR="$CARGO_TARGET_DIR/release/rigor"
-fi
+. bench/rigor-binary.sh
 DATASET="$(realpath "${DATASET:-../shared/data/swe-bench-lite-dev.jsonl}")"
 MIRRORS="${MIRRORS:-/work/.mirror}"
 WORK="${WORK:-$HOME/.cache/rigor/bench-slurm}"
@@ -32,7 +29,7 @@ rm -rf "$WORK/logs" "$WORK"/*.json "$WORK/scratch"
 mkdir -p "$WORK/repos"
 cd "$WORK"
 
-IDS=$(python3 - "$DATASET" "$MIRRORS" <<'PY'
+ALL_IDS=$(python3 - "$DATASET" "$MIRRORS" <<'PY'
 import json, os, sys
 ids, missing = [], set()
 for line in open(sys.argv[1]):
@@ -50,8 +47,9 @@ for repo in sorted(missing):
 print(",".join(ids))
 PY
 )
+IDS="${1:-$ALL_IDS}"
 N=$(echo "$IDS" | tr ',' '\n' | wc -l)
-echo "instances: $N"
+echo "instances timed: $N of $(echo "$ALL_IDS" | tr ',' '\n' | wc -l) with a mirror"
 
 run() { # run-id, extra args... → wall seconds
   local id=$1; shift
@@ -64,7 +62,7 @@ run() { # run-id, extra args... → wall seconds
 }
 
 # Warm-up: builds (or finds) every environment, and records the timings the plans use.
-run warm --workers 2 >/dev/null
+[ "${WARM:-1}" = 0 ] || run warm --workers 2 >/dev/null
 LOCAL=$(run local --workers 2)
 SLURM=$(run slurm --executor slurm --slurm-array-parallelism 2 --slurm-cpus-per-task 1 --workers 1)
 SLURM1=$(run slurm1 --executor slurm --slurm-array-parallelism 2 --slurm-cpus-per-task 1 --workers 1 --slurm-instances-per-task 1)
@@ -81,7 +79,7 @@ for repo, n in split.items():
                           "patch": "", "test_patch": "", "version": "1.0", "problem_statement": "",
                           "FAIL_TO_PASS": "[]", "PASS_TO_PASS": "[]"}))
 PY
-"$RIGOR" eval --dataset "$DATASET" --repos repos --output . --run-id plan-dev --instance-ids "$IDS" --predictions gold \
+"$RIGOR" eval --dataset "$DATASET" --repos repos --output . --run-id plan-dev --instance-ids "$ALL_IDS" --predictions gold \
   --executor slurm --slurm-array-parallelism 2 --dry-run > plan-dev.txt
 "$RIGOR" eval --dataset full.jsonl --repos repos --output . --run-id plan-full --predictions gold \
   --executor slurm --slurm-partition cpu --slurm-array-parallelism 64 --slurm-cpus-per-task 1 --dry-run > plan-full.txt
@@ -125,7 +123,7 @@ PY
 echo
 echo "## 3. Dry-run plans"
 echo
-echo "### $N dev instances, 2 at once"
+echo "### the dev instances with a mirror, 2 at once"
 cat plan-dev.txt
 echo
 echo "### 2,294 instances (made-up rows, SWE-bench's repository proportions), 64 at once"
