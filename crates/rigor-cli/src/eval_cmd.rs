@@ -755,3 +755,24 @@ fn status(args: &EvalArgs) -> Result<u8> {
     }
     Ok(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn array_tasks_run_this_command_without_the_submitter_s_own_flags() {
+        let argv =
+            ["eval", "--dataset", "d", "--no-wait", "--run-id", "x", "--output=o", "--dry-run", "--executor", "slurm"]
+                .map(String::from);
+        let args = worker_args(argv.into_iter(), "r", std::path::Path::new("/abs/out"));
+        assert_eq!(args, ["eval", "--dataset", "d", "--executor", "slurm", "--run-id", "r", "--output", "/abs/out"]);
+    }
+
+    #[test]
+    fn longest_tasks_first_onto_the_least_loaded_slot() {
+        assert_eq!(packed(&[5.0, 4.0, 3.0, 3.0, 3.0], 2), 10.0);
+        assert_eq!(packed(&[1.0; 10], 64), 1.0);
+        assert_eq!(hms(3725.0), "1:02:05");
+    }
+}

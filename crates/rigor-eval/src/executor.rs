@@ -606,10 +606,7 @@ pub type EngineByName = dyn Fn(&str) -> Result<Arc<dyn ArrayEngine>, ExecutorErr
 /// The state of the run in `run_dir`: instances are done when their record says so; the others
 /// stand as their latest task does (`engine` gives the engine named in a submission; a run
 /// without submissions ran locally, and only its records are read).
-pub fn status(
-    run_dir: &Path,
-    engine: &EngineByName,
-) -> Result<RunState, ExecutorError> {
+pub fn status(run_dir: &Path, engine: &EngineByName) -> Result<RunState, ExecutorError> {
     if !run_dir.is_dir() {
         return Err(ExecutorError::Invalid(format!(
             "no run at {}: check --run-id and --output (the --output of the `rigor eval` that started it)",
