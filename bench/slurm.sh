@@ -76,7 +76,7 @@ split = {"django/django": 850, "sympy/sympy": 386, "scikit-learn/scikit-learn": 
 for repo, n in split.items():
     for i in range(n):
         print(json.dumps({"instance_id": f"{repo.replace('/', '__')}-{i}", "repo": repo, "base_commit": "0" * 40,
-                          "patch": "", "test_patch": "", "version": "1.0", "problem_statement": "",
+                          "patch": "-", "test_patch": "-", "version": "1.0", "problem_statement": "-",
                           "FAIL_TO_PASS": "[]", "PASS_TO_PASS": "[]"}))
 PY
 "$RIGOR" eval --dataset "$DATASET" --repos repos --output . --run-id plan-dev --instance-ids "$ALL_IDS" --predictions gold \
