@@ -35,6 +35,11 @@ const SPAWN_ALLOWED: &[(&str, &str)] = &[
     ("crates/rigor-test-support/", "fixtures of tests (repositories, scripted servers)"),
     ("crates/rigor-model/src/acquire.rs", "downloads and builds of local model servers the user asked for"),
     (
+        "crates/rigor-eval/src/slurm.rs",
+        "Slurm's own client commands (sbatch, squeue, sacct, scontrol) with arguments rigor builds; the \
+         tasks they start run the rigor binary itself",
+    ),
+    (
         "crates/rigor-cli/src/doctor.rs",
         "`rigor doctor` asks fixed host tools (bwrap, git, python3, ...) for their version; nothing \
          the model or a repository chooses",

@@ -146,9 +146,32 @@ pub struct Config {
     pub prices: BTreeMap<String, Pricing>,
     /// The sandbox and action policy (`[sandbox]`).
     pub sandbox: SandboxSettings,
+    /// Defaults of `rigor eval --executor slurm` (`[slurm]`).
+    pub slurm: SlurmSettings,
     /// Settings of the repository file that were ignored, and why (for the front end to show).
     #[serde(skip)]
     pub ignored: Vec<String>,
+}
+
+/// `[slurm]`: where and with what `rigor eval --executor slurm` runs its array tasks (the
+/// `--slurm-*` flags override each).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SlurmSettings {
+    /// `--partition`.
+    pub partition: Option<String>,
+    /// How many tasks may run at once (`--array=…%N`).
+    pub array_parallelism: Option<usize>,
+    /// `--cpus-per-task`.
+    pub cpus_per_task: Option<u32>,
+    /// `--mem` (e.g. `8G`).
+    pub mem: Option<String>,
+    /// `--time` of one task (e.g. `2:00:00`).
+    pub time: Option<String>,
+    /// Instances per array task (default: about four tasks per slot that may run at once).
+    pub instances_per_task: Option<usize>,
+    /// More `sbatch` arguments, as they are (e.g. `["--account=lab", "--qos=long"]`).
+    pub sbatch_args: Vec<String>,
 }
 
 /// The config file of the user (`$XDG_CONFIG_HOME/rigor/config.toml`).
@@ -334,6 +357,9 @@ pub fn restrict_repository_table(table: &mut toml::Table, trusted: &toml::Table)
     const ADVICE: &str = "set it in your own config file (~/.config/rigor/config.toml) or with a flag";
     let mut ignored = Vec::new();
     let mut drop = |what: String, why: &str| ignored.push(format!("{what} ignored: {why}; {ADVICE}"));
+    if table.remove("slurm").is_some() {
+        drop("[slurm]".to_string(), "a repository cannot choose where evaluations run");
+    }
     if table.remove("prices").is_some() {
         drop("[prices]".to_string(), "a repository cannot change what rigor counts against your budgets");
     }

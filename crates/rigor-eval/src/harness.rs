@@ -268,6 +268,11 @@ impl Evaluation {
                 r
             }
         };
+        // Stopped while it finished (a batch scheduler's signal reaches the tests too, and a killed
+        // test run must not become a verdict): not recorded, as a cancelled instance is not.
+        if self.cancel.load(Ordering::SeqCst) && result.status != InstanceStatus::Interrupted {
+            return None;
+        }
         if result.finished_at.is_empty() {
             result.finished_at = chrono::Utc::now().to_rfc3339();
         }

@@ -14,9 +14,13 @@
 //! or an external agent command. [`localization`] measures the code graph's
 //! localization (Acc@k) on the same rows and clones.
 //!
+//! [`executor`] decides where the harness runs: in this process, or as the tasks of a batch
+//! scheduler's array job ([`slurm`]), all writing the same records.
+//!
 //! The modules depend on each other in one direction: [`harness`] drives [`agent`], [`swt`] and
 //! the grading of patches, all of which work on a [`prepared::Prepared`] instance and write
-//! [`record`]s; [`report`] reads the records. Nothing imports [`harness`].
+//! [`record`]s; [`report`] reads the records. Nothing imports [`harness`] but [`executor`], the
+//! layer above it; a batch engine ([`slurm`]) knows only the executor's seam.
 //!
 //! This crate never prints: progress reaches front ends through [`harness::Progress`] callbacks.
 //! It never fetches anything from the internet at evaluation time (environment builds use the
@@ -24,6 +28,7 @@
 
 pub mod agent;
 pub mod dataset;
+pub mod executor;
 pub mod grading;
 pub mod harness;
 pub mod localization;
@@ -32,6 +37,7 @@ pub mod prepared;
 pub mod record;
 pub mod report;
 pub mod repos;
+pub mod slurm;
 pub mod spec;
 pub mod swt;
 
@@ -43,9 +49,10 @@ pub use rigor_testing as testing;
 mod tests {
     /// Each module's source (what it imports is read from the code before its tests, comments
     /// left out).
-    const MODULES: [(&str, &str); 12] = [
+    const MODULES: [(&str, &str); 14] = [
         ("agent", include_str!("agent.rs")),
         ("dataset", include_str!("dataset.rs")),
+        ("executor", include_str!("executor.rs")),
         ("grading", include_str!("grading.rs")),
         ("harness", include_str!("harness.rs")),
         ("localization", include_str!("localization.rs")),
@@ -54,6 +61,7 @@ mod tests {
         ("record", include_str!("record.rs")),
         ("report", include_str!("report.rs")),
         ("repos", include_str!("repos.rs")),
+        ("slurm", include_str!("slurm.rs")),
         ("spec", include_str!("spec.rs")),
         ("swt", include_str!("swt.rs")),
     ];
@@ -74,7 +82,8 @@ mod tests {
     #[test]
     fn no_module_imports_the_harness_and_the_records_import_no_evaluation_step() {
         for (name, _) in MODULES {
-            if name != "harness" {
+            // The executor is the layer above the harness: it decides where the harness runs.
+            if name != "harness" && name != "executor" {
                 assert!(!imports(name).contains(&"harness"), "{name} imports the harness");
             }
         }
@@ -83,5 +92,7 @@ mod tests {
             assert!(!records.contains(&step), "record imports {step}: {records:?}");
         }
         assert!(imports("swt").contains(&"record"), "the check does not see imports");
+        // A batch engine knows nothing of instances or evaluations.
+        assert_eq!(imports("slurm"), ["executor"], "slurm imports more than the executor's seam");
     }
 }

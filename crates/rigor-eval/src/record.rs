@@ -36,8 +36,10 @@ pub enum InstanceStatus {
     InfraFailure,
     /// Anything else went wrong (missing clone or commit, a crash, the agent failed).
     Error,
-    /// The user stopped the evaluation while the agent worked on this instance: the agent's
-    /// record is kept, nothing was graded, and a resumed run evaluates the instance again.
+    /// The evaluation stopped before this instance was graded: the user stopped it while the agent
+    /// worked (the agent's record is kept), or the executor lost the task evaluating it (a Slurm
+    /// array task that failed, timed out, was cancelled or preempted: [`InstanceResult::lost`]).
+    /// A resumed run (or a resubmission) evaluates the instance again.
     Interrupted,
 }
 
@@ -151,6 +153,27 @@ pub struct InstanceResult {
     /// Finish time (RFC 3339).
     #[serde(default)]
     pub finished_at: String,
+    /// The batch task that was to evaluate this instance ended without a result for it (status
+    /// `interrupted`; see [`crate::executor`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lost: Option<LostTask>,
+}
+
+/// A task of a batch executor that ended without recording an instance: which task, and the
+/// scheduler's word on why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LostTask {
+    /// The executor (`slurm`).
+    pub executor: String,
+    /// The scheduler's job id (an array job's id).
+    pub job: String,
+    /// The task's index in the array.
+    pub task: usize,
+    /// The scheduler's final state of the task (`TIMEOUT`, `CANCELLED`, `FAILED`, `NODE_FAIL`,
+    /// `PREEMPTED`, `OUT_OF_MEMORY`, ...; `UNKNOWN` when it no longer knows the task).
+    pub state: String,
+    /// The scheduler's reason and exit code, as it gave them.
+    pub reason: String,
 }
 
 impl InstanceResult {
@@ -173,6 +196,7 @@ impl InstanceResult {
             agent: None,
             missing_files: Vec::new(),
             finished_at: String::new(),
+            lost: None,
         }
     }
 }
