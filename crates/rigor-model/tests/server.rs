@@ -158,3 +158,39 @@ async fn bad_requests_and_a_full_queue_get_clear_http_errors() {
     let ok = http.post(&url).json(&json!({"messages": question(), "max_tokens": 4})).send().await.unwrap();
     assert_eq!(ok.status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_request_is_logged_with_its_prompt_cached_tokens_and_rates() {
+    let path = fetch(find_known("smollm2").unwrap(), &|_| {}).unwrap();
+    let engine = Engine::load(&path, 0).unwrap().shared();
+    let lines = std::sync::Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = lines.clone();
+    let log: rigor_model::server::RequestLog = std::sync::Arc::new(move |line| sink.lock().unwrap().push(line.into()));
+    let app = rigor_model::server::logged_router(engine, "smollm2", 2, log);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let http = reqwest::Client::new();
+    let mut usages = Vec::new();
+    for _ in 0..2 {
+        let reply: Value = http
+            .post(format!("http://{addr}/v1/chat/completions"))
+            .json(&json!({"model": "smollm2", "messages": question(), "max_tokens": 8}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        usages.push(reply["usage"].clone());
+    }
+    let lines = lines.lock().unwrap().clone();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    for (line, usage) in lines.iter().zip(&usages) {
+        let (prompt, cached) = (&usage["prompt_tokens"], &usage["prompt_tokens_details"]["cached_tokens"]);
+        assert!(line.starts_with(&format!("request: {prompt} prompt tokens ({cached} cached), prefill ")), "{line}");
+        assert!(line.contains(" tok/s), decode ") && line.contains("finish "), "{line}");
+    }
+    // The second request reuses the first one's prompt from the KV cache, and the log says so.
+    assert!(usages[1]["prompt_tokens_details"]["cached_tokens"].as_u64().unwrap() > 0, "{usages:?}");
+}
