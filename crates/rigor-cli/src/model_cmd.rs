@@ -6,9 +6,9 @@ use std::net::SocketAddr;
 
 use anyhow::{Context, Result, anyhow};
 use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rigor_core::config::Config;
 use rigor_llm::{Provider, build_provider};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rigor_model::acquire::{self, DEFAULT_MODEL, FetchProgress, find_known};
 
 /// `rigor model ...`.

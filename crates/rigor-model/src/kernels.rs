@@ -492,7 +492,9 @@ fn portable_quad(format: Format, packed: &[u8], x: ActivationRow<'_>) -> [f32; Q
         let block = &packed[at..];
         let a = &x.qs[b * BLOCK..(b + 1) * BLOCK];
         // Integer dot product of row `j`'s weights (bytes `w`, read as `value`) with `a`.
-        let dot = |w: &[u8], value: &dyn Fn(u8) -> i32| -> i32 { w.iter().zip(a).map(|(&w, &v)| value(w) * i32::from(v)).sum() };
+        let dot = |w: &[u8], value: &dyn Fn(u8) -> i32| -> i32 {
+            w.iter().zip(a).map(|(&w, &v)| value(w) * i32::from(v)).sum()
+        };
         for (j, t) in total.iter_mut().enumerate() {
             let nibble = |w: u8| i32::from((w >> (4 * (j % 2))) & 15);
             let signed = |w: u8| i32::from(w as i8);

@@ -52,8 +52,7 @@ pub fn router(engine: SharedEngine, model: impl Into<String>, queue: usize) -> R
 
 /// [`router`], reporting each request to `log` when it ends.
 pub fn logged_router(engine: SharedEngine, model: impl Into<String>, queue: usize, log: RequestLog) -> Router {
-    let state =
-        ServerState { engine, model: model.into(), admission: Arc::new(Semaphore::new(queue + 1)), queue, log };
+    let state = ServerState { engine, model: model.into(), admission: Arc::new(Semaphore::new(queue + 1)), queue, log };
     Router::new()
         .route("/health", get(health))
         .route("/v1/models", get(models))

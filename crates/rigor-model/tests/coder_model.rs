@@ -4,6 +4,8 @@
 //! say so and pass; CI runs the SmolLM2 tests in `inference.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
@@ -33,17 +35,8 @@ fn the_coder_models_logits_do_not_depend_on_how_the_tokens_were_batched() {
     let mut model = Transformer::load(&mut GgufFile::open(&path).unwrap()).unwrap();
     assert_eq!(model.config().architecture, "qwen2");
     let tokens: Vec<u32> = (0..24).map(|i| 1000 + i * 4999).collect();
-    let whole = model.forward(&tokens).unwrap();
-    assert_eq!(whole.len(), 151_936);
-    for split in [1, 11, 23] {
-        model.truncate(0);
-        model.forward(&tokens[..split]).unwrap();
-        let mut last = Vec::new();
-        for chunk in tokens[split..].chunks(if split == 11 { 6 } else { 1 }) {
-            last = model.forward(chunk).unwrap();
-        }
-        assert!(whole == last, "split at {split}: the logits differ");
-    }
+    assert_eq!(model.forward(&tokens).unwrap().len(), 151_936);
+    common::assert_batching_changes_no_logit(&mut model, &tokens, &[1, 11, 23], (11, 6));
 }
 
 #[test]
