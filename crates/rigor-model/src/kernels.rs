@@ -800,7 +800,11 @@ mod tests {
             block.iter_mut().for_each(|b| *b = random.next() as u8);
             let mut scale = || {
                 let r = random.next();
-                let bits = if r % 3 == 0 { EDGES[(r >> 8) as usize % EDGES.len()] } else { (r >> 16) as u16 & 0x3fff };
+                let bits = if r.is_multiple_of(3) {
+                    EDGES[(r >> 8) as usize % EDGES.len()]
+                } else {
+                    (r >> 16) as u16 & 0x3fff
+                };
                 bits.to_le_bytes()
             };
             match dtype {
