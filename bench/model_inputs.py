@@ -1,13 +1,15 @@
-"""Writes the inputs of bench/model.sh into DIR: prompt.txt (about 1,000 tokens) and turn0.txt
+"""Writes the inputs of bench/model.sh into DIR: prompt1k.txt, prompt3k.txt and prompt8k.txt
+(about 1,000, 3,000 and 8,000 tokens: a Python module repeated, then a question), and turn0.txt
 (an agent's system prompt with tool descriptions) .. turnN.txt (observations, one per turn)."""
 import pathlib
 import sys
 
 out = pathlib.Path(sys.argv[1])
 source = (pathlib.Path(__file__).resolve().parent.parent / "examples/durations/durations.py").read_text()
-out.joinpath("prompt.txt").write_text(
-    "Here is a Python module.\n\n" + (source + "\n") * 3 + "\nExplain what parse_duration does, step by step."
-)
+for name, copies in (("prompt1k", 3), ("prompt3k", 9), ("prompt8k", 23)):
+    out.joinpath(f"{name}.txt").write_text(
+        "Here is a Python module.\n\n" + (source + "\n") * copies + "\nExplain what parse_duration does, step by step."
+    )
 system = ["You are rigor, a careful software engineer. Fix the issue in the repository, prove the fix, then finish."]
 for name, desc in [
     ("bash", "Run a shell command in a persistent session in the workspace. Arguments: command (string, required)."),

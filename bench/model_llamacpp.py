@@ -2,7 +2,7 @@
 
 Same measurements as crates/rigor-model/examples/model_bench.rs, same GGUF, prompt, threads,
 greedy decoding; prints one JSON object.
-Usage: model_llamacpp.py MODEL THREADS PROMPT_FILE GEN_TOKENS TURN_FILE...
+Usage: model_llamacpp.py MODEL THREADS PROMPT_FILE[,PROMPT_FILE...] GEN_TOKENS TURN_FILE...
 """
 import json
 import resource
@@ -15,7 +15,7 @@ model, threads, prompt_file, gen_tokens = sys.argv[1], int(sys.argv[2]), sys.arg
 turns = [open(f).read() for f in sys.argv[5:]]
 
 t = time.perf_counter()
-llm = Llama(model_path=model, n_threads=threads, n_threads_batch=threads, n_ctx=8192, n_batch=512, verbose=False)
+llm = Llama(model_path=model, n_threads=threads, n_threads_batch=threads, n_ctx=10240, n_batch=512, verbose=False)
 load_s = time.perf_counter() - t
 
 
@@ -30,13 +30,15 @@ llm.reset()
 llm.eval(chat_tokens([{"role": "user", "content": "Hi"}]))
 llm.reset()
 
-prompt = open(prompt_file).read()
-tokens = chat_tokens([{"role": "user", "content": prompt}])
-t = time.perf_counter()
-llm.eval(tokens)
-pp_s = time.perf_counter() - t
-llm.sample(temp=0.0)
-ttft_s = time.perf_counter() - t
+prefill = []
+for file in prompt_file.split(","):
+    tokens = chat_tokens([{"role": "user", "content": open(file).read()}])
+    llm.reset()
+    t = time.perf_counter()
+    llm.eval(tokens)
+    pp_s = time.perf_counter() - t
+    llm.sample(temp=0.0)
+    prefill.append({"prompt_tokens": len(tokens), "pp_tps": len(tokens) / pp_s, "ttft_s": time.perf_counter() - t})
 
 llm.reset()
 gen_prompt = chat_tokens([{"role": "user", "content": "Write a long story about a dragon who learns to program."}])
@@ -75,9 +77,10 @@ print(json.dumps({
     "engine": "llama.cpp (llama-cpp-python)",
     "threads": threads,
     "load_s": load_s,
-    "prompt_tokens": len(tokens),
-    "pp_tps": len(tokens) / pp_s,
-    "ttft_s": ttft_s,
+    "prompt_tokens": prefill[0]["prompt_tokens"],
+    "pp_tps": prefill[0]["pp_tps"],
+    "ttft_s": prefill[0]["ttft_s"],
+    "prefill": prefill,
     "gen_tokens": count,
     "tg_tps": tg_tps,
     "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,

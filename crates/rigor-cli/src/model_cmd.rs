@@ -6,9 +6,10 @@ use std::net::SocketAddr;
 
 use anyhow::{Context, Result, anyhow};
 use clap::{Args, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rigor_core::config::Config;
 use rigor_llm::{Provider, build_provider};
-use rigor_model::acquire::{self, DEFAULT_MODEL, find_known};
+use rigor_model::acquire::{self, DEFAULT_MODEL, FetchProgress, find_known};
 
 /// `rigor model ...`.
 #[derive(Subcommand)]
@@ -34,7 +35,7 @@ pub struct ServeArgs {
     /// Address to bind; loopback by default.
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
-    /// A catalogue name (smollm2) or the path of a GGUF file.
+    /// A catalogue name (smollm2, qwen2.5-coder-1.5b) or the path of a GGUF file.
     #[arg(long, short, default_value = DEFAULT_MODEL)]
     model: String,
     /// Requests allowed to wait while one runs; more get HTTP 503.
@@ -67,12 +68,15 @@ pub async fn model(action: ModelAction) -> Result<u8> {
 fn list() -> Result<u8> {
     println!("models directory: {}", acquire::models_dir().display());
     for model in acquire::list() {
-        let state = if model.present { "present" } else { "not fetched" };
-        println!("{:<12} {:>7.1} MB  {:<11}  {}", model.name, model.size as f64 / 1e6, state, model.description);
+        let state = if model.present { "downloaded" } else { "not fetched" };
+        println!("{:<20} {:>7.1} MB  {:<11}  {}", model.name, model.size as f64 / 1e6, state, model.description);
+        if !model.license.is_empty() {
+            println!("{:<20} licence: {}", "", model.license);
+        }
         if model.present {
-            println!("{:<12} {}", "", model.path.display());
+            println!("{:<20} {}", "", model.path.display());
         } else {
-            println!("{:<12} fetch it with: rigor model fetch {}", "", model.name);
+            println!("{:<20} fetch it with: rigor model fetch {}", "", model.name);
         }
     }
     Ok(0)
@@ -86,8 +90,27 @@ async fn fetch(name: &str) -> Result<u8> {
             names.join(", ")
         ));
     };
-    let path = tokio::task::spawn_blocking(move || acquire::fetch(model, &|line| eprintln!("rigor: {line}"))).await??;
-    println!("{}", path.display());
+    // Stages as lines; bytes on a bar (drawn only on a terminal).
+    let bar = ProgressBar::hidden();
+    if let Ok(style) = ProgressStyle::with_template("{bar:30} {bytes}/{total_bytes} · {bytes_per_sec} · eta {eta}") {
+        bar.set_style(style);
+    }
+    let shown = bar.clone();
+    let path = tokio::task::spawn_blocking(move || {
+        acquire::fetch(model, &|event| match event {
+            FetchProgress::Stage(line) => shown.suspend(|| eprintln!("rigor: {line}")),
+            FetchProgress::Bytes { done, total } => {
+                if shown.is_hidden() && done < total {
+                    shown.set_draw_target(ProgressDrawTarget::stderr());
+                }
+                shown.set_length(total);
+                shown.set_position(done);
+            }
+        })
+    })
+    .await?;
+    bar.finish_and_clear();
+    println!("{}", path?.display());
     Ok(0)
 }
 
@@ -113,7 +136,9 @@ async fn serve(args: ServeArgs) -> Result<u8> {
     let local = listener.local_addr()?;
     // One line on stdout with the URL, so scripts can wait for it.
     println!("serving {name} at http://{local}/v1 (model name \"{name}\")");
-    let app = rigor_model::server::router(engine.shared(), name, args.queue);
+    // One line per request on stderr: prompt and cached tokens, prefill and decode rates.
+    let log: rigor_model::server::RequestLog = std::sync::Arc::new(|line| eprintln!("rigor: {line}"));
+    let app = rigor_model::server::logged_router(engine.shared(), name, args.queue, log);
     // Streamed tokens are many small writes: TCP_NODELAY keeps Nagle's algorithm from holding them.
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
         let _ = tcp.set_nodelay(true);

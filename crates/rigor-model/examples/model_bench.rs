@@ -2,8 +2,10 @@
 //! token, generation speed, peak RSS, and the per-turn cost of an agent loop with and without
 //! KV-prefix reuse. Prints one JSON object.
 //!
-//! Usage: model_bench MODEL THREADS PROMPT_FILE GEN_TOKENS TURN_FILE...   (MODEL: a GGUF path or
-//! `smollm2`, fetched like `rigor model fetch smollm2` when absent)
+//! Usage: model_bench MODEL THREADS PROMPT_FILE[,PROMPT_FILE...] GEN_TOKENS TURN_FILE...   (MODEL: a
+//! GGUF path or a catalogue name, fetched like `rigor model fetch` when absent; each prompt is
+//! processed from a cold cache: one prompt size per file). `model_bench MODEL --path` prints the
+//! GGUF's path (fetching it when absent) and exits.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::atomic::AtomicBool;
@@ -23,8 +25,20 @@ fn peak_rss_mb() -> f64 {
     kb / 1024.0
 }
 
+/// The GGUF a catalogue name or path names, fetched when it is a catalogue model not yet there.
+fn model_file(model: &str) -> std::path::PathBuf {
+    match rigor_model::acquire::find_known(model) {
+        Some(known) => rigor_model::acquire::fetch(known, &|p| eprintln!("{p:?}")).unwrap(),
+        None => std::path::PathBuf::from(model),
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
+    if args.get(2).map(String::as_str) == Some("--path") {
+        println!("{}", model_file(&args[1]).display());
+        return;
+    }
     let (model, threads, prompt_file, gen_tokens) =
         (&args[1], args[2].parse::<usize>().unwrap(), &args[3], args[4].parse::<usize>().unwrap());
     let turns: Vec<String> = args[5..].iter().map(|f| std::fs::read_to_string(f).unwrap()).collect();
@@ -32,10 +46,7 @@ fn main() {
     // SAFETY: no other thread exists yet.
     unsafe { std::env::set_var("CANDLE_NUM_THREADS", threads.to_string()) };
     let never = AtomicBool::new(false);
-    let path = match rigor_model::acquire::find_known(model) {
-        Some(known) => rigor_model::acquire::fetch(known, &|line| eprintln!("{line}")).unwrap(),
-        None => std::path::PathBuf::from(model),
-    };
+    let path = model_file(model);
     let started = Instant::now();
     let mut engine = Engine::load(&path, threads).unwrap();
     let load_s = started.elapsed().as_secs_f64();
@@ -45,16 +56,20 @@ fn main() {
     engine.complete(&warm, &GenerationParams { max_tokens: 2, ..Default::default() }, &mut |_| {}, &never).unwrap();
     engine.reset();
 
-    let prompt = std::fs::read_to_string(prompt_file).unwrap();
-    let messages = vec![ChatMessage::new("user", prompt)];
-    let tokens = engine.prompt_tokens(&messages).unwrap();
-    // Prompt processing: the whole prompt, cold cache, one token generated.
-    let t = Instant::now();
-    let g = engine
-        .complete(&messages, &GenerationParams { max_tokens: 1, ..Default::default() }, &mut |_| {}, &never)
-        .unwrap();
-    let ttft_s = t.elapsed().as_secs_f64();
-    let pp_tps = g.prompt_tokens as f64 / g.prefill_time.as_secs_f64();
+    let mut prefill = Vec::new();
+    for file in prompt_file.split(',') {
+        let prompt = std::fs::read_to_string(file).unwrap();
+        let messages = vec![ChatMessage::new("user", prompt)];
+        // Prompt processing: the whole prompt, cold cache, one token generated.
+        engine.reset();
+        let t = Instant::now();
+        let g = engine
+            .complete(&messages, &GenerationParams { max_tokens: 1, ..Default::default() }, &mut |_| {}, &never)
+            .unwrap();
+        let ttft_s = t.elapsed().as_secs_f64();
+        let pp_tps = g.prompt_tokens as f64 / g.prefill_time.as_secs_f64();
+        prefill.push(serde_json::json!({"prompt_tokens": g.prompt_tokens, "pp_tps": pp_tps, "ttft_s": ttft_s}));
+    }
     // Generation: a fixed number of tokens (no repeat penalty, like llama.cpp's default sampler
     // chain at temperature 0), timed after the first.
     engine.reset();
@@ -99,9 +114,10 @@ fn main() {
         "model": path.display().to_string(),
         "threads": engine.threads(),
         "load_s": load_s,
-        "prompt_tokens": tokens.len(),
-        "pp_tps": pp_tps,
-        "ttft_s": ttft_s,
+        "prompt_tokens": prefill[0]["prompt_tokens"],
+        "pp_tps": prefill[0]["pp_tps"],
+        "ttft_s": prefill[0]["ttft_s"],
+        "prefill": prefill,
         "gen_tokens": g.completion_tokens,
         "tg_tps": tg_tps,
         "peak_rss_mb": peak_rss_mb(),

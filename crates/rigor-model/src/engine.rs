@@ -104,6 +104,29 @@ pub struct Generation {
     pub decode_time: Duration,
 }
 
+impl Generation {
+    /// One line for a log: prompt tokens (cached and fed), generated tokens, and the prefill and
+    /// decode rates.
+    pub fn summary(&self) -> String {
+        let rate = |tokens: usize, time: Duration| match time.as_secs_f64() {
+            s if s > 0.0 => format!("{:.1} tok/s", tokens as f64 / s),
+            _ => "-".to_string(),
+        };
+        let fed = self.prompt_tokens - self.reused_tokens.min(self.prompt_tokens);
+        format!(
+            "{} prompt tokens ({} cached), prefill {fed} in {:.2}s ({}), decode {} in {:.2}s ({}), finish {}",
+            self.prompt_tokens,
+            self.reused_tokens,
+            self.prefill_time.as_secs_f64(),
+            rate(fed, self.prefill_time),
+            self.completion_tokens,
+            self.decode_time.as_secs_f64(),
+            rate(self.completion_tokens.saturating_sub(1), self.decode_time),
+            self.finish_reason.as_str()
+        )
+    }
+}
+
 /// A model ready to generate.
 pub struct Engine {
     name: String,

@@ -1,11 +1,18 @@
 //! Quantized matrix products for decoding: a few activation rows times weight matrices kept in
-//! 4- or 8-bit blocks, repacked at load for the dot-product instructions.
+//! 4-, 6- or 8-bit blocks (Q4_1, Q8_0, and the K-quants Q4_K and Q6_K), repacked at load for the
+//! dot-product instructions.
 //!
 //! Generating one token reads every weight once, so decoding a small model is bound by the
 //! instructions spent per weight and by the fixed cost of each product. These kernels keep both
 //! low:
-//! - weights keep their size (Q4_1: 20 bytes per 32 weights; Q8_0: 34 bytes): candle's Q4_1
-//!   kernel is scalar, and widening Q4_1 to Q8_0 reads 70% more;
+//! - weights keep their size (Q4_1: 20 bytes per 32 weights; Q8_0: 34 bytes; Q4_K: 18.5 bytes
+//!   instead of 18): candle's Q4_1 kernel is scalar, and widening Q4_1 to Q8_0 reads 70% more.
+//!   Q6_K is the exception: its 6-bit weights are widened to signed bytes (34.25 bytes per 32
+//!   instead of 26.25), because unpacking 6 bits in the inner loop costs more than it saves;
+//! - a K-quant super-block of 256 weights has one `f16` scale (and, for Q4_K, one for the
+//!   offsets) and small integer scales per sub-block (6-bit per 32 weights for Q4_K, 8-bit per
+//!   16 for Q6_K); their products are exact in `f32`, so each block of 32 is computed like a
+//!   Q4_1 block (Q4_K) or a Q8_0 block with one scale per half (Q6_K), with the same rounding;
 //! - at load, the blocks of four consecutive rows are interleaved ([`PackedQuad`] layout): the
 //!   four rows' scales sit together (one conversion of eight half floats serves four rows) and,
 //!   for Q4_1, two rows share each byte (one load and two masks unpack 64 weights);
@@ -24,8 +31,12 @@ use candle_core::utils::barrier_pool;
 
 use crate::ModelError;
 
-/// Weights per quantization block (both formats).
+/// Weights per quantization block (per sub-block of the K-quants), and activation values per
+/// quantization block.
 pub(crate) const BLOCK: usize = 32;
+
+/// Weights per K-quant super-block.
+const SUPER: usize = 256;
 
 /// Weight rows interleaved together and computed by one work item.
 const QUAD: usize = 4;
@@ -38,6 +49,14 @@ pub(crate) enum Format {
     Q4_1,
     /// GGUF block `d: f16, qs: [i8; 32]`: weight `j` is `qs[j] * d`.
     Q8_0,
+    /// GGUF super-block `d: f16, dmin: f16, scales: [u8; 12], qs: [u8; 128]`: sub-block `s` (32
+    /// weights) has a 6-bit scale `sc` and offset `m` packed in `scales`, and weight `j` of it is
+    /// `nibble_j * d * sc - dmin * m`; sub-blocks `2i` and `2i + 1` take the low and high nibbles
+    /// of `qs[32i..32i + 32]`.
+    Q4K,
+    /// GGUF super-block `ql: [u8; 128], qh: [u8; 64], scales: [i8; 16], d: f16`: weight `w` is
+    /// `(q6_w - 32) * d * scales[w / 16]`, its low 4 bits in `ql` and high 2 bits in `qh`.
+    Q6K,
 }
 
 impl Format {
@@ -46,19 +65,32 @@ impl Format {
         match dtype {
             GgmlDType::Q4_1 => Some(Self::Q4_1),
             GgmlDType::Q8_0 => Some(Self::Q8_0),
+            GgmlDType::Q4K => Some(Self::Q4K),
+            GgmlDType::Q6K => Some(Self::Q6K),
             _ => None,
         }
     }
 
-    /// Bytes of one GGUF block.
+    /// Weights per GGUF block (per super-block for the K-quants).
+    fn group(self) -> usize {
+        match self {
+            Self::Q4_1 | Self::Q8_0 => BLOCK,
+            Self::Q4K | Self::Q6K => SUPER,
+        }
+    }
+
+    /// Bytes of one GGUF block (super-block).
     fn block_bytes(self) -> usize {
         match self {
             Self::Q4_1 => 20,
             Self::Q8_0 => 34,
+            Self::Q4K => 144,
+            Self::Q6K => 210,
         }
     }
 
-    /// Bytes of one packed block of a quad: the scales, then the weights of four rows.
+    /// Bytes of one packed block (super-block) of a quad: the scales, then the weights of four
+    /// rows.
     fn quad_block_bytes(self) -> usize {
         match self {
             // d0..d3, m0..m3 as f16; rows 0 and 1 in the low and high nibbles of 32 bytes,
@@ -66,8 +98,55 @@ impl Format {
             Self::Q4_1 => 16 + 64,
             // d0..d3 as f16; the 32 weights of each row.
             Self::Q8_0 => 8 + 4 * 32,
+            // d0..d3, -dmin0..-dmin3 as f16; then per sub-block sc0..sc3, m0..m3 as bytes and the
+            // nibbles laid out as for Q4_1.
+            Self::Q4K => 16 + 8 * (8 + 64),
+            // d0..d3 as f16; then per sub-block the scales of the first halves of rows 0..3 and
+            // of their second halves as signed bytes, and each row's 32 weights, `q6 - 32`.
+            Self::Q6K => 8 + 8 * (8 + 4 * 32),
         }
     }
+
+    /// Bytes of a quad's packed blocks for rows `cols` wide.
+    fn quad_bytes(self, cols: usize) -> usize {
+        cols / self.group() * self.quad_block_bytes()
+    }
+
+    /// Offset of the scales and weights of 32-weight block `b` inside a quad's packed row of
+    /// blocks, and of its super-block's header (its own offset for Q4_1 and Q8_0).
+    #[inline(always)]
+    fn locate(self, b: usize) -> (usize, usize) {
+        match self {
+            Self::Q4_1 => (b * 80, b * 80),
+            Self::Q8_0 => (b * 136, b * 136),
+            Self::Q4K => ((b / 8) * 592, (b / 8) * 592 + 16 + (b % 8) * 72),
+            Self::Q6K => ((b / 8) * 1096, (b / 8) * 1096 + 8 + (b % 8) * 136),
+        }
+    }
+}
+
+/// Sub-block `s`'s 6-bit scale and offset of a Q4_K super-block's `scales` (llama.cpp's
+/// `get_scale_min_k4`).
+fn q4k_scale_min(s: usize, scales: &[u8]) -> (u8, u8) {
+    if s < 4 {
+        (scales[s] & 63, scales[s + 4] & 63)
+    } else {
+        ((scales[s + 4] & 15) | ((scales[s - 4] >> 6) << 4), (scales[s + 4] >> 4) | ((scales[s] >> 6) << 4))
+    }
+}
+
+/// The 6-bit value (0..64) of weight `w` of a Q6_K super-block.
+fn q6k_value(block: &[u8], w: usize) -> u8 {
+    let (half, l) = (w / 128, w % 128);
+    let (group, l32) = (l / 32, l % 32);
+    let low = block[64 * half + 32 * (group % 2) + l32] >> (4 * (group / 2)) & 15;
+    let high = block[128 + 32 * half + l32] >> (2 * group) & 3;
+    low | high << 4
+}
+
+/// The half float `value` with its sign flipped.
+fn negated(value: &[u8]) -> [u8; 2] {
+    [value[0], value[1] ^ 0x80]
 }
 
 /// A `rows` × `cols` weight matrix, its blocks repacked by quads of rows (the last quad repeats
@@ -76,7 +155,7 @@ pub(crate) struct QMatrix {
     format: Format,
     rows: usize,
     cols: usize,
-    /// Quad after quad; within a quad, block after block (`quad_block_bytes` each).
+    /// Quad after quad; within a quad, block (super-block) after block (`quad_block_bytes` each).
     packed: Vec<u8>,
 }
 
@@ -86,8 +165,8 @@ impl QMatrix {
         let format = Format::of(tensor.dtype())?;
         let &[rows, cols] = tensor.shape().dims() else { return None };
         let data = tensor.data().ok()?;
-        let blocks = cols / BLOCK;
-        if cols % BLOCK != 0 || rows == 0 || data.len() != rows * blocks * format.block_bytes() {
+        let blocks = cols / format.group();
+        if cols % format.group() != 0 || rows == 0 || data.len() != rows * blocks * format.block_bytes() {
             return None;
         }
         let source = |row: usize, b: usize| &data[(row * blocks + b) * format.block_bytes()..][..format.block_bytes()];
@@ -110,6 +189,30 @@ impl QMatrix {
                         sources.iter().for_each(|s| packed.extend_from_slice(&s[0..2]));
                         sources.iter().for_each(|s| packed.extend_from_slice(&s[2..34]));
                     }
+                    Format::Q4K => {
+                        sources.iter().for_each(|s| packed.extend_from_slice(&s[0..2]));
+                        sources.iter().for_each(|s| packed.extend_from_slice(&negated(&s[2..4])));
+                        for sub in 0..8 {
+                            let scales = sources.map(|s| q4k_scale_min(sub, &s[4..16]));
+                            packed.extend(scales.iter().map(|&(sc, _)| sc));
+                            packed.extend(scales.iter().map(|&(_, m)| m));
+                            let qs = |s: &[u8], j: usize| s[16 + 32 * (sub / 2) + j] >> (4 * (sub % 2)) & 15;
+                            for pair in sources.chunks_exact(2) {
+                                packed.extend((0..BLOCK).map(|j| qs(pair[0], j) | qs(pair[1], j) << 4));
+                            }
+                        }
+                    }
+                    Format::Q6K => {
+                        sources.iter().for_each(|s| packed.extend_from_slice(&s[208..210]));
+                        for sub in 0..8 {
+                            for half in 0..2 {
+                                packed.extend(sources.iter().map(|s| s[192 + 2 * sub + half]));
+                            }
+                            for s in sources {
+                                packed.extend((0..BLOCK).map(|j| (q6k_value(s, BLOCK * sub + j) as i8 - 32) as u8));
+                            }
+                        }
+                    }
                 }
             }
         }
@@ -120,29 +223,32 @@ impl QMatrix {
     #[cfg(test)]
     fn dequantize(&self) -> Vec<f32> {
         use rayon::prelude::*;
-        let (cols, blocks, qbb) = (self.cols, self.cols / BLOCK, self.format.quad_block_bytes());
+        let (cols, format) = (self.cols, self.format);
+        let quad_bytes = format.quad_bytes(cols);
         let mut out = vec![0f32; self.rows * cols];
-        out.par_chunks_mut(QUAD * cols).zip(self.packed.par_chunks_exact(blocks * qbb)).for_each(|(rows, quad)| {
-            for (b, block) in quad.chunks_exact(qbb).enumerate() {
-                for (j, row) in rows.chunks_exact_mut(cols).enumerate() {
-                    let Ok(row) = <&mut [f32; BLOCK]>::try_from(&mut row[b * BLOCK..(b + 1) * BLOCK]) else { continue };
-                    let d = f16(&block[2 * j..]);
-                    match self.format {
-                        Format::Q4_1 => {
-                            let (m, shift) = (f16(&block[8 + 2 * j..]), 4 * (j % 2));
-                            let Ok(bytes) = <&[u8; BLOCK]>::try_from(&block[16 + 32 * (j / 2)..][..BLOCK]) else {
-                                continue;
-                            };
-                            for i in 0..BLOCK {
-                                row[i] = f32::from((bytes[i] >> shift) & 15) * d + m;
+        out.par_chunks_mut(QUAD * cols).zip(self.packed.par_chunks_exact(quad_bytes)).for_each(|(rows, quad)| {
+            for (j, row) in rows.chunks_exact_mut(cols).enumerate() {
+                for (b, row) in row.chunks_exact_mut(BLOCK).enumerate() {
+                    let (head, at) = format.locate(b);
+                    let block = &quad[at..];
+                    for (i, w) in row.iter_mut().enumerate() {
+                        *w = match format {
+                            Format::Q4_1 => {
+                                let nibble = block[16 + 32 * (j / 2) + i] >> (4 * (j % 2)) & 15;
+                                f32::from(nibble) * f16(&block[2 * j..]) + f16(&block[8 + 2 * j..])
                             }
-                        }
-                        Format::Q8_0 => {
-                            let Ok(bytes) = <&[u8; BLOCK]>::try_from(&block[8 + 32 * j..][..BLOCK]) else { continue };
-                            for i in 0..BLOCK {
-                                row[i] = f32::from(bytes[i] as i8) * d;
+                            Format::Q8_0 => f32::from(block[8 + 32 * j + i] as i8) * f16(&block[2 * j..]),
+                            Format::Q4K => {
+                                let nibble = block[8 + 32 * (j / 2) + i] >> (4 * (j % 2)) & 15;
+                                let d = f16(&quad[head + 2 * j..]) * f32::from(block[j]);
+                                let m = f16(&quad[head + 8 + 2 * j..]) * f32::from(block[4 + j]);
+                                f32::from(nibble) * d + m
                             }
-                        }
+                            Format::Q6K => {
+                                let d = f16(&quad[head + 2 * j..]) * f32::from(block[4 * (i / 16) + j] as i8);
+                                f32::from(block[8 + 32 * j + i] as i8) * d
+                            }
+                        };
                     }
                 }
             }
@@ -290,7 +396,7 @@ pub(crate) fn multiply(matrices: &[&QMatrix], x: &Activations) -> Result<Vec<Vec
             let which = first_item.partition_point(|&f| f <= item) - 1;
             let (m, out) = (matrices[which], &shared[which]);
             let (quad, chunk) = ((item - first_item[which]) / row_chunks, (item - first_item[which]) % row_chunks);
-            let quad_bytes = x.blocks * m.format.quad_block_bytes();
+            let quad_bytes = m.format.quad_bytes(m.cols);
             let packed = &m.packed[quad * quad_bytes..(quad + 1) * quad_bytes];
             let first_row = quad * QUAD;
             let rows = chunk * ROWS_PER_ITEM..x.rows.min((chunk + 1) * ROWS_PER_ITEM);
@@ -344,7 +450,7 @@ fn dot_tile(
     x: &Activations,
     tile: std::ops::Range<usize>,
 ) -> Vec<[f32; QUAD]> {
-    assert!(packed.len() == x.blocks * format.quad_block_bytes() && tile.end <= x.rows && tile.len() <= TILE);
+    assert!(packed.len() == format.quad_bytes(x.blocks * BLOCK) && tile.end <= x.rows && tile.len() <= TILE);
     #[cfg(target_arch = "x86_64")]
     {
         /// Calls `$kernel` with the tile as an array of its length.
@@ -366,8 +472,12 @@ fn dot_tile(
         match (simd, format) {
             (Simd::Vnni, Format::Q4_1) => return tiled!(x86::q4_1_vnni),
             (Simd::Vnni, Format::Q8_0) => return tiled!(x86::q8_0_vnni),
+            (Simd::Vnni, Format::Q4K) => return tiled!(x86::q4k_vnni),
+            (Simd::Vnni, Format::Q6K) => return tiled!(x86::q6k_vnni),
             (Simd::Avx2, Format::Q4_1) => return tiled!(x86::q4_1_avx2),
             (Simd::Avx2, Format::Q8_0) => return tiled!(x86::q8_0_avx2),
+            (Simd::Avx2, Format::Q4K) => return tiled!(x86::q4k_avx2),
+            (Simd::Avx2, Format::Q6K) => return tiled!(x86::q6k_avx2),
             (Simd::Portable, _) => {}
         }
     }
@@ -377,24 +487,41 @@ fn dot_tile(
 /// Reference kernel in plain Rust: where AVX2 is missing, and to test the fast ones.
 fn portable_quad(format: Format, packed: &[u8], x: ActivationRow<'_>) -> [f32; QUAD] {
     let mut total = [0f32; QUAD];
-    for (b, block) in packed.chunks_exact(format.quad_block_bytes()).enumerate() {
+    for b in 0..x.d.len() {
+        let (head, at) = format.locate(b);
+        let block = &packed[at..];
         let a = &x.qs[b * BLOCK..(b + 1) * BLOCK];
+        // Integer dot product of row `j`'s weights (bytes `w`, read as `value`) with `a`.
+        let dot = |w: &[u8], value: &dyn Fn(u8) -> i32| -> i32 {
+            w.iter().zip(a).map(|(&w, &v)| value(w) * i32::from(v)).sum()
+        };
         for (j, t) in total.iter_mut().enumerate() {
-            let d = f16(&block[2 * j..]);
+            let nibble = |w: u8| i32::from((w >> (4 * (j % 2))) & 15);
+            let signed = |w: u8| i32::from(w as i8);
             *t += match format {
                 Format::Q4_1 => {
-                    let bytes = &block[16 + 32 * (j / 2)..][..BLOCK];
-                    let sum: i32 =
-                        bytes.iter().zip(a).map(|(w, &v)| i32::from((w >> (4 * (j % 2))) & 15) * i32::from(v)).sum();
-                    d * x.d[b] * sum as f32 + f16(&block[8 + 2 * j..]) * x.s[b]
+                    let sum = dot(&block[16 + 32 * (j / 2)..][..BLOCK], &nibble);
+                    f16(&block[2 * j..]) * x.d[b] * sum as f32 + f16(&block[8 + 2 * j..]) * x.s[b]
                 }
-                Format::Q8_0 => {
-                    let sum: i32 = block[8 + 32 * j..][..BLOCK]
-                        .iter()
-                        .zip(a)
-                        .map(|(&w, &v)| i32::from(w as i8) * i32::from(v))
-                        .sum();
-                    d * x.d[b] * sum as f32
+                Format::Q8_0 => f16(&block[2 * j..]) * x.d[b] * dot(&block[8 + 32 * j..][..BLOCK], &signed) as f32,
+                Format::Q4K => {
+                    let sum = dot(&block[8 + 32 * (j / 2)..][..BLOCK], &nibble);
+                    let (d, m) = (f16(&packed[head + 2 * j..]), f16(&packed[head + 8 + 2 * j..]));
+                    d * f32::from(block[j]) * x.d[b] * sum as f32 + m * f32::from(block[4 + j]) * x.s[b]
+                }
+                Format::Q6K => {
+                    let weights = &block[8 + 32 * j..][..BLOCK];
+                    let d = f16(&packed[head + 2 * j..]) * x.d[b];
+                    (0..2)
+                        .map(|h| {
+                            let sum: i32 = weights[16 * h..16 * h + 16]
+                                .iter()
+                                .zip(&a[16 * h..16 * h + 16])
+                                .map(|(&w, &v)| i32::from(w as i8) * i32::from(v))
+                                .sum();
+                            d * f32::from(block[4 * h + j] as i8) * sum as f32
+                        })
+                        .sum::<f32>()
                 }
             };
         }
@@ -406,7 +533,7 @@ fn portable_quad(format: Format, packed: &[u8], x: ActivationRow<'_>) -> [f32; Q
 mod x86 {
     use std::arch::x86_64::*;
 
-    use super::{ActivationRow, BLOCK, QUAD};
+    use super::{ActivationRow, BLOCK, Format, QUAD};
 
     /// Sums of four adjacent products of unsigned `w` and signed `a` bytes, with VNNI.
     #[inline]
@@ -439,25 +566,73 @@ mod x86 {
         _mm256_permutevar8x32_ps(v, _mm256_set1_epi32(j))
     }
 
-    /// Generates the kernels of one instruction set: a packed quad dotted with `R` activation
-    /// rows. Every (row, weight row) pair goes through the same operations in the same order
-    /// whatever `R` is.
+    /// Lane `j` of `v` in the first four lanes and lane `j + 4` in the last four.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn lanes(v: __m256, j: i32) -> __m256 {
+        _mm256_permutevar8x32_ps(v, _mm256_setr_epi32(j, j, j, j, j + 4, j + 4, j + 4, j + 4))
+    }
+
+    // Scales of one 32-weight block of a quad, from its super-block's header `head` and its own
+    // bytes `block` (the same pointer for Q4_1 and Q8_0). Four-bit formats give
+    // [d0 … d3, m0 … m3] (weight = nibble · d + m); eight-bit ones the scales of the first and of
+    // the second 16 weights of rows 0 … 3.
+
+    /// Q4_1: the block's own scales and offsets.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn q4_1_scales(_head: *const u8, block: *const u8) -> __m256 {
+        _mm256_cvtph_ps(unsafe { _mm_loadu_si128(block.cast()) })
+    }
+
+    /// Q4_K: the super-block's `d` and `-dmin` times the sub-block's integer scales and offsets
+    /// (exact in `f32`).
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn q4k_scales(head: *const u8, block: *const u8) -> __m256 {
+        let d = _mm256_cvtph_ps(unsafe { _mm_loadu_si128(head.cast()) });
+        let small = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(unsafe { _mm_loadl_epi64(block.cast()) }));
+        _mm256_mul_ps(d, small)
+    }
+
+    /// Q8_0: the block's four scales, twice.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn q8_0_scales(_head: *const u8, block: *const u8) -> __m256 {
+        let d = _mm_cvtph_ps(unsafe { _mm_loadl_epi64(block.cast()) });
+        _mm256_set_m128(d, d)
+    }
+
+    /// Q6_K: the super-block's `d` times the sub-block's two signed scales per row (exact).
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn q6k_scales(head: *const u8, block: *const u8) -> __m256 {
+        let d = _mm_cvtph_ps(unsafe { _mm_loadl_epi64(head.cast()) });
+        let small = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(unsafe { _mm_loadl_epi64(block.cast()) }));
+        _mm256_mul_ps(_mm256_set_m128(d, d), small)
+    }
+
+    /// A kernel of one instruction set for a 4-bit format with offsets (weight = nibble · d + m):
+    /// a packed quad dotted with `R` activation rows. `$scales` gives a block's
+    /// [d0 … d3, m0 … m3]; the nibbles of rows 0 and 1, then of rows 2 and 3, are 32 bytes each
+    /// `$nibbles` bytes into the block. Every (row, weight row) pair goes through the same
+    /// operations in the same order whatever `R` is.
     ///
-    /// # Safety (of the generated functions)
-    /// The CPU has the features enabled here; `packed` holds `x.d.len()` quad blocks for every
-    /// row `x` of `xs`, which all have as many blocks and 32 values per block.
-    macro_rules! kernels {
-        ($q4_1:ident, $q8_0:ident, $features:literal, $dot:ident) => {
+    /// # Safety (of the generated function)
+    /// The CPU has the features enabled here; `packed` holds `x.d.len()` blocks of the format
+    /// for every row `x` of `xs`, which all have as many blocks and 32 values per block.
+    macro_rules! four_bit {
+        ($name:ident, $format:expr, $scales:ident, $nibbles:expr, $features:literal, $dot:ident) => {
             #[target_feature(enable = $features)]
-            pub(super) unsafe fn $q4_1<const R: usize>(packed: &[u8], xs: [ActivationRow<'_>; R]) -> [[f32; QUAD]; R] {
+            pub(super) unsafe fn $name<const R: usize>(packed: &[u8], xs: [ActivationRow<'_>; R]) -> [[f32; QUAD]; R] {
                 let low = _mm256_set1_epi8(15);
                 let mut acc = [[_mm256_setzero_ps(); QUAD]; R];
                 let mut offsets = [_mm256_setzero_ps(); R];
                 for b in 0..xs[0].d.len() {
+                    let (head, at) = $format.locate(b);
                     // SAFETY (reads): in bounds by the contract above.
-                    let block = unsafe { packed.as_ptr().add(b * 80) };
-                    // [d0 … d3, m0 … m3]
-                    let scales = _mm256_cvtph_ps(unsafe { _mm_loadu_si128(block.cast()) });
+                    let (head, block) = unsafe { (packed.as_ptr().add(head), packed.as_ptr().add(at)) };
+                    let scales = unsafe { $scales(head, block) };
                     let mut a = [_mm256_setzero_si256(); R];
                     let mut scaled = [_mm256_setzero_ps(); R];
                     for r in 0..R {
@@ -470,7 +645,7 @@ mod x86 {
                         offsets[r] = _mm256_add_ps(offsets[r], scaled[r]);
                     }
                     for pair in 0..2 {
-                        let both = unsafe { _mm256_loadu_si256(block.add(16 + 32 * pair).cast()) };
+                        let both = unsafe { _mm256_loadu_si256(block.add($nibbles + 32 * pair).cast()) };
                         let rows = [_mm256_and_si256(both, low), _mm256_and_si256(_mm256_srli_epi16::<4>(both), low)];
                         for (half, w) in rows.into_iter().enumerate() {
                             let j = 2 * pair + half;
@@ -488,14 +663,22 @@ mod x86 {
                     std::array::from_fn(|j| hsum(acc[r][j]) + mins[QUAD + j])
                 })
             }
+        };
+    }
 
+    /// A kernel of one instruction set for a signed 8-bit format (weight = q · d, with one `d`
+    /// per half block): `$scales` gives a block's scales as [`q6k_scales`] does, and the 32
+    /// weights of each row follow 8 bytes into the block. Same contract as [`four_bit`].
+    macro_rules! eight_bit {
+        ($name:ident, $format:expr, $scales:ident, $features:literal, $dot:ident) => {
             #[target_feature(enable = $features)]
-            pub(super) unsafe fn $q8_0<const R: usize>(packed: &[u8], xs: [ActivationRow<'_>; R]) -> [[f32; QUAD]; R] {
+            pub(super) unsafe fn $name<const R: usize>(packed: &[u8], xs: [ActivationRow<'_>; R]) -> [[f32; QUAD]; R] {
                 let mut acc = [[_mm256_setzero_ps(); QUAD]; R];
                 for b in 0..xs[0].d.len() {
+                    let (head, at) = $format.locate(b);
                     // SAFETY (reads): in bounds by the contract above.
-                    let block = unsafe { packed.as_ptr().add(b * 136) };
-                    let scales = _mm256_castps128_ps256(_mm_cvtph_ps(unsafe { _mm_loadl_epi64(block.cast()) }));
+                    let (head, block) = unsafe { (packed.as_ptr().add(head), packed.as_ptr().add(at)) };
+                    let scales = unsafe { $scales(head, block) };
                     let mut a = [_mm256_setzero_si256(); R];
                     let mut scaled = [_mm256_setzero_ps(); R];
                     for r in 0..R {
@@ -508,7 +691,7 @@ mod x86 {
                         let unsigned = _mm256_sign_epi8(w, w);
                         for r in 0..R {
                             let products = _mm256_cvtepi32_ps($dot(unsigned, _mm256_sign_epi8(a[r], w)));
-                            acc[r][j] = _mm256_fmadd_ps(products, lane(scaled[r], j as i32), acc[r][j]);
+                            acc[r][j] = _mm256_fmadd_ps(products, lanes(scaled[r], j as i32), acc[r][j]);
                         }
                     }
                 }
@@ -517,8 +700,18 @@ mod x86 {
         };
     }
 
-    kernels!(q4_1_vnni, q8_0_vnni, "avx2,fma,f16c,avx512vnni,avx512vl", dot_u8_i8_vnni);
-    kernels!(q4_1_avx2, q8_0_avx2, "avx2,fma,f16c", dot_u8_i8_avx2);
+    /// Generates the kernels of one instruction set.
+    macro_rules! kernels {
+        ($features:literal, $dot:ident, $q4_1:ident, $q8_0:ident, $q4k:ident, $q6k:ident) => {
+            four_bit!($q4_1, Format::Q4_1, q4_1_scales, 16, $features, $dot);
+            four_bit!($q4k, Format::Q4K, q4k_scales, 8, $features, $dot);
+            eight_bit!($q8_0, Format::Q8_0, q8_0_scales, $features, $dot);
+            eight_bit!($q6k, Format::Q6K, q6k_scales, $features, $dot);
+        };
+    }
+
+    kernels!("avx2,fma,f16c,avx512vnni,avx512vl", dot_u8_i8_vnni, q4_1_vnni, q8_0_vnni, q4k_vnni, q6k_vnni);
+    kernels!("avx2,fma,f16c", dot_u8_i8_avx2, q4_1_avx2, q8_0_avx2, q4k_avx2, q6k_avx2);
 }
 
 #[cfg(test)]
@@ -544,19 +737,22 @@ mod tests {
             .collect()
     }
 
+    /// Every format with a kernel.
+    const FORMATS: [GgmlDType; 4] = [GgmlDType::Q4_1, GgmlDType::Q8_0, GgmlDType::Q4K, GgmlDType::Q6K];
+
     #[test]
     fn repacking_keeps_every_weight() {
-        for dtype in [GgmlDType::Q4_1, GgmlDType::Q8_0] {
+        for dtype in FORMATS {
             // 13 rows: three whole quads and one with a single row.
-            let (m, candle) = matrix(13, 96, dtype);
+            let (m, candle) = matrix(13, 512, dtype);
             assert_eq!(m.dequantize(), candle, "{dtype:?}");
         }
     }
 
     #[test]
     fn products_match_the_dequantized_matrix_within_activation_rounding() {
-        for dtype in [GgmlDType::Q4_1, GgmlDType::Q8_0] {
-            let (rows, cols, n) = (13, 96, 3);
+        for dtype in FORMATS {
+            let (rows, cols, n) = (13, 512, 3);
             let (m, w) = matrix(rows, cols, dtype);
             let x: Vec<f32> = (0..n * cols).map(|i| ((i * 31 % 17) as f32 - 8.0) / 4.0).collect();
             let out = multiply(&[&m, &m], &Activations::quantize(&x, n)).unwrap();
@@ -569,22 +765,109 @@ mod tests {
         }
     }
 
-    #[test]
-    fn every_instruction_set_agrees_with_the_portable_kernel_and_tiling_changes_no_bit() {
+    /// The instruction sets this CPU can run, best first.
+    fn instruction_sets() -> Vec<Simd> {
         #[cfg(target_arch = "x86_64")]
-        let sets: Vec<Simd> = match Simd::detect() {
+        return match Simd::detect() {
             Simd::Vnni => vec![Simd::Vnni, Simd::Avx2, Simd::Portable],
             Simd::Avx2 => vec![Simd::Avx2, Simd::Portable],
             Simd::Portable => vec![Simd::Portable],
         };
         #[cfg(not(target_arch = "x86_64"))]
-        let sets = vec![Simd::Portable];
-        for dtype in [GgmlDType::Q4_1, GgmlDType::Q8_0] {
-            let (m, _) = matrix(4, 128, dtype);
-            let x: Vec<f32> = (0..4 * 128).map(|i| (i as f32 * 0.37).sin() * (1.0 + (i % 7) as f32)).collect();
+        vec![Simd::Portable]
+    }
+
+    /// A tiny deterministic generator (xorshift64*).
+    struct Random(u64);
+
+    impl Random {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+    }
+
+    /// `rows` rows of random K-quant super-blocks of `dtype`, their half-float scales drawn from
+    /// edge values (zero, the smallest subnormal, negative, the largest finite) and ordinary ones;
+    /// the integer scales, offsets and weights are random bytes, so they take their extremes too.
+    fn random_k_blocks(dtype: GgmlDType, rows: usize, blocks: usize, random: &mut Random) -> QTensor {
+        const EDGES: [u16; 8] = [0x0000, 0x0001, 0x8001, 0x3c00, 0xbc00, 0x7bff, 0xfbff, 0x1400];
+        let bytes = Format::of(dtype).unwrap().block_bytes();
+        let mut raw = vec![0u8; rows * blocks * bytes];
+        for block in raw.chunks_exact_mut(bytes) {
+            block.iter_mut().for_each(|b| *b = random.next() as u8);
+            let mut scale = || {
+                let r = random.next();
+                let bits = if r.is_multiple_of(3) {
+                    EDGES[(r >> 8) as usize % EDGES.len()]
+                } else {
+                    (r >> 16) as u16 & 0x3fff
+                };
+                bits.to_le_bytes()
+            };
+            match dtype {
+                GgmlDType::Q4K => {
+                    block[0..2].copy_from_slice(&scale());
+                    block[2..4].copy_from_slice(&scale());
+                }
+                _ => block[208..210].copy_from_slice(&scale()),
+            }
+        }
+        let dims = vec![rows, blocks * SUPER];
+        candle_core::quantized::ggml_file::qtensor_from_ggml(dtype, &raw, dims, &Device::Cpu).unwrap()
+    }
+
+    #[test]
+    fn k_quant_kernels_match_a_scalar_dequantize_and_dot_on_random_blocks() {
+        let mut random = Random(0x9e37_79b9_7f4a_7c15);
+        let (rows, blocks, n) = (9, 3, 5);
+        let cols = blocks * SUPER;
+        for dtype in [GgmlDType::Q4K, GgmlDType::Q6K] {
+            for _ in 0..4 {
+                let tensor = random_k_blocks(dtype, rows, blocks, &mut random);
+                let w = tensor.dequantize(&Device::Cpu).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                let m = QMatrix::new(&tensor).unwrap();
+                assert_eq!(m.dequantize(), w, "{dtype:?}: repacking changed a weight");
+                let x: Vec<f32> = (0..n * cols).map(|_| (random.next() % 2001) as f32 / 1000.0 - 1.0).collect();
+                let a = Activations::quantize(&x, n);
+                for &simd in &instruction_sets() {
+                    for r in 0..n {
+                        // The activations as the kernels see them: quantized values times scales.
+                        let xr: Vec<f64> = (0..cols)
+                            .map(|i| f64::from(a.qs[r * cols + i]) * f64::from(a.d[r * blocks * 8 + i / BLOCK]))
+                            .collect();
+                        for q in 0..rows.div_ceil(QUAD) {
+                            let quad_bytes = m.format.quad_bytes(cols);
+                            let packed = &m.packed[q * quad_bytes..(q + 1) * quad_bytes];
+                            let got = dot_tile(simd, m.format, packed, &a, r..r + 1)[0];
+                            for (j, got) in got.iter().enumerate().take(rows - q * QUAD) {
+                                let wr = &w[(q * QUAD + j) * cols..][..cols];
+                                let want: f64 = wr.iter().zip(&xr).map(|(&w, x)| f64::from(w) * x).sum();
+                                let size: f64 = wr.iter().zip(&xr).map(|(&w, x)| (f64::from(w) * x).abs()).sum();
+                                let error = (f64::from(*got) - want).abs();
+                                assert!(
+                                    error <= 1e-4 * size + 1e-30,
+                                    "{dtype:?} {simd:?} row {} · x{r}: {got} vs {want} (magnitude {size})",
+                                    q * QUAD + j
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_instruction_set_agrees_with_the_portable_kernel_and_tiling_changes_no_bit() {
+        for dtype in FORMATS {
+            let (m, _) = matrix(4, 512, dtype);
+            let x: Vec<f32> = (0..4 * 512).map(|i| (i as f32 * 0.37).sin() * (1.0 + (i % 7) as f32)).collect();
             let a = Activations::quantize(&x, 4);
             let reference = dot_tile(Simd::Portable, m.format, &m.packed, &a, 0..4);
-            for &simd in &sets {
+            for &simd in &instruction_sets() {
                 let tiled = dot_tile(simd, m.format, &m.packed, &a, 0..4);
                 for (p, f) in reference.iter().flatten().zip(tiled.iter().flatten()) {
                     assert!((p - f).abs() <= 1e-4 * p.abs().max(1.0), "{dtype:?} {simd:?}: {reference:?} vs {tiled:?}");

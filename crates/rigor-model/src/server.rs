@@ -38,12 +38,21 @@ struct ServerState {
     /// One permit per request allowed in (running or waiting).
     admission: Arc<Semaphore>,
     queue: usize,
+    log: RequestLog,
 }
+
+/// Receives one line per finished request: prompt and cached tokens, prefill and decode rates.
+pub type RequestLog = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// The routes, serving `engine` under the name `model`, admitting one running request plus at
 /// most `queue` waiting ones.
 pub fn router(engine: SharedEngine, model: impl Into<String>, queue: usize) -> Router {
-    let state = ServerState { engine, model: model.into(), admission: Arc::new(Semaphore::new(queue + 1)), queue };
+    logged_router(engine, model, queue, Arc::new(|_| {}))
+}
+
+/// [`router`], reporting each request to `log` when it ends.
+pub fn logged_router(engine: SharedEngine, model: impl Into<String>, queue: usize, log: RequestLog) -> Router {
+    let state = ServerState { engine, model: model.into(), admission: Arc::new(Semaphore::new(queue + 1)), queue, log };
     Router::new()
         .route("/health", get(health))
         .route("/v1/models", get(models))
@@ -188,6 +197,7 @@ async fn chat_completions(State(state): State<ServerState>, body: axum::body::By
     let engine = state.engine.clone();
     let worker_cancel = cancel.clone();
     let params = request.params.clone();
+    let log = state.log.clone();
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
         let mut engine = engine.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -204,6 +214,10 @@ async fn chat_completions(State(state): State<ServerState>, body: axum::body::By
             },
             &worker_cancel,
         );
+        log(&match &result {
+            Ok(generation) => format!("request: {}", generation.summary()),
+            Err(err) => format!("request failed: {err}"),
+        });
         let result = result.map(|generation| (generation, prose.sent));
         drop(tx.send(Progress::Done(result)));
     });

@@ -1,7 +1,7 @@
 //! The forward pass of llama-family decoders (llama, mistral, qwen2, qwen3) from GGUF weights.
 //!
-//! Q4_1 and Q8_0 matrices (Q5_0 and Q5_1 are requantized to Q8_0 at load) go through rigor's own
-//! kernels ([`crate::kernels`]); other formats through candle's quantized matmul. Everything
+//! Q4_1, Q8_0, Q4_K and Q6_K matrices (Q5_0 and Q5_1 are requantized to Q8_0 at load) go through
+//! rigor's own kernels ([`crate::kernels`]); other formats through candle's quantized matmul. Everything
 //! between the matmuls (RMS norm, rotary embedding, attention, SwiGLU, residuals) is plain Rust on
 //! `f32` slices: for a small model at one token per step, candle's per-operation overhead would
 //! cost more than the arithmetic.
@@ -101,7 +101,7 @@ struct Linear {
 
 /// A weight matrix and the kernels that multiply it.
 enum Weights {
-    /// Repacked for rigor's kernels (Q4_1, Q8_0).
+    /// Repacked for rigor's kernels (Q4_1, Q8_0, Q4_K, Q6_K).
     Native(QMatrix),
     /// candle's quantized matmul, for the other formats (its repacked x86 kernels handle many
     /// rows well; dequantizing to f32 would cost 4 bytes per weight on every prompt batch).

@@ -2,6 +2,8 @@
 //! `rigor model fetch smollm2` when it is not in the cache yet.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Mutex, OnceLock};
@@ -85,16 +87,7 @@ fn logits_do_not_depend_on_how_the_tokens_were_batched() {
         rigor_model::transformer::Transformer::load(&mut rigor_model::gguf::GgufFile::open(&model_path()).unwrap())
             .unwrap();
     let tokens: Vec<u32> = (0..40).map(|i| 100 + i * 37).collect();
-    let whole = model.forward(&tokens).unwrap();
-    for split in [1, 5, 20, 39] {
-        model.truncate(0);
-        model.forward(&tokens[..split]).unwrap();
-        let mut last = Vec::new();
-        for chunk in tokens[split..].chunks(if split == 20 { 20 } else { 1 }) {
-            last = model.forward(chunk).unwrap();
-        }
-        assert!(whole == last, "split at {split}: the logits differ");
-    }
+    common::assert_batching_changes_no_logit(&mut model, &tokens, &[1, 5, 20, 39], (20, 20));
 }
 
 #[test]

@@ -12,9 +12,14 @@ use rigor_protocol::{Message, ToolSpec};
 use serde_json::{Value, json};
 
 async fn start(queue: usize) -> (String, SharedEngine) {
+    start_logged(queue, std::sync::Arc::new(|_| {})).await
+}
+
+/// [`start`], with each request's log line sent to `log`.
+async fn start_logged(queue: usize, log: rigor_model::server::RequestLog) -> (String, SharedEngine) {
     let path = fetch(find_known("smollm2").unwrap(), &|_| {}).unwrap();
     let engine = Engine::load(&path, 0).unwrap().shared();
-    let app = rigor_model::server::router(engine.clone(), "smollm2", queue);
+    let app = rigor_model::server::logged_router(engine.clone(), "smollm2", queue, log);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -37,6 +42,12 @@ fn provider(base_url: &str, text_actions: bool) -> Box<dyn rigor_llm::Provider> 
     .unwrap()
 }
 
+/// A non-streaming request for [`question`], its JSON reply.
+async fn ask(http: &reqwest::Client, base: &str, max_tokens: usize) -> Value {
+    let body = json!({"model": "smollm2", "messages": question(), "max_tokens": max_tokens});
+    http.post(format!("{base}/chat/completions")).json(&body).send().await.unwrap().json().await.unwrap()
+}
+
 fn question() -> Vec<Value> {
     vec![
         json!({"role": "system", "content": "You are a concise assistant."}),
@@ -54,15 +65,7 @@ async fn rigors_openai_provider_talks_to_the_server_and_streaming_matches_non_st
     let models: Value = http.get(format!("{base}/models")).send().await.unwrap().json().await.unwrap();
     assert_eq!(models["data"][0]["id"], "smollm2");
 
-    let whole: Value = http
-        .post(format!("{base}/chat/completions"))
-        .json(&json!({"model": "smollm2", "messages": question(), "max_tokens": 40}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let whole = ask(&http, &base, 40).await;
     let whole_text = whole["choices"][0]["message"]["content"].as_str().unwrap().to_string();
     assert!(whole_text.contains("Paris"), "{whole}");
     assert_eq!(whole["choices"][0]["finish_reason"], "stop");
@@ -157,4 +160,26 @@ async fn bad_requests_and_a_full_queue_get_clear_http_errors() {
     // Once it is done, requests are admitted again.
     let ok = http.post(&url).json(&json!({"messages": question(), "max_tokens": 4})).send().await.unwrap();
     assert_eq!(ok.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_request_is_logged_with_its_prompt_cached_tokens_and_rates() {
+    let lines = std::sync::Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = lines.clone();
+    let (base, _engine) =
+        start_logged(2, std::sync::Arc::new(move |line| sink.lock().unwrap().push(line.into()))).await;
+    let http = reqwest::Client::new();
+    let mut usages = Vec::new();
+    for _ in 0..2 {
+        usages.push(ask(&http, &base, 8).await["usage"].clone());
+    }
+    let lines = lines.lock().unwrap().clone();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    for (line, usage) in lines.iter().zip(&usages) {
+        let (prompt, cached) = (&usage["prompt_tokens"], &usage["prompt_tokens_details"]["cached_tokens"]);
+        assert!(line.starts_with(&format!("request: {prompt} prompt tokens ({cached} cached), prefill ")), "{line}");
+        assert!(line.contains(" tok/s), decode ") && line.contains("finish "), "{line}");
+    }
+    // The second request reuses the first one's prompt from the KV cache, and the log says so.
+    assert!(usages[1]["prompt_tokens_details"]["cached_tokens"].as_u64().unwrap() > 0, "{usages:?}");
 }
