@@ -8,22 +8,14 @@ use std::path::Path;
 use std::time::Duration;
 
 use rigor_sandbox::SandboxSettings;
-use rigor_testing::env::{EnvCache, Installer, Sources, rigor_cache_dir};
+use rigor_testing::env::Sources;
 use rigor_testing::parsers::TestStatus;
 use rigor_testing::project::{Project, Runner, TestOutcome};
 use rigor_testing::runner::TestRunner;
 use rigor_testing::spec::EnvSpec;
 
-/// A project directory outside `/tmp` (the sandbox's `/tmp` is its own).
-fn project_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    for (path, text) in files {
-        let path = dir.path().join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-    dir
-}
+mod common;
+use common::{project_dir, test_env_cache};
 
 fn runner() -> TestRunner {
     TestRunner::new(Duration::from_secs(600), SandboxSettings::default())
@@ -54,8 +46,7 @@ impl Sources for NoSources {
 /// The interpreter of a cached environment with pytest, or why there is none because PyPI cannot
 /// be reached.
 async fn pytest_python() -> Result<std::path::PathBuf, String> {
-    let cache =
-        EnvCache::new(rigor_cache_dir().join("test-envs"), Installer::Uv).with_sandbox(SandboxSettings::default());
+    let cache = test_env_cache();
     let spec = EnvSpec { pip_packages: vec!["pytest==8.3.3".into()], test_cmd: "pytest".into(), ..Default::default() };
     match cache.get("rigor-testing/pytest", "8.3.3", "any", &spec, &NoSources).await {
         Ok(env) => Ok(env.venv.expect("a Python environment").join("bin/python")),

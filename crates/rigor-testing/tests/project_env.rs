@@ -12,25 +12,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rigor_sandbox::SandboxSettings;
-use rigor_testing::env::{EnvCache, EnvError, Environment, Installer, rigor_cache_dir};
+use rigor_testing::env::{EnvError, Environment};
 use rigor_testing::parsers::TestStatus;
 use rigor_testing::project::{Dependencies, Project, Runner};
 use rigor_testing::runner::TestRunner;
 
-/// A project directory outside `/tmp` (the sandbox's `/tmp` is its own).
-fn project_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
-    for (path, text) in files {
-        let path = dir.path().join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    }
-    dir
-}
-
-fn cache() -> EnvCache {
-    EnvCache::new(rigor_cache_dir().join("test-envs"), Installer::Uv).with_sandbox(SandboxSettings::default())
-}
+mod common;
+use common::{project_dir, test_env_cache};
 
 /// Whether PyPI answers.
 fn pypi_reachable() -> bool {
@@ -44,7 +32,7 @@ fn pypi_reachable() -> bool {
 /// The environment of `project` and whether its entry was already built before the call, or
 /// `None` (and why, on stderr) when it could not be built because PyPI cannot be reached.
 async fn project_env(project: &Project) -> Option<(Environment, bool)> {
-    let cache = cache();
+    let cache = test_env_cache();
     let dependencies = Dependencies::of(&project.root, project.runner).expect("dependency files");
     let cached = cache.root.join(cache.project_key(&dependencies)).join("ready.json").is_file();
     match cache.for_project(project).await {
@@ -124,7 +112,7 @@ async fn a_project_that_cannot_be_installed_still_gets_its_requirements_and_the_
     let Some((env, _)) = project_env(&project).await else { return };
     let python = interpreter(&env);
     assert!(imports(&python, "six") && imports(&python, "pytest"));
-    let log = std::fs::read_to_string(cache().root.join(&env.key).join("build.log")).unwrap();
+    let log = std::fs::read_to_string(test_env_cache().root.join(&env.key).join("build.log")).unwrap();
     assert!(log.contains("the project could not be installed as ."), "{log}");
     assert!(log.contains("going on without the project installed"), "{log}");
 }
@@ -136,9 +124,9 @@ async fn a_requirement_that_does_not_exist_fails_the_build_once() {
         ("tests/test_a.py", "def test_a():\n    pass\n"),
     ]);
     let project = Project::detect(dir.path()).unwrap();
-    let first: EnvError = cache().for_project(&project).await.expect_err("the package does not exist");
+    let first: EnvError = test_env_cache().for_project(&project).await.expect_err("the package does not exist");
     assert!(first.log.is_file(), "the build leaves its log: {first}");
-    let again = cache().for_project(&project).await.expect_err("it still does not exist");
+    let again = test_env_cache().for_project(&project).await.expect_err("it still does not exist");
     assert!(again.message.contains("failed earlier in this run"), "not built again: {again}");
     assert_eq!(again.key, first.key);
 }
