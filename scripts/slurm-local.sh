@@ -4,7 +4,8 @@
 # /etc/slurm/slurm.conf naming this host (no cgroups: proctrack/linuxproc, task/none; CPUs are the
 # consumable resource; no accounting database, so finished jobs are kept by slurmctld for a day and
 # read with `scontrol`), and starts munged, slurmctld and slurmd. Idempotent: running daemons with
-# the same configuration are left alone, so tests and scripts may call it every time.
+# the same configuration are left alone, so tests and scripts may call it every time, also several
+# at once (they take turns on a lock).
 #
 # Needs root (the daemons run as root). Prints `slurm: ready (partition debug, N CPUs)` on success;
 # exits 1 with the reason otherwise, 2 when the packages cannot be installed (callers skip then).
@@ -26,6 +27,12 @@ if [ "$(id -u)" -ne 0 ]; then
   exit 2
 fi
 
+# One caller at a time: tests start in parallel, and two installs, or two munged (or slurmctld)
+# started at once, race for the same locks, sockets and pid files; a second caller waits here and
+# then finds everything running. The daemons must not inherit the lock (9>&-), or they hold it.
+exec 9>/run/rigor-slurm-local.lock
+flock 9
+
 if ! command -v slurmctld >/dev/null 2>&1 || ! command -v munged >/dev/null 2>&1; then
   if ! command -v apt-get >/dev/null 2>&1; then
     echo "slurm: slurm-wlm and munge are not installed and there is no apt-get to install them" >&2
@@ -45,7 +52,7 @@ fi
 mkdir -p /run/munge /var/log/munge /var/lib/munge
 chown munge:munge /run/munge /var/log/munge /var/lib/munge
 if ! munge -n >/dev/null 2>&1; then
-  runuser -u munge -- /usr/sbin/munged
+  runuser -u munge -- /usr/sbin/munged 9>&-
   for _ in $(seq 100); do munge -n >/dev/null 2>&1 && break; sleep 0.1; done
   munge -n >/dev/null 2>&1 || { echo "slurm: munged did not start (see /var/log/munge/munged.log)" >&2; exit 1; }
 fi
@@ -103,10 +110,10 @@ if [ "$changed" = 1 ]; then
     fi
   done
 fi
-alive /run/slurmctld.pid || slurmctld
+alive /run/slurmctld.pid || slurmctld 9>&-
 for _ in $(seq 300); do scontrol ping 2>/dev/null | grep -q UP && break; sleep 0.1; done
 scontrol ping 2>/dev/null | grep -q UP || { echo "slurm: slurmctld did not come up (see /var/log/slurm/slurmctld.log)" >&2; exit 1; }
-alive /run/slurmd.pid || slurmd
+alive /run/slurmd.pid || slurmd 9>&-
 for _ in $(seq 300); do
   state=$(sinfo -h -n "$HOST" -o %T 2>/dev/null | head -1)
   case "$state" in idle|mixed|allocated|completing) break ;; down*|drain*) scontrol update nodename="$HOST" state=resume 2>/dev/null || true ;; esac
