@@ -15,7 +15,10 @@ import sys
 
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
-from mcp.shared.exceptions import McpError
+try:  # the SDK's 2.x name, then its 1.x name
+    from mcp.shared.exceptions import MCPError as McpError
+except ImportError:
+    from mcp.shared.exceptions import McpError
 
 
 async def session_checks(rigor: str, repo: pathlib.Path) -> None:
