@@ -12,7 +12,7 @@ if [ ! -d "$repo/.git" ]; then
   mkdir -p "$cache/sdist"
   [ -f "$cache/sdist/Django-5.1.4.tar.gz" ] ||
     pip download -q --no-deps --no-binary :all: django==5.1.4 -d "$cache/sdist"
-  rm -rf "$repo" && tar -xzf "$cache/sdist/Django-5.1.4.tar.gz" -C "$cache" && mv "$cache/Django-5.1.4" "$repo"
+  rm -rf "$repo" && tar --no-same-owner -xzf "$cache/sdist/Django-5.1.4.tar.gz" -C "$cache" && mv "$cache/Django-5.1.4" "$repo"
   git -C "$repo" init -q && git -C "$repo" add -A &&
     git -C "$repo" -c user.name=bench -c user.email=bench@rigor.invalid commit -qm sdist
 fi

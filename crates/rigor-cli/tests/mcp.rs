@@ -63,11 +63,7 @@ fn the_official_python_sdk_uses_rigor_mcp_and_sees_edits() {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp/sdk_client.py");
     let output = Command::new(python).arg(script).arg(RIGOR).arg(repo.path()).output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success() && stdout.contains("OK"),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success() && stdout.contains("OK"), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     assert!(!repo.path().join(".rigor/index").exists(), "rigor mcp wrote an index into the repository");
 }
 

@@ -321,8 +321,8 @@ async fn contributions(
     tokio::task::spawn_blocking(move || {
         sources.iter().map(|s| s.contribute_to_run(&workspace, &issue, &run_dir)).collect()
     })
-        .await
-        .unwrap_or_default()
+    .await
+    .unwrap_or_default()
 }
 
 /// The run directory of a run id or a path given by the user (`rigor replay 2026…` or a path).

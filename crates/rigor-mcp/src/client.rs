@@ -231,7 +231,9 @@ impl Server {
             ));
         }
         state.restarted = true;
-        ctx.emit(Event::Notice { message: format!("MCP server `{name}` died (its connection closed); restarting it once") });
+        ctx.emit(Event::Notice {
+            message: format!("MCP server `{name}` died (its connection closed); restarting it once"),
+        });
         let running = self.launcher.launch().await.inspect_err(|why| {
             ctx.emit(Event::Notice { message: format!("MCP server `{name}` could not be restarted: {why}") })
         })?;

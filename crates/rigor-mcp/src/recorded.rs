@@ -63,9 +63,7 @@ impl RecordedMcpSource {
             return Vec::new();
         }
         let records = rigor_core::trajectory::read_trajectory(path).unwrap_or_default();
-        mcp.into_iter()
-            .map(|name| Arc::new(Self::from_records(name, &records)) as Arc<dyn ToolSource>)
-            .collect()
+        mcp.into_iter().map(|name| Arc::new(Self::from_records(name, &records)) as Arc<dyn ToolSource>).collect()
     }
 }
 
@@ -115,7 +113,12 @@ impl Tool for RecordedTool {
     }
 
     async fn run(&self, _args: Value, _ctx: &ToolContext) -> ToolOutput {
-        let next = self.answers.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&self.spec.name).and_then(VecDeque::pop_front);
+        let next = self
+            .answers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(&self.spec.name)
+            .and_then(VecDeque::pop_front);
         match next {
             Some((content, false)) => ToolOutput::ok(content),
             Some((content, true)) => ToolOutput::error(content),

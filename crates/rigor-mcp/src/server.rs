@@ -57,8 +57,7 @@ impl RigorServer {
                 tracing::warn!("cannot index the repository: {err}");
             }
         });
-        let service =
-            self.serve(rmcp::transport::stdio()).await.map_err(|e| ServeError::Session(e.to_string()))?;
+        let service = self.serve(rmcp::transport::stdio()).await.map_err(|e| ServeError::Session(e.to_string()))?;
         service.waiting().await.map_err(|e| ServeError::Session(e.to_string()))?;
         Ok(())
     }
@@ -321,7 +320,8 @@ fn localize(r: &Retriever, args: &Map<String, Value>) -> Result<CallToolResult, 
     let mut locations = Vec::new();
     for (i, l) in r.localize(issue, level, top).into_iter().enumerate() {
         let why = why(&l.id, &mentions, &words);
-        let span = if l.kind == NodeKind::File { String::new() } else { format!(" (lines {}-{})", l.start_line, l.end_line) };
+        let span =
+            if l.kind == NodeKind::File { String::new() } else { format!(" (lines {}-{})", l.start_line, l.end_line) };
         text.push_str(&format!("{:>2}. {:.3}  {}{span}  [{why}]\n", i + 1, l.score, l.id));
         let mut value = serde_json::to_value(&l).unwrap_or_default();
         if let Value::Object(map) = &mut value {
@@ -340,7 +340,8 @@ fn why(id: &str, mentions: &rigor_graph::localize::Mentions, words: &HashSet<Str
     let lower = id.to_lowercase();
     let mut reasons: Vec<String> = Vec::new();
     for (path, _, _) in &mentions.locations {
-        if lower.contains(&path.to_lowercase()) || path.to_lowercase().ends_with(lower.split(':').next().unwrap_or("")) {
+        if lower.contains(&path.to_lowercase()) || path.to_lowercase().ends_with(lower.split(':').next().unwrap_or(""))
+        {
             reasons.push(format!("the issue names {path}"));
         }
     }
@@ -440,7 +441,10 @@ fn traverse_graph(r: &Retriever, args: &Map<String, Value>) -> Result<CallToolRe
     let mut edges = Vec::new();
     for e in list_arg(args, "edge_types")? {
         edges.push(EdgeKind::parse(&e).ok_or_else(|| {
-            ErrorData::invalid_params(format!("unknown edge type `{e}`: use contains, imports, invokes, inherits"), None)
+            ErrorData::invalid_params(
+                format!("unknown edge type `{e}`: use contains, imports, invokes, inherits"),
+                None,
+            )
         })?);
     }
     if edges.is_empty() {

@@ -27,7 +27,10 @@ pub fn python_venv(name: &str, packages: &[&str]) -> Option<PathBuf> {
 /// (`NAME/node_modules/<package>`).
 pub fn npm_package(name: &str, package: &str) -> Option<PathBuf> {
     let dir = install(name, |tmp| {
-        run(Command::new("npm").args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"]).arg(tmp).arg(package))
+        run(Command::new("npm")
+            .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
+            .arg(tmp)
+            .arg(package))
     })?;
     let bare = package.rsplit_once('@').filter(|(head, _)| !head.is_empty()).map_or(package, |(head, _)| head);
     Some(dir.join("node_modules").join(bare))

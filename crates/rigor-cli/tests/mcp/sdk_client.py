@@ -21,6 +21,14 @@ except ImportError:
     from mcp.shared.exceptions import McpError
 
 
+def field(obj, name: str):
+    """A result field by its SDK 2.x (snake_case) or 1.x (camelCase) name."""
+    if hasattr(obj, name):
+        return getattr(obj, name)
+    head, *rest = name.split("_")
+    return getattr(obj, head + "".join(part.title() for part in rest))
+
+
 async def session_checks(rigor: str, repo: pathlib.Path) -> None:
     params = StdioServerParameters(command=rigor, args=["mcp", "--repo", str(repo)])
     async with stdio_client(params) as (read, write):
@@ -29,26 +37,26 @@ async def session_checks(rigor: str, repo: pathlib.Path) -> None:
             tools = {t.name: t for t in (await session.list_tools()).tools}
             for name in ["localize", "search_entity", "retrieve_entity", "traverse_graph", "repo_map"]:
                 assert name in tools, f"{name} not in {sorted(tools)}"
-                assert tools[name].inputSchema.get("type") == "object", tools[name]
+                assert field(tools[name], "input_schema").get("type") == "object", tools[name]
 
             issue = (repo / "ISSUE.md").read_text()
             result = await session.call_tool("localize", {"issue": issue, "level": "function", "top": 5})
-            assert not result.isError, result
-            locations = result.structuredContent["locations"]
+            assert not field(result, "is_error"), result
+            locations = field(result, "structured_content")["locations"]
             assert locations, result
             assert locations[0]["path"] == "durations.py", locations
             assert all("why" in loc and "score" in loc for loc in locations), locations
             assert "durations.py" in result.content[0].text, result.content
 
             result = await session.call_tool("search_entity", {"query": "brand_new_helper"})
-            ids = [e["id"] for e in result.structuredContent["entities"]]
+            ids = [e["id"] for e in field(result, "structured_content")["entities"]]
             assert "durations.py:brand_new_helper" not in ids, ids
 
             # The client edits a file between two calls: the next answer sees it.
             source = repo / "durations.py"
             source.write_text(source.read_text() + "\n\ndef brand_new_helper(value):\n    return value\n")
             result = await session.call_tool("search_entity", {"query": "brand_new_helper"})
-            ids = [e["id"] for e in result.structuredContent["entities"]]
+            ids = [e["id"] for e in field(result, "structured_content")["entities"]]
             assert "durations.py:brand_new_helper" in ids, result
 
             result = await session.call_tool("retrieve_entity", {"entity_ids": ["durations.py:brand_new_helper"]})
@@ -63,12 +71,12 @@ async def session_checks(rigor: str, repo: pathlib.Path) -> None:
                 try:
                     result = await session.call_tool(name, args)
                     message = " ".join(getattr(c, "text", "") for c in result.content)
-                    assert result.isError, (name, result)
+                    assert field(result, "is_error"), (name, result)
                 except McpError as err:
                     message = err.error.message
                 assert needle in message, (name, message)
             result = await session.call_tool("traverse_graph", {"start_entities": ["nowhere.py:nothing"]})
-            assert result.isError and "no entity" in result.content[0].text, result
+            assert field(result, "is_error") and "no entity" in result.content[0].text, result
 
             resources = await session.list_resources()
             uris = [str(r.uri) for r in resources.resources]
