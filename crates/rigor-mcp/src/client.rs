@@ -40,7 +40,7 @@ pub fn tool_name(server: &str, tool: &str) -> String {
 
 /// One configured MCP server as a tool source.
 pub struct McpSource {
-    name: String,
+    server: String,
     source_name: String,
     config: McpServerConfig,
     sandbox: SandboxSettings,
@@ -50,8 +50,8 @@ impl McpSource {
     /// The server `name` of the configuration, confined like the run's commands (`sandbox`: the
     /// run's sandbox settings) unless its entry says otherwise.
     pub fn new(name: impl Into<String>, config: McpServerConfig, sandbox: SandboxSettings) -> Self {
-        let name = name.into();
-        Self { source_name: format!("{SOURCE_PREFIX}{name}"), name, config, sandbox }
+        let server = name.into();
+        Self { source_name: format!("{SOURCE_PREFIX}{server}"), server, config, sandbox }
     }
 
     fn launcher(&self, workspace: &Path, run_dir: &Path) -> Result<Launcher, String> {
@@ -72,16 +72,16 @@ impl McpSource {
             }
         }
         let sandbox = Sandbox::new(SandboxSpec::new(workspace, settings))
-            .map_err(|e| format!("cannot build the sandbox for the MCP server `{}`: {e}", self.name))?;
+            .map_err(|e| format!("cannot build the sandbox for the MCP server `{}`: {e}", self.server))?;
         Ok(Launcher {
-            name: self.name.clone(),
+            name: self.server.clone(),
             sandbox,
             program: self.config.command.clone(),
             args,
             env: self.config.env.clone().into_iter().collect(),
             workspace: workspace.to_path_buf(),
-            stderr: run_dir.join(format!("mcp-{}.stderr", self.name)),
-            pid_file: run_dir.join(format!("mcp-{}.pid", self.name)),
+            stderr: run_dir.join(format!("mcp-{}.stderr", self.server)),
+            pid_file: run_dir.join(format!("mcp-{}.pid", self.server)),
         })
     }
 
@@ -96,7 +96,7 @@ impl McpSource {
                 .peer()
                 .list_all_tools()
                 .await
-                .map_err(|e| format!("the MCP server `{}` did not list its tools: {e}", self.name))?;
+                .map_err(|e| format!("the MCP server `{}` did not list its tools: {e}", self.server))?;
             Ok::<_, String>((running, tools))
         })?;
         let server = Arc::new(Server {
@@ -112,10 +112,10 @@ impl McpSource {
             }
             let read_only = tool.annotations.as_ref().and_then(|a| a.read_only_hint).unwrap_or(false);
             let spec = ToolSpec {
-                name: tool_name(&self.name, &tool.name),
+                name: tool_name(&self.server, &tool.name),
                 description: format!(
                     "[MCP server `{}`] {}",
-                    self.name,
+                    self.server,
                     tool.description.as_deref().unwrap_or("(no description)")
                 ),
                 parameters: Value::Object((*tool.input_schema).clone()),
@@ -132,7 +132,7 @@ impl McpSource {
         Ok(Contribution {
             prompt_section: format!(
                 "Tools of the MCP server `{}` (called like any tool): {}.",
-                self.name,
+                self.server,
                 if names.is_empty() { "none".to_string() } else { names.join(", ") }
             ),
             tools: offered,
@@ -156,9 +156,9 @@ impl ToolSource for McpSource {
             Ok(contribution) => contribution,
             Err(why) => {
                 tracing::warn!("{why}");
-                let _ = append(&run_dir.join(format!("mcp-{}.stderr", self.name)), &format!("rigor: {why}\n"));
+                let _ = append(&run_dir.join(format!("mcp-{}.stderr", self.server)), &format!("rigor: {why}\n"));
                 Contribution {
-                    prompt_section: format!("The MCP server `{}` is unavailable in this run: {why}", self.name),
+                    prompt_section: format!("The MCP server `{}` is unavailable in this run: {why}", self.server),
                     ..Contribution::default()
                 }
             }

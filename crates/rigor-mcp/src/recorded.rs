@@ -40,9 +40,9 @@ impl RecordedMcpSource {
                 Event::ToolCall { call, .. } if call.name.starts_with(&prefix) => {
                     calls.insert(call.id.clone(), call.name.clone());
                 }
-                Event::PolicyDecision { call_id, outcome, .. }
-                    if matches!(outcome, ActionOutcome::Refused | ActionOutcome::Rejected) =>
-                {
+                Event::PolicyDecision {
+                    call_id, outcome: ActionOutcome::Refused | ActionOutcome::Rejected, ..
+                } => {
                     refused.insert(call_id.clone());
                 }
                 Event::Observation { call_id, content, is_error, .. } if !refused.contains(call_id) => {
