@@ -103,6 +103,7 @@ fn describe(request: &ApprovalRequest) -> String {
     let (kind, text) = match &request.action {
         Action::Shell(command) => ("command", command.as_str()),
         Action::Python(code) => ("Python code", code.as_str()),
+        Action::Mcp(call) => ("MCP tool call", call.text.as_str()),
     };
     let d = &request.decision;
     let why = if d.verdict == Verdict::Allow {

@@ -199,7 +199,7 @@ struct EvalWiring {
 impl RunWiring for EvalWiring {
     fn sources(&self) -> RunSources {
         let prover = self.proof.prover();
-        RunSources { sources: crate::tool_sources(prover.as_ref()), prover }
+        RunSources { sources: crate::tool_sources(prover.as_ref(), Vec::new()), prover }
     }
 
     fn decline(&self, issue: &str) -> Option<String> {

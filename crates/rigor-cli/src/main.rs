@@ -85,6 +85,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Serve the repository's code graph (localize, search_entity, retrieve_entity,
+    /// traverse_graph, repo_map) and its recent runs to MCP clients over stdio.
+    Mcp {
+        /// The repository (or a directory inside it).
+        #[arg(long, default_value = ".")]
+        repo: PathBuf,
+    },
     /// Inspect configuration.
     Config {
         #[command(subcommand)]
@@ -286,17 +293,47 @@ async fn dispatch(cli: Cli) -> Result<u8> {
         Command::Graph(command) => tokio::task::block_in_place(|| graph_cmd::run(command)),
         Command::Model { action } => model_cmd::model(action).await,
         Command::Config { action: ConfigAction::Show { repo, model } } => config_show(&repo, model.as_deref()),
+        Command::Mcp { repo } => mcp_serve(&repo).await,
         Command::Doctor { json } => Ok(tokio::task::block_in_place(|| doctor::doctor(json))),
     }
 }
 
 /// The tool sources of every agent run (`rigor run`, `rigor replay`, `rigor eval --agent rigor`):
 /// the one place that decides what a run's model can use beyond the standard tools: the code
-/// graph, and the proof when the run proves its patch.
-pub(crate) fn tool_sources(prover: Option<&rigor_proof::prover::Prover>) -> Vec<Arc<dyn rigor_tools::ToolSource>> {
+/// graph, the proof when the run proves its patch, and the configured MCP servers (`mcp`, from
+/// [`mcp_sources`], or recorded ones for a replay).
+pub(crate) fn tool_sources(
+    prover: Option<&rigor_proof::prover::Prover>,
+    mcp: Vec<Arc<dyn rigor_tools::ToolSource>>,
+) -> Vec<Arc<dyn rigor_tools::ToolSource>> {
     let mut sources: Vec<Arc<dyn rigor_tools::ToolSource>> = vec![Arc::new(rigor_graph::GraphSource)];
     sources.extend(prover.map(|p| Arc::new(p.clone()) as Arc<dyn rigor_tools::ToolSource>));
+    sources.extend(mcp);
     sources
+}
+
+/// The MCP servers of the configuration (`[mcp.servers.NAME]`), confined like the run's commands
+/// (`sandbox`) unless their entry says otherwise.
+fn mcp_sources(config: &Config, sandbox: &rigor_sandbox::SandboxSettings) -> Vec<Arc<dyn rigor_tools::ToolSource>> {
+    config
+        .mcp
+        .servers
+        .iter()
+        .map(|(name, server)| {
+            Arc::new(rigor_mcp::McpSource::new(name.clone(), server.clone(), sandbox.clone()))
+                as Arc<dyn rigor_tools::ToolSource>
+        })
+        .collect()
+}
+
+/// `rigor mcp --repo DIR`: serves until the client closes stdin.
+async fn mcp_serve(repo: &Path) -> Result<u8> {
+    if !repo.is_dir() {
+        bail!("repository {} does not exist or is not a directory", repo.display());
+    }
+    let root = repo_root(repo);
+    rigor_mcp::RigorServer::new(root).serve_stdio().await?;
+    Ok(0)
 }
 
 /// The configuration for the repository at `root`, with a warning on stderr for every setting of
@@ -335,7 +372,16 @@ async fn run_session(
         if let (Event::ApprovalRequested { call_id, tool, action, verdict, category, reason }, Some(approver)) =
             (&event, &approver)
         {
-            let action = if tool == "python" { Action::Python(action.clone()) } else { Action::Shell(action.clone()) };
+            let action = match tool.as_str() {
+                "python" => Action::Python(action.clone()),
+                "bash" => Action::Shell(action.clone()),
+                // The tools of MCP servers (`server__tool`).
+                _ => Action::Mcp(rigor_sandbox::McpCall {
+                    text: action.clone(),
+                    approval: rigor_sandbox::McpApproval::Always,
+                    read_only: false,
+                }),
+            };
             let decision = rigor_sandbox::Decision {
                 verdict: *verdict,
                 category: *category,
@@ -421,6 +467,7 @@ async fn run(args: RunArgs) -> Result<u8> {
             settings.temperature = Some((settings.temperature.unwrap_or(0.0) + 0.3 * (number - 1) as f32).min(1.0));
         }
         let run_id = if count == 1 { args.run_id.clone() } else { Some(format!("{base_id}-c{number}")) };
+        let mcp = mcp_sources(&config, &settings.sandbox);
         let request = RunRequest {
             repo: args.repo.clone(),
             issue: issue.clone(),
@@ -433,7 +480,7 @@ async fn run(args: RunArgs) -> Result<u8> {
             run_id,
             shell_env: Vec::new(),
             replay_of: None,
-            sources: tool_sources(prover.as_ref()),
+            sources: tool_sources(prover.as_ref(), mcp),
             user_messages: Vec::new(),
             decline: decline.clone(),
         };
@@ -502,8 +549,13 @@ const EXIT_DIVERGED: u8 = 5;
 async fn replay_command(args: ReplayArgs) -> Result<u8> {
     // The recorded run's sources again: the proof (with default settings) if it had one.
     let prover = rigor_proof::prover::Prover::new(Default::default());
+    // Recorded MCP servers answer from the record: no server is started.
+    let trajectory = rigor_core::replay::trajectory_path(&args.trajectory);
     let choose = |names: &[String]| {
-        tool_sources(names.iter().any(|n| n == rigor_tools::ToolSource::name(&prover)).then_some(&prover))
+        tool_sources(
+            names.iter().any(|n| n == rigor_tools::ToolSource::name(&prover)).then_some(&prover),
+            rigor_mcp::RecordedMcpSource::all(names, &trajectory),
+        )
     };
     let mut replay = Replay::load(&args.trajectory, args.repo.as_deref(), choose)?;
     let (request, provider) = (replay.request.clone(), replay.provider.clone());

@@ -22,6 +22,10 @@ const PRINT_ALLOWED: &[(&str, &str)] = &[
         "crates/rigor-test-support/src/server.rs",
         "test support only: the scripted server's failure goes where the test's output shows it",
     ),
+    (
+        "crates/rigor-test-support/src/tools.rs",
+        "test support only: why a test skips (a test tool could not be installed) goes to the test's output",
+    ),
 ];
 
 /// Where processes may be spawned, and why. An entry ending in `/` covers a directory.

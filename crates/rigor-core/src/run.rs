@@ -176,7 +176,7 @@ pub(crate) async fn execute(
             rigor_tools::EventHook::new(move |event| emitter.emit(event))
         }),
     };
-    let contributions = contributions(&request.sources, &workspace.dir, &request.issue).await;
+    let contributions = contributions(&request.sources, &workspace.dir, &request.issue, &run_dir.path).await;
     let sections: Vec<String> = contributions.iter().map(|c| c.prompt_section.clone()).collect();
     let tools = tool_box(ctx, contributions);
     let system = with_sections(system_prompt(&workspace.dir, &workspace.tree_root), &sections);
@@ -310,11 +310,19 @@ fn tool_box(ctx: ToolContext, contributions: Vec<Contribution>) -> ToolBox {
 
 /// What each source offers this run (computed off the async threads: a source may index the
 /// workspace).
-async fn contributions(sources: &[Arc<dyn ToolSource>], workspace: &Path, issue: &str) -> Vec<Contribution> {
+async fn contributions(
+    sources: &[Arc<dyn ToolSource>],
+    workspace: &Path,
+    issue: &str,
+    run_dir: &Path,
+) -> Vec<Contribution> {
     let (sources, workspace, issue) = (sources.to_vec(), workspace.to_path_buf(), issue.to_string());
-    tokio::task::spawn_blocking(move || sources.iter().map(|s| s.contribute(&workspace, &issue)).collect())
-        .await
-        .unwrap_or_default()
+    let run_dir = run_dir.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        sources.iter().map(|s| s.contribute_to_run(&workspace, &issue, &run_dir)).collect()
+    })
+    .await
+    .unwrap_or_default()
 }
 
 /// The run directory of a run id or a path given by the user (`rigor replay 2026…` or a path).

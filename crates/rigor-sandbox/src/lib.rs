@@ -37,7 +37,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use isolation::{Layers, Prepared, Sandbox, SandboxError, SandboxSpec, SessionGuard};
-pub use policy::{Action, Category, Decision, Policy, PrefixRule, Verdict};
+pub use policy::{Action, Category, Decision, McpApproval, McpCall, Policy, PrefixRule, Verdict};
 
 /// How much of the machine a sandboxed command may change.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -8,3 +8,4 @@
 pub mod fixtures;
 pub mod repo;
 pub mod server;
+pub mod tools;

@@ -163,10 +163,43 @@ impl Confined {
             match rustix::fs::openat2(self.root.as_fd(), rel, flags | OFlags::CLOEXEC, mode, RESOLVE) {
                 Ok(fd) => return Ok(fd),
                 Err(rustix::io::Errno::AGAIN) => last = Some(rustix::io::Errno::AGAIN),
+                // Inside rigor's sandbox (seccomp answers `openat2` with ENOSYS), e.g. `rigor mcp`
+                // run as a run's MCP server: one component at a time, following no symlink.
+                Err(rustix::io::Errno::NOSYS) => return self.open_by_components(rel, flags, mode),
                 Err(err) => return Err(err.into()),
             }
         }
         Err(last.unwrap_or(rustix::io::Errno::AGAIN).into())
+    }
+
+    /// `open_at` without `openat2`: each directory of `rel` opened with `O_NOFOLLOW` from the
+    /// previous one, then the last component, also with `O_NOFOLLOW`. Stricter than
+    /// `RESOLVE_BENEATH` (no symlink at all is followed); `..` is refused.
+    fn open_by_components(&self, rel: &Path, flags: OFlags, mode: Mode) -> Result<OwnedFd, ConfinedError> {
+        let parts: Vec<&std::ffi::OsStr> = rel
+            .components()
+            .filter(|c| !matches!(c, Component::CurDir))
+            .map(|c| match c {
+                Component::Normal(name) => Ok(name),
+                _ => Err(ConfinedError::Outside),
+            })
+            .collect::<Result<_, _>>()?;
+        let Some((last, dirs)) = parts.split_last() else {
+            return Ok(rustix::fs::openat(self.root.as_fd(), ".", flags | OFlags::CLOEXEC, mode)?);
+        };
+        let mut dir: Option<OwnedFd> = None;
+        for name in dirs {
+            let at = dir.as_ref().map_or(self.root.as_fd(), |d| d.as_fd());
+            let next = rustix::fs::openat(
+                at,
+                *name,
+                OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?;
+            dir = Some(next);
+        }
+        let at = dir.as_ref().map_or(self.root.as_fd(), |d| d.as_fd());
+        Ok(rustix::fs::openat(at, *last, flags | OFlags::NOFOLLOW | OFlags::CLOEXEC, mode)?)
     }
 
     /// What `rel` is, without following a final symlink out of the root.

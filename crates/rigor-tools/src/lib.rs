@@ -160,6 +160,13 @@ pub trait ToolSource: Send + Sync {
     /// What it offers a run in `workspace` on `issue`. May block (e.g. to index the workspace);
     /// never fails: a source that cannot work contributes nothing and says why in its log.
     fn contribute(&self, workspace: &Path, issue: &str) -> Contribution;
+
+    /// As [`ToolSource::contribute`], told the run's directory (`.rigor/runs/<id>`), where a
+    /// source keeps its logs (an MCP server's stderr). Runs call this; the default ignores it.
+    fn contribute_to_run(&self, workspace: &Path, issue: &str, run_dir: &Path) -> Contribution {
+        let _ = run_dir;
+        self.contribute(workspace, issue)
+    }
 }
 
 impl std::fmt::Debug for dyn ToolSource {

@@ -80,6 +80,44 @@ pub enum Action {
     Shell(String),
     /// Python source code (run by python3).
     Python(String),
+    /// A call of a tool of a configured MCP server.
+    Mcp(McpCall),
+}
+
+/// How far the tools of a configured MCP server are trusted (`approval` of its entry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum McpApproval {
+    /// Its calls run without asking.
+    Never,
+    /// Calls of tools the server does not declare read-only are held for approval.
+    #[default]
+    OnRisk,
+    /// Every call is held for approval.
+    Always,
+}
+
+impl McpApproval {
+    /// The configuration spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            McpApproval::Never => "never",
+            McpApproval::OnRisk => "on-risk",
+            McpApproval::Always => "always",
+        }
+    }
+}
+
+/// A call of an MCP server's tool, as the policy screens it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct McpCall {
+    /// What is shown and recorded: `server__tool {arguments}`.
+    pub text: String,
+    /// The server's configured trust.
+    pub approval: McpApproval,
+    /// Whether the server declares the tool read-only (a hint from the server, trusted only as far
+    /// as the server is configured to be).
+    pub read_only: bool,
 }
 
 impl Action {
@@ -87,6 +125,7 @@ impl Action {
     pub fn text(&self) -> &str {
         match self {
             Action::Shell(text) | Action::Python(text) => text,
+            Action::Mcp(call) => &call.text,
         }
     }
 }
@@ -151,6 +190,7 @@ impl Policy {
         match action {
             Action::Shell(command) => self.check_shell(command),
             Action::Python(code) => self.check_python(code),
+            Action::Mcp(call) => check_mcp(call),
         }
     }
 
@@ -171,6 +211,29 @@ impl Policy {
         self.rules
             .iter()
             .find(|r| !r.prefix.is_empty() && argv.len() >= r.prefix.len() && argv[..r.prefix.len()] == r.prefix[..])
+    }
+}
+
+/// An MCP call is decided by its server's configured trust: the server runs in the sandbox, so
+/// what is screened is whether its tool may act at all without the user.
+fn check_mcp(call: &McpCall) -> Decision {
+    let held = |rule: &str, reason: String| Decision {
+        verdict: Verdict::Ask,
+        category: Category::UserRule,
+        rule: rule.to_string(),
+        reason,
+        advice: "Use a read-only tool of the server, or rigor's own tools, if the user cannot approve.".into(),
+    };
+    match call.approval {
+        McpApproval::Never => Decision::allow(),
+        McpApproval::Always => {
+            held("mcp-approval-always", format!("the MCP server's entry asks before every call (`{}`)", call.text))
+        }
+        McpApproval::OnRisk if call.read_only => Decision::allow(),
+        McpApproval::OnRisk => held(
+            "mcp-on-risk",
+            "the MCP tool is not declared read-only, and its server's entry asks before such calls".to_string(),
+        ),
     }
 }
 
