@@ -14,6 +14,7 @@
 //!
 //! This crate reads records; it never writes one, never runs an agent and never prints.
 
+pub mod fixtures;
 pub mod guard;
 mod pages;
 pub mod records;
@@ -128,3 +129,6 @@ pub async fn serve(listener: tokio::net::TcpListener, served: Served) -> Result<
     let app = app(served)?;
     axum::serve(listener, app).await.map_err(ViewError::Serve)
 }
+
+#[cfg(test)]
+mod tests;
