@@ -51,10 +51,26 @@ pub fn templates() -> Result<Environment<'static>, minijinja::Error> {
     let mut env = Environment::new();
     env.set_auto_escape_callback(|_| AutoEscape::Html);
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.add_filter("urlencode", urlencode);
     for (name, source) in TEMPLATES {
         env.add_template(name, source)?;
     }
     Ok(env)
+}
+
+/// `value` percent-encoded for a URL path segment or query value (everything but unreserved
+/// characters).
+fn urlencode(value: &Value) -> String {
+    let text = value.as_str().map(str::to_string).unwrap_or_else(|| value.to_string());
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 /// A page that could not be shown: a status and what to do.
@@ -69,8 +85,8 @@ impl PageError {
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let body = templates()
-            .and_then(|env| env.get_template("error.html")?.render(context! { title => "not found", message => self.1 }))
-            .unwrap_or_else(|_| "error".into());
+            .and_then(|env| env.get_template("error.html")?.render(context! { title => self.0.canonical_reason().unwrap_or("error"), message => &self.1, nav => context! { runs => false, evals => false } }))
+            .unwrap_or_else(|e| format!("error: {e:#}"));
         (self.0, Html(body)).into_response()
     }
 }
@@ -89,7 +105,15 @@ fn render(state: &AppState, name: &str, ctx: Value) -> Page {
         .get_template(name)
         .and_then(|t| t.render(context! { nav => nav, ..ctx }))
         .map(Html)
-        .map_err(|e| PageError(StatusCode::INTERNAL_SERVER_ERROR, format!("template {name}: {e:#}")))
+        .map_err(|e| {
+            let mut message = format!("template {name}: {e}");
+            let mut cause = std::error::Error::source(&e);
+            while let Some(inner) = cause {
+                message.push_str(&format!(": {inner}"));
+                cause = inner.source();
+            }
+            PageError(StatusCode::INTERNAL_SERVER_ERROR, message)
+        })
 }
 
 pub async fn index(State(state): Shared) -> Response {

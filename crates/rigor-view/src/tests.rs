@@ -31,6 +31,7 @@ struct Reply {
 
 fn get_with_host(addr: SocketAddr, path: &str, host: &str) -> Reply {
     let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(60))).unwrap();
     write!(stream, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
     let mut text = String::new();
     stream.read_to_string(&mut text).unwrap();
@@ -58,8 +59,8 @@ fn model_and_file_content_renders_inert() {
     let page = get(addr, "/run/20261202-120000-aaaa");
     assert_eq!(page.status, 200, "{}", page.body);
     // The observation and the diff both carry markup; it arrives escaped, never as a tag.
-    assert!(page.body.contains("&lt;script&gt;alert(&#x27;observation&#x27;)&lt;/script&gt;"), "{}", page.body);
-    assert!(page.body.contains("&lt;script&gt;alert(&#x27;diff&#x27;)&lt;/script&gt;"));
+    assert!(page.body.contains("&lt;script&gt;alert(&#x27;observation&#x27;)&lt;&#x2f;script&gt;"), "{}", page.body);
+    assert!(page.body.contains("&lt;script&gt;alert(&#x27;diff&#x27;)&lt;&#x2f;script&gt;"));
     assert!(!page.body.contains("<script>alert") && !page.body.contains("<img src=x"));
     assert!(!page.body.contains("<script") || page.body.contains("<script src=\"/assets/live.js\">"));
     assert!(page.headers.contains("content-security-policy: default-src 'none'; script-src 'self'"), "{}", page.headers);
@@ -157,16 +158,21 @@ fn a_run_in_progress_streams_new_events() {
     let dir = fixtures::write_run(&repo.path().join(".rigor/runs"), "live", 2, false).unwrap();
     let addr = start(repo.path());
     let page = get(addr, "/run/live").body;
-    let live = page.split("data-live=\"").nth(1).and_then(|s| s.split('"').next()).expect("a live page").replace("&amp;", "&");
+    let live = page.split("data-live=\"").nth(1).and_then(|s| s.split('"').next()).expect("a live page").replace("&amp;", "&").replace("&#x2f;", "/");
     let mut stream = TcpStream::connect(addr).unwrap();
     write!(stream, "GET {live} HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n").unwrap();
+    // A hang guard only: the event is expected long before.
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(60))).unwrap();
     let mut reader = BufReader::new(stream);
     // The response head arrives once the stream is open; only then is the line appended.
     let mut line = String::new();
+    let mut head = String::new();
     while line != "\r\n" {
         line.clear();
         reader.read_line(&mut line).unwrap();
+        head.push_str(&line);
     }
+    assert!(head.starts_with("HTTP/1.1 200") && head.contains("text/event-stream"), "{live}: {head}");
     let record = rigor_core::trajectory::TrajectoryRecord {
         elapsed_ms: 9,
         event: rigor_protocol::Event::Notice { message: "appended <b>later</b>".into() },
@@ -174,7 +180,7 @@ fn a_run_in_progress_streams_new_events() {
     let mut file = std::fs::OpenOptions::new().append(true).open(dir.join("trajectory.jsonl")).unwrap();
     writeln!(file, "{}", serde_json::to_string(&record).unwrap()).unwrap();
     let mut seen = String::new();
-    while !seen.contains("appended &lt;b&gt;later&lt;/b&gt;") {
+    while !seen.contains("appended &lt;b&gt;later&lt;&#x2f;b&gt;") {
         line.clear();
         assert!(reader.read_line(&mut line).unwrap() > 0, "the stream ended: {seen}");
         seen.push_str(&line);
