@@ -256,8 +256,8 @@ async fn browse(chromium: &Path, chromedriver: &Path) {
     assert_eq!(browser.text(&status).await, "submitted");
     browser.screenshot("runs.png").await;
     browser.click(&link).await;
-    let added = browser.find("//div[@class='diff']/div[@class='add']").await;
-    assert_eq!(browser.text(&added).await, "+        total += int(number) * UNITS[ch]");
+    let added = browser.find("//div[@class='diff']/div[@class='add' and contains(., 'total += int(number)')]").await;
+    assert_eq!(browser.text(&added).await.split_whitespace().collect::<Vec<_>>(), ["+", "total", "+=", "int(number)", "*", "UNITS[ch]"]);
     browser.find("//div[@id='events']//*[@id='turn-6']").await;
     assert_eq!(browser.count("#events .item.model").await, 6, "one model response per step");
     assert!(browser.count("#events .item.observation").await >= 5);
