@@ -149,7 +149,9 @@ impl Drop for Browser {
         let url = self.session.clone();
         let _ = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
-            runtime.block_on(async { reqwest::Client::new().delete(url).timeout(Duration::from_secs(5)).send().await.ok() })
+            runtime.block_on(async {
+                reqwest::Client::new().delete(url).timeout(Duration::from_secs(5)).send().await.ok()
+            })
         })
         .join();
     }
@@ -197,7 +199,8 @@ fn record_run(repo: &Path, config_home: &Path) -> String {
     let server = ScriptedServer::start_blocking(Flavor::OpenAi, fixing_script());
     let dir = config_home.join("rigor");
     std::fs::create_dir_all(&dir).unwrap();
-    let config = format!("[providers.scripted]\nkind = \"openai\"\nbase_url = \"{}\"\nmax_attempts = 2\n", server.base_url());
+    let config =
+        format!("[providers.scripted]\nkind = \"openai\"\nbase_url = \"{}\"\nmax_attempts = 2\n", server.base_url());
     std::fs::write(dir.join("config.toml"), config).unwrap();
     let output = rigor(config_home)
         .args(["run", "--repo", ".", "--issue-file", "ISSUE.md", "--model", "scripted:test-model", "--json"])
@@ -223,7 +226,9 @@ fn rigor(config_home: &Path) -> Command {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_viewer_works_in_a_real_browser() {
     let (Some(chromium), Some(chromedriver)) = (on_path("chromium"), on_path("chromedriver")) else {
-        eprintln!("SKIPPED: the browser test needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)");
+        eprintln!(
+            "SKIPPED: the browser test needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)"
+        );
         return;
     };
     // A generous hang guard: every wait inside is bounded already.
@@ -257,7 +262,10 @@ async fn browse(chromium: &Path, chromedriver: &Path) {
     browser.screenshot("runs.png").await;
     browser.click(&link).await;
     let added = browser.find("//div[@class='diff']/div[@class='add' and contains(., 'total += int(number)')]").await;
-    assert_eq!(browser.text(&added).await.split_whitespace().collect::<Vec<_>>(), ["+", "total", "+=", "int(number)", "*", "UNITS[ch]"]);
+    assert_eq!(
+        browser.text(&added).await.split_whitespace().collect::<Vec<_>>(),
+        ["+", "total", "+=", "int(number)", "*", "UNITS[ch]"]
+    );
     browser.find("//div[@id='events']//*[@id='turn-6']").await;
     assert_eq!(browser.count("#events .item.model").await, 6, "one model response per step");
     assert!(browser.count("#events .item.observation").await >= 5);

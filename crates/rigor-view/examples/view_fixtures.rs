@@ -6,7 +6,9 @@ fn main() -> std::io::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let usage = || std::io::Error::other("usage: view_fixtures run|eval DIR ID COUNT");
     let (kind, dir, id, count) = match args.as_slice() {
-        [_, kind, dir, id, count] => (kind.as_str(), std::path::Path::new(dir), id.as_str(), count.parse().map_err(|_| usage())?),
+        [_, kind, dir, id, count] => {
+            (kind.as_str(), std::path::Path::new(dir), id.as_str(), count.parse().map_err(|_| usage())?)
+        }
         _ => return Err(usage()),
     };
     match kind {

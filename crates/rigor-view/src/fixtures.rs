@@ -178,7 +178,10 @@ pub fn write_eval(
         let dir = model_dir.join(&id);
         std::fs::create_dir_all(&dir)?;
         std::fs::write(dir.join("patch.diff"), PATCH)?;
-        std::fs::write(dir.join("test_output.txt"), format!("test_compound ... {}\n", if resolved(i) { "ok" } else { "FAIL" }))?;
+        std::fs::write(
+            dir.join("test_output.txt"),
+            format!("test_compound ... {}\n", if resolved(i) { "ok" } else { "FAIL" }),
+        )?;
         rigor_eval::record::write_result(&dir, &result)?;
         results.push(result);
     }

@@ -24,9 +24,7 @@ connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 pub fn is_loopback_host(host: &str) -> bool {
     let name = match host.rsplit_once(':') {
         // `[::1]:8080` or `localhost:8080`; a bare `[::1]` has its colons inside the brackets.
-        Some((name, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) && !name.is_empty() => {
-            name
-        }
+        Some((name, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) && !name.is_empty() => name,
         _ => host,
     };
     matches!(name.to_ascii_lowercase().as_str(), "localhost" | "127.0.0.1" | "[::1]")

@@ -100,20 +100,15 @@ fn ser<T: Serialize>(value: &T) -> Value {
 
 fn render(state: &AppState, name: &str, ctx: Value) -> Page {
     let nav = context! { runs => state.served.runs.is_some(), evals => state.served.evals.is_some() };
-    state
-        .templates
-        .get_template(name)
-        .and_then(|t| t.render(context! { nav => nav, ..ctx }))
-        .map(Html)
-        .map_err(|e| {
-            let mut message = format!("template {name}: {e}");
-            let mut cause = std::error::Error::source(&e);
-            while let Some(inner) = cause {
-                message.push_str(&format!(": {inner}"));
-                cause = inner.source();
-            }
-            PageError(StatusCode::INTERNAL_SERVER_ERROR, message)
-        })
+    state.templates.get_template(name).and_then(|t| t.render(context! { nav => nav, ..ctx })).map(Html).map_err(|e| {
+        let mut message = format!("template {name}: {e}");
+        let mut cause = std::error::Error::source(&e);
+        while let Some(inner) = cause {
+            message.push_str(&format!(": {inner}"));
+            cause = inner.source();
+        }
+        PageError(StatusCode::INTERNAL_SERVER_ERROR, message)
+    })
 }
 
 pub async fn index(State(state): Shared) -> Response {
@@ -162,9 +157,7 @@ pub async fn runs(State(state): Shared, Query(query): Query<TableQuery>) -> Page
     let mut rows: Vec<RunRow> = all
         .into_iter()
         .filter(|r| query.status.is_empty() || r.status == query.status)
-        .filter(|r| {
-            needle.is_empty() || [&r.id, &r.model, &r.issue].iter().any(|f| f.to_lowercase().contains(&needle))
-        })
+        .filter(|r| needle.is_empty() || [&r.id, &r.model, &r.issue].iter().any(|f| f.to_lowercase().contains(&needle)))
         .collect();
     let sort = if query.sort.is_empty() { "id" } else { query.sort.as_str() };
     rows.sort_by(|a, b| match sort {
@@ -257,7 +250,9 @@ fn proof_view(dir: &Path) -> Option<Value> {
     let proof = rigor_proof::proof::Proof::read(&dir.join("proof.json")).ok()?;
     let reproduction = proof.reproduction.as_ref().map(|r| {
         let tests = |list: &[rigor_proof::proof::TestResult]| {
-            list.iter().map(|t| context! { id => t.id.clone(), status => t.status.clone(), passed => t.passed() }).collect::<Vec<_>>()
+            list.iter()
+                .map(|t| context! { id => t.id.clone(), status => t.status.clone(), passed => t.passed() })
+                .collect::<Vec<_>>()
         };
         context! { before => tests(&r.before), after => tests(&r.after), excerpt => r.before_excerpt.clone() }
     });
@@ -337,7 +332,10 @@ pub async fn run_events(
                 };
                 let Ok(Ok((new, offset))) = read else {
                     tail.done = true;
-                    return Some((Ok::<_, std::convert::Infallible>(SseEvent::default().event("finished").data("gone")), tail));
+                    return Some((
+                        Ok::<_, std::convert::Infallible>(SseEvent::default().event("finished").data("gone")),
+                        tail,
+                    ));
                 };
                 tail.offset = offset;
                 let ended = new.iter().any(|r| matches!(r.event, Event::RunFinished { .. }));
@@ -489,8 +487,12 @@ pub async fn eval(State(state): Shared, UrlPath(run_id): UrlPath<String>, Query(
         results.reverse();
     }
     let (page, pages) = pages_of(results.len(), query.page);
-    let rows: Vec<InstanceRow> =
-        results.iter().skip((page - 1) * INSTANCES_PER_PAGE).take(INSTANCES_PER_PAGE).map(|r| instance_row(r)).collect();
+    let rows: Vec<InstanceRow> = results
+        .iter()
+        .skip((page - 1) * INSTANCES_PER_PAGE)
+        .take(INSTANCES_PER_PAGE)
+        .map(|r| instance_row(r))
+        .collect();
     let per_repo: Vec<Value> = s
         .rigor
         .per_repo
@@ -553,7 +555,8 @@ pub async fn instance(
         let logs: Vec<Value> = ["test_output.txt", "run_instance.log", "agent_output.txt", "env_build.log"]
             .iter()
             .filter_map(|name| {
-                read_text(&dir.join(name), 64 * 1024).map(|(text, cut)| context! { name => *name, text => text, cut => cut })
+                read_text(&dir.join(name), 64 * 1024)
+                    .map(|(text, cut)| context! { name => *name, text => text, cut => cut })
             })
             .collect();
         let trajectory = trajectory_view(&dir.join("trajectory.jsonl"), query.page).map(|t| t.ctx);

@@ -187,7 +187,10 @@ pub fn item(record: &TrajectoryRecord, turn: u32) -> Option<Item> {
             kind: "turn",
             turn: *turn,
             title: format!("Turn {turn}"),
-            meta: format!("{messages} messages · ~{estimated_tokens} tokens · at {:.1} s", record.elapsed_ms as f64 / 1e3),
+            meta: format!(
+                "{messages} messages · ~{estimated_tokens} tokens · at {:.1} s",
+                record.elapsed_ms as f64 / 1e3
+            ),
             ..base
         },
         Event::ModelResponse { message, usage, cost_usd, latency_ms, finish_reason, .. } => Item {
@@ -200,7 +203,11 @@ pub fn item(record: &TrajectoryRecord, turn: u32) -> Option<Item> {
                 usage.output_tokens,
                 *latency_ms as f64 / 1e3
             ),
-            calls: message.tool_calls.iter().map(|c| CallView { name: c.name.clone(), arguments: pretty(&c.arguments) }).collect(),
+            calls: message
+                .tool_calls
+                .iter()
+                .map(|c| CallView { name: c.name.clone(), arguments: pretty(&c.arguments) })
+                .collect(),
             ..base
         },
         Event::Observation { name, content, is_error, duration_ms, .. } => {
@@ -304,7 +311,9 @@ fn serde_name<T: Serialize>(value: &T) -> String {
 
 fn pretty(arguments: &str) -> String {
     match serde_json::from_str::<serde_json::Value>(arguments) {
-        Ok(value @ serde_json::Value::Object(_)) => serde_json::to_string_pretty(&value).unwrap_or_else(|_| arguments.into()),
+        Ok(value @ serde_json::Value::Object(_)) => {
+            serde_json::to_string_pretty(&value).unwrap_or_else(|_| arguments.into())
+        }
         _ => arguments.to_string(),
     }
 }

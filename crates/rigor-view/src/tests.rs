@@ -63,7 +63,11 @@ fn model_and_file_content_renders_inert() {
     assert!(page.body.contains("&lt;script&gt;alert(&#x27;diff&#x27;)&lt;&#x2f;script&gt;"));
     assert!(!page.body.contains("<script>alert") && !page.body.contains("<img src=x"));
     assert!(!page.body.contains("<script") || page.body.contains("<script src=\"/assets/live.js\">"));
-    assert!(page.headers.contains("content-security-policy: default-src 'none'; script-src 'self'"), "{}", page.headers);
+    assert!(
+        page.headers.contains("content-security-policy: default-src 'none'; script-src 'self'"),
+        "{}",
+        page.headers
+    );
     assert!(page.headers.contains("x-content-type-options: nosniff"));
     // The diff is coloured line by line, the timeline drawn, the steps listed.
     assert!(page.body.contains("<div class=\"add\">+        total += int(number) * UNITS[ch]</div>"));
@@ -85,12 +89,19 @@ fn only_loopback_host_names_are_served() {
 fn files_from_urls_stay_in_the_served_directory() {
     let repo = repo_with_runs();
     std::fs::write(repo.path().join("secret.txt"), "SECRET").unwrap();
-    std::os::unix::fs::symlink(repo.path().join("secret.txt"), repo.path().join(".rigor/runs/20261202-120000-aaaa/link"))
-        .unwrap();
+    std::os::unix::fs::symlink(
+        repo.path().join("secret.txt"),
+        repo.path().join(".rigor/runs/20261202-120000-aaaa/link"),
+    )
+    .unwrap();
     let addr = start(repo.path());
     let patch = get(addr, "/raw/runs/20261202-120000-aaaa/patch.diff");
     assert_eq!(patch.status, 200);
-    assert!(patch.headers.contains("content-type: text/plain") && patch.headers.contains("sandbox"), "{}", patch.headers);
+    assert!(
+        patch.headers.contains("content-type: text/plain") && patch.headers.contains("sandbox"),
+        "{}",
+        patch.headers
+    );
     for path in [
         "/raw/runs/../../secret.txt",
         "/raw/runs/..%2f..%2fsecret.txt",
@@ -111,7 +122,8 @@ fn the_runs_table_sorts_and_filters_on_the_server() {
     let repo = repo_with_runs();
     let addr = start(repo.path());
     let newest_first = get(addr, "/runs").body;
-    let (a, b) = (newest_first.find("20261202-120000-aaaa").unwrap(), newest_first.find("20261202-130000-bbbb").unwrap());
+    let (a, b) =
+        (newest_first.find("20261202-120000-aaaa").unwrap(), newest_first.find("20261202-130000-bbbb").unwrap());
     assert!(b < a, "newest first by default");
     let by_steps = get(addr, "/runs?sort=steps&order=asc").body;
     assert!(by_steps.find(">20261202-120000-aaaa<").unwrap() < by_steps.find(">20261202-130000-bbbb<").unwrap());
@@ -158,7 +170,13 @@ fn a_run_in_progress_streams_new_events() {
     let dir = fixtures::write_run(&repo.path().join(".rigor/runs"), "live", 2, false).unwrap();
     let addr = start(repo.path());
     let page = get(addr, "/run/live").body;
-    let live = page.split("data-live=\"").nth(1).and_then(|s| s.split('"').next()).expect("a live page").replace("&amp;", "&").replace("&#x2f;", "/");
+    let live = page
+        .split("data-live=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("a live page")
+        .replace("&amp;", "&")
+        .replace("&#x2f;", "/");
     let mut stream = TcpStream::connect(addr).unwrap();
     write!(stream, "GET {live} HTTP/1.1\r\nHost: localhost\r\nAccept: text/event-stream\r\n\r\n").unwrap();
     // A hang guard only: the event is expected long before.
