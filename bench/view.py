@@ -6,16 +6,16 @@ url, pid, steps, instances, trajectory_bytes = sys.argv[1], int(sys.argv[2]), sy
 rows = []
 
 
-def fetch(path, runs=5):
-    """Median time to first byte, total time and size of GET path (after one warm-up)."""
+def fetch(path, runs=5, cold=False):
+    """Median time to first byte, total time and size of GET path (after one warm-up unless cold)."""
     firsts, totals, size = [], [], 0
-    for i in range(runs + 1):
+    for i in range(runs + (0 if cold else 1)):
         start = time.perf_counter()
         with urllib.request.urlopen(url + path, timeout=120) as reply:
             reply.read(1)
             first = time.perf_counter() - start
             size = 1 + len(reply.read())
-        if i:
+        if i or cold:
             firsts.append(first)
             totals.append(time.perf_counter() - start)
     med = lambda xs: sorted(xs)[len(xs) // 2] * 1000
@@ -33,7 +33,7 @@ rows.append((f"run page, {steps} steps (page 1 of turns), server", f"{first:.0f}
 first, total, size = fetch("run/long-run?page=20")
 rows.append((f"run page, {steps} steps, last page, server", f"{first:.0f} ms / {total:.0f} ms", f"{size / 1024:.0f} KiB"))
 for label, path in [("eval page (first load, cold)", "eval/big-eval"), ("eval page, sorted by cost", "eval/big-eval?sort=cost&order=desc"), ("eval page, unresolved, page 5", "eval/big-eval?status=unresolved&page=5")]:
-    first, total, size = fetch(path, runs=1 if "cold" in label else 5)
+    first, total, size = fetch(path, runs=1, cold=True) if "cold" in label else fetch(path)
     rows.append((f"{label}, {instances} instances, server", f"{first:.0f} ms / {total:.0f} ms", f"{size / 1024:.0f} KiB"))
 rss, hwm = rss_kib()
 rows.append((f"rigor view RSS serving {instances} instances", f"{rss / 1024:.1f} MiB (peak {hwm / 1024:.1f} MiB)", f"idle before: {rss_idle / 1024:.1f} MiB"))

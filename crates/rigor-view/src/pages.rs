@@ -206,19 +206,26 @@ struct TrajectoryView {
 }
 
 fn trajectory_view(path: &Path, page: Option<u32>) -> Option<TrajectoryView> {
-    let (records, offset) = records::read_complete(path, 0).ok()?;
-    let finished = records.iter().any(|r| matches!(r.event, Event::RunFinished { .. }));
-    let (items, last_turn) = records::items(&records, 0);
+    let bytes = std::fs::read(path).ok()?;
+    let outline = records::outline(&bytes);
+    let (finished, last_turn) = (outline.finished, outline.last_turn);
     let pages = last_turn.div_ceil(TURNS_PER_PAGE).max(1);
     // A run in progress opens on its last page, where new turns appear.
     let page = page.unwrap_or(if finished { 1 } else { pages }).clamp(1, pages);
     let (first, last) = ((page - 1) * TURNS_PER_PAGE + 1, page * TURNS_PER_PAGE);
-    let shown: Vec<&Item> =
-        items.iter().filter(|i| (i.turn == 0 && page == 1) || (first..=last).contains(&i.turn)).collect();
-    let steps = records::step_times(&records);
-    let model_ms: u64 = steps.iter().map(|s| s.model_ms).sum();
-    let tool_ms: u64 = steps.iter().map(|s| s.tool_ms).sum();
-    let started = records.iter().find_map(|r| match &r.event {
+    let parse = |&(start, end, _): &(usize, usize, u32)| {
+        serde_json::from_slice::<rigor_core::trajectory::TrajectoryRecord>(&bytes[start..end]).ok()
+    };
+    // Only the lines of the turns shown are parsed in full.
+    let shown: Vec<Item> = outline
+        .lines
+        .iter()
+        .filter(|(_, _, turn)| (*turn == 0 && page == 1) || (first..=last).contains(turn))
+        .filter_map(|line| records::item(&parse(line)?, line.2))
+        .collect();
+    let model_ms: u64 = outline.steps.iter().map(|s| s.model_ms).sum();
+    let tool_ms: u64 = outline.steps.iter().map(|s| s.tool_ms).sum();
+    let started = outline.lines.first().and_then(parse).and_then(|r| match r.event {
         Event::RunStarted { run_id, model, issue, base_commit, started_at, workspace, .. } => Some(context! {
             run_id, model, issue, base_commit, started_at, workspace
         }),
@@ -227,17 +234,17 @@ fn trajectory_view(path: &Path, page: Option<u32>) -> Option<TrajectoryView> {
     let ctx = context! {
         items => ser(&shown),
         started => started,
-        timeline => Value::from_safe_string(records::timeline_svg(&steps, 300)),
+        timeline => Value::from_safe_string(records::timeline_svg(&outline.steps, 300)),
         model_secs => model_ms as f64 / 1e3,
         tool_secs => tool_ms as f64 / 1e3,
         turns => last_turn,
-        events => records.len(),
+        events => outline.lines.len(),
         page => page,
         pages => pages,
         first_turn => first,
         last_turn => last.min(last_turn),
     };
-    Some(TrajectoryView { ctx, finished, offset, last_turn, page, pages })
+    Some(TrajectoryView { ctx, finished, offset: outline.end as u64, last_turn, page, pages })
 }
 
 fn diff_view(patch: &str) -> Value {

@@ -38,6 +38,72 @@ pub fn read_complete(path: &Path, offset: u64) -> std::io::Result<(Vec<Trajector
     Ok((records, offset + used as u64))
 }
 
+/// What a page needs of every line of a trajectory, read without building the event: its kind,
+/// turn and timings. A page parses in full only the lines of the turns it shows.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+struct Glance {
+    #[serde(rename = "type", default)]
+    kind: String,
+    #[serde(default)]
+    turn: Option<u32>,
+    #[serde(default)]
+    latency_ms: u64,
+    #[serde(default)]
+    duration_ms: u64,
+}
+
+/// The lines of a trajectory at a glance: each complete line's byte range and turn (carried
+/// forward to events without one), the time per step, and whether the run finished.
+#[derive(Debug, Default)]
+pub struct Outline {
+    /// `(start, end, turn)` of every record line.
+    pub lines: Vec<(usize, usize, u32)>,
+    /// Time per turn.
+    pub steps: Vec<StepTime>,
+    /// A `run_finished` record is present.
+    pub finished: bool,
+    /// The last turn.
+    pub last_turn: u32,
+    /// Bytes of complete lines.
+    pub end: usize,
+}
+
+/// The outline of `bytes` (a trajectory file's content).
+pub fn outline(bytes: &[u8]) -> Outline {
+    let end = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let mut out = Outline { end, ..Outline::default() };
+    let mut start = 0;
+    for line in bytes[..end].split(|&b| b == b'\n') {
+        let range = (start, start + line.len());
+        start += line.len() + 1;
+        let Ok(glance) = serde_json::from_slice::<Glance>(line) else { continue };
+        if let Some(turn) = glance.turn {
+            out.last_turn = turn;
+        }
+        let turn = out.last_turn;
+        let step = |steps: &mut Vec<StepTime>| -> usize {
+            if steps.last().is_none_or(|s| s.turn != turn) {
+                steps.push(StepTime { turn, ..StepTime::default() });
+            }
+            steps.len() - 1
+        };
+        match glance.kind.as_str() {
+            "model_response" => {
+                let i = step(&mut out.steps);
+                out.steps[i].model_ms += glance.latency_ms;
+            }
+            "observation" => {
+                let i = step(&mut out.steps);
+                out.steps[i].tool_ms += glance.duration_ms;
+            }
+            "run_finished" => out.finished = true,
+            _ => {}
+        }
+        out.lines.push((range.0, range.1, turn));
+    }
+    out
+}
+
 /// One run in the runs table.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct RunRow {
@@ -354,34 +420,6 @@ pub struct StepTime {
     pub tool_ms: u64,
 }
 
-/// Time per turn, in turn order.
-pub fn step_times(records: &[TrajectoryRecord]) -> Vec<StepTime> {
-    let mut steps: Vec<StepTime> = Vec::new();
-    let at = |turn: u32, steps: &mut Vec<StepTime>| -> usize {
-        match steps.iter().rposition(|s| s.turn == turn) {
-            Some(i) => i,
-            None => {
-                steps.push(StepTime { turn, ..StepTime::default() });
-                steps.len() - 1
-            }
-        }
-    };
-    for record in records {
-        match &record.event {
-            Event::ModelResponse { turn, latency_ms, .. } => {
-                let i = at(*turn, &mut steps);
-                steps[i].model_ms += latency_ms;
-            }
-            Event::Observation { turn, duration_ms, .. } => {
-                let i = at(*turn, &mut steps);
-                steps[i].tool_ms += duration_ms;
-            }
-            _ => {}
-        }
-    }
-    steps
-}
-
 /// The timeline as an SVG: one stacked column per turn (model below, tools above), turns grouped
 /// into at most `columns` columns. Only numbers go into it.
 pub fn timeline_svg(steps: &[StepTime], columns: usize) -> String {
@@ -479,6 +517,16 @@ mod tests {
         let unknown = line(serde_json::json!({"elapsed_ms": 3, "type": "from_the_future"}));
         let (records, _) = parse_complete(format!("{first}{unknown}{first}").as_bytes());
         assert_eq!(records.len(), 2, "unknown events are skipped");
+    }
+
+    #[test]
+    fn the_outline_carries_turns_and_sums_time_per_step() {
+        let records = crate::fixtures::run_records("r", 3, true);
+        let text: String = records.iter().map(|r| format!("{}\n", serde_json::to_string(r).unwrap())).collect();
+        let outline = outline(text.as_bytes());
+        assert_eq!((outline.lines.len(), outline.last_turn, outline.finished), (records.len(), 3, true));
+        assert_eq!(outline.lines.last().unwrap().2, 3, "run_finished falls in the last turn");
+        assert_eq!(outline.steps[1], StepTime { turn: 2, model_ms: 180, tool_ms: 80 });
     }
 
     #[test]
