@@ -198,7 +198,9 @@ fn a_run_in_progress_streams_new_events() {
     let mut file = std::fs::OpenOptions::new().append(true).open(dir.join("trajectory.jsonl")).unwrap();
     writeln!(file, "{}", serde_json::to_string(&record).unwrap()).unwrap();
     let mut seen = String::new();
+    let guard = std::time::Instant::now(); // a hang guard: keep-alive comments reset the read timeout
     while !seen.contains("appended &lt;b&gt;later&lt;&#x2f;b&gt;") {
+        assert!(guard.elapsed() < std::time::Duration::from_secs(120), "no escaped event: {seen}");
         line.clear();
         assert!(reader.read_line(&mut line).unwrap() > 0, "the stream ended: {seen}");
         seen.push_str(&line);
