@@ -9,6 +9,7 @@ mod model_cmd;
 mod output;
 mod prove;
 mod terminal;
+mod view_cmd;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -71,6 +72,8 @@ enum Command {
     Eval(Box<eval_cmd::EvalArgs>),
     /// Render a finished evaluation run as Markdown and a self-contained HTML page.
     Report(eval_cmd::ReportArgs),
+    /// Browse runs, trajectories, proofs and evaluation reports in a local web viewer.
+    View(view_cmd::ViewArgs),
     /// The embedded model: serve it over HTTP, list or fetch models.
     Model {
         #[command(subcommand)]
@@ -288,6 +291,7 @@ async fn dispatch(cli: Cli) -> Result<u8> {
         Command::Run(args) => run(args).await,
         Command::Eval(args) => eval_cmd::eval(*args).await,
         Command::Report(args) => eval_cmd::report(args),
+        Command::View(args) => view_cmd::view(args).await,
         Command::Replay(args) => replay_command(args).await,
         Command::Export(args) => export(args),
         Command::Graph(command) => tokio::task::block_in_place(|| graph_cmd::run(command)),

@@ -44,6 +44,10 @@ const SPAWN_ALLOWED: &[(&str, &str)] = &[
          tasks they start run the rigor binary itself",
     ),
     (
+        "crates/rigor-cli/src/view_cmd.rs",
+        "`rigor view --open` starts the user's browser ($BROWSER or xdg-open) on the viewer's URL, only when asked",
+    ),
+    (
         "crates/rigor-cli/src/doctor.rs",
         "`rigor doctor` asks fixed host tools (bwrap, git, python3, ...) for their version; nothing \
          the model or a repository chooses",
