@@ -22,9 +22,10 @@ use tokio::sync::Notify;
 
 use crate::approval::ActionScreen;
 use crate::config::AgentSettings;
-use crate::context::ContextBudget;
+use crate::context::{ContextBudget, estimate_tools};
 use crate::events::Emitter;
 use crate::prompt::NO_ACTION_NUDGE;
+use crate::prompt::PromptProfile;
 
 /// Replies in a row without a tool call before the run gives up.
 const MAX_REPLIES_WITHOUT_ACTION: u32 = 3;
@@ -32,6 +33,77 @@ const MAX_REPLIES_WITHOUT_ACTION: u32 = 3;
 /// Identical calls with identical results in a row after which the model is told to change course
 /// (a small model decoding greedily otherwise repeats a failing call until the budget runs out).
 const REPEATS_BEFORE_NOTE: u32 = 3;
+
+/// Identical calls with identical results in a row after which the run stops: the note did not
+/// change the model's course, and more turns would only spend the budget.
+const REPEATS_BEFORE_STOP: u32 = 5;
+
+/// What the run has done so far, for the loop's questions to a model that skips a step: a
+/// `finish` before anything was edited or run is questioned once; an edit of a file never
+/// viewed gets a note.
+#[derive(Default)]
+struct Progress {
+    /// Whether to question and note at all.
+    asks: bool,
+    /// An `edit` succeeded.
+    edited: bool,
+    /// A shell command or Python snippet ran.
+    ran: bool,
+    /// Paths viewed (`view`) or named in a command.
+    seen: Vec<String>,
+    /// The early `finish` was questioned already.
+    questioned_finish: bool,
+}
+
+impl Progress {
+    /// Records a call that ran, with whether it failed.
+    fn record(&mut self, call: &ToolCall, failed: bool) {
+        let args = call.parsed_arguments().unwrap_or_default();
+        let text = |key: &str| args.get(key).and_then(serde_json::Value::as_str).unwrap_or_default().to_string();
+        match call.name.as_str() {
+            "edit" if !failed => self.edited = true,
+            "bash" | "python" => {
+                self.ran = true;
+                self.seen.push(text(if call.name == "bash" { "command" } else { "code" }));
+            }
+            "view" | "retrieve_entity" | "search" => self.seen.push(call.arguments.clone()),
+            _ => {}
+        }
+    }
+
+    /// The question for a `finish` before anything was edited or run (once per run).
+    fn question_finish(&mut self, call: &ToolCall) -> Option<String> {
+        if !self.asks || call.name != "finish" || self.edited || self.ran || self.questioned_finish {
+            return None;
+        }
+        self.questioned_finish = true;
+        Some(
+            "not finished yet: you have not edited any file or run any command in this run, so nothing shows the \
+             issue is fixed. Edit the code the issue is about and run a check; if it really needs no change, call \
+             `finish` again with the reason."
+                .into(),
+        )
+    }
+
+    /// A note for an edit of a file that was never viewed or named in a command.
+    fn unseen_edit(&self, call: &ToolCall, failed: bool) -> Option<String> {
+        if !self.asks || call.name != "edit" {
+            return None;
+        }
+        let path = call.parsed_arguments().ok()?.get("path")?.as_str()?.trim_start_matches("./").to_string();
+        let command = call.parsed_arguments().ok()?.get("command")?.as_str()?.to_string();
+        if path.is_empty() || command == "create" || self.seen.iter().any(|s| s.contains(&path)) {
+            return None;
+        }
+        Some(if failed {
+            format!(
+                "you have not viewed `{path}` in this run: view it first (```view\n{path}\n```) and copy the exact text to replace."
+            )
+        } else {
+            format!("you edited `{path}` without viewing it: check that it is the file the issue is about.")
+        })
+    }
+}
 
 /// Tracks the last tool call and its result, and how many times in a row both were the same.
 #[derive(Default)]
@@ -54,11 +126,35 @@ impl Repeats {
         (self.count >= REPEATS_BEFORE_NOTE).then(|| {
             format!(
                 "You have made the same `{}` call {} times in a row and got the same result each time: repeating \
-                 it will not change anything. Read that result, then try something different (another tool or \
-                 other arguments), or call `abstain` with the reason if you are stuck.",
-                call.name, self.count
+                 it will not change anything (the run stops after {REPEATS_BEFORE_STOP}). {}",
+                call.name,
+                self.count,
+                next_step(&call.name)
             )
         })
+    }
+
+    /// Whether the same call has now repeated often enough to stop the run.
+    fn exhausted(&self) -> bool {
+        self.count >= REPEATS_BEFORE_STOP
+    }
+}
+
+/// What to do instead of repeating a call to `tool`: a concrete next step in the text action
+/// format (the model that repeats itself is usually a small one, driven by text actions).
+fn next_step(tool: &str) -> &'static str {
+    match tool {
+        "view" | "search" | "retrieve_entity" | "search_entity" | "traverse_graph" => {
+            "You have read enough: change the code now, e.g.\n```edit\n{\"command\": \"str_replace\", \"path\": \
+             \"<file>\", \"old_str\": \"<exact text>\", \"new_str\": \"<fixed text>\"}\n```"
+        }
+        "edit" => {
+            "Your edit is not taking effect: view the file again and copy the exact text, or use another command."
+        }
+        _ => {
+            "Do something else: view the file the issue names, edit it, or run a different check; call `abstain` \
+              with the reason if you are stuck."
+        }
     }
 }
 
@@ -173,6 +269,10 @@ impl Agent<'_> {
         let mut context = ContextBudget::new(self.provider.context_window());
         let mut idle_replies = 0;
         let mut repeats = Repeats::default();
+        // The questions are for small models (the compact profile); a capable model's early
+        // `finish` goes straight to the proof.
+        let mut progress =
+            Progress { asks: self.settings.prompt == Some(PromptProfile::Compact), ..Progress::default() };
 
         let (status, summary) = loop {
             if let Some(end) = self.budget_check(&totals, deadline) {
@@ -189,8 +289,8 @@ impl Agent<'_> {
                     messages_affected: c.affected,
                 });
             }
-            match self.turn(&mut messages, &mut totals, &mut context, (&mut idle_replies, &mut repeats), deadline).await
-            {
+            let tracking = (&mut idle_replies, &mut repeats, &mut progress);
+            match self.turn(&mut messages, &mut totals, &mut context, tracking, deadline).await {
                 Step::Continue => {}
                 Step::End(status, summary) => break (status, summary),
             }
@@ -229,18 +329,19 @@ impl Agent<'_> {
         messages: &mut Vec<Message>,
         totals: &mut RunTotals,
         context: &mut ContextBudget,
-        (idle_replies, repeats): (&mut u32, &mut Repeats),
+        (idle_replies, repeats, progress): (&mut u32, &mut Repeats, &mut Progress),
         deadline: Option<Instant>,
     ) -> Step {
         let turn = totals.steps + 1;
+        let tools = self.tools.specs();
         self.emitter.emit(Event::ModelRequest {
             turn,
             messages: messages.len(),
-            estimated_tokens: context.estimate(messages),
+            estimated_tokens: context.estimate_with(messages, estimate_tools(&tools)),
         });
         let request = ChatRequest {
             messages: messages.clone(),
-            tools: self.tools.specs(),
+            tools,
             max_output_tokens: self.settings.max_output_tokens,
             temperature: self.settings.temperature,
         };
@@ -306,24 +407,33 @@ impl Agent<'_> {
             // Calls after a finish/abstain, or after a hard interrupt, are answered but not run,
             // so the conversation stays well-formed.
             let output = if end.is_some() {
-                // Recorded like any call, so the trajectory (and its export) pairs every call with
-                // its result.
-                let output = ToolOutput::error("not run: the run already ended in this turn");
-                self.emitter.emit(Event::ToolCall { turn, call: call.clone() });
-                self.emitter.emit(Event::Observation {
+                self.answer_without_running(
                     turn,
-                    call_id: call.id.clone(),
-                    name: call.name.clone(),
-                    content: output.content.clone(),
-                    is_error: true,
-                    duration_ms: 0,
-                });
-                output
+                    call,
+                    ToolOutput::error("not run: the run already ended in this turn"),
+                )
+            } else if let Some(question) = progress.question_finish(call) {
+                self.answer_without_running(turn, call, ToolOutput::error(question))
             } else {
-                self.run_tool(turn, call, deadline).await
+                let mut output = self.run_tool(turn, call, deadline).await;
+                if let Some(advice) = progress.unseen_edit(call, output.is_error) {
+                    output.content = format!("{}\n(rigor: {advice})", output.content);
+                }
+                progress.record(call, output.is_error);
+                output
             };
             totals.tool_calls += 1;
             note = repeats.record(call, &output.content);
+            if end.is_none() && repeats.exhausted() {
+                end = Some(Step::End(
+                    RunStatus::Error,
+                    format!(
+                        "the model made the same `{}` call {REPEATS_BEFORE_STOP} times in a row with the same result, \
+                         after being told to change course",
+                        call.name
+                    ),
+                ));
+            }
             messages.push(Message::tool_result(&call.id, &output.content, output.is_error));
             match output.stop {
                 Some(Stop::Finish { summary }) => end = Some(Step::End(RunStatus::Submitted, summary)),
@@ -336,6 +446,21 @@ impl Agent<'_> {
             messages.push(Message::user(note));
         }
         end.unwrap_or(Step::Continue)
+    }
+
+    /// Answers `call` with `output` without running it, recorded like any call so the trajectory
+    /// (and its export) pairs every call with its result.
+    fn answer_without_running(&self, turn: u32, call: &ToolCall, output: ToolOutput) -> ToolOutput {
+        self.emitter.emit(Event::ToolCall { turn, call: call.clone() });
+        self.emitter.emit(Event::Observation {
+            turn,
+            call_id: call.id.clone(),
+            name: call.name.clone(),
+            content: output.content.clone(),
+            is_error: output.is_error,
+            duration_ms: 0,
+        });
+        output
     }
 
     async fn run_tool(&self, turn: u32, call: &ToolCall, deadline: Option<Instant>) -> ToolOutput {

@@ -110,6 +110,67 @@ pub struct ToolSpec {
     pub parameters: Value,
 }
 
+impl ToolSpec {
+    /// The spec as a small model's prompt shows it: the description cut to its first sentence
+    /// and the arguments without their descriptions (names, types, enums and `required` stay, so
+    /// every call that was valid stays valid).
+    pub fn compact(&self) -> ToolSpec {
+        let description = first_sentence(&self.description);
+        let mut parameters = self.parameters.clone();
+        if let Some(properties) = parameters.get_mut("properties").and_then(Value::as_object_mut) {
+            for property in properties.values_mut() {
+                if let Some(property) = property.as_object_mut() {
+                    property.remove("description");
+                }
+            }
+        }
+        ToolSpec { name: self.name.clone(), description, parameters }
+    }
+}
+
+/// The first sentence of `text` (up to a `. ` or the end), whitespace collapsed.
+fn first_sentence(text: &str) -> String {
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    match text.find(". ").or_else(|| text.find("; ")) {
+        Some(at) => format!("{}.", &text[..at]),
+        None => text,
+    }
+}
+
+/// How much the first request says. `Full`: the whole workflow, every tool with its argument
+/// descriptions and a ~1,500-token repository map (models with large contexts). `Compact`: a
+/// short system prompt, the tools a small model uses (shell, viewer, editor, finish, abstain)
+/// with one-line descriptions, and a map scaled to the context window and cut to the files
+/// relevant to the issue. Chosen per model family (`rigor run --prompt`, `agent.prompt`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PromptProfile {
+    /// Everything, for capable models.
+    #[default]
+    Full,
+    /// What a small local model needs and no more.
+    Compact,
+}
+
+impl PromptProfile {
+    /// `full` or `compact`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PromptProfile::Full => "full",
+            PromptProfile::Compact => "compact",
+        }
+    }
+
+    /// Parses `full` or `compact`.
+    pub fn parse(text: &str) -> Option<PromptProfile> {
+        match text {
+            "full" => Some(PromptProfile::Full),
+            "compact" => Some(PromptProfile::Compact),
+            _ => None,
+        }
+    }
+}
+
 /// Token counts of one model call (or a sum of them).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
@@ -420,6 +481,9 @@ pub enum Event {
         /// The tool sources of the run (`graph`, `proof`, …), which a replay needs again.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         sources: Vec<String>,
+        /// The prompt profile of the run (a replay uses it again).
+        #[serde(default)]
+        prompt: PromptProfile,
         /// Start time, RFC 3339.
         started_at: String,
     },
