@@ -334,11 +334,8 @@ impl Agent<'_> {
     ) -> Step {
         let turn = totals.steps + 1;
         let tools = self.tools.specs();
-        self.emitter.emit(Event::ModelRequest {
-            turn,
-            messages: messages.len(),
-            estimated_tokens: context.estimate_with(messages, estimate_tools(&tools)),
-        });
+        let estimated_tokens = context.estimate_with(messages, estimate_tools(&tools));
+        self.emitter.emit(Event::ModelRequest { turn, messages: messages.len(), estimated_tokens });
         let request = ChatRequest {
             messages: messages.clone(),
             tools,
@@ -346,17 +343,28 @@ impl Agent<'_> {
             temperature: self.settings.temperature,
         };
         let emitter = self.emitter.clone();
+        let prefill = Arc::new(Mutex::new(None));
+        let last_prefill = prefill.clone();
         let sink = move |event: StreamEvent| match event {
             StreamEvent::Text(text) => emitter.emit(Event::TextDelta { text }),
             StreamEvent::Retry { attempt, wait, reason } => {
                 emitter.emit(Event::Retry { attempt, wait_ms: wait.as_millis() as u64, reason })
+            }
+            StreamEvent::Prefill { processed, total, elapsed } => {
+                *last_prefill.lock().unwrap_or_else(|p| p.into_inner()) = Some((processed, total, elapsed));
+                let elapsed_ms = elapsed.as_millis() as u64;
+                emitter.emit(Event::PrefillProgress { turn, processed, total, elapsed_ms })
             }
         };
         let call_started = Instant::now();
         let response = tokio::select! {
             result = self.provider.chat(&request, &sink) => result,
             () = self.interrupt.reached(1) => return Step::End(RunStatus::Interrupted, "interrupted by the user".into()),
-            () = sleep_until(deadline) => return Step::End(RunStatus::BudgetExhausted, self.timeout_message()),
+            () = sleep_until(deadline) => {
+                let prefill = *prefill.lock().unwrap_or_else(|p| p.into_inner());
+                let why = unfinished_turn(turn, estimated_tokens, call_started.elapsed(), prefill);
+                return Step::End(RunStatus::BudgetExhausted, format!("{}: {why}", self.timeout_message()));
+            }
         };
         let response = match response {
             Ok(response) => response,
@@ -415,10 +423,7 @@ impl Agent<'_> {
             } else if let Some(question) = progress.question_finish(call) {
                 self.answer_without_running(turn, call, ToolOutput::error(question))
             } else {
-                let mut output = self.run_tool(turn, call, deadline).await;
-                if let Some(advice) = progress.unseen_edit(call, output.is_error) {
-                    output.content = format!("{}\n(rigor: {advice})", output.content);
-                }
+                let output = self.run_tool(turn, call, deadline, |output| progress.unseen_edit(call, output.is_error)).await;
                 progress.record(call, output.is_error);
                 output
             };
@@ -463,7 +468,15 @@ impl Agent<'_> {
         output
     }
 
-    async fn run_tool(&self, turn: u32, call: &ToolCall, deadline: Option<Instant>) -> ToolOutput {
+    /// Runs `call` (after the screen) and records its observation, with the advice `advise`
+    /// gives for its output appended.
+    async fn run_tool(
+        &self,
+        turn: u32,
+        call: &ToolCall,
+        deadline: Option<Instant>,
+        advise: impl FnOnce(&ToolOutput) -> Option<String>,
+    ) -> ToolOutput {
         self.emitter.emit(Event::ToolCall { turn, call: call.clone() });
         let started = Instant::now();
         if let Some(refused) = self.screen_call(turn, call).await {
@@ -482,6 +495,10 @@ impl Agent<'_> {
             () = self.interrupt.reached(2) => ToolOutput::error("cancelled: the user interrupted the run"),
             () = sleep_until(deadline) => ToolOutput::error(format!("cancelled: {}", self.timeout_message())),
         };
+        let mut output = output;
+        if let Some(advice) = advise(&output) {
+            output.content = format!("{}\n(rigor: {advice})", output.content);
+        }
         self.emitter.emit(Event::Observation {
             turn,
             call_id: call.id.clone(),
@@ -519,6 +536,32 @@ impl Agent<'_> {
             outcome: screened.outcome,
         });
         (!screened.outcome.runs()).then(|| ToolOutput::error(screened.message))
+    }
+}
+
+/// Why turn `turn` did not finish before the deadline: the prompt's size and, when the model
+/// reported its prompt processing, the rate and the time the whole prompt needs at that rate.
+fn unfinished_turn(turn: u32, estimated_tokens: u64, waited: Duration, prefill: Option<(u64, u64, Duration)>) -> String {
+    let waited = waited.as_secs_f64();
+    match prefill {
+        Some((processed, total, elapsed)) if processed < total && processed > 0 => {
+            let rate = processed as f64 / elapsed.as_secs_f64().max(1e-3);
+            format!(
+                "turn {turn} was still processing its prompt after {waited:.0} s: {processed} of {total} new prompt \
+                 tokens at {rate:.0} tok/s, so the prompt alone needs about {:.0} s. Give the run more time \
+                 (--timeout), a shorter prompt (--prompt compact) or a faster model.",
+                total as f64 / rate
+            )
+        }
+        Some((_, total, elapsed)) => format!(
+            "turn {turn} processed its {total} new prompt tokens in {:.0} s but had not finished its reply after \
+             {waited:.0} s. Give the run more time (--timeout) or limit the reply's length.",
+            elapsed.as_secs_f64()
+        ),
+        None => format!(
+            "turn {turn} had no reply after {waited:.0} s (a prompt of about {estimated_tokens} tokens). Give the run \
+             more time (--timeout), a shorter prompt (--prompt compact) or a faster model."
+        ),
     }
 }
 

@@ -637,9 +637,9 @@ mod tests {
         assert_eq!(call.parsed_arguments().unwrap(), json!({"command": "sed -i 's/-/+/' calc.py"}));
         assert!(text.starts_with("The bug:\n```python\nreturn a - b\n```\nFix:"), "{text}");
         assert!(text.ends_with("```view\n{\"path\": \"calc.py\"}\n```"), "{text}");
-        let (text, call) = parse("```python\nprint(1)\n```");
+        let (text, call) = parse("```ruby\nputs 1\n```");
         assert!(call.is_none());
-        assert_eq!(text, "```python\nprint(1)\n```");
+        assert_eq!(text, "```ruby\nputs 1\n```");
     }
 
     #[test]
@@ -757,6 +757,101 @@ mod tests {
         );
         assert!(prompt.contains("```bash\nls -la\n```"), "{prompt}");
         assert!(prompt.contains("## submit\nFinish.\nArguments: none"), "{prompt}");
+    }
+
+    fn read(reply: &str) -> ReadAction {
+        read_action(reply, &tools(), "text-1")
+    }
+
+    #[test]
+    fn an_unclosed_block_ends_where_the_next_begins_and_says_so() {
+        let parsed = read("```bash\ncat calc.py\n```view\n{\"path\": \"calc.py\"}\n```\n");
+        let call = parsed.call.unwrap();
+        assert_eq!(call.parsed_arguments().unwrap(), json!({"command": "cat calc.py"}));
+        assert!(parsed.notes[0].contains("no closing ``` line"), "{:?}", parsed.notes);
+        // A closing fence is not an opening one: a well-formed reply has no note.
+        assert!(read("```bash\nls\n```\n").notes.is_empty());
+    }
+
+    #[test]
+    fn arguments_of_another_tool_call_that_tool() {
+        // Qwen2.5-Coder-1.5B's mixed fence: the editor's JSON in a ```python block.
+        let parsed = read("```python\n{\"command\": \"python\", \"path\": \"a\", \"old\": \"x\", \"new\": \"y\"}\n```");
+        let call = parsed.call.unwrap();
+        assert_eq!(call.name, "edit");
+        assert!(parsed.notes[0].contains("labelled ```python but held arguments of `edit`"), "{:?}", parsed.notes);
+        // Arguments that fit their own tool stay with it.
+        assert_eq!(read("```bash\n{\"command\": \"ls\", \"timeout\": 5}\n```").call.unwrap().name, "bash");
+    }
+
+    #[test]
+    fn a_tool_written_as_a_shell_command_calls_the_tool() {
+        let parsed = read("```bash\nview calc.py\n```");
+        let call = parsed.call.unwrap();
+        assert_eq!((call.name.as_str(), call.parsed_arguments().unwrap()), ("view", json!({"path": "calc.py"})));
+        assert!(parsed.notes[0].contains("`view` is a tool, not a shell command"));
+        let call = read("```bash\nedit {\"path\": \"a\", \"old\": \"x\", \"new\": \"y\"}\n```").call.unwrap();
+        assert_eq!(call.name, "edit");
+        assert_eq!(read("```bash\nsubmit\n```").call.unwrap().name, "submit");
+        // A real command that merely starts with a word is not a tool.
+        assert_eq!(read("```bash\nls -la\n```").call.unwrap().name, "bash");
+    }
+
+    #[test]
+    fn a_python_block_runs_as_a_script_when_there_is_no_python_tool_and_no_other_action() {
+        let parsed = read("```python\nprint(1 + 1)\n```");
+        let call = parsed.call.unwrap();
+        assert_eq!(call.name, "bash");
+        assert_eq!(call.parsed_arguments().unwrap()["command"], "python3 - <<'RIGOR_PY'\nprint(1 + 1)\nRIGOR_PY");
+        assert!(parsed.notes[0].contains("no `python` tool"));
+        // A quoted snippet before the real action stays a quote.
+        let call = read("Bug:\n```python\nreturn a - b\n```\n```view\ncalc.py\n```").call.unwrap();
+        assert_eq!(call.name, "view");
+    }
+
+    #[test]
+    fn invented_observations_after_the_action_are_dropped() {
+        let parsed = read("Run it.\n```bash\nls\n```\nObservation from bash:\ncalc.py\n");
+        assert_eq!(parsed.text, "Run it.");
+    }
+
+    #[tokio::test]
+    async fn recovery_notes_reach_the_model_with_the_calls_result() {
+        type Seen = std::sync::Arc<std::sync::Mutex<Vec<ChatRequest>>>;
+        struct Echo(Seen);
+        #[async_trait]
+        impl Provider for Echo {
+            fn id(&self) -> String {
+                "echo".into()
+            }
+            fn context_window(&self) -> u64 {
+                8_192
+            }
+            async fn chat(&self, request: &ChatRequest, _: StreamSink<'_>) -> Result<ChatResponse, ProviderError> {
+                self.0.lock().unwrap().push(request.clone());
+                Ok(ChatResponse {
+                    message: Message::assistant("```bash\nview calc.py\n```", Vec::new()),
+                    usage: Default::default(),
+                    cost_usd: 0.0,
+                    finish_reason: rigor_protocol::FinishReason::Stop,
+                })
+            }
+        }
+        let seen = Seen::default();
+        let provider = TextActions::new(Box::new(Echo(seen.clone())));
+        let request = |messages: Vec<Message>| ChatRequest {
+            messages,
+            tools: tools(),
+            max_output_tokens: None,
+            temperature: None,
+        };
+        let first = provider.chat(&request(vec![Message::user("fix")]), &|_| {}).await.unwrap();
+        let call = first.message.tool_calls[0].clone();
+        let history = vec![Message::user("fix"), first.message, Message::tool_result(&call.id, "1 x = 1", false)];
+        provider.chat(&request(history), &|_| {}).await.unwrap();
+        let sent = seen.lock().unwrap()[1].messages.last().unwrap().content.clone();
+        assert!(sent.starts_with("Observation from view:\n(rigor: `view` is a tool, not a shell command"), "{sent}");
+        assert!(sent.ends_with("1 x = 1"), "{sent}");
     }
 
     #[test]

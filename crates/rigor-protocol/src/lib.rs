@@ -501,6 +501,18 @@ pub enum Event {
         /// The new text.
         text: String,
     },
+    /// Progress of a local model's prompt processing before its first token (not written to
+    /// the trajectory).
+    PrefillProgress {
+        /// 1-based turn number.
+        turn: u32,
+        /// New prompt tokens processed so far.
+        processed: u64,
+        /// New prompt tokens of the request (not reused from the cache).
+        total: u64,
+        /// Milliseconds since prompt processing began.
+        elapsed_ms: u64,
+    },
     /// A provider call failed and will be retried.
     Retry {
         /// Attempt that failed (1-based).
