@@ -423,7 +423,8 @@ impl Agent<'_> {
             } else if let Some(question) = progress.question_finish(call) {
                 self.answer_without_running(turn, call, ToolOutput::error(question))
             } else {
-                let output = self.run_tool(turn, call, deadline, |output| progress.unseen_edit(call, output.is_error)).await;
+                let output =
+                    self.run_tool(turn, call, deadline, |output| progress.unseen_edit(call, output.is_error)).await;
                 progress.record(call, output.is_error);
                 output
             };
@@ -541,7 +542,12 @@ impl Agent<'_> {
 
 /// Why turn `turn` did not finish before the deadline: the prompt's size and, when the model
 /// reported its prompt processing, the rate and the time the whole prompt needs at that rate.
-fn unfinished_turn(turn: u32, estimated_tokens: u64, waited: Duration, prefill: Option<(u64, u64, Duration)>) -> String {
+fn unfinished_turn(
+    turn: u32,
+    estimated_tokens: u64,
+    waited: Duration,
+    prefill: Option<(u64, u64, Duration)>,
+) -> String {
     let waited = waited.as_secs_f64();
     match prefill {
         Some((processed, total, elapsed)) if processed < total && processed > 0 => {

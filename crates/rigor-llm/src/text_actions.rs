@@ -21,6 +21,14 @@ use serde_json::{Map, Value};
 
 use crate::{ChatRequest, ChatResponse, Provider, ProviderError, StreamSink};
 
+/// The heading of the action format's part of the system message: a conversation that has it
+/// is driven by text actions (a server may then stop generation after the action).
+pub const ACTION_FORMAT_HEADING: &str = "# How to act";
+
+/// How a tool's result starts in a text-action conversation; a model that writes it has begun
+/// to invent the result.
+pub const OBSERVATION_PREFIX: &str = "Observation from";
+
 /// Drives a model through the fenced-block action format instead of native tool calls.
 pub struct TextActions {
     inner: Box<dyn Provider>,
@@ -104,11 +112,10 @@ pub fn tool_prompt(tools: &[ToolSpec]) -> String {
     if tools.is_empty() {
         return String::new();
     }
-    let mut out = String::from(
-        "# How to act\n\nYou have no function-calling interface. To use a tool, reply with exactly one fenced \
-         code block whose info string is the tool's name and whose body is the tool's arguments as a JSON \
-         object, then stop and wait. The result comes back in the next message, starting with \
-         \"Observation from <tool>:\". Write at most one such block per reply and never invent observations.\n",
+    let mut out = format!(
+        "{ACTION_FORMAT_HEADING}\n\nTo use a tool, reply with one fenced block: the tool's name after the opening ```, the \
+         arguments as a JSON object inside, and a closing ``` line. Then stop: the result comes back in the next \
+         message as \"{OBSERVATION_PREFIX} <tool>:\". One block per reply; never write an observation yourself.\n",
     );
     if let Some(example) = tools.iter().find(|t| plain_parameter(t).is_none()) {
         out.push_str(&format!("\nExample:\n\n```{}\n{}\n```\n", example.name, example_arguments(example)));
@@ -141,8 +148,12 @@ pub fn tool_prompt(tools: &[ToolSpec]) -> String {
     out
 }
 
-/// `{"path": "<path>", ...}` with the required parameters of `spec`, in schema order.
+/// The schema's own first example (`examples`), else `{"path": "<path>", ...}` with the
+/// required parameters of `spec`, in schema order.
 fn example_arguments(spec: &ToolSpec) -> String {
+    if let Some(example) = spec.parameters.pointer("/examples/0").filter(|e| e.is_object()) {
+        return example.to_string();
+    }
     let fields: Vec<String> = required(&spec.parameters)
         .into_iter()
         .map(|name| {
@@ -246,7 +257,7 @@ fn convert_history_noted(
                 let marker = if message.is_error { " (error)" } else { "" };
                 let note = message.tool_call_id.as_ref().and_then(|id| notes.get(id));
                 let note = note.map(|n| format!("(rigor: {n})\n")).unwrap_or_default();
-                Message::user(format!("Observation from {name}{marker}:\n{note}{}", message.content))
+                Message::user(format!("{OBSERVATION_PREFIX} {name}{marker}:\n{note}{}", message.content))
             }
         };
         match out.last_mut() {

@@ -27,7 +27,7 @@ use crate::{ModelError, acquire};
 pub const DEFAULT_MAX_OUTPUT_TOKENS: usize = 384;
 
 /// Small models tend to invent the observation of the action they just wrote: stop there.
-const INVENTED_OBSERVATION: &str = "Observation from";
+const INVENTED_OBSERVATION: &str = rigor_llm::text_actions::OBSERVATION_PREFIX;
 
 /// The embedded model as a [`Provider`] (plain text; see [`build`] for tools).
 pub struct EmbeddedProvider {

@@ -131,10 +131,17 @@ impl ToolSpec {
 /// The first sentence of `text` (up to a `. ` or the end), whitespace collapsed.
 fn first_sentence(text: &str) -> String {
     let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    match text.find(". ").or_else(|| text.find("; ")) {
-        Some(at) => format!("{}.", &text[..at]),
-        None => text,
+    // A sentence ends at a `. ` or `; ` outside parentheses.
+    let mut depth = 0_i32;
+    for (at, c) in text.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            '.' | ';' if depth <= 0 && text[at + 1..].starts_with(' ') => return format!("{}.", &text[..at]),
+            _ => {}
+        }
     }
+    text
 }
 
 /// How much the first request says. `Full`: the whole workflow, every tool with its argument
@@ -706,6 +713,20 @@ pub struct ProofCheck {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_compact_spec_keeps_the_schema_and_the_first_sentence() {
+        let spec = ToolSpec {
+            name: "bash".into(),
+            description: "Run a command (cwd persists. really). Output is cut.".into(),
+            parameters: serde_json::json!({"type": "object", "properties": {
+                "command": {"type": "string", "description": "The command."}}, "required": ["command"]}),
+        };
+        let compact = spec.compact();
+        assert_eq!(compact.description, "Run a command (cwd persists. really).");
+        assert_eq!(compact.parameters["properties"]["command"], serde_json::json!({"type": "string"}));
+        assert_eq!(compact.parameters["required"], spec.parameters["required"]);
+    }
 
     #[test]
     fn events_round_trip_through_json_with_a_type_tag() {
