@@ -294,11 +294,11 @@ impl ToolBox {
 
     /// The specs of all tools, in registration order.
     pub fn specs(&self) -> Vec<ToolSpec> {
-        let spec = |t: &Box<dyn Tool>| match self.profile {
+        let spec = |t: &dyn Tool| match self.profile {
             PromptProfile::Full => t.spec(),
             PromptProfile::Compact => t.spec().compact(),
         };
-        self.tools.iter().map(spec).collect()
+        self.tools.iter().map(|t| spec(t.as_ref())).collect()
     }
 
     /// The context the tools run in.
