@@ -116,7 +116,7 @@ impl Repeats {
     /// Records a call and its observation; returns a note for the model when the same call has
     /// now given the same result [`REPEATS_BEFORE_NOTE`] times in a row (and at every further
     /// repeat).
-    fn record(&mut self, call: &ToolCall, observation: &str) -> Option<String> {
+    fn record(&mut self, call: &ToolCall, observation: &str, failed: bool) -> Option<String> {
         let key = (call.name.clone(), call.arguments.clone(), observation.to_string());
         if self.last.as_ref() == Some(&key) {
             self.count += 1;
@@ -129,7 +129,7 @@ impl Repeats {
                  it will not change anything (the run stops after {REPEATS_BEFORE_STOP}). {}",
                 call.name,
                 self.count,
-                next_step(&call.name)
+                next_step(&call.name, failed)
             )
         })
     }
@@ -142,7 +142,11 @@ impl Repeats {
 
 /// What to do instead of repeating a call to `tool`: a concrete next step in the text action
 /// format (the model that repeats itself is usually a small one, driven by text actions).
-fn next_step(tool: &str) -> &'static str {
+fn next_step(tool: &str, failed: bool) -> &'static str {
+    if failed {
+        return "The call fails the same way each time: read the error, then try something different (other \
+                arguments, or another tool), or call `abstain` with the reason if you are stuck.";
+    }
     match tool {
         "view" | "search" | "retrieve_entity" | "search_entity" | "traverse_graph" => {
             "You have read enough: change the code now, e.g.\n```edit\n{\"command\": \"str_replace\", \"path\": \
@@ -429,7 +433,7 @@ impl Agent<'_> {
                 output
             };
             totals.tool_calls += 1;
-            note = repeats.record(call, &output.content);
+            note = repeats.record(call, &output.content, output.is_error);
             if end.is_none() && repeats.exhausted() {
                 end = Some(Step::End(
                     RunStatus::Error,
