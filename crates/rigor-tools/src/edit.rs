@@ -265,8 +265,7 @@ impl Tool for EditTool {
                     "insert_line": {"type": "integer", "description": "insert: line after which to insert."},
                     "file_text": {"type": "string", "description": "create: content of the new file."}
                 },
-                "required": ["command", "path"],
-                "examples": [{"command": "str_replace", "path": "calc.py", "old_str": "return a - b", "new_str": "return a + b"}]
+                "required": ["command", "path"]
             }),
         }
     }
