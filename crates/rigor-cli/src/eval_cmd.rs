@@ -90,6 +90,9 @@ pub struct EvalArgs {
     /// Maximum model turns of --agent rigor (at least 1).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     max_steps: Option<u32>,
+    /// The prompt of --agent rigor: `compact` or `full` [default: chosen for the model].
+    #[arg(long, value_name = "PROFILE", value_parser = crate::parse_prompt_profile)]
+    prompt: Option<rigor_core::prompt::PromptProfile>,
     /// Grade --agent rigor's patches without proving them (no reproduction, no related tests
     /// run by rigor, no bouncers).
     #[arg(long)]
@@ -309,6 +312,7 @@ pub async fn eval(args: EvalArgs) -> Result<u8> {
             // The same wiring as `rigor run`: `local:` models run in-process here too.
             let provider = crate::model_cmd::provider_for(&config, &model, false)?;
             let mut settings = config.agent.clone();
+            settings.prompt = Some(args.prompt.unwrap_or_else(|| config.prompt_profile(&model)));
             if let Some(n) = args.max_steps {
                 settings.max_steps = n;
             }

@@ -131,12 +131,21 @@ struct RunArgs {
     /// Run id (default: time plus a random suffix).
     #[arg(long)]
     run_id: Option<String>,
+    /// The prompt: `compact` (short, for small local models) or `full` [default: chosen for the
+    /// model, or `agent.prompt` in the config].
+    #[arg(long, value_name = "PROFILE", value_parser = parse_prompt_profile)]
+    prompt: Option<rigor_core::prompt::PromptProfile>,
     #[command(flatten)]
     budgets: BudgetArgs,
     #[command(flatten)]
     safety: approve::SafetyArgs,
     #[command(flatten)]
     proof: prove::ProofArgs,
+}
+
+/// `--prompt`'s value.
+pub(crate) fn parse_prompt_profile(text: &str) -> Result<rigor_core::prompt::PromptProfile, String> {
+    rigor_core::prompt::PromptProfile::parse(text).ok_or_else(|| format!("`{text}`: use compact or full"))
 }
 
 /// Help of a flag whose value comes from the configuration when the flag is absent (clap's own
@@ -451,6 +460,7 @@ async fn run(args: RunArgs) -> Result<u8> {
     let defaulted = args.model.is_none() && config.model.is_none() && model == EMBEDDED_DEFAULT_MODEL;
     let provider = model_cmd::provider_for(&config, &model, defaulted)?;
     let mut settings = config.agent.clone();
+    settings.prompt = Some(args.prompt.unwrap_or_else(|| config.prompt_profile(&model)));
     args.budgets.apply(&mut settings);
     args.safety.apply(&mut settings.sandbox);
 

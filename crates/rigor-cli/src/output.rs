@@ -161,6 +161,16 @@ impl HumanOutput {
                 let _ = out.flush();
                 return;
             }
+            Event::PrefillProgress { processed, total, elapsed_ms, .. } => {
+                // One line, rewritten as the prompt is processed; ended when it is done.
+                let rate = *processed as f64 / (*elapsed_ms as f64 / 1000.0).max(1e-3);
+                let line = format!("prompt: {processed} / {total} tokens processed, {rate:.0} tok/s");
+                let end = if processed >= total { "\n" } else { "" };
+                let _ = write!(out, "\r{}{end}", s.dim(&line));
+                self.mid_text = processed < total;
+                let _ = out.flush();
+                return;
+            }
             _ => self.end_text(out),
         }
         let _ = match event {
@@ -271,7 +281,7 @@ impl HumanOutput {
             Event::UserMessage { content, .. } => {
                 writeln!(out, "{}", s.dim(&format!("→ {}", escape(content.lines().next().unwrap_or_default()))))
             }
-            Event::ModelRequest { .. } | Event::TextDelta { .. } => Ok(()),
+            Event::ModelRequest { .. } | Event::TextDelta { .. } | Event::PrefillProgress { .. } => Ok(()),
         };
     }
 }

@@ -802,3 +802,44 @@ fn secrets_in_observations_are_redacted_from_the_record() {
     assert!(!recorded.contains("abcdefghijklmnopqrstuvwxyz\\n"), "{recorded}");
     assert!(!String::from_utf8_lossy(&output.stdout).contains("sk-abcdefghijklmnopqrstuvwxyz"));
 }
+
+/// A small model's usual mistakes, end to end in the compact prompt and the text action format:
+/// a tool written as a shell command, the editor's arguments in a ```python block with an
+/// invented argument name and command, an unclosed block before the next one. Each is
+/// recovered from, the model is told how, and the example gets fixed.
+#[test]
+fn a_small_models_malformed_actions_are_recovered_and_the_example_is_fixed() {
+    let edit = json!({"command": "python", "file": "durations.py", "old_str": FIX_OLD, "new_str": FIX_NEW});
+    let server = ScriptedServer::start_blocking(
+        Flavor::OpenAi,
+        vec![
+            Step::Reply(Reply::text("```bash\nview durations.py\n```")),
+            Step::Reply(Reply::text(format!("The bug is the assignment.\n```python\n{edit}\n```"))),
+            Step::Reply(Reply::text(format!("```bash\n{VERIFY}\n```finish\nFixed.\n```"))),
+            Step::Reply(Reply::text("```finish\nAccumulate every part of a compound duration.\n```")),
+        ],
+    );
+    let env = Env::new();
+    env.config(&server, "openai", "text_actions = true\n");
+    let output = env.run(&["--no-proof", "--max-steps", "6"]);
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let events = parse_events(&output);
+    let started = of_type(&events, "run_started")[0];
+    assert_eq!(started["prompt"], "compact", "text actions choose the compact prompt");
+    let tools: Vec<&str> = started["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(tools, ["bash", "view", "edit", "finish", "abstain"]);
+    let calls: Vec<&str> = of_type(&events, "tool_call").iter().map(|c| c["call"]["name"].as_str().unwrap()).collect();
+    assert_eq!(calls, ["view", "edit", "bash", "finish"], "{}", describe(&output));
+    let edited = of_type(&events, "observation")[1]["content"].as_str().unwrap().to_string();
+    assert!(edited.contains("no argument `file`: it was taken as `path`"), "{edited}");
+    assert!(edited.contains("no command `python`: it was taken as `str_replace`"), "{edited}");
+    let patch = std::fs::read_to_string(env.only_run_dir().join("patch.diff")).unwrap();
+    assert!(patch.contains(&format!("+            {FIX_NEW}")) || patch.contains(FIX_NEW), "{patch}");
+    // What the parser recovered from reached the model with each call's result.
+    let requests = server.requests();
+    let sent = |n: usize| requests[n]["messages"].as_array().unwrap().last().unwrap()["content"].to_string();
+    assert!(sent(1).contains("`view` is a tool, not a shell command"), "{}", sent(1));
+    assert!(sent(2).contains("labelled ```python but held arguments of `edit`"), "{}", sent(2));
+    assert!(sent(3).contains("had no closing ``` line"), "{}", sent(3));
+    assert!(requests[0]["tools"].is_null(), "text actions send no tool schemas");
+}

@@ -22,9 +22,10 @@ use tokio::sync::Notify;
 
 use crate::approval::ActionScreen;
 use crate::config::AgentSettings;
-use crate::context::ContextBudget;
+use crate::context::{ContextBudget, estimate_tools};
 use crate::events::Emitter;
 use crate::prompt::NO_ACTION_NUDGE;
+use crate::prompt::PromptProfile;
 
 /// Replies in a row without a tool call before the run gives up.
 const MAX_REPLIES_WITHOUT_ACTION: u32 = 3;
@@ -32,6 +33,77 @@ const MAX_REPLIES_WITHOUT_ACTION: u32 = 3;
 /// Identical calls with identical results in a row after which the model is told to change course
 /// (a small model decoding greedily otherwise repeats a failing call until the budget runs out).
 const REPEATS_BEFORE_NOTE: u32 = 3;
+
+/// Identical calls with identical results in a row after which the run stops: the note did not
+/// change the model's course, and more turns would only spend the budget.
+const REPEATS_BEFORE_STOP: u32 = 5;
+
+/// What the run has done so far, for the loop's questions to a model that skips a step: a
+/// `finish` before anything was edited or run is questioned once; an edit of a file never
+/// viewed gets a note.
+#[derive(Default)]
+struct Progress {
+    /// Whether to question and note at all.
+    asks: bool,
+    /// An `edit` succeeded.
+    edited: bool,
+    /// A shell command or Python snippet ran.
+    ran: bool,
+    /// Paths viewed (`view`) or named in a command.
+    seen: Vec<String>,
+    /// The early `finish` was questioned already.
+    questioned_finish: bool,
+}
+
+impl Progress {
+    /// Records a call that ran, with whether it failed.
+    fn record(&mut self, call: &ToolCall, failed: bool) {
+        let args = call.parsed_arguments().unwrap_or_default();
+        let text = |key: &str| args.get(key).and_then(serde_json::Value::as_str).unwrap_or_default().to_string();
+        match call.name.as_str() {
+            "edit" if !failed => self.edited = true,
+            "bash" | "python" => {
+                self.ran = true;
+                self.seen.push(text(if call.name == "bash" { "command" } else { "code" }));
+            }
+            "view" | "retrieve_entity" | "search" => self.seen.push(call.arguments.clone()),
+            _ => {}
+        }
+    }
+
+    /// The question for a `finish` before anything was edited or run (once per run).
+    fn question_finish(&mut self, call: &ToolCall) -> Option<String> {
+        if !self.asks || call.name != "finish" || self.edited || self.ran || self.questioned_finish {
+            return None;
+        }
+        self.questioned_finish = true;
+        Some(
+            "not finished yet: you have not edited any file or run any command in this run, so nothing shows the \
+             issue is fixed. Edit the code the issue is about and run a check; if it really needs no change, call \
+             `finish` again with the reason."
+                .into(),
+        )
+    }
+
+    /// A note for an edit of a file that was never viewed or named in a command.
+    fn unseen_edit(&self, call: &ToolCall, failed: bool) -> Option<String> {
+        if !self.asks || call.name != "edit" {
+            return None;
+        }
+        let path = call.parsed_arguments().ok()?.get("path")?.as_str()?.trim_start_matches("./").to_string();
+        let command = call.parsed_arguments().ok()?.get("command")?.as_str()?.to_string();
+        if path.is_empty() || command == "create" || self.seen.iter().any(|s| s.contains(&path)) {
+            return None;
+        }
+        Some(if failed {
+            format!(
+                "you have not viewed `{path}` in this run: view it first (```view\n{path}\n```) and copy the exact text to replace."
+            )
+        } else {
+            format!("you edited `{path}` without viewing it: check that it is the file the issue is about.")
+        })
+    }
+}
 
 /// Tracks the last tool call and its result, and how many times in a row both were the same.
 #[derive(Default)]
@@ -44,7 +116,7 @@ impl Repeats {
     /// Records a call and its observation; returns a note for the model when the same call has
     /// now given the same result [`REPEATS_BEFORE_NOTE`] times in a row (and at every further
     /// repeat).
-    fn record(&mut self, call: &ToolCall, observation: &str) -> Option<String> {
+    fn record(&mut self, call: &ToolCall, observation: &str, failed: bool) -> Option<String> {
         let key = (call.name.clone(), call.arguments.clone(), observation.to_string());
         if self.last.as_ref() == Some(&key) {
             self.count += 1;
@@ -54,11 +126,39 @@ impl Repeats {
         (self.count >= REPEATS_BEFORE_NOTE).then(|| {
             format!(
                 "You have made the same `{}` call {} times in a row and got the same result each time: repeating \
-                 it will not change anything. Read that result, then try something different (another tool or \
-                 other arguments), or call `abstain` with the reason if you are stuck.",
-                call.name, self.count
+                 it will not change anything (the run stops after {REPEATS_BEFORE_STOP}). {}",
+                call.name,
+                self.count,
+                next_step(&call.name, failed)
             )
         })
+    }
+
+    /// Whether the same call has now repeated often enough to stop the run.
+    fn exhausted(&self) -> bool {
+        self.count >= REPEATS_BEFORE_STOP
+    }
+}
+
+/// What to do instead of repeating a call to `tool`: a concrete next step in the text action
+/// format (the model that repeats itself is usually a small one, driven by text actions).
+fn next_step(tool: &str, failed: bool) -> &'static str {
+    if failed {
+        return "The call fails the same way each time: read the error, then try something different (other \
+                arguments, or another tool), or call `abstain` with the reason if you are stuck.";
+    }
+    match tool {
+        "view" | "search" | "retrieve_entity" | "search_entity" | "traverse_graph" => {
+            "You have read enough: change the code now, e.g.\n```edit\n{\"command\": \"str_replace\", \"path\": \
+             \"<file>\", \"old_str\": \"<exact text>\", \"new_str\": \"<fixed text>\"}\n```"
+        }
+        "edit" => {
+            "Your edit is not taking effect: view the file again and copy the exact text, or use another command."
+        }
+        _ => {
+            "Do something else: view the file the issue names, edit it, or run a different check; call `abstain` \
+              with the reason if you are stuck."
+        }
     }
 }
 
@@ -173,6 +273,10 @@ impl Agent<'_> {
         let mut context = ContextBudget::new(self.provider.context_window());
         let mut idle_replies = 0;
         let mut repeats = Repeats::default();
+        // The questions are for small models (the compact profile); a capable model's early
+        // `finish` goes straight to the proof.
+        let mut progress =
+            Progress { asks: self.settings.prompt == Some(PromptProfile::Compact), ..Progress::default() };
 
         let (status, summary) = loop {
             if let Some(end) = self.budget_check(&totals, deadline) {
@@ -189,8 +293,8 @@ impl Agent<'_> {
                     messages_affected: c.affected,
                 });
             }
-            match self.turn(&mut messages, &mut totals, &mut context, (&mut idle_replies, &mut repeats), deadline).await
-            {
+            let tracking = (&mut idle_replies, &mut repeats, &mut progress);
+            match self.turn(&mut messages, &mut totals, &mut context, tracking, deadline).await {
                 Step::Continue => {}
                 Step::End(status, summary) => break (status, summary),
             }
@@ -229,33 +333,42 @@ impl Agent<'_> {
         messages: &mut Vec<Message>,
         totals: &mut RunTotals,
         context: &mut ContextBudget,
-        (idle_replies, repeats): (&mut u32, &mut Repeats),
+        (idle_replies, repeats, progress): (&mut u32, &mut Repeats, &mut Progress),
         deadline: Option<Instant>,
     ) -> Step {
         let turn = totals.steps + 1;
-        self.emitter.emit(Event::ModelRequest {
-            turn,
-            messages: messages.len(),
-            estimated_tokens: context.estimate(messages),
-        });
+        let tools = self.tools.specs();
+        let estimated_tokens = context.estimate_with(messages, estimate_tools(&tools));
+        self.emitter.emit(Event::ModelRequest { turn, messages: messages.len(), estimated_tokens });
         let request = ChatRequest {
             messages: messages.clone(),
-            tools: self.tools.specs(),
+            tools,
             max_output_tokens: self.settings.max_output_tokens,
             temperature: self.settings.temperature,
         };
         let emitter = self.emitter.clone();
+        let prefill = Arc::new(Mutex::new(None));
+        let last_prefill = prefill.clone();
         let sink = move |event: StreamEvent| match event {
             StreamEvent::Text(text) => emitter.emit(Event::TextDelta { text }),
             StreamEvent::Retry { attempt, wait, reason } => {
                 emitter.emit(Event::Retry { attempt, wait_ms: wait.as_millis() as u64, reason })
+            }
+            StreamEvent::Prefill { processed, total, elapsed } => {
+                *last_prefill.lock().unwrap_or_else(|p| p.into_inner()) = Some((processed, total, elapsed));
+                let elapsed_ms = elapsed.as_millis() as u64;
+                emitter.emit(Event::PrefillProgress { turn, processed, total, elapsed_ms })
             }
         };
         let call_started = Instant::now();
         let response = tokio::select! {
             result = self.provider.chat(&request, &sink) => result,
             () = self.interrupt.reached(1) => return Step::End(RunStatus::Interrupted, "interrupted by the user".into()),
-            () = sleep_until(deadline) => return Step::End(RunStatus::BudgetExhausted, self.timeout_message()),
+            () = sleep_until(deadline) => {
+                let prefill = *prefill.lock().unwrap_or_else(|p| p.into_inner());
+                let why = unfinished_turn(turn, estimated_tokens, call_started.elapsed(), prefill);
+                return Step::End(RunStatus::BudgetExhausted, format!("{}: {why}", self.timeout_message()));
+            }
         };
         let response = match response {
             Ok(response) => response,
@@ -306,24 +419,31 @@ impl Agent<'_> {
             // Calls after a finish/abstain, or after a hard interrupt, are answered but not run,
             // so the conversation stays well-formed.
             let output = if end.is_some() {
-                // Recorded like any call, so the trajectory (and its export) pairs every call with
-                // its result.
-                let output = ToolOutput::error("not run: the run already ended in this turn");
-                self.emitter.emit(Event::ToolCall { turn, call: call.clone() });
-                self.emitter.emit(Event::Observation {
+                self.answer_without_running(
                     turn,
-                    call_id: call.id.clone(),
-                    name: call.name.clone(),
-                    content: output.content.clone(),
-                    is_error: true,
-                    duration_ms: 0,
-                });
-                output
+                    call,
+                    ToolOutput::error("not run: the run already ended in this turn"),
+                )
+            } else if let Some(question) = progress.question_finish(call) {
+                self.answer_without_running(turn, call, ToolOutput::error(question))
             } else {
-                self.run_tool(turn, call, deadline).await
+                let output =
+                    self.run_tool(turn, call, deadline, |output| progress.unseen_edit(call, output.is_error)).await;
+                progress.record(call, output.is_error);
+                output
             };
             totals.tool_calls += 1;
-            note = repeats.record(call, &output.content);
+            note = repeats.record(call, &output.content, output.is_error);
+            if end.is_none() && repeats.exhausted() {
+                end = Some(Step::End(
+                    RunStatus::Error,
+                    format!(
+                        "the model made the same `{}` call {REPEATS_BEFORE_STOP} times in a row with the same result, \
+                         after being told to change course",
+                        call.name
+                    ),
+                ));
+            }
             messages.push(Message::tool_result(&call.id, &output.content, output.is_error));
             match output.stop {
                 Some(Stop::Finish { summary }) => end = Some(Step::End(RunStatus::Submitted, summary)),
@@ -338,7 +458,30 @@ impl Agent<'_> {
         end.unwrap_or(Step::Continue)
     }
 
-    async fn run_tool(&self, turn: u32, call: &ToolCall, deadline: Option<Instant>) -> ToolOutput {
+    /// Answers `call` with `output` without running it, recorded like any call so the trajectory
+    /// (and its export) pairs every call with its result.
+    fn answer_without_running(&self, turn: u32, call: &ToolCall, output: ToolOutput) -> ToolOutput {
+        self.emitter.emit(Event::ToolCall { turn, call: call.clone() });
+        self.emitter.emit(Event::Observation {
+            turn,
+            call_id: call.id.clone(),
+            name: call.name.clone(),
+            content: output.content.clone(),
+            is_error: output.is_error,
+            duration_ms: 0,
+        });
+        output
+    }
+
+    /// Runs `call` (after the screen) and records its observation, with the advice `advise`
+    /// gives for its output appended.
+    async fn run_tool(
+        &self,
+        turn: u32,
+        call: &ToolCall,
+        deadline: Option<Instant>,
+        advise: impl FnOnce(&ToolOutput) -> Option<String>,
+    ) -> ToolOutput {
         self.emitter.emit(Event::ToolCall { turn, call: call.clone() });
         let started = Instant::now();
         if let Some(refused) = self.screen_call(turn, call).await {
@@ -357,6 +500,10 @@ impl Agent<'_> {
             () = self.interrupt.reached(2) => ToolOutput::error("cancelled: the user interrupted the run"),
             () = sleep_until(deadline) => ToolOutput::error(format!("cancelled: {}", self.timeout_message())),
         };
+        let mut output = output;
+        if let Some(advice) = advise(&output) {
+            output.content = format!("{}\n(rigor: {advice})", output.content);
+        }
         self.emitter.emit(Event::Observation {
             turn,
             call_id: call.id.clone(),
@@ -394,6 +541,37 @@ impl Agent<'_> {
             outcome: screened.outcome,
         });
         (!screened.outcome.runs()).then(|| ToolOutput::error(screened.message))
+    }
+}
+
+/// Why turn `turn` did not finish before the deadline: the prompt's size and, when the model
+/// reported its prompt processing, the rate and the time the whole prompt needs at that rate.
+fn unfinished_turn(
+    turn: u32,
+    estimated_tokens: u64,
+    waited: Duration,
+    prefill: Option<(u64, u64, Duration)>,
+) -> String {
+    let waited = waited.as_secs_f64();
+    match prefill {
+        Some((processed, total, elapsed)) if processed < total && processed > 0 => {
+            let rate = processed as f64 / elapsed.as_secs_f64().max(1e-3);
+            format!(
+                "turn {turn} was still processing its prompt after {waited:.0} s: {processed} of {total} new prompt \
+                 tokens at {rate:.0} tok/s, so the prompt alone needs about {:.0} s. Give the run more time \
+                 (--timeout), a shorter prompt (--prompt compact) or a faster model.",
+                total as f64 / rate
+            )
+        }
+        Some((_, total, elapsed)) => format!(
+            "turn {turn} processed its {total} new prompt tokens in {:.0} s but had not finished its reply after \
+             {waited:.0} s. Give the run more time (--timeout) or limit the reply's length.",
+            elapsed.as_secs_f64()
+        ),
+        None => format!(
+            "turn {turn} had no reply after {waited:.0} s (a prompt of about {estimated_tokens} tokens). Give the run \
+             more time (--timeout), a shorter prompt (--prompt compact) or a faster model."
+        ),
     }
 }
 

@@ -46,6 +46,7 @@ use std::time::Duration;
 
 use rigor_llm::pricing::{default_context_window, default_pricing};
 use rigor_llm::{Pricing, ProviderConfig, ProviderKind, RetryPolicy};
+use rigor_protocol::PromptProfile;
 use rigor_sandbox::SandboxSettings;
 use serde::{Deserialize, Serialize};
 
@@ -88,6 +89,9 @@ pub struct AgentSettings {
     pub max_output_tokens: Option<u32>,
     /// Sampling temperature.
     pub temperature: Option<f32>,
+    /// The prompt profile (`full` or `compact`); unset: chosen for the model
+    /// ([`Config::prompt_profile`]).
+    pub prompt: Option<PromptProfile>,
     /// Sandbox, network, limits, approval mode and policy rules: the top-level `[sandbox]`
     /// table of the config file (copied here by [`Config::load`]), then the CLI flags.
     #[serde(skip)]
@@ -105,6 +109,7 @@ impl Default for AgentSettings {
             max_observation_chars: 10_000,
             max_output_tokens: None,
             temperature: None,
+            prompt: None,
             sandbox: SandboxSettings::default(),
         }
     }
@@ -301,6 +306,24 @@ impl Config {
         (name == "local" && !self.providers.contains_key("local")).then(|| model.to_string())
     }
 
+    /// The prompt profile for `model_spec`: `agent.prompt` when set; else compact for the
+    /// embedded model (`local:…`), for a small model family (a name that says ≤ 8B parameters,
+    /// `qwen2.5-coder-1.5b`, `…-135m`, or SmolLM, whatever the server; `rigor model serve` names
+    /// its models so), for a provider driven by text actions or with a context of at most 16k
+    /// tokens; else full. Measured with `bench/prompt_cost.py` (README).
+    pub fn prompt_profile(&self, model_spec: &str) -> PromptProfile {
+        if let Some(profile) = self.agent.prompt {
+            return profile;
+        }
+        if self.embedded_model(model_spec).is_some() {
+            return PromptProfile::Compact;
+        }
+        let model = model_spec.split_once(':').map_or(model_spec, |(_, m)| m);
+        let small_provider =
+            self.resolve_provider(model_spec).is_ok_and(|p| p.text_actions || p.context_window <= 16_384);
+        if small_model_family(model) || small_provider { PromptProfile::Compact } else { PromptProfile::Full }
+    }
+
     /// Resolves `provider:model` to a [`ProviderConfig`] (keys read from the environment).
     pub fn resolve_provider(&self, model_spec: &str) -> Result<ProviderConfig, ConfigError> {
         if self.embedded_model(model_spec).is_some() {
@@ -369,6 +392,23 @@ impl Config {
         }
         toml::to_string_pretty(&shown).unwrap_or_else(|e| format!("# cannot render config: {e}\n"))
     }
+}
+
+/// Whether a model's name marks a small model: SmolLM, or a parameter count of at most 8B
+/// written as a word of its name (`1.5b`, `135m`, `0.5B`).
+pub fn small_model_family(model: &str) -> bool {
+    let lower = model.to_ascii_lowercase();
+    if lower.contains("smollm") {
+        return true;
+    }
+    lower.split(|c: char| !(c.is_ascii_alphanumeric() || c == '.')).any(|word| {
+        let Some(unit) = word.chars().last().filter(|c| *c == 'b' || *c == 'm') else { return false };
+        match word[..word.len() - 1].parse::<f64>() {
+            Ok(count) if unit == 'm' => count > 0.0,
+            Ok(count) => count > 0.0 && count <= 8.0,
+            Err(_) => false,
+        }
+    })
 }
 
 /// How to write a bare model name as `provider:model`: `openai:` for OpenAI's model families,
@@ -527,6 +567,23 @@ fn merge(base: &mut toml::Table, over: toml::Table) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn small_model_families_get_the_compact_prompt() {
+        for small in ["qwen2.5-coder-1.5b", "Qwen2.5-Coder-1.5B-Instruct", "smollm2", "llama-3.2-3b-instruct", "x-135m"]
+        {
+            assert!(small_model_family(small), "{small}");
+        }
+        for large in ["gpt-4o", "qwen2.5-coder-32b", "claude-sonnet-4-5", "o3-mini", "gpt-5", "m", "b"] {
+            assert!(!small_model_family(large), "{large}");
+        }
+        let config = Config::default();
+        assert_eq!(config.prompt_profile("local:smollm2"), PromptProfile::Compact);
+        assert_eq!(config.prompt_profile("anthropic:claude-sonnet-4-5"), PromptProfile::Full);
+        let mut chosen = Config::default();
+        chosen.agent.prompt = Some(PromptProfile::Full);
+        assert_eq!(chosen.prompt_profile("local:smollm2"), PromptProfile::Full);
+    }
 
     #[test]
     fn files_merge_key_by_key() {

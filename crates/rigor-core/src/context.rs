@@ -32,6 +32,12 @@ pub fn estimate_messages(messages: &[Message]) -> u64 {
     messages.iter().map(|m| estimate_tokens(m.char_len()) + 4).sum()
 }
 
+/// Estimated tokens of the tool schemas sent with every request (natively, or as the text
+/// action format's description in the system message: about as long).
+pub fn estimate_tools(tools: &[rigor_protocol::ToolSpec]) -> u64 {
+    tools.iter().map(|t| estimate_tokens(serde_json::to_string(t).map_or(0, |j| j.len()))).sum()
+}
+
 /// Tracks prompt size and condenses the conversation when it nears the window.
 #[derive(Debug, Clone)]
 pub struct ContextBudget {
@@ -66,9 +72,15 @@ impl ContextBudget {
 
     /// Estimated prompt tokens of `messages`.
     pub fn estimate(&self, messages: &[Message]) -> u64 {
+        self.estimate_with(messages, 0)
+    }
+
+    /// Estimated prompt tokens of everything sent: `messages` and tool schemas of
+    /// `tool_tokens` (already in a reported count, so added only before the first report).
+    pub fn estimate_with(&self, messages: &[Message], tool_tokens: u64) -> u64 {
         match self.last_reported {
             Some((n, tokens)) if n <= messages.len() => tokens + estimate_messages(&messages[n..]),
-            _ => estimate_messages(messages),
+            _ => estimate_messages(messages) + tool_tokens,
         }
     }
 

@@ -8,7 +8,7 @@
 use rigor_protocol::{Event, Role};
 use serde_json::{Value, json};
 
-use crate::prompt::issue_prompt;
+use crate::prompt::issue_prompt_for;
 use crate::trajectory::TrajectoryRecord;
 
 /// The chat-format record of one trajectory, or `None` when it has no `run_started` event.
@@ -18,9 +18,9 @@ pub fn chat_record(records: &[TrajectoryRecord]) -> Option<Value> {
     let mut metadata = json!({});
     for record in records {
         match &record.event {
-            Event::RunStarted { run_id, model, issue, system_prompt, tools: specs, base_commit, .. } => {
+            Event::RunStarted { run_id, model, issue, system_prompt, tools: specs, base_commit, prompt, .. } => {
                 messages.push(json!({"role": "system", "content": system_prompt}));
-                messages.push(json!({"role": "user", "content": issue_prompt(issue)}));
+                messages.push(json!({"role": "user", "content": issue_prompt_for(*prompt, issue)}));
                 tools = specs
                     .iter()
                     .map(|t| json!({"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}))
@@ -87,6 +87,7 @@ mod tests {
                 system_prompt: "sys".into(),
                 tools: vec![],
                 sources: vec![],
+                prompt: rigor_protocol::PromptProfile::Full,
                 started_at: "now".into(),
             }),
             record(response(Message::assistant("thinking", vec![]))),

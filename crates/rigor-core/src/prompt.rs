@@ -1,7 +1,12 @@
 //! The prompts the agent starts from: the system message (workflow, rules, the repository's
-//! AGENTS.md or CLAUDE.md) and the first user message (the issue).
+//! AGENTS.md or CLAUDE.md) and the first user message (the issue), in the run's
+//! [`PromptProfile`]: `Full` for capable models, `Compact` for small local ones (a short
+//! workflow, shorter project instructions, a repository map scaled to the context window). One
+//! code path builds both; only the texts and budgets differ.
 
 use std::path::Path;
+
+pub use rigor_protocol::PromptProfile;
 
 /// Project instructions larger than this are cut (they are sent on every turn).
 const MAX_INSTRUCTIONS_CHARS: usize = 8_000;
@@ -24,16 +29,42 @@ Rules:
 - Keep commands non-interactive and bounded (no editors, pagers or servers that never exit).
 - Do not commit, push, or change git configuration: your diff is collected from the workspace.";
 
+/// Project instructions in a compact prompt are cut to this.
+const MAX_COMPACT_INSTRUCTIONS_CHARS: usize = 1_500;
+
+const COMPACT_WORKFLOW: &str = "\
+You are rigor. Fix the issue in this repository.
+1. Find the code: view the file the issue names, or grep for it.
+2. Edit it with the smallest change that fixes the cause.
+3. Run a command that shows the fix works (a test or a python -c check).
+4. Call finish with a one-line summary.
+Paths are relative to the repository root. Nobody answers questions. Do not commit.";
+
+/// Token budget of the repository map for `profile` and a model with `window` tokens of
+/// context: a full prompt spends up to 1,500 tokens (1/16 of the window), a compact one up to
+/// 400 (1/40), so that a small model's first turn stays short to prefill.
+pub fn map_tokens(profile: PromptProfile, window: u64) -> usize {
+    let window = window as usize;
+    match profile {
+        PromptProfile::Full => (window / 16).clamp(300, 1_500),
+        PromptProfile::Compact => (window / 40).clamp(150, 400),
+    }
+}
+
 /// The project's instructions: `AGENTS.md`, else `CLAUDE.md`, from the workspace directory or
 /// the repository root (the nearer wins).
 pub fn project_instructions(workspace_dir: &Path, tree_root: &Path) -> Option<(String, String)> {
+    instructions_within(workspace_dir, tree_root, MAX_INSTRUCTIONS_CHARS)
+}
+
+fn instructions_within(workspace_dir: &Path, tree_root: &Path, max_chars: usize) -> Option<(String, String)> {
     for dir in [workspace_dir, tree_root] {
         for name in ["AGENTS.md", "CLAUDE.md"] {
             let path = dir.join(name);
             if let Ok(text) = std::fs::read_to_string(&path) {
                 let mut text = text.trim().to_string();
-                if text.len() > MAX_INSTRUCTIONS_CHARS {
-                    let cut = (0..=MAX_INSTRUCTIONS_CHARS).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+                if text.len() > max_chars {
+                    let cut = (0..=max_chars).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
                     text.truncate(cut);
                     text.push_str("\n[... instructions truncated ...]");
                 }
@@ -44,10 +75,19 @@ pub fn project_instructions(workspace_dir: &Path, tree_root: &Path) -> Option<(S
     None
 }
 
-/// The system message.
+/// The system message (the full profile).
 pub fn system_prompt(workspace_dir: &Path, tree_root: &Path) -> String {
-    let mut prompt = WORKFLOW.to_string();
-    if let Some((name, text)) = project_instructions(workspace_dir, tree_root) {
+    system_prompt_for(PromptProfile::Full, workspace_dir, tree_root)
+}
+
+/// The system message of `profile`.
+pub fn system_prompt_for(profile: PromptProfile, workspace_dir: &Path, tree_root: &Path) -> String {
+    let (workflow, max_chars) = match profile {
+        PromptProfile::Full => (WORKFLOW, MAX_INSTRUCTIONS_CHARS),
+        PromptProfile::Compact => (COMPACT_WORKFLOW, MAX_COMPACT_INSTRUCTIONS_CHARS),
+    };
+    let mut prompt = workflow.to_string();
+    if let Some((name, text)) = instructions_within(workspace_dir, tree_root, max_chars) {
         prompt.push_str(&format!("\n\nProject instructions from {name}:\n{text}"));
     }
     prompt
@@ -60,6 +100,14 @@ pub fn with_sections(system: String, sections: &[String]) -> String {
 
 /// The first user message.
 pub fn issue_prompt(issue: &str) -> String {
+    issue_prompt_for(PromptProfile::Full, issue)
+}
+
+/// The first user message of `profile`.
+pub fn issue_prompt_for(profile: PromptProfile, issue: &str) -> String {
+    if profile == PromptProfile::Compact {
+        return format!("<issue>\n{}\n</issue>", issue.trim());
+    }
     format!("Fix this issue in the repository.\n\n<issue>\n{}\n</issue>", issue.trim())
 }
 
@@ -82,5 +130,26 @@ mod tests {
         std::fs::write(sub.join("AGENTS.md"), "sub agents").unwrap();
         assert!(system_prompt(&sub, root.path()).ends_with("Project instructions from AGENTS.md:\nsub agents"));
         assert!(project_instructions(root.path(), root.path()).is_some());
+    }
+
+    #[test]
+    fn a_compact_prompt_is_short_and_cuts_long_instructions() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join("AGENTS.md"), "x".repeat(5_000)).unwrap();
+        let full = system_prompt_for(PromptProfile::Full, root.path(), root.path());
+        let compact = system_prompt_for(PromptProfile::Compact, root.path(), root.path());
+        assert!(compact.len() * 2 < full.len(), "{} vs {}", compact.len(), full.len());
+        assert!(compact.contains("[... instructions truncated ...]"));
+        assert!(!full.contains("[... instructions truncated ...]"));
+        assert!(issue_prompt_for(PromptProfile::Compact, " bug ").ends_with("<issue>\nbug\n</issue>"));
+    }
+
+    #[test]
+    fn the_map_budget_scales_with_the_context_window() {
+        assert_eq!(map_tokens(PromptProfile::Full, 128_000), 1_500);
+        assert_eq!(map_tokens(PromptProfile::Full, 8_192), 512);
+        assert_eq!(map_tokens(PromptProfile::Compact, 32_768), 400);
+        assert_eq!(map_tokens(PromptProfile::Compact, 8_192), 204);
+        assert_eq!(map_tokens(PromptProfile::Compact, 2_048), 150);
     }
 }

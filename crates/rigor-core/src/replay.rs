@@ -138,8 +138,8 @@ impl Replay {
         let mut recorded_summary = String::new();
         for record in records {
             match record.event {
-                Event::RunStarted { run_id, repo, base_commit, model, issue, sources, .. } => {
-                    started = Some((run_id, repo, base_commit, model, issue, sources))
+                Event::RunStarted { run_id, repo, base_commit, model, issue, sources, prompt, .. } => {
+                    started = Some((run_id, repo, base_commit, model, issue, (sources, prompt)))
                 }
                 Event::ModelResponse { message, usage, cost_usd, finish_reason, .. } => {
                     responses.push(ChatResponse { message, usage, cost_usd, finish_reason })
@@ -153,7 +153,7 @@ impl Replay {
                 _ => {}
             }
         }
-        let (recorded_run_id, recorded_repo, base_commit, model, issue, recorded_sources) =
+        let (recorded_run_id, recorded_repo, base_commit, model, issue, (recorded_sources, prompt)) =
             started.ok_or_else(|| ReplayError::Trajectory(format!("{} has no run_started event", path.display())))?;
         let redacted = responses
             .iter()
@@ -169,7 +169,8 @@ impl Replay {
             )));
         }
         let repo = repo.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from(recorded_repo));
-        let settings = AgentSettings { max_steps: responses.len() as u32, ..AgentSettings::default() };
+        let settings =
+            AgentSettings { max_steps: responses.len() as u32, prompt: Some(prompt), ..AgentSettings::default() };
         // A run its input bouncer declined made no model call: the replay declines the same way.
         let declined = responses.is_empty() && recorded_finish.as_ref().is_some_and(|f| f.0 == RunStatus::Abstained);
         let request = RunRequest {

@@ -7,13 +7,13 @@ use std::sync::Arc;
 use rigor_llm::Provider;
 use rigor_protocol::{Event, RunStatus, RunTotals};
 use rigor_sandbox::{Policy, Sandbox, SandboxError, SandboxMode, SandboxSpec};
-use rigor_tools::{Contribution, ToolBox, ToolContext, ToolSource};
+use rigor_tools::{Contribution, PromptShape, ToolBox, ToolContext, ToolSource};
 
 use crate::agent::{Agent, Inbox, Interrupt};
 use crate::approval::{ActionScreen, Approver};
 use crate::config::AgentSettings;
 use crate::events::Emitter;
-use crate::prompt::{issue_prompt, system_prompt, with_sections};
+use crate::prompt::{issue_prompt_for, map_tokens, system_prompt_for, with_sections};
 use crate::trajectory::{RunDir, RunResult, TrajectoryWriter};
 use crate::workspace::{Workspace, WorkspaceError, WorkspaceMode, find_repo_root};
 
@@ -176,10 +176,12 @@ pub(crate) async fn execute(
             rigor_tools::EventHook::new(move |event| emitter.emit(event))
         }),
     };
-    let contributions = contributions(&request.sources, &workspace.dir, &request.issue, &run_dir.path).await;
+    let profile = request.settings.prompt.unwrap_or_default();
+    let shape = PromptShape { profile, section_tokens: map_tokens(profile, provider.context_window()) };
+    let contributions = contributions(&request.sources, &workspace.dir, &request.issue, shape, &run_dir.path).await;
     let sections: Vec<String> = contributions.iter().map(|c| c.prompt_section.clone()).collect();
-    let tools = tool_box(ctx, contributions);
-    let system = with_sections(system_prompt(&workspace.dir, &workspace.tree_root), &sections);
+    let tools = tool_box(ctx, contributions).shaped(profile);
+    let system = with_sections(system_prompt_for(profile, &workspace.dir, &workspace.tree_root), &sections);
     emitter.emit(Event::RunStarted {
         schema_version: rigor_protocol::SCHEMA_VERSION,
         run_id: run_id.clone(),
@@ -191,6 +193,7 @@ pub(crate) async fn execute(
         system_prompt: system.clone(),
         tools: tools.specs(),
         sources: request.sources.iter().map(|s| s.name().to_string()).collect(),
+        prompt: profile,
         started_at: chrono::Utc::now().to_rfc3339(),
     });
     emitter
@@ -224,7 +227,7 @@ pub(crate) async fn execute(
             summary: reason.clone(),
             totals: RunTotals::default(),
         },
-        None => agent.run(system, issue_prompt(&request.issue)).await,
+        None => agent.run(system, issue_prompt_for(profile, &request.issue)).await,
     };
     drop(tools); // ends the shell session before the worktree goes away
 
@@ -314,12 +317,13 @@ async fn contributions(
     sources: &[Arc<dyn ToolSource>],
     workspace: &Path,
     issue: &str,
+    shape: PromptShape,
     run_dir: &Path,
 ) -> Vec<Contribution> {
     let (sources, workspace, issue) = (sources.to_vec(), workspace.to_path_buf(), issue.to_string());
     let run_dir = run_dir.to_path_buf();
     tokio::task::spawn_blocking(move || {
-        sources.iter().map(|s| s.contribute_to_run(&workspace, &issue, &run_dir)).collect()
+        sources.iter().map(|s| s.contribute_to_run(&workspace, &issue, &shape, &run_dir)).collect()
     })
     .await
     .unwrap_or_default()

@@ -358,3 +358,61 @@ async fn a_provider_error_ends_the_run_as_error() {
     assert_eq!(outcome.totals.steps, 1, "the failed call is not a step");
     assert_eq!(provider.remaining(), 1, "the loop stopped at the error");
 }
+
+fn compact() -> AgentSettings {
+    AgentSettings { prompt: Some(rigor_core::prompt::PromptProfile::Compact), ..AgentSettings::default() }
+}
+
+#[tokio::test]
+async fn a_call_repeated_after_the_note_stops_the_run() {
+    let h = Harness::new();
+    let provider = Scripted::new((0..6).map(|_| call("view", VIEW_README)).collect());
+    let outcome = h.run_default(&provider).await;
+    assert_eq!(outcome.status, RunStatus::Error, "{outcome:?}");
+    assert!(outcome.summary.contains("same `view` call 5 times"), "{outcome:?}");
+    assert_eq!(provider.remaining(), 1, "the sixth reply was never asked for");
+    let notes = h.user_messages();
+    assert!(notes[0].1.contains("```edit"), "the note shows the next step: {notes:?}");
+}
+
+#[tokio::test]
+async fn a_small_models_finish_before_any_edit_or_command_is_questioned_once() {
+    let h = Harness::new();
+    let provider = Scripted::new(vec![finish("done"), finish("really done")]);
+    let outcome = h.run(&provider, compact(), Interrupt::new()).await;
+    assert_eq!(outcome.status, RunStatus::Submitted, "{outcome:?}");
+    assert_eq!(outcome.summary, "really done");
+    let observations = h.observations();
+    assert!(observations[0].2 && observations[0].1.contains("not finished yet"), "{observations:?}");
+    // A capable model (the full profile) is not questioned: the proof judges its finish.
+    let h = Harness::new();
+    let provider = Scripted::new(vec![finish("done")]);
+    assert_eq!(h.run_default(&provider).await.status, RunStatus::Submitted);
+}
+
+#[tokio::test]
+async fn an_edit_of_a_file_never_viewed_gets_advice() {
+    let h = Harness::new();
+    let replace = r#"{"command": "str_replace", "path": "README.md", "old_str": "absent", "new_str": "x"}"#;
+    let provider = Scripted::new(vec![call("edit", replace), call("view", VIEW_README), finish("done")]);
+    h.run(&provider, compact(), Interrupt::new()).await;
+    let observations = h.observations();
+    assert!(observations[0].1.contains("you have not viewed `README.md`"), "{observations:?}");
+}
+
+#[tokio::test]
+async fn the_first_estimate_counts_the_tool_schemas() {
+    let h = Harness::new();
+    let provider = Scripted::new(vec![finish("done")]);
+    h.run_default(&provider).await;
+    let estimated = h
+        .events()
+        .into_iter()
+        .find_map(|e| match e {
+            Event::ModelRequest { estimated_tokens, .. } => Some(estimated_tokens),
+            _ => None,
+        })
+        .unwrap();
+    let schemas = serde_json::to_string(&h.tools.specs()).unwrap().len() as u64;
+    assert!(estimated > schemas / 4, "{estimated} tokens for {schemas} characters of schemas");
+}

@@ -19,6 +19,20 @@ const MAX_ENTITIES_PER_FILE: usize = 40;
 
 /// A map of the repository in at most `budget_tokens` (estimated), most relevant files first.
 pub fn repo_map(retriever: &Retriever, issue: Option<&str>, budget_tokens: usize) -> String {
+    outline(retriever, issue, budget_tokens, 0.0)
+}
+
+/// Share of the best file's relevance a file needs to be in a [`relevant_map`].
+const RELEVANT_SHARE: f32 = 0.25;
+
+/// A map of only the files relevant to `issue` (relevance at least a quarter of the best file's;
+/// with no relevant file, as [`repo_map`]), in at most `budget_tokens`: for a small model's
+/// prompt, where an unrelated module's outline costs more than it helps.
+pub fn relevant_map(retriever: &Retriever, issue: &str, budget_tokens: usize) -> String {
+    outline(retriever, Some(issue), budget_tokens, RELEVANT_SHARE)
+}
+
+fn outline(retriever: &Retriever, issue: Option<&str>, budget_tokens: usize, min_share: f32) -> String {
     let g = retriever.graph();
     let budget = budget_tokens.saturating_mul(CHARS_PER_TOKEN);
     let importance = importance(g);
@@ -34,6 +48,10 @@ pub fn repo_map(retriever: &Retriever, issue: Option<&str>, budget_tokens: usize
         (rel * 10.0 + imp) * test
     };
     order.sort_by(|a, b| key(b).total_cmp(&key(a)).then(a.cmp(b)));
+    let best = relevance.values().copied().fold(0.0_f32, f32::max);
+    if min_share > 0.0 && best > 0.0 {
+        order.retain(|fi| relevance.get(fi).copied().unwrap_or(0.0) >= best * min_share);
+    }
     let mut out = String::new();
     let mut shown = 0;
     for &fi in &order {

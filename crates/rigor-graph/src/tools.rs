@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use rigor_protocol::ToolSpec;
 use rigor_tools::edit::EditCheck;
-use rigor_tools::{Contribution, Tool, ToolContext, ToolOutput, ToolSource};
+use rigor_tools::{Contribution, PromptProfile, PromptShape, Tool, ToolContext, ToolOutput, ToolSource};
 use serde_json::{Value, json};
 
 use crate::graph::{CodeGraph, EdgeKind, NodeKind};
@@ -531,7 +531,8 @@ impl EditCheck for SyntaxCheck {
     }
 }
 
-/// Token budget of the repository map in the system prompt.
+/// Token budget of the repository map in a full prompt (`rigor-core` scales the budget of a
+/// run to its model's context window, at most this).
 pub const REPO_MAP_TOKENS: usize = 1500;
 
 /// The code graph as a source of a run's tools: `search_entity`, `retrieve_entity` and
@@ -545,11 +546,13 @@ impl ToolSource for GraphSource {
         "code-graph"
     }
 
-    fn contribute(&self, workspace: &Path, issue: &str) -> Contribution {
+    fn contribute(&self, workspace: &Path, issue: &str, shape: &PromptShape) -> Contribution {
         let intel = CodeIntel::in_memory(workspace);
+        let compact = shape.profile == PromptProfile::Compact;
         let map = match intel.refresh() {
-            Ok(r) if !r.graph().files().is_empty() => crate::repomap::repo_map(&r, Some(issue), REPO_MAP_TOKENS),
-            Ok(_) => String::new(),
+            Ok(r) if r.graph().files().is_empty() => String::new(),
+            Ok(r) if compact => crate::repomap::relevant_map(&r, issue, shape.section_tokens),
+            Ok(r) => crate::repomap::repo_map(&r, Some(issue), shape.section_tokens),
             Err(err) => {
                 tracing::warn!("no repository map: {err}");
                 String::new()
@@ -557,6 +560,8 @@ impl ToolSource for GraphSource {
         };
         let prompt_section = if map.trim().is_empty() {
             String::new()
+        } else if compact {
+            format!("Files relevant to the issue (signatures and their line):\n{}", map.trim_end())
         } else {
             format!(
                 "Repository map (files most relevant to the issue first; entity signatures with their first line; \
@@ -565,11 +570,12 @@ impl ToolSource for GraphSource {
             )
         };
         let (search_entity, retrieve_entity, traverse_graph) = intel.tools();
-        Contribution {
-            tools: vec![Box::new(search_entity), Box::new(retrieve_entity), Box::new(traverse_graph)],
-            prompt_section,
-            edit_check: Some(Arc::new(SyntaxCheck)),
-            finish_check: None,
-        }
+        // A compact prompt offers a small model the shell, not three more tools to choose from.
+        let tools: Vec<Box<dyn Tool>> = if compact {
+            Vec::new()
+        } else {
+            vec![Box::new(search_entity), Box::new(retrieve_entity), Box::new(traverse_graph)]
+        };
+        Contribution { tools, prompt_section, edit_check: Some(Arc::new(SyntaxCheck)), finish_check: None }
     }
 }

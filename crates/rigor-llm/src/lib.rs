@@ -59,6 +59,17 @@ pub struct ChatResponse {
 pub enum StreamEvent {
     /// A chunk of assistant text.
     Text(String),
+    /// Prompt processing before the first token: `processed` of `total` new prompt tokens
+    /// (those not reused from a cache), after `elapsed`. Reported by local models, whose first
+    /// turn can take minutes on a CPU.
+    Prefill {
+        /// New prompt tokens processed so far.
+        processed: u64,
+        /// New prompt tokens of this request.
+        total: u64,
+        /// Time since prompt processing began.
+        elapsed: Duration,
+    },
     /// An attempt failed and the call will be retried after `wait`.
     Retry {
         /// The attempt that failed, 1-based.

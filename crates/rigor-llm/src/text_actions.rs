@@ -21,21 +21,35 @@ use serde_json::{Map, Value};
 
 use crate::{ChatRequest, ChatResponse, Provider, ProviderError, StreamSink};
 
+/// The heading of the action format's part of the system message: a conversation that has it
+/// is driven by text actions (a server may then stop generation after the action).
+pub const ACTION_FORMAT_HEADING: &str = "# How to act";
+
+/// How a tool's result starts in a text-action conversation; a model that writes it has begun
+/// to invent the result.
+pub const OBSERVATION_PREFIX: &str = "Observation from";
+
 /// Drives a model through the fenced-block action format instead of native tool calls.
 pub struct TextActions {
     inner: Box<dyn Provider>,
+    /// What the parser recovered from, by call id: told to the model with that call's result.
+    notes: std::sync::Mutex<std::collections::HashMap<String, String>>,
 }
 
 impl TextActions {
     /// Wraps `inner`.
     pub fn new(inner: Box<dyn Provider>) -> Self {
-        Self { inner }
+        Self { inner, notes: Default::default() }
     }
 
     /// The request actually sent to the inner provider.
     pub fn inner_request(request: &ChatRequest) -> ChatRequest {
+        Self::noted_request(request, &std::collections::HashMap::new())
+    }
+
+    fn noted_request(request: &ChatRequest, notes: &std::collections::HashMap<String, String>) -> ChatRequest {
         ChatRequest {
-            messages: convert_history(&request.messages, &request.tools),
+            messages: convert_history_noted(&request.messages, &request.tools, notes),
             tools: Vec::new(),
             max_output_tokens: request.max_output_tokens,
             temperature: request.temperature,
@@ -61,11 +75,17 @@ impl Provider for TextActions {
     }
 
     async fn chat(&self, request: &ChatRequest, sink: StreamSink<'_>) -> Result<ChatResponse, ProviderError> {
-        let inner_request = Self::inner_request(request);
+        let inner_request = {
+            let notes = self.notes.lock().unwrap_or_else(|p| p.into_inner());
+            Self::noted_request(request, &notes)
+        };
         let mut response = self.inner.chat(&inner_request, sink).await?;
         let id = format!("text-{}", next_call_number(&request.messages));
-        let (text, call) = parse_action(&response.message.content, &request.tools, &id);
-        response.message = Message::assistant(text, call.into_iter().collect());
+        let parsed = read_action(&response.message.content, &request.tools, &id);
+        if let (Some(call), false) = (&parsed.call, parsed.notes.is_empty()) {
+            self.notes.lock().unwrap_or_else(|p| p.into_inner()).insert(call.id.clone(), parsed.notes.join(" "));
+        }
+        response.message = Message::assistant(parsed.text, parsed.call.into_iter().collect());
         Ok(response)
     }
 }
@@ -92,11 +112,10 @@ pub fn tool_prompt(tools: &[ToolSpec]) -> String {
     if tools.is_empty() {
         return String::new();
     }
-    let mut out = String::from(
-        "# How to act\n\nYou have no function-calling interface. To use a tool, reply with exactly one fenced \
-         code block whose info string is the tool's name and whose body is the tool's arguments as a JSON \
-         object, then stop and wait. The result comes back in the next message, starting with \
-         \"Observation from <tool>:\". Write at most one such block per reply and never invent observations.\n",
+    let mut out = format!(
+        "{ACTION_FORMAT_HEADING}\n\nTo use a tool, reply with one fenced block: the tool's name after the opening ```, the \
+         arguments as a JSON object inside, and a closing ``` line. Then stop: the result comes back in the next \
+         message as \"{OBSERVATION_PREFIX} <tool>:\". One block per reply; never write an observation yourself.\n",
     );
     if let Some(example) = tools.iter().find(|t| plain_parameter(t).is_none()) {
         out.push_str(&format!("\nExample:\n\n```{}\n{}\n```\n", example.name, example_arguments(example)));
@@ -129,8 +148,12 @@ pub fn tool_prompt(tools: &[ToolSpec]) -> String {
     out
 }
 
-/// `{"path": "<path>", ...}` with the required parameters of `spec`, in schema order.
+/// The schema's own first example (`examples`), else `{"path": "<path>", ...}` with the
+/// required parameters of `spec`, in schema order.
 fn example_arguments(spec: &ToolSpec) -> String {
+    if let Some(example) = spec.parameters.pointer("/examples/0").filter(|e| e.is_object()) {
+        return example.to_string();
+    }
     let fields: Vec<String> = required(&spec.parameters)
         .into_iter()
         .map(|name| {
@@ -192,6 +215,16 @@ fn type_name(prop: &Value) -> String {
 
 /// Converts a conversation with native tool calls into plain text turns.
 pub fn convert_history(messages: &[Message], tools: &[ToolSpec]) -> Vec<Message> {
+    convert_history_noted(messages, tools, &std::collections::HashMap::new())
+}
+
+/// [`convert_history`], with what the parser recovered from in a call (`notes`, by call id)
+/// told before that call's result.
+fn convert_history_noted(
+    messages: &[Message],
+    tools: &[ToolSpec],
+    notes: &std::collections::HashMap<String, String>,
+) -> Vec<Message> {
     let appendix = tool_prompt(tools);
     let mut out: Vec<Message> = Vec::new();
     let mut names = std::collections::HashMap::new();
@@ -222,7 +255,9 @@ pub fn convert_history(messages: &[Message], tools: &[ToolSpec]) -> Vec<Message>
             Role::Tool => {
                 let name = message.tool_call_id.as_ref().and_then(|id| names.get(id)).map_or("tool", String::as_str);
                 let marker = if message.is_error { " (error)" } else { "" };
-                Message::user(format!("Observation from {name}{marker}:\n{}", message.content))
+                let note = message.tool_call_id.as_ref().and_then(|id| notes.get(id));
+                let note = note.map(|n| format!("(rigor: {n})\n")).unwrap_or_default();
+                Message::user(format!("{OBSERVATION_PREFIX} {name}{marker}:\n{note}{}", message.content))
             }
         };
         match out.last_mut() {
@@ -268,6 +303,9 @@ struct Fence<'a> {
     end: usize,
     /// Whether a closing fence (same marker, at least as long) was found.
     closed: bool,
+    /// Whether the block was never closed and was taken to end before the next opening fence
+    /// (a line of the same fence with an info string), which would otherwise be swallowed.
+    cut_at_next: bool,
 }
 
 /// All fenced blocks of `text`, in order. An unclosed block runs to the end.
@@ -295,7 +333,7 @@ fn fences(text: &str) -> Vec<Fence<'_>> {
             continue;
         }
         let mut body_lines = Vec::new();
-        let (mut end, mut closed) = (text.len(), false);
+        let (mut end, mut closed, mut cut_at_next) = (text.len(), false, false);
         let mut j = i + 1;
         while j < lines.len() {
             let (line_start, body_line) = lines[j];
@@ -304,14 +342,27 @@ fn fences(text: &str) -> Vec<Fence<'_>> {
                 (end, closed) = (line_start + body_line.len(), true);
                 break;
             }
+            if opens_block(t, marker, run) {
+                (end, cut_at_next) = (line_start, true);
+                break;
+            }
             body_lines.push(body_line);
             j += 1;
         }
         let body = body_lines.concat();
-        found.push(Fence { info, body: body.trim_end_matches(['\n', '\r']).to_string(), start, end, closed });
-        i = j + 1;
+        let body = body.trim_end_matches(['\n', '\r']).to_string();
+        found.push(Fence { info, body, start, end, closed, cut_at_next });
+        i = if cut_at_next { j } else { j + 1 };
     }
     found
+}
+
+/// Whether the trimmed line `t` opens a new block of exactly the fence `marker` × `run` with an
+/// info string (a closing fence has none): inside an unclosed block, the start of the next one.
+fn opens_block(t: &str, marker: char, run: usize) -> bool {
+    let ticks = t.chars().take_while(|c| *c == marker).count();
+    let info = &t[ticks.min(t.len())..];
+    ticks == run && info.chars().next().is_some_and(|c| c.is_ascii_alphabetic()) && !info.contains(marker)
 }
 
 /// Whether `text` (a reply being generated) already holds a complete fenced block: one closed by
@@ -325,18 +376,114 @@ pub fn has_closed_block(text: &str) -> bool {
 /// a `json` (or unlabeled) block holding `{"name"/"tool": ..., "arguments": {...}}`. Returns the
 /// remaining text and the call (with id `id`), or the whole reply and no call.
 pub fn parse_action(reply: &str, tools: &[ToolSpec], id: &str) -> (String, Option<ToolCall>) {
-    for fence in fences(reply) {
-        let Some(call) = fence_call(&fence, tools, id) else { continue };
-        let before = reply[..fence.start].trim_end();
-        let after = reply[fence.end..].trim();
-        let text = match (before.is_empty(), after.is_empty()) {
-            (_, true) => before.to_string(),
-            (true, false) => after.to_string(),
-            (false, false) => format!("{before}\n\n{after}"),
-        };
-        return (text.trim().to_string(), Some(call));
+    let parsed = read_action(reply, tools, id);
+    (parsed.text, parsed.call)
+}
+
+/// An action read from a reply, with what the reading had to recover from.
+#[derive(Debug)]
+pub struct ReadAction {
+    /// The reply without the action's block (and without invented observations after it).
+    pub text: String,
+    /// The call, if the reply holds one.
+    pub call: Option<ToolCall>,
+    /// One sentence per recovery (an unclosed block, a block labelled with the wrong tool, a
+    /// tool written as a shell command, a code block taken as the action), for the model.
+    pub notes: Vec<String>,
+}
+
+/// [`parse_action`] with the recoveries small models need: an unclosed block ends before the
+/// next opening fence; JSON arguments that fit another tool better than the block's label call
+/// that tool (` ```python ` holding the editor's arguments); a shell block whose command is a
+/// tool's name (`view calc.py`, `edit {...}`) calls the tool; with no action at all, a
+/// ` ```python ` block runs as a Python script in the shell when there is no `python` tool.
+pub fn read_action(reply: &str, tools: &[ToolSpec], id: &str) -> ReadAction {
+    let blocks = fences(reply);
+    let found = blocks
+        .iter()
+        .find_map(|f| fence_call(f, tools, id).map(|c| (f, c)))
+        .or_else(|| blocks.iter().find_map(|f| python_script_call(f, tools, id).map(|c| (f, c))));
+    let Some((fence, (call, mut notes))) = found else {
+        return ReadAction { text: reply.trim().to_string(), call: None, notes: Vec::new() };
+    };
+    if fence.cut_at_next {
+        notes.insert(
+            0,
+            format!(
+                "your ```{} block had no closing ``` line, so it was taken to end where the next block begins; end \
+                 every block with a line of ```.",
+                fence.info
+            ),
+        );
     }
-    (reply.trim().to_string(), None)
+    let before = reply[..fence.start].trim_end();
+    let after = reply[fence.end..].trim();
+    // What the model wrote after its action as if it had seen the result is dropped.
+    let after = after.find("Observation").map_or(after, |at| after[..at].trim_end());
+    let text = match (before.is_empty(), after.is_empty()) {
+        (_, true) => before.to_string(),
+        (true, false) => after.to_string(),
+        (false, false) => format!("{before}\n\n{after}"),
+    };
+    ReadAction { text: text.trim().to_string(), call: Some(call), notes }
+}
+
+/// A ` ```python ` (or `py`) block as a shell call running it, when no tool is called `python`.
+fn python_script_call(fence: &Fence<'_>, tools: &[ToolSpec], id: &str) -> Option<(ToolCall, Vec<String>)> {
+    let label = fence.info.split_whitespace().next().unwrap_or("");
+    if !matches!(label, "python" | "python3" | "py") || find_tool(tools, "python").is_some() {
+        return None;
+    }
+    let bash = tools.iter().find(|t| t.name == "bash")?;
+    let body = fence.body.trim();
+    if body.is_empty() || serde_json::from_str::<Value>(body).is_ok() {
+        return None;
+    }
+    let command = format!("python3 - <<'RIGOR_PY'\n{body}\nRIGOR_PY");
+    let arguments = Value::Object(Map::from_iter([("command".to_string(), Value::String(command))])).to_string();
+    let note =
+        "there is no `python` tool: your ```python block was run as a script with ```bash python3 - <<'EOF' ... \
+                EOF```."
+            .to_string();
+    Some((ToolCall { id: id.to_string(), name: bash.name.clone(), arguments }, vec![note]))
+}
+
+/// How many of `object`'s keys are arguments of `tool`.
+fn fit(tool: &ToolSpec, object: &Map<String, Value>) -> usize {
+    let properties = tool.parameters.get("properties").and_then(Value::as_object);
+    object.keys().filter(|k| properties.is_some_and(|p| p.contains_key(k.as_str()))).count()
+}
+
+/// The tool whose arguments `object` fits best, when it fits at least two of them and better
+/// than `label` (the block's tool) does.
+fn better_fit<'t>(
+    tools: &'t [ToolSpec],
+    label: Option<&ToolSpec>,
+    object: &Map<String, Value>,
+) -> Option<&'t ToolSpec> {
+    let label_fit = label.map_or(0, |t| fit(t, object));
+    let best = tools.iter().max_by_key(|t| fit(t, object))?;
+    (fit(best, object) >= 2 && fit(best, object) > label_fit && label.is_none_or(|l| l.name != best.name))
+        .then_some(best)
+}
+
+/// A shell command that is a tool's name and its arguments (`view calc.py`, `edit {"path": ...}`,
+/// `finish`), as that tool's call.
+fn tool_as_command(command: &str, tools: &[ToolSpec]) -> Option<(String, String)> {
+    let command = command.trim();
+    let (word, rest) = command.split_once(char::is_whitespace).map_or((command, ""), |(w, r)| (w, r.trim()));
+    let tool = tools.iter().find(|t| t.name == word && t.name != "bash" && t.name != "python")?;
+    let arguments = match serde_json::from_str::<Value>(rest) {
+        Ok(Value::Object(map)) => Value::Object(map).to_string(),
+        _ if rest.is_empty() && required(&tool.parameters).is_empty() => "{}".to_string(),
+        _ if !rest.is_empty() && !rest.contains('\n') => {
+            let param = plain_parameter(tool)?;
+            let value = rest.trim_matches(|c| c == '"' || c == '\'');
+            Value::Object(Map::from_iter([(param.to_string(), Value::String(value.to_string()))])).to_string()
+        }
+        _ => return None,
+    };
+    Some((tool.name.clone(), arguments))
 }
 
 fn find_tool<'t>(tools: &'t [ToolSpec], name: &str) -> Option<&'t ToolSpec> {
@@ -349,10 +496,23 @@ fn find_tool<'t>(tools: &'t [ToolSpec], name: &str) -> Option<&'t ToolSpec> {
     )
 }
 
-fn fence_call(fence: &Fence<'_>, tools: &[ToolSpec], id: &str) -> Option<ToolCall> {
+fn fence_call(fence: &Fence<'_>, tools: &[ToolSpec], id: &str) -> Option<(ToolCall, Vec<String>)> {
     let label = fence.info.split_whitespace().next().unwrap_or("");
     let body = fence.body.trim();
-    if let Some(tool) = find_tool(tools, label).filter(|_| !label.is_empty()) {
+    let call = |name: &str, arguments: String| ToolCall { id: id.to_string(), name: name.to_string(), arguments };
+    let labelled = find_tool(tools, label).filter(|_| !label.is_empty());
+    if let Ok(Value::Object(object)) = serde_json::from_str::<Value>(body)
+        && !["name", "tool", "action"].iter().any(|k| object.contains_key(*k))
+        && let Some(tool) = better_fit(tools, labelled, &object)
+    {
+        let note = format!(
+            "your block was labelled ```{label} but held arguments of `{}`, so it was run as `{}`; label a block with \
+             the tool it calls.",
+            tool.name, tool.name
+        );
+        return Some((call(&tool.name, body.to_string()), vec![note]));
+    }
+    if let Some(tool) = labelled {
         let arguments = match plain_parameter(tool) {
             Some(param) => match serde_json::from_str::<Value>(body) {
                 Ok(Value::Object(map)) if map.contains_key(param) => body.to_string(),
@@ -362,7 +522,17 @@ fn fence_call(fence: &Fence<'_>, tools: &[ToolSpec], id: &str) -> Option<ToolCal
             None if body.is_empty() => "{}".to_string(),
             None => body.to_string(),
         };
-        return Some(ToolCall { id: id.to_string(), name: tool.name.clone(), arguments });
+        if tool.name == "bash"
+            && let Some(command) =
+                serde_json::from_str::<Value>(&arguments).ok().and_then(|a| a.get("command").cloned())
+            && let Some((name, arguments)) = command.as_str().and_then(|c| tool_as_command(c, tools))
+        {
+            let note = format!(
+                "`{name}` is a tool, not a shell command: it was called as the tool; write it as a ```{name} block."
+            );
+            return Some((call(&name, arguments), vec![note]));
+        }
+        return Some((call(&tool.name, arguments), Vec::new()));
     }
     if !(label.is_empty() || label.eq_ignore_ascii_case("json")) {
         return None;
@@ -380,7 +550,7 @@ fn fence_call(fence: &Fence<'_>, tools: &[ToolSpec], id: &str) -> Option<ToolCal
             Value::Object(object).to_string()
         }
     };
-    Some(ToolCall { id: id.to_string(), name: tool.name.clone(), arguments })
+    Some((call(&tool.name, arguments), Vec::new()))
 }
 
 #[cfg(test)]
@@ -478,9 +648,9 @@ mod tests {
         assert_eq!(call.parsed_arguments().unwrap(), json!({"command": "sed -i 's/-/+/' calc.py"}));
         assert!(text.starts_with("The bug:\n```python\nreturn a - b\n```\nFix:"), "{text}");
         assert!(text.ends_with("```view\n{\"path\": \"calc.py\"}\n```"), "{text}");
-        let (text, call) = parse("```python\nprint(1)\n```");
+        let (text, call) = parse("```ruby\nputs 1\n```");
         assert!(call.is_none());
-        assert_eq!(text, "```python\nprint(1)\n```");
+        assert_eq!(text, "```ruby\nputs 1\n```");
     }
 
     #[test]
@@ -598,6 +768,101 @@ mod tests {
         );
         assert!(prompt.contains("```bash\nls -la\n```"), "{prompt}");
         assert!(prompt.contains("## submit\nFinish.\nArguments: none"), "{prompt}");
+    }
+
+    fn read(reply: &str) -> ReadAction {
+        read_action(reply, &tools(), "text-1")
+    }
+
+    #[test]
+    fn an_unclosed_block_ends_where_the_next_begins_and_says_so() {
+        let parsed = read("```bash\ncat calc.py\n```view\n{\"path\": \"calc.py\"}\n```\n");
+        let call = parsed.call.unwrap();
+        assert_eq!(call.parsed_arguments().unwrap(), json!({"command": "cat calc.py"}));
+        assert!(parsed.notes[0].contains("no closing ``` line"), "{:?}", parsed.notes);
+        // A closing fence is not an opening one: a well-formed reply has no note.
+        assert!(read("```bash\nls\n```\n").notes.is_empty());
+    }
+
+    #[test]
+    fn arguments_of_another_tool_call_that_tool() {
+        // Qwen2.5-Coder-1.5B's mixed fence: the editor's JSON in a ```python block.
+        let parsed = read("```python\n{\"command\": \"python\", \"path\": \"a\", \"old\": \"x\", \"new\": \"y\"}\n```");
+        let call = parsed.call.unwrap();
+        assert_eq!(call.name, "edit");
+        assert!(parsed.notes[0].contains("labelled ```python but held arguments of `edit`"), "{:?}", parsed.notes);
+        // Arguments that fit their own tool stay with it.
+        assert_eq!(read("```bash\n{\"command\": \"ls\", \"timeout\": 5}\n```").call.unwrap().name, "bash");
+    }
+
+    #[test]
+    fn a_tool_written_as_a_shell_command_calls_the_tool() {
+        let parsed = read("```bash\nview calc.py\n```");
+        let call = parsed.call.unwrap();
+        assert_eq!((call.name.as_str(), call.parsed_arguments().unwrap()), ("view", json!({"path": "calc.py"})));
+        assert!(parsed.notes[0].contains("`view` is a tool, not a shell command"));
+        let call = read("```bash\nedit {\"path\": \"a\", \"old\": \"x\", \"new\": \"y\"}\n```").call.unwrap();
+        assert_eq!(call.name, "edit");
+        assert_eq!(read("```bash\nsubmit\n```").call.unwrap().name, "submit");
+        // A real command that merely starts with a word is not a tool.
+        assert_eq!(read("```bash\nls -la\n```").call.unwrap().name, "bash");
+    }
+
+    #[test]
+    fn a_python_block_runs_as_a_script_when_there_is_no_python_tool_and_no_other_action() {
+        let parsed = read("```python\nprint(1 + 1)\n```");
+        let call = parsed.call.unwrap();
+        assert_eq!(call.name, "bash");
+        assert_eq!(call.parsed_arguments().unwrap()["command"], "python3 - <<'RIGOR_PY'\nprint(1 + 1)\nRIGOR_PY");
+        assert!(parsed.notes[0].contains("no `python` tool"));
+        // A quoted snippet before the real action stays a quote.
+        let call = read("Bug:\n```python\nreturn a - b\n```\n```view\ncalc.py\n```").call.unwrap();
+        assert_eq!(call.name, "view");
+    }
+
+    #[test]
+    fn invented_observations_after_the_action_are_dropped() {
+        let parsed = read("Run it.\n```bash\nls\n```\nObservation from bash:\ncalc.py\n");
+        assert_eq!(parsed.text, "Run it.");
+    }
+
+    #[tokio::test]
+    async fn recovery_notes_reach_the_model_with_the_calls_result() {
+        type Seen = std::sync::Arc<std::sync::Mutex<Vec<ChatRequest>>>;
+        struct Echo(Seen);
+        #[async_trait]
+        impl Provider for Echo {
+            fn id(&self) -> String {
+                "echo".into()
+            }
+            fn context_window(&self) -> u64 {
+                8_192
+            }
+            async fn chat(&self, request: &ChatRequest, _: StreamSink<'_>) -> Result<ChatResponse, ProviderError> {
+                self.0.lock().unwrap().push(request.clone());
+                Ok(ChatResponse {
+                    message: Message::assistant("```bash\nview calc.py\n```", Vec::new()),
+                    usage: Default::default(),
+                    cost_usd: 0.0,
+                    finish_reason: rigor_protocol::FinishReason::Stop,
+                })
+            }
+        }
+        let seen = Seen::default();
+        let provider = TextActions::new(Box::new(Echo(seen.clone())));
+        let request = |messages: Vec<Message>| ChatRequest {
+            messages,
+            tools: tools(),
+            max_output_tokens: None,
+            temperature: None,
+        };
+        let first = provider.chat(&request(vec![Message::user("fix")]), &|_| {}).await.unwrap();
+        let call = first.message.tool_calls[0].clone();
+        let history = vec![Message::user("fix"), first.message, Message::tool_result(&call.id, "1 x = 1", false)];
+        provider.chat(&request(history), &|_| {}).await.unwrap();
+        let sent = seen.lock().unwrap()[1].messages.last().unwrap().content.clone();
+        assert!(sent.starts_with("Observation from view:\n(rigor: `view` is a tool, not a shell command"), "{sent}");
+        assert!(sent.ends_with("1 x = 1"), "{sent}");
     }
 
     #[test]

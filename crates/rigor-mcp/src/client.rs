@@ -18,7 +18,7 @@ use async_trait::async_trait;
 use rigor_core::config::McpServerConfig;
 use rigor_protocol::{Event, ToolSpec};
 use rigor_sandbox::{Action, McpCall, Sandbox, SandboxMode, SandboxSettings, SandboxSpec, SessionGuard};
-use rigor_tools::{Contribution, Tool, ToolContext, ToolOutput, ToolSource};
+use rigor_tools::{Contribution, PromptShape, Tool, ToolContext, ToolOutput, ToolSource};
 use rmcp::ServiceExt;
 use rmcp::model::{CallToolRequestParams, CallToolResult, ContentBlock};
 use rmcp::service::{RoleClient, RunningService, ServiceError};
@@ -146,12 +146,12 @@ impl ToolSource for McpSource {
         &self.source_name
     }
 
-    fn contribute(&self, workspace: &Path, _issue: &str) -> Contribution {
+    fn contribute(&self, workspace: &Path, issue: &str, shape: &PromptShape) -> Contribution {
         let logs = std::env::temp_dir();
-        self.contribute_to_run(workspace, _issue, &logs)
+        self.contribute_to_run(workspace, issue, shape, &logs)
     }
 
-    fn contribute_to_run(&self, workspace: &Path, _issue: &str, run_dir: &Path) -> Contribution {
+    fn contribute_to_run(&self, workspace: &Path, _issue: &str, _shape: &PromptShape, run_dir: &Path) -> Contribution {
         match self.start(workspace, run_dir) {
             Ok(contribution) => contribution,
             Err(why) => {

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use rigor_core::trajectory::TrajectoryRecord;
 use rigor_protocol::{ActionOutcome, Event, ToolSpec};
 use rigor_sandbox::{Action, McpApproval, McpCall};
-use rigor_tools::{Contribution, Tool, ToolContext, ToolOutput, ToolSource};
+use rigor_tools::{Contribution, PromptShape, Tool, ToolContext, ToolOutput, ToolSource};
 use serde_json::Value;
 
 use crate::client::{SEPARATOR, SOURCE_PREFIX};
@@ -72,7 +72,7 @@ impl ToolSource for RecordedMcpSource {
         &self.source_name
     }
 
-    fn contribute(&self, _workspace: &Path, _issue: &str) -> Contribution {
+    fn contribute(&self, _workspace: &Path, _issue: &str, _shape: &PromptShape) -> Contribution {
         let server = self.source_name.strip_prefix(SOURCE_PREFIX).unwrap_or(&self.source_name);
         let names: Vec<String> = self.tools.iter().map(|t| t.name.clone()).collect();
         Contribution {

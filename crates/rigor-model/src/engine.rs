@@ -257,8 +257,22 @@ impl Engine {
         on_text: &mut (dyn FnMut(&str) + Send),
         cancel: &AtomicBool,
     ) -> Result<Generation, ModelError> {
+        self.complete_with_prefill(messages, params, on_text, &mut |_, _| {}, cancel)
+    }
+
+    /// [`Engine::complete`], calling `on_prefill(processed, total)` after each chunk of the
+    /// prompt's new tokens is processed (`total`: the tokens not reused from the cache), so a
+    /// front end can show the progress of a long first turn.
+    pub fn complete_with_prefill(
+        &mut self,
+        messages: &[ChatMessage],
+        params: &GenerationParams,
+        on_text: &mut (dyn FnMut(&str) + Send),
+        on_prefill: &mut (dyn FnMut(usize, usize) + Send),
+        cancel: &AtomicBool,
+    ) -> Result<Generation, ModelError> {
         let prompt = self.prompt_tokens(messages)?;
-        self.generate(&prompt, params, on_text, cancel)
+        self.generate_observed(&prompt, params, on_text, on_prefill, cancel)
     }
 
     /// Generates from prompt tokens, reusing the cached prefix.
@@ -269,13 +283,24 @@ impl Engine {
         on_text: &mut (dyn FnMut(&str) + Send),
         cancel: &AtomicBool,
     ) -> Result<Generation, ModelError> {
+        self.generate_observed(prompt, params, on_text, &mut |_, _| {}, cancel)
+    }
+
+    fn generate_observed(
+        &mut self,
+        prompt: &[u32],
+        params: &GenerationParams,
+        on_text: &mut (dyn FnMut(&str) + Send),
+        on_prefill: &mut (dyn FnMut(usize, usize) + Send),
+        cancel: &AtomicBool,
+    ) -> Result<Generation, ModelError> {
         match self.pool.take() {
             Some(pool) => {
-                let result = pool.install(|| self.generate_inner(prompt, params, on_text, cancel));
+                let result = pool.install(|| self.generate_inner(prompt, params, on_text, on_prefill, cancel));
                 self.pool = Some(pool);
                 result
             }
-            None => self.generate_inner(prompt, params, on_text, cancel),
+            None => self.generate_inner(prompt, params, on_text, on_prefill, cancel),
         }
     }
 
@@ -284,6 +309,7 @@ impl Engine {
         prompt: &[u32],
         params: &GenerationParams,
         on_text: &mut (dyn FnMut(&str) + Send),
+        on_prefill: &mut (dyn FnMut(usize, usize) + Send),
         cancel: &AtomicBool,
     ) -> Result<Generation, ModelError> {
         if prompt.is_empty() {
@@ -299,8 +325,9 @@ impl Engine {
         self.cached.truncate(common);
         let mut logits = Vec::new();
         for chunk in prompt[common..].chunks(PREFILL_CHUNK) {
+            // A cancelled request keeps the prefix it computed (the cache holds exactly the
+            // tokens fed so far), so a retry of the same prompt continues from there.
             if cancel.load(Ordering::Relaxed) {
-                self.reset();
                 return Err(ModelError::Cancelled);
             }
             logits = match self.model.forward(chunk) {
@@ -311,6 +338,7 @@ impl Engine {
                 }
             };
             self.cached.extend_from_slice(chunk);
+            on_prefill(self.cached.len() - common, prompt.len() - common);
         }
         let prefill_time = started.elapsed();
         let decode_started = Instant::now();
@@ -330,7 +358,6 @@ impl Engine {
         let mut recent: Vec<u32> = Vec::new();
         let finish_reason = loop {
             if cancel.load(Ordering::Relaxed) {
-                self.reset();
                 return Err(ModelError::Cancelled);
             }
             if params.repeat_penalty != 1.0 {

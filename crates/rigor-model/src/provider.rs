@@ -27,7 +27,7 @@ use crate::{ModelError, acquire};
 pub const DEFAULT_MAX_OUTPUT_TOKENS: usize = 384;
 
 /// Small models tend to invent the observation of the action they just wrote: stop there.
-const INVENTED_OBSERVATION: &str = "Observation from";
+const INVENTED_OBSERVATION: &str = rigor_llm::text_actions::OBSERVATION_PREFIX;
 
 /// The embedded model as a [`Provider`] (plain text; see [`build`] for tools).
 pub struct EmbeddedProvider {
@@ -113,14 +113,21 @@ impl Provider for EmbeddedProvider {
         };
         let cancel = Arc::new(AtomicBool::new(false));
         let _guard = CancelOnDrop(cancel.clone());
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<StreamEvent>();
         let engine = self.engine.clone();
         let worker = tokio::task::spawn_blocking(move || {
             let mut engine = engine.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            engine.complete(&messages, &params, &mut |text| drop(tx.send(text.to_string())), &cancel)
+            let started = std::time::Instant::now();
+            let progress = tx.clone();
+            let mut on_prefill = move |processed: usize, total: usize| {
+                let (processed, total) = (processed as u64, total as u64);
+                drop(progress.send(StreamEvent::Prefill { processed, total, elapsed: started.elapsed() }))
+            };
+            let mut on_text = |text: &str| drop(tx.send(StreamEvent::Text(text.to_string())));
+            engine.complete_with_prefill(&messages, &params, &mut on_text, &mut on_prefill, &cancel)
         });
-        while let Some(text) = rx.recv().await {
-            sink(StreamEvent::Text(text));
+        while let Some(event) = rx.recv().await {
+            sink(event);
         }
         let generation = worker
             .await

@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::StreamExt;
-use rigor_llm::text_actions::{convert_history, parse_action};
+use rigor_llm::text_actions::{ACTION_FORMAT_HEADING, OBSERVATION_PREFIX, convert_history, parse_action};
 use rigor_protocol::{Message, Role, ToolCall, ToolSpec};
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
@@ -192,11 +192,17 @@ async fn chat_completions(State(state): State<ServerState>, body: axum::body::By
     };
     let with_tools = !request.tools.is_empty();
     let messages = chat_messages(&convert_history(&request.messages, &request.tools));
+    // An agent's conversation in the text action format (the tools offered here, or a client
+    // that drives them itself): the reply ends with its action, before any invented observation.
+    let mut params = request.params.clone();
+    if with_tools || request.messages.iter().any(|m| m.content.contains(ACTION_FORMAT_HEADING)) {
+        params.stop.push(OBSERVATION_PREFIX.to_string());
+        params.stop_after_fenced_block = true;
+    }
     let cancel = Arc::new(AtomicBool::new(false));
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Progress>();
     let engine = state.engine.clone();
     let worker_cancel = cancel.clone();
-    let params = request.params.clone();
     let log = state.log.clone();
     tokio::task::spawn_blocking(move || {
         let _permit = permit;

@@ -177,6 +177,20 @@ fn cancelling_stops_generation() {
 }
 
 #[test]
+fn a_cancelled_request_keeps_its_prefix_for_the_retry() {
+    let mut engine = engine();
+    let messages = chat("Write a short poem about the sea, with a title.");
+    let cancel = AtomicBool::new(false);
+    let err = engine
+        .complete(&messages, &greedy(32), &mut |_| cancel.store(true, std::sync::atomic::Ordering::Relaxed), &cancel)
+        .unwrap_err();
+    assert!(matches!(err, ModelError::Cancelled), "{err:?}");
+    // The retry (the same prompt, as a client's retry sends it) prefills only its last token.
+    let retry = engine.complete(&messages, &greedy(2), &mut |_| {}, &AtomicBool::new(false)).unwrap();
+    assert_eq!(retry.reused_tokens, retry.prompt_tokens - 1, "{retry:?}");
+}
+
+#[test]
 fn corrupt_and_truncated_files_give_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let garbage = dir.path().join("garbage.gguf");

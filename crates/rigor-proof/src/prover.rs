@@ -127,7 +127,7 @@ impl ToolSource for Prover {
         "proof"
     }
 
-    fn contribute(&self, _workspace: &Path, issue: &str) -> Contribution {
+    fn contribute(&self, _workspace: &Path, issue: &str, _shape: &rigor_tools::PromptShape) -> Contribution {
         self.inner.state().issue = issue.to_string();
         Contribution {
             tools: Vec::new(),

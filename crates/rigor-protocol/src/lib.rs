@@ -110,6 +110,74 @@ pub struct ToolSpec {
     pub parameters: Value,
 }
 
+impl ToolSpec {
+    /// The spec as a small model's prompt shows it: the description cut to its first sentence
+    /// and the arguments without their descriptions (names, types, enums and `required` stay, so
+    /// every call that was valid stays valid).
+    pub fn compact(&self) -> ToolSpec {
+        let description = first_sentence(&self.description);
+        let mut parameters = self.parameters.clone();
+        if let Some(properties) = parameters.get_mut("properties").and_then(Value::as_object_mut) {
+            for property in properties.values_mut() {
+                if let Some(property) = property.as_object_mut() {
+                    property.remove("description");
+                }
+            }
+        }
+        ToolSpec { name: self.name.clone(), description, parameters }
+    }
+}
+
+/// The first sentence of `text` (up to a `. ` or the end), whitespace collapsed.
+fn first_sentence(text: &str) -> String {
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    // A sentence ends at a `. ` or `; ` outside parentheses.
+    let mut depth = 0_i32;
+    for (at, c) in text.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            '.' | ';' if depth <= 0 && text[at + 1..].starts_with(' ') => return format!("{}.", &text[..at]),
+            _ => {}
+        }
+    }
+    text
+}
+
+/// How much the first request says. `Full`: the whole workflow, every tool with its argument
+/// descriptions and a ~1,500-token repository map (models with large contexts). `Compact`: a
+/// short system prompt, the tools a small model uses (shell, viewer, editor, finish, abstain)
+/// with one-line descriptions, and a map scaled to the context window and cut to the files
+/// relevant to the issue. Chosen per model family (`rigor run --prompt`, `agent.prompt`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PromptProfile {
+    /// Everything, for capable models.
+    #[default]
+    Full,
+    /// What a small local model needs and no more.
+    Compact,
+}
+
+impl PromptProfile {
+    /// `full` or `compact`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PromptProfile::Full => "full",
+            PromptProfile::Compact => "compact",
+        }
+    }
+
+    /// Parses `full` or `compact`.
+    pub fn parse(text: &str) -> Option<PromptProfile> {
+        match text {
+            "full" => Some(PromptProfile::Full),
+            "compact" => Some(PromptProfile::Compact),
+            _ => None,
+        }
+    }
+}
+
 /// Token counts of one model call (or a sum of them).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
@@ -420,6 +488,9 @@ pub enum Event {
         /// The tool sources of the run (`graph`, `proof`, …), which a replay needs again.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         sources: Vec<String>,
+        /// The prompt profile of the run (a replay uses it again).
+        #[serde(default)]
+        prompt: PromptProfile,
         /// Start time, RFC 3339.
         started_at: String,
     },
@@ -436,6 +507,18 @@ pub enum Event {
     TextDelta {
         /// The new text.
         text: String,
+    },
+    /// Progress of a local model's prompt processing before its first token (not written to
+    /// the trajectory).
+    PrefillProgress {
+        /// 1-based turn number.
+        turn: u32,
+        /// New prompt tokens processed so far.
+        processed: u64,
+        /// New prompt tokens of the request (not reused from the cache).
+        total: u64,
+        /// Milliseconds since prompt processing began.
+        elapsed_ms: u64,
     },
     /// A provider call failed and will be retried.
     Retry {
@@ -630,6 +713,20 @@ pub struct ProofCheck {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_compact_spec_keeps_the_schema_and_the_first_sentence() {
+        let spec = ToolSpec {
+            name: "bash".into(),
+            description: "Run a command (cwd persists. really). Output is cut.".into(),
+            parameters: serde_json::json!({"type": "object", "properties": {
+                "command": {"type": "string", "description": "The command."}}, "required": ["command"]}),
+        };
+        let compact = spec.compact();
+        assert_eq!(compact.description, "Run a command (cwd persists. really).");
+        assert_eq!(compact.parameters["properties"]["command"], serde_json::json!({"type": "string"}));
+        assert_eq!(compact.parameters["required"], spec.parameters["required"]);
+    }
 
     #[test]
     fn events_round_trip_through_json_with_a_type_tag() {

@@ -14,6 +14,7 @@
 //! model-chosen command itself: the [`ToolContext`] carries a [`rigor_sandbox::Sandbox`], and only
 //! that decides how such commands are spawned.
 
+pub mod arguments;
 pub mod confined;
 pub mod edit;
 mod paths;
@@ -28,6 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+pub use rigor_protocol::PromptProfile;
 use rigor_protocol::{ToolCall, ToolSpec};
 use rigor_sandbox::{Action, Sandbox};
 use serde_json::{Value, json};
@@ -157,17 +159,36 @@ pub trait ToolSource: Send + Sync {
     /// A short name, for logs and `Debug`.
     fn name(&self) -> &str;
 
-    /// What it offers a run in `workspace` on `issue`. May block (e.g. to index the workspace);
-    /// never fails: a source that cannot work contributes nothing and says why in its log.
-    fn contribute(&self, workspace: &Path, issue: &str) -> Contribution;
+    /// What it offers a run in `workspace` on `issue`, its prompt section (and, for a compact
+    /// prompt, its tools) shaped by `shape`. May block (e.g. to index the workspace); never fails:
+    /// a source that cannot work contributes nothing and says why in its log.
+    fn contribute(&self, workspace: &Path, issue: &str, shape: &PromptShape) -> Contribution;
 
     /// As [`ToolSource::contribute`], told the run's directory (`.rigor/runs/<id>`), where a
     /// source keeps its logs (an MCP server's stderr). Runs call this; the default ignores it.
-    fn contribute_to_run(&self, workspace: &Path, issue: &str, run_dir: &Path) -> Contribution {
+    fn contribute_to_run(&self, workspace: &Path, issue: &str, shape: &PromptShape, run_dir: &Path) -> Contribution {
         let _ = run_dir;
-        self.contribute(workspace, issue)
+        self.contribute(workspace, issue, shape)
     }
 }
+
+/// What a source's prompt section may cost in a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PromptShape {
+    /// The run's prompt profile (a compact prompt leaves out what only explains left-out tools).
+    pub profile: PromptProfile,
+    /// Token budget of the section (estimated).
+    pub section_tokens: usize,
+}
+
+/// The standard tools a [`PromptProfile::Compact`] run offers: what a small model uses to fix a
+/// bug. Shell commands cover search (`grep -rn`) and Python snippets. Sources shape their own
+/// tools (the code graph offers none to a compact prompt; an MCP server the user configured
+/// offers its tools to every run).
+pub const COMPACT_TOOLS: &[&str] = &["bash", "view", "edit", "finish", "abstain"];
+
+/// The tools of [`ToolBox::standard_with`], by name.
+const STANDARD_TOOLS: &[&str] = &["bash", "python", "view", "edit", "search", "finish", "abstain"];
 
 impl std::fmt::Debug for dyn ToolSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -233,12 +254,26 @@ pub trait Tool: Send + Sync {
 pub struct ToolBox {
     tools: Vec<Box<dyn Tool>>,
     ctx: ToolContext,
+    profile: PromptProfile,
 }
 
 impl ToolBox {
     /// An empty tool box over `ctx`.
     pub fn new(ctx: ToolContext) -> Self {
-        Self { tools: Vec::new(), ctx }
+        Self { tools: Vec::new(), ctx, profile: PromptProfile::Full }
+    }
+
+    /// The tool box as `profile` shows it: for [`PromptProfile::Compact`], of the standard tools
+    /// only [`COMPACT_TOOLS`] (sources' tools stay), each with its [`ToolSpec::compact`] spec.
+    pub fn shaped(mut self, profile: PromptProfile) -> Self {
+        if profile == PromptProfile::Compact {
+            self.tools.retain(|t| {
+                let name = t.spec().name;
+                !STANDARD_TOOLS.contains(&name.as_str()) || COMPACT_TOOLS.contains(&name.as_str())
+            });
+        }
+        self.profile = profile;
+        self
     }
 
     /// The standard tool set: bash, python, view, edit, search, finish, abstain.
@@ -274,7 +309,11 @@ impl ToolBox {
 
     /// The specs of all tools, in registration order.
     pub fn specs(&self) -> Vec<ToolSpec> {
-        self.tools.iter().map(|t| t.spec()).collect()
+        let spec = |t: &dyn Tool| match self.profile {
+            PromptProfile::Full => t.spec(),
+            PromptProfile::Compact => t.spec().compact(),
+        };
+        self.tools.iter().map(|t| spec(t.as_ref())).collect()
     }
 
     /// The context the tools run in.
@@ -285,7 +324,9 @@ impl ToolBox {
     /// The action a call would perform, for the policy to screen before [`ToolBox::call`].
     pub fn action(&self, call: &ToolCall) -> Option<Action> {
         let tool = self.tools.iter().find(|t| t.spec().name == call.name)?;
-        tool.action(&call.parsed_arguments().ok()?)
+        let mut args = call.parsed_arguments().ok()?;
+        arguments::repair(&tool.spec(), &mut args);
+        tool.action(&args)
     }
 
     /// Runs one call. Unknown tools and malformed arguments become error observations.
@@ -298,7 +339,7 @@ impl ToolBox {
                 names.join(", ")
             ));
         };
-        let args = match call.parsed_arguments() {
+        let mut args = match call.parsed_arguments() {
             Ok(args) => args,
             Err(err) => {
                 return ToolOutput::error(format!(
@@ -307,7 +348,12 @@ impl ToolBox {
                 ));
             }
         };
-        tool.run(args, &self.ctx).await
+        let repairs = arguments::repair(&tool.spec(), &mut args);
+        let mut output = tool.run(args, &self.ctx).await;
+        if !repairs.is_empty() {
+            output.content = format!("(rigor: {})\n{}", repairs.join(" "), output.content);
+        }
+        output
     }
 }
 

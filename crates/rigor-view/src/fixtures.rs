@@ -34,6 +34,7 @@ pub fn run_records(run_id: &str, steps: u32, finished: bool) -> Vec<TrajectoryRe
             model: "scripted:fixture".into(),
             issue: "parse_duration(\"1h30m\") returns 1800 instead of 5400".into(),
             system_prompt: String::new(),
+            prompt: Default::default(),
             tools: Vec::new(),
             sources: Vec::new(),
             started_at: "2026-12-02T12:00:00Z".into(),

@@ -366,7 +366,9 @@ pub fn item(record: &TrajectoryRecord, turn: u32) -> Option<Item> {
             level: if *reproduced { "ok" } else { "bad" },
             ..base
         },
-        Event::RunStarted { .. } | Event::TextDelta { .. } | Event::ToolCall { .. } => return None,
+        Event::RunStarted { .. } | Event::TextDelta { .. } | Event::ToolCall { .. } | Event::PrefillProgress { .. } => {
+            return None;
+        }
     };
     Some(item)
 }
