@@ -462,15 +462,20 @@ impl Agent<'_> {
     /// (and its export) pairs every call with its result.
     fn answer_without_running(&self, turn: u32, call: &ToolCall, output: ToolOutput) -> ToolOutput {
         self.emitter.emit(Event::ToolCall { turn, call: call.clone() });
+        self.observe(turn, call, &output, 0);
+        output
+    }
+
+    /// Records `output` as the observation of `call`.
+    fn observe(&self, turn: u32, call: &ToolCall, output: &ToolOutput, duration_ms: u64) {
         self.emitter.emit(Event::Observation {
             turn,
             call_id: call.id.clone(),
             name: call.name.clone(),
             content: output.content.clone(),
             is_error: output.is_error,
-            duration_ms: 0,
+            duration_ms,
         });
-        output
     }
 
     /// Runs `call` (after the screen) and records its observation, with the advice `advise`
@@ -485,14 +490,8 @@ impl Agent<'_> {
         self.emitter.emit(Event::ToolCall { turn, call: call.clone() });
         let started = Instant::now();
         if let Some(refused) = self.screen_call(turn, call).await {
-            self.emitter.emit(Event::Observation {
-                turn,
-                call_id: call.id.clone(),
-                name: call.name.clone(),
-                content: refused.content.clone(),
-                is_error: true,
-                duration_ms: started.elapsed().as_millis() as u64,
-            });
+            let recorded = ToolOutput { is_error: true, ..refused.clone() };
+            self.observe(turn, call, &recorded, started.elapsed().as_millis() as u64);
             return refused;
         }
         let output = tokio::select! {
@@ -504,14 +503,7 @@ impl Agent<'_> {
         if let Some(advice) = advise(&output) {
             output.content = format!("{}\n(rigor: {advice})", output.content);
         }
-        self.emitter.emit(Event::Observation {
-            turn,
-            call_id: call.id.clone(),
-            name: call.name.clone(),
-            content: output.content.clone(),
-            is_error: output.is_error,
-            duration_ms: started.elapsed().as_millis() as u64,
-        });
+        self.observe(turn, call, &output, started.elapsed().as_millis() as u64);
         output
     }
 }
