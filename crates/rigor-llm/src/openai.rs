@@ -14,6 +14,30 @@ use crate::{ChatRequest, ChatResponse, Provider, ProviderConfig, ProviderError, 
 
 const KEY: KeyHint = KeyHint { env_var: "OPENAI_API_KEY" };
 
+/// Request header by which a client asks an OpenAI-compatible server for prompt-processing
+/// progress (value [`PREFILL_PROGRESS_VALUE`]). `rigor model serve` honours it; other servers
+/// ignore an unknown header, and clients that do not send it never see the extra events.
+pub const PROGRESS_HEADER: &str = "x-rigor-progress";
+
+/// Value of [`PROGRESS_HEADER`] asking for prefill progress.
+pub const PREFILL_PROGRESS_VALUE: &str = "prefill";
+
+/// Name of the server-sent event that carries prefill progress in a streamed reply: its data is
+/// `{"processed": N, "total": M, "elapsed_ms": T}` (new prompt tokens processed of those not
+/// reused from the server's cache, milliseconds since prompt processing began). Named events are
+/// not `message` events, so SSE clients that do not know it skip it.
+pub const PREFILL_EVENT: &str = "rigor.prefill";
+
+/// The prefill progress an event named [`PREFILL_EVENT`] carries, if its data is well formed.
+pub fn prefill_progress(data: &str) -> Option<StreamEvent> {
+    let value: Value = serde_json::from_str(data).ok()?;
+    Some(StreamEvent::Prefill {
+        processed: value.get("processed")?.as_u64()?,
+        total: value.get("total")?.as_u64()?,
+        elapsed: std::time::Duration::from_millis(value.get("elapsed_ms").and_then(Value::as_u64).unwrap_or(0)),
+    })
+}
+
 /// A model behind an OpenAI-compatible `/chat/completions` endpoint.
 pub struct OpenAiProvider {
     config: ProviderConfig,
@@ -69,7 +93,7 @@ impl OpenAiProvider {
 
     async fn attempt(&self, body: &Value, sink: StreamSink<'_>) -> Result<ChatResponse, AttemptError> {
         let provider = self.id();
-        let mut request = self.client.post(&self.url).json(body);
+        let mut request = self.client.post(&self.url).header(PROGRESS_HEADER, PREFILL_PROGRESS_VALUE).json(body);
         if let Some(key) = self.config.api_key.as_deref().filter(|k| !k.is_empty()) {
             request = request.bearer_auth(key);
         }
@@ -90,6 +114,13 @@ impl OpenAiProvider {
                     Err(err) => return Err(err),
                 };
                 let data = event.data.trim();
+                if event.event == PREFILL_EVENT {
+                    // Progress only: a malformed one is not worth failing the call over.
+                    if let Some(progress) = prefill_progress(data) {
+                        sink(progress);
+                    }
+                    continue;
+                }
                 if data == "[DONE]" {
                     break;
                 }

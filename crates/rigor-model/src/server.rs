@@ -5,7 +5,9 @@
 //! queue and get `503` when it is full, rather than piling up without limit. When a request
 //! offers `tools`, they are presented and parsed with `rigor_llm::text_actions` (the same
 //! fenced-block format the embedded provider uses), and calls come back as OpenAI `tool_calls`;
-//! when streaming, the prose before the first fence streams as it is generated.
+//! when streaming, the prose before the first fence streams as it is generated. A streaming
+//! client that sends `x-rigor-progress: prefill` also gets prompt-processing progress as named
+//! `rigor.prefill` events (rigor's OpenAI provider asks for it; other clients never see them).
 //! The server binds where it is told (the CLI defaults to loopback) and keeps no state between
 //! requests except the engine's KV cache.
 
@@ -21,6 +23,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use futures_util::StreamExt;
+use rigor_llm::openai::{PREFILL_EVENT, PREFILL_PROGRESS_VALUE, PROGRESS_HEADER};
 use rigor_llm::text_actions::{ACTION_FORMAT_HEADING, OBSERVATION_PREFIX, convert_history, parse_action};
 use rigor_protocol::{Message, Role, ToolCall, ToolSpec};
 use serde_json::{Value, json};
@@ -169,12 +172,22 @@ fn now() -> u64 {
 
 /// What the generation thread reports.
 enum Progress {
+    /// New prompt tokens processed of those to process, and the time since prefill began.
+    Prefill {
+        processed: usize,
+        total: usize,
+        elapsed_ms: u128,
+    },
     Text(String),
     /// The generation, and the prose already streamed (with tools).
     Done(Result<(crate::engine::Generation, String), ModelError>),
 }
 
-async fn chat_completions(State(state): State<ServerState>, body: axum::body::Bytes) -> Response {
+async fn chat_completions(
+    State(state): State<ServerState>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
     let body: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
         Err(e) => return error(StatusCode::BAD_REQUEST, "invalid_request_error", format!("body is not JSON: {e}")),
@@ -191,6 +204,12 @@ async fn chat_completions(State(state): State<ServerState>, body: axum::body::By
         );
     };
     let with_tools = !request.tools.is_empty();
+    // Prefill progress goes only to a streaming client that asked for it (see `PROGRESS_HEADER`).
+    let progress = request.stream
+        && headers
+            .get(PROGRESS_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(',').any(|part| part.trim() == PREFILL_PROGRESS_VALUE));
     let messages = chat_messages(&convert_history(&request.messages, &request.tools));
     // An agent's conversation in the text action format (the tools offered here, or a client
     // that drives them itself): the reply ends with its action, before any invented observation.
@@ -207,15 +226,22 @@ async fn chat_completions(State(state): State<ServerState>, body: axum::body::By
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
         let mut engine = engine.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let text_tx = tx.clone();
+        let (text_tx, prefill_tx) = (tx.clone(), tx.clone());
         let mut prose = ProseStream::default();
-        let result = engine.complete(
+        let started = std::time::Instant::now();
+        let result = engine.complete_with_prefill(
             &messages,
             &params,
             &mut |text| {
                 let ready = if with_tools { prose.push(text) } else { Some(text.to_string()) };
                 if let Some(text) = ready {
                     drop(text_tx.send(Progress::Text(text)));
+                }
+            },
+            &mut |processed, total| {
+                if progress {
+                    let elapsed_ms = started.elapsed().as_millis();
+                    drop(prefill_tx.send(Progress::Prefill { processed, total, elapsed_ms }));
                 }
             },
             &worker_cancel,
@@ -332,6 +358,11 @@ impl Reply {
         let events = tokio_stream_from(rx).flat_map(move |progress| {
             let _keep = &guard;
             let events: Vec<Event> = match progress {
+                Progress::Prefill { processed, total, elapsed_ms } => vec![
+                    Event::default()
+                        .event(PREFILL_EVENT)
+                        .data(json!({"processed": processed, "total": total, "elapsed_ms": elapsed_ms}).to_string()),
+                ],
                 Progress::Text(text) => vec![reply.chunk(json!({"content": text}), None)],
                 Progress::Done(Ok((generation, streamed))) => {
                     let mut events = Vec::new();

@@ -183,3 +183,51 @@ async fn each_request_is_logged_with_its_prompt_cached_tokens_and_rates() {
     // The second request reuses the first one's prompt from the KV cache, and the log says so.
     assert!(usages[1]["prompt_tokens_details"]["cached_tokens"].as_u64().unwrap() > 0, "{usages:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_streaming_client_that_asks_sees_prefill_progress_and_others_see_none() {
+    let (base, _engine) = start(2).await;
+    // rigor's provider asks (the `x-rigor-progress` header) and turns the events into progress.
+    let client = provider(&base, false);
+    let request = ChatRequest {
+        messages: vec![Message::system("You are a concise assistant."), Message::user("Name a colour.")],
+        max_output_tokens: Some(4),
+        ..ChatRequest::default()
+    };
+    let progress = Mutex::new(Vec::new());
+    let sink = |event: StreamEvent| {
+        if let StreamEvent::Prefill { processed, total, .. } = event {
+            progress.lock().unwrap().push((processed, total));
+        }
+    };
+    let response = client.chat(&request, &sink).await.unwrap();
+    let progress = progress.into_inner().unwrap();
+    let &(processed, total) = progress.last().expect("prefill progress reached the provider");
+    assert_eq!(processed, total, "the last report is the whole prompt: {progress:?}");
+    assert_eq!(total, response.usage.input_tokens - response.usage.cached_input_tokens, "{progress:?}");
+    assert!(progress.windows(2).all(|w| w[0].0 < w[1].0), "progress only grows: {progress:?}");
+
+    // A plain OpenAI client (no header) gets the standard stream only, whatever it streams.
+    let http = reqwest::Client::new();
+    let body = json!({"messages": [{"role": "user", "content": "Name a fruit."}], "max_tokens": 4, "stream": true});
+    let plain = http.post(format!("{base}/chat/completions")).json(&body).send().await.unwrap();
+    let plain = plain.text().await.unwrap();
+    assert!(plain.contains("data: [DONE]") && !plain.contains("rigor.prefill"), "{plain}");
+    // The same request with the header: a named event, before the first text chunk.
+    let asked = http
+        .post(format!("{base}/chat/completions"))
+        .header(rigor_llm::openai::PROGRESS_HEADER, rigor_llm::openai::PREFILL_PROGRESS_VALUE)
+        .json(&json!({"messages": [{"role": "user", "content": "Name a tree."}], "max_tokens": 4, "stream": true}))
+        .send()
+        .await
+        .unwrap();
+    let asked = asked.text().await.unwrap();
+    let lines: Vec<&str> = asked.lines().collect();
+    let at = lines.iter().position(|l| *l == "event: rigor.prefill").expect(&asked);
+    let data = lines[at + 1].strip_prefix("data: ").expect(&asked);
+    let Some(StreamEvent::Prefill { processed, total, .. }) = rigor_llm::openai::prefill_progress(data) else {
+        panic!("undecodable progress: {data}")
+    };
+    assert!(processed == total && total > 0, "{data}");
+    assert!(at < lines.iter().position(|l| *l == "data: [DONE]").unwrap(), "{asked}");
+}
