@@ -21,6 +21,7 @@
 //! This crate never prints (the CLI does) and knows nothing of the agent loop or tools.
 
 pub mod acquire;
+mod attention;
 pub mod engine;
 pub mod gguf;
 mod kernels;

@@ -2,9 +2,9 @@
 //!
 //! Q4_1, Q8_0, Q4_K and Q6_K matrices (Q5_0 and Q5_1 are requantized to Q8_0 at load) go through
 //! rigor's own kernels ([`crate::kernels`]); other formats through candle's quantized matmul. Everything
-//! between the matmuls (RMS norm, rotary embedding, attention, SwiGLU, residuals) is plain Rust on
+//! between the matmuls (RMS norm, rotary embedding, SwiGLU, residuals) is plain Rust on
 //! `f32` slices: for a small model at one token per step, candle's per-operation overhead would
-//! cost more than the arithmetic.
+//! cost more than the arithmetic. Attention is tiled over the cache ([`crate::attention`]).
 //!
 //! With the native kernels every token's computation is the same whatever tokens it is fed with
 //! (one at a time, or in a prompt batch), so the logits are bit-identical either way.
@@ -16,12 +16,12 @@
 use std::sync::Arc;
 
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
-use candle_core::utils::barrier_pool;
 use candle_core::{Device, Module, Tensor};
 
 use crate::ModelError;
+use crate::attention::attention;
 use crate::gguf::GgufFile;
-use crate::kernels::{self, Activations, QMatrix, SharedOut};
+use crate::kernels::{self, Activations, QMatrix};
 
 /// Values of `general.architecture` this module runs.
 pub const SUPPORTED_ARCHITECTURES: &[&str] = &["llama", "mistral", "qwen2", "qwen3"];
@@ -356,7 +356,7 @@ impl Transformer {
                     cache.values[head].extend_from_slice(&v[at..at + c.head_dim]);
                 }
             }
-            let attended = attention(&q, cache, &c, start, rows);
+            let attended = attention(&q, &cache.keys, &cache.values, c.n_head, c.head_dim, start, rows);
             let o = block.wo.forward(&attended, rows)?;
             x.iter_mut().zip(&o).for_each(|(a, b)| *a += b);
             let h = rms_norm(&x, &block.ffn_norm, c.eps);
@@ -415,102 +415,3 @@ fn rotate(
         }
     }
 }
-
-/// Dot product written so that the compiler vectorises it.
-#[inline(always)]
-fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 16];
-    let split = a.len() - a.len() % 16;
-    for (x, y) in a[..split].chunks_exact(16).zip(b[..split].chunks_exact(16)) {
-        for i in 0..16 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    acc.iter().sum::<f32>() + a[split..].iter().zip(&b[split..]).map(|(x, y)| x * y).sum::<f32>()
-}
-
-/// `out += w * v`, vectorisable.
-#[inline(always)]
-fn axpy_portable(out: &mut [f32], w: f32, v: &[f32]) {
-    out.iter_mut().zip(v).for_each(|(o, v)| *o += w * v);
-}
-
-/// The decode-step attention of one head over `visible` cached positions.
-#[inline(always)]
-fn head_attention_portable(
-    query: &[f32],
-    keys: &[f32],
-    values: &[f32],
-    scale: f32,
-    scores: &mut Vec<f32>,
-    out: &mut [f32],
-) {
-    let d = query.len();
-    scores.clear();
-    scores.extend(keys.chunks_exact(d).map(|k| dot_portable(query, k) * scale));
-    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0.0;
-    for s in scores.iter_mut() {
-        *s = (*s - max).exp();
-        sum += *s;
-    }
-    for (p, v) in scores.iter().zip(values.chunks_exact(d)) {
-        axpy_portable(out, p / sum, v);
-    }
-}
-
-/// [`head_attention_portable`] compiled for AVX2 and FMA.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-fn head_attention_avx2(
-    query: &[f32],
-    keys: &[f32],
-    values: &[f32],
-    scale: f32,
-    scores: &mut Vec<f32>,
-    out: &mut [f32],
-) {
-    head_attention_portable(query, keys, values, scale, scores, out)
-}
-
-fn head_attention(query: &[f32], keys: &[f32], values: &[f32], scale: f32, scores: &mut Vec<f32>, out: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        // SAFETY: the CPU has just been checked for AVX2 and FMA.
-        return unsafe { head_attention_avx2(query, keys, values, scale, scores, out) };
-    }
-    head_attention_portable(query, keys, values, scale, scores, out)
-}
-
-/// Causal attention of `rows` query rows (at positions `start..start + rows`) over the cache,
-/// which already holds their own keys and values. Heads and chunks of rows run in parallel; each
-/// row is computed the same way however many rows come together.
-fn attention(q: &[f32], cache: &LayerCache, c: &ModelConfig, start: usize, rows: usize) -> Vec<f32> {
-    let d = c.head_dim;
-    let group = c.n_head / c.n_kv_head;
-    let scale = 1.0 / (d as f32).sqrt();
-    let mut out = vec![0f32; rows * c.n_head * d];
-    let shared = SharedOut::new(&mut out);
-    // Work items: (head, chunk of rows), on the same spinning pool as the matmuls.
-    let chunks = rows.div_ceil(ATTENTION_ROWS_PER_ITEM);
-    barrier_pool().execute_chunked(c.n_head * chunks, |items| {
-        let mut scores = Vec::with_capacity(start + rows);
-        let mut o = vec![0f32; d];
-        for item in items {
-            let (head, chunk) = (item / chunks, item % chunks);
-            let (keys, values) = (&cache.keys[head / group], &cache.values[head / group]);
-            for row in chunk * ATTENTION_ROWS_PER_ITEM..rows.min((chunk + 1) * ATTENTION_ROWS_PER_ITEM) {
-                let query = &q[(row * c.n_head + head) * d..][..d];
-                let visible = start + row + 1;
-                o.fill(0.0);
-                head_attention(query, &keys[..visible * d], &values[..visible * d], scale, &mut scores, &mut o);
-                // SAFETY: (row, head) belongs to this work item only.
-                unsafe { shared.write((row * c.n_head + head) * d, &o) };
-            }
-        }
-    });
-    out
-}
-
-/// Query rows of one head per attention work item.
-const ATTENTION_ROWS_PER_ITEM: usize = 16;
