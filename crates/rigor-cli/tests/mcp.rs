@@ -184,3 +184,63 @@ fn a_third_party_server_is_listed_called_screened_recorded_and_restarted_once() 
     assert!(trajectory.contains("Echo: after the restart"));
     assert!(run_dir.join("mcp-everything.stderr").exists());
 }
+
+/// Runs `tests/mcp/sdk_tools.py MODE` (the official Python SDK against `rigor mcp` on `repo`) with
+/// `config_home` as the user's configuration directory, and asserts that it passed.
+fn sdk_tools(python: &Path, mode: &str, repo: &Path, config_home: &Path, extra: &[&str]) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp/sdk_tools.py");
+    let output = Command::new(python)
+        .arg(script)
+        .args([mode, RIGOR])
+        .arg(repo)
+        .args(extra)
+        .env("XDG_CONFIG_HOME", config_home)
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("RIGOR_MODEL")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success() && stdout.contains("OK"), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+}
+
+/// The checkout as the user sees it: its status (ignored files too, but rigor's own `.rigor`),
+/// its registered worktrees and the bytes of every file outside `.git` and `.rigor`.
+fn checkout_state(repo: &Path) -> (String, String, Vec<(PathBuf, Vec<u8>)>) {
+    let git = |args: &[&str]| {
+        let out = Command::new("git").arg("-C").arg(repo).args(args).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let status = git(&["status", "--porcelain", "--ignored", "--", ".", ":(exclude).rigor"]);
+    let worktrees = git(&["worktree", "list", "--porcelain"]);
+    let mut files = Vec::new();
+    let mut stack = vec![repo.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.ends_with(".git") || path.ends_with(".rigor") {
+                continue;
+            }
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.push((path.clone(), std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    files.sort();
+    (status, worktrees, files)
+}
+
+#[test]
+fn the_python_sdk_runs_chosen_and_related_tests_in_a_scratch_copy() {
+    let Some(python) = python_venv("mcp-python-sdk", &["mcp"]) else { return };
+    let repo = fixture_repo(&example("durations"));
+    let home = tempfile::tempdir().unwrap();
+    let before = checkout_state(repo.path());
+    sdk_tools(&python, "run_tests", repo.path(), home.path(), &[]);
+    // The script restored the one file it edited; the tests wrote nothing into the checkout and
+    // every scratch worktree is gone.
+    assert_eq!(checkout_state(repo.path()), before);
+    let scratch = std::fs::read_dir(repo.path().join(".rigor/worktrees")).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(scratch, 0, "a scratch worktree was left behind");
+}

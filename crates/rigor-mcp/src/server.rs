@@ -1,6 +1,7 @@
-//! `rigor mcp`: rigor's code intelligence as an MCP server over stdio.
+//! `rigor mcp`: rigor's code intelligence, tests, proofs and runs as an MCP server over stdio.
 //!
-//! The index of the repository is kept in memory for the life of the server (nothing is written
+//! The code graph's tools answer from the index in memory; `run_tests` ([`crate::checks`]) runs
+//! the repository's tests in a scratch worktree in the sandbox. The index of the repository is kept in memory for the life of the server (nothing is written
 //! into the repository) and refreshed incrementally before every answer, so a file the client
 //! edited between two calls is re-indexed before the next one. Every tool returns a structured
 //! result and a text rendering of it; a bad request is an MCP error with a message a model can
@@ -14,12 +15,15 @@ use rigor_graph::graph::EdgeKind;
 use rigor_graph::localize::{Level, Retriever};
 use rigor_graph::tools::{Direction, render_entity, render_search, render_traversal, resolve_entity};
 use rigor_graph::{CodeIntel, NodeKind};
+use rigor_sandbox::SandboxSettings;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorData, Implementation,
     ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
     ReadResourceResult, Resource, ResourceContents, ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
 };
 use rmcp::service::{RequestContext, RoleServer};
+
+use crate::checks;
 use rmcp::{ServerHandler, ServiceExt};
 use serde_json::{Map, Value, json};
 
@@ -31,6 +35,8 @@ pub const REPO_MAP_URI: &str = "rigor://repo-map";
 pub struct RigorServer {
     intel: Arc<CodeIntel>,
     root: PathBuf,
+    /// How `run_tests` confines the tests (the network is always off).
+    sandbox: SandboxSettings,
 }
 
 /// Why `rigor mcp` could not serve.
@@ -45,7 +51,14 @@ impl RigorServer {
     /// A server over the repository at `root` (its index in memory only).
     pub fn new(root: impl Into<PathBuf>) -> Self {
         let root = root.into();
-        Self { intel: CodeIntel::in_memory(&root), root }
+        Self { intel: CodeIntel::in_memory(&root), root, sandbox: SandboxSettings::default() }
+    }
+
+    /// The sandbox settings of the tests `run_tests` runs (network off whatever
+    /// they say).
+    pub fn with_sandbox(mut self, sandbox: SandboxSettings) -> Self {
+        self.sandbox = sandbox;
+        self
     }
 
     /// Serves MCP on stdin/stdout until the client closes the connection. The first indexing of
@@ -67,6 +80,11 @@ impl RigorServer {
         let read_only = ToolAnnotations::new().read_only(true).destructive(false).open_world(false);
         let tool = |name: &'static str, description: &'static str, schema: Value| {
             Tool::new(name, description, Arc::new(as_object(schema))).annotate(read_only.clone())
+        };
+        // They run the repository's code (confined, in a scratch copy): not read-only for a client.
+        let runs_code = ToolAnnotations::new().read_only(false).destructive(false).open_world(false);
+        let running = |name: &'static str, description: &'static str, schema: Value| {
+            Tool::new(name, description, Arc::new(as_object(schema))).annotate(runs_code.clone())
         };
         vec![
             tool(
@@ -114,6 +132,17 @@ impl RigorServer {
                 json!({"type": "object", "properties": {
                     "issue": {"type": "string", "description": "Optional issue text to order files by relevance."},
                     "budget_tokens": {"type": "integer", "minimum": 100, "maximum": 20000, "description": "Default 2000."}
+                }}),
+            ),
+            running(
+                "run_tests",
+                "Run tests in a scratch copy of the repository (with your uncommitted changes), sandboxed, network off: \
+                 the tests `test_ids`, and the tests of / related to `files` (test files: their tests; source files: \
+                 the tests that import or use them). Returns each test's status.",
+                json!({"type": "object", "properties": {
+                    "test_ids": {"type": "array", "items": {"type": "string"}, "description": "Test ids in the runner's form (pytest `path::Class::test`, unittest `module.Class.test`)."},
+                    "files": {"type": "array", "items": {"type": "string"}, "description": "Repository-relative files whose tests or related tests to run."},
+                    "timeout_secs": {"type": "integer", "minimum": 1, "maximum": 3600, "description": "Wall-clock limit (default 300)."}
                 }}),
             ),
         ]
@@ -198,7 +227,8 @@ impl ServerHandler for RigorServer {
             .with_server_info(Implementation::new("rigor", env!("CARGO_PKG_VERSION")))
             .with_instructions(
                 "rigor's code intelligence over one repository: localize an issue, search/retrieve entities, \
-                 traverse the code graph, get a repository map. The index follows your edits.",
+                 traverse the code graph, get a repository map (the index follows your edits); run tests \
+                 (run_tests), sandboxed in scratch copies: your checkout is never modified.",
             )
     }
 
@@ -218,6 +248,9 @@ impl ServerHandler for RigorServer {
         let server = self.clone();
         let args = request.arguments.unwrap_or_default();
         let name = request.name.to_string();
+        if name == "run_tests" {
+            return checks::run_tests(&self.root, &self.sandbox, &args).await.map(Into::into);
+        }
         match tokio::task::spawn_blocking(move || server.call(&name, &args)).await {
             Ok(result) => result.map(Into::into),
             Err(err) => Err(ErrorData::internal_error(format!("the tool failed: {err}"), None)),
@@ -254,20 +287,20 @@ fn as_object(value: Value) -> Map<String, Value> {
 }
 
 /// A successful result: the text rendering and the structured value.
-fn result(text: String, structured: Value) -> CallToolResult {
+pub(crate) fn result(text: String, structured: Value) -> CallToolResult {
     let mut r = CallToolResult::success(vec![ContentBlock::text(text)]);
     r.structured_content = Some(structured);
     r
 }
 
 /// A tool-level failure the model can act on (the request itself was fine).
-fn failure(text: String) -> CallToolResult {
+pub(crate) fn failure(text: String) -> CallToolResult {
     let mut r = CallToolResult::error(vec![ContentBlock::text(text.clone())]);
     r.structured_content = Some(json!({"error": text}));
     r
 }
 
-fn str_arg<'a>(args: &'a Map<String, Value>, key: &str, example: &str) -> Result<&'a str, ErrorData> {
+pub(crate) fn str_arg<'a>(args: &'a Map<String, Value>, key: &str, example: &str) -> Result<&'a str, ErrorData> {
     match args.get(key) {
         Some(Value::String(s)) if !s.trim().is_empty() => Ok(s),
         Some(other) => Err(ErrorData::invalid_params(
@@ -278,7 +311,13 @@ fn str_arg<'a>(args: &'a Map<String, Value>, key: &str, example: &str) -> Result
     }
 }
 
-fn int_arg(args: &Map<String, Value>, key: &str, default: usize, min: usize, max: usize) -> Result<usize, ErrorData> {
+pub(crate) fn int_arg(
+    args: &Map<String, Value>,
+    key: &str,
+    default: usize,
+    min: usize,
+    max: usize,
+) -> Result<usize, ErrorData> {
     match args.get(key) {
         None | Some(Value::Null) => Ok(default),
         Some(v) => v.as_u64().map(|n| (n as usize).clamp(min, max)).ok_or_else(|| {
@@ -287,7 +326,7 @@ fn int_arg(args: &Map<String, Value>, key: &str, default: usize, min: usize, max
     }
 }
 
-fn list_arg(args: &Map<String, Value>, key: &str) -> Result<Vec<String>, ErrorData> {
+pub(crate) fn list_arg(args: &Map<String, Value>, key: &str) -> Result<Vec<String>, ErrorData> {
     match args.get(key) {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::String(s)) => Ok(s.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect()),
