@@ -244,3 +244,15 @@ fn the_python_sdk_runs_chosen_and_related_tests_in_a_scratch_copy() {
     let scratch = std::fs::read_dir(repo.path().join(".rigor/worktrees")).map(|d| d.count()).unwrap_or(0);
     assert_eq!(scratch, 0, "a scratch worktree was left behind");
 }
+
+#[test]
+fn the_python_sdk_checks_patches_in_a_scratch_copy_and_gets_the_proof() {
+    let Some(python) = python_venv("mcp-python-sdk", &["mcp"]) else { return };
+    let repo = fixture_repo(&example("durations"));
+    let home = tempfile::tempdir().unwrap();
+    let before = checkout_state(repo.path());
+    sdk_tools(&python, "check_patch", repo.path(), home.path(), &[]);
+    // Seen from outside: the patches and the reproduction never reached the checkout.
+    assert_eq!(checkout_state(repo.path()), before, "check_patch changed the user's checkout");
+    assert!(!repo.path().join("test_compound.py").exists());
+}

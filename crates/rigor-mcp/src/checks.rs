@@ -1,25 +1,32 @@
-//! The server's tools that run the repository's code: `run_tests`.
+//! The server's tools that run the repository's code: `run_tests` and `check_patch`.
 //!
 //! Both work in a scratch workspace, rigor's usual git worktree of the repository under
 //! `.rigor/worktrees/` with the checkout's uncommitted changes carried over
 //! ([`rigor_core::workspace::Workspace`]), removed when the call ends: the user's checkout is
 //! never written, and tests that write files write them into the scratch copy. Tests run through
-//! `rigor_testing` in the sandbox with the network off. This module knows
+//! `rigor_testing` in the sandbox with the network off; `check_patch` is the proof of `rigor run`
+//! ([`rigor_proof::prover::Prover`]) over the patched scratch workspace. This module knows
 //! nothing of MCP transports; it turns requests into results or MCP errors.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
-use rigor_core::workspace::{Workspace, WorkspaceMode};
+use rigor_core::workspace::{Workspace, WorkspaceMode, apply_patch_to_checkout};
+use rigor_proof::proof::Proof;
+use rigor_proof::prover::{ProofSettings, Prover};
 use rigor_proof::related::{graph_related_files, related_tests};
 use rigor_proof::tests_in::{is_test_file, test_functions, test_id};
-use rigor_sandbox::SandboxSettings;
+use rigor_protocol::PromptProfile;
+use rigor_sandbox::{Sandbox, SandboxSettings, SandboxSpec};
 use rigor_testing::project::{Project, Runner};
 use rigor_testing::runner::TestRunner;
+use rigor_tools::confined::Confined;
+use rigor_tools::{EventHook, FinishVerdict, PromptShape, ToolContext, ToolSource};
 use rmcp::model::{CallToolResult, ErrorData};
 use serde_json::{Map, Value, json};
 
-use crate::server::{int_arg, list_arg, result};
+use crate::server::{int_arg, list_arg, result, str_arg};
 
 /// A scratch workspace of the repository for one call, with its state directory.
 struct Scratch {
@@ -198,4 +205,117 @@ async fn run_tests_in(
             "secs": outcome.elapsed.as_secs_f64(), "log_excerpt": excerpt(&outcome.log, 40),
         }),
     ))
+}
+
+/// `check_patch`: `patch` (and an optional reproduction test file) applied to a scratch copy of
+/// `root`, and the proof of `rigor run` on it. `events` receives the proof's steps.
+pub async fn check_patch(
+    root: &Path,
+    sandbox: &SandboxSettings,
+    args: &Map<String, Value>,
+    events: Option<EventHook>,
+) -> Result<CallToolResult, ErrorData> {
+    let patch = str_arg(args, "patch", "the output of `git diff`")?;
+    let issue = args.get("issue").and_then(Value::as_str).unwrap_or_default();
+    let reproduction = match args.get("reproduction") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(r)) => {
+            let path = str_arg(r, "path", "\"tests/test_issue.py\"")?;
+            let content = str_arg(r, "content", "the test file's text")?;
+            Some((path.to_string(), content.to_string()))
+        }
+        Some(other) => {
+            return Err(ErrorData::invalid_params(
+                format!("`reproduction` must be an object {{\"path\", \"content\"}} (a test file), got {other}"),
+                None,
+            ));
+        }
+    };
+    let timeout = int_arg(args, "test_timeout_secs", 600, 1, 3600)?;
+    let scratch = Scratch::create(root).await?;
+    let outcome = check_in(&scratch.workspace, sandbox, patch, reproduction, issue, timeout, events).await;
+    scratch.remove().await;
+    outcome
+}
+
+async fn check_in(
+    workspace: &Workspace,
+    sandbox: &SandboxSettings,
+    patch: &str,
+    reproduction: Option<(String, String)>,
+    issue: &str,
+    timeout: usize,
+    events: Option<EventHook>,
+) -> Result<CallToolResult, ErrorData> {
+    let patch = if patch.ends_with('\n') { patch.to_string() } else { format!("{patch}\n") };
+    apply_patch_to_checkout(&workspace.tree_root, &patch).await.map_err(|e| {
+        ErrorData::invalid_params(
+            format!(
+                "the patch does not apply to the repository's current files (HEAD with its uncommitted changes): \
+                 {e}. Give a unified diff with paths relative to the top level (`git diff` output) against the \
+                 files as they are now"
+            ),
+            None,
+        )
+    })?;
+    if let Some((path, content)) = &reproduction {
+        write_test(&workspace.tree_root, path, content)?;
+    }
+    let prover = Prover::new(ProofSettings { test_timeout: Duration::from_secs(timeout as u64), ..Default::default() });
+    let Some(check) = prover
+        .contribute(&workspace.dir, issue, &PromptShape { profile: PromptProfile::Full, section_tokens: 2000 })
+        .finish_check
+    else {
+        return Err(ErrorData::internal_error("the prover offers no check", None));
+    };
+    let spec = SandboxSpec::new(&workspace.dir, sandbox.clone());
+    let sandbox = match tokio::task::spawn_blocking(move || Sandbox::new(spec)).await {
+        Ok(Ok(sandbox)) => sandbox,
+        Ok(Err(e)) => return Err(ErrorData::internal_error(format!("cannot sandbox the tests: {e}"), None)),
+        Err(e) => return Err(ErrorData::internal_error(format!("the sandbox probe crashed: {e}"), None)),
+    };
+    let mut ctx = ToolContext::new(&workspace.dir);
+    ctx.sandbox = Arc::new(sandbox);
+    ctx.baseline = Some(Arc::new(workspace.clone()));
+    ctx.events = events;
+    let verdict = check.check(&ctx, "").await;
+    let Some(proof) = prover.proof() else {
+        return Err(ErrorData::internal_error("the proof left no record", None));
+    };
+    let evidence = match verdict {
+        FinishVerdict::Continue { evidence } => Some(evidence),
+        FinishVerdict::Accept { .. } => None,
+    };
+    Ok(proof_result(&proof, evidence.as_deref()))
+}
+
+/// A test file written into the scratch tree (confined: a path leaving it is refused).
+fn write_test(tree: &Path, path: &str, content: &str) -> Result<(), ErrorData> {
+    let bad = |why: String| ErrorData::invalid_params(format!("cannot write the reproduction `{path}`: {why}"), None);
+    let rel = Path::new(path);
+    if rel.is_absolute() || rel.components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
+        return Err(bad("give a plain relative path inside the repository".into()));
+    }
+    if let Some(parent) = rel.parent() {
+        std::fs::create_dir_all(tree.join(parent)).map_err(|e| bad(e.to_string()))?;
+    }
+    let confined = Confined::open(tree).map_err(|e| bad(e.to_string()))?;
+    confined.write(rel, content.as_bytes()).map_err(|e| bad(e.explain(path, tree)))
+}
+
+/// A proof as a tool result: the proof record, and its summary as text (with the evidence of a
+/// failed step).
+pub(crate) fn proof_result(proof: &Proof, evidence: Option<&str>) -> CallToolResult {
+    let mut text = format!("proof: {} ({})\n", proof.status.as_str(), proof.reason);
+    for (key, value) in proof.summary_lines() {
+        text.push_str(&format!("{key}: {value}\n"));
+    }
+    if let Some(evidence) = evidence {
+        text.push_str(&format!("\n{evidence}\n"));
+    }
+    let mut structured = serde_json::to_value(proof).unwrap_or_default();
+    if let (Value::Object(map), Some(evidence)) = (&mut structured, evidence) {
+        map.insert("evidence".into(), Value::String(evidence.to_string()));
+    }
+    result(text, structured)
 }

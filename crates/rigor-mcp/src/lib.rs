@@ -3,7 +3,8 @@
 //! - [`server::RigorServer`] is `rigor mcp`: the code graph of a repository (`localize`,
 //!   `search_entity`, `retrieve_entity`, `traverse_graph`, `repo_map`) and the records of its runs,
 //!   served over stdio to any MCP client, the index kept in memory and refreshed before each answer;
-//!   `run_tests` ([`checks`]) runs tests in a scratch worktree, sandboxed.
+//!   `run_tests` and `check_patch` ([`checks`]) run tests and rigor's proof in a scratch worktree,
+//!   sandboxed.
 //! - [`client::McpSource`] makes a configured MCP server (`[mcp.servers.NAME]`) a
 //!   [`rigor_tools::ToolSource`]: its tools join a run as `NAME__tool`, screened, time-limited,
 //!   recorded; [`recorded::RecordedMcpSource`] serves the recorded results when the run is replayed.
@@ -14,6 +15,7 @@ pub mod checks;
 pub mod client;
 pub mod recorded;
 pub mod server;
+pub mod solve;
 
 pub use client::{McpSource, tool_name};
 pub use recorded::RecordedMcpSource;

@@ -1,7 +1,8 @@
 //! `rigor mcp`: rigor's code intelligence, tests, proofs and runs as an MCP server over stdio.
 //!
-//! The code graph's tools answer from the index in memory; `run_tests` ([`crate::checks`]) runs
-//! the repository's tests in a scratch worktree in the sandbox. The index of the repository is kept in memory for the life of the server (nothing is written
+//! The code graph's tools answer from the index in memory; `run_tests` and `check_patch`
+//! ([`crate::checks`]) run the repository's tests in a scratch worktree in the sandbox, the
+//! proof's steps as progress notifications. The index of the repository is kept in memory for the life of the server (nothing is written
 //! into the repository) and refreshed incrementally before every answer, so a file the client
 //! edited between two calls is re-indexed before the next one. Every tool returns a structured
 //! result and a text rendering of it; a bad request is an MCP error with a message a model can
@@ -15,15 +16,20 @@ use rigor_graph::graph::EdgeKind;
 use rigor_graph::localize::{Level, Retriever};
 use rigor_graph::tools::{Direction, render_entity, render_search, render_traversal, resolve_entity};
 use rigor_graph::{CodeIntel, NodeKind};
+use rigor_protocol::Event;
 use rigor_sandbox::SandboxSettings;
+use rigor_tools::EventHook;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorData, Implementation,
-    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
-    ReadResourceResult, Resource, ResourceContents, ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
+    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ProgressNotificationParam, ReadResourceRequestParams,
+    ReadResourceResponse, ReadResourceResult, Resource, ResourceContents, ServerCapabilities, ServerConfig, Tool,
+    ToolAnnotations,
 };
 use rmcp::service::{RequestContext, RoleServer};
+use tokio::sync::mpsc;
 
 use crate::checks;
+use crate::solve::progress_message;
 use rmcp::{ServerHandler, ServiceExt};
 use serde_json::{Map, Value, json};
 
@@ -35,7 +41,7 @@ pub const REPO_MAP_URI: &str = "rigor://repo-map";
 pub struct RigorServer {
     intel: Arc<CodeIntel>,
     root: PathBuf,
-    /// How `run_tests` confines the tests (the network is always off).
+    /// How `run_tests` and `check_patch` confine the tests (the network is always off).
     sandbox: SandboxSettings,
 }
 
@@ -54,7 +60,7 @@ impl RigorServer {
         Self { intel: CodeIntel::in_memory(&root), root, sandbox: SandboxSettings::default() }
     }
 
-    /// The sandbox settings of the tests `run_tests` runs (network off whatever
+    /// The sandbox settings of the tests `run_tests` and `check_patch` run (network off whatever
     /// they say).
     pub fn with_sandbox(mut self, sandbox: SandboxSettings) -> Self {
         self.sandbox = sandbox;
@@ -145,6 +151,19 @@ impl RigorServer {
                     "timeout_secs": {"type": "integer", "minimum": 1, "maximum": 3600, "description": "Wall-clock limit (default 300)."}
                 }}),
             ),
+            running(
+                "check_patch",
+                "Prove a patch: applies the unified diff (plus an optional reproduction test file) to a scratch copy \
+                 and runs rigor's proof: the tests the patch adds or changes must fail on the original code for the \
+                 issue's reason and pass with the patch; related existing tests must not break. Returns the proof.",
+                json!({"type": "object", "properties": {
+                    "patch": {"type": "string", "description": "A unified diff (`git diff` output) against the current files."},
+                    "reproduction": {"type": "object", "description": "A test file reproducing the issue, if the patch has none.",
+                        "properties": {"path": {"type": "string"}, "content": {"type": "string"}}, "required": ["path", "content"]},
+                    "issue": {"type": "string", "description": "The issue text (a reproduction must fail the way it describes)."},
+                    "test_timeout_secs": {"type": "integer", "minimum": 1, "maximum": 3600, "description": "Per test run (default 600)."}
+                }, "required": ["patch"]}),
+            ),
         ]
     }
 
@@ -228,7 +247,8 @@ impl ServerHandler for RigorServer {
             .with_instructions(
                 "rigor's code intelligence over one repository: localize an issue, search/retrieve entities, \
                  traverse the code graph, get a repository map (the index follows your edits); run tests \
-                 (run_tests), sandboxed in scratch copies: your checkout is never modified.",
+                 (run_tests), prove a patch (check_patch). Code runs sandboxed in scratch copies: your checkout \
+                 is never modified.",
             )
     }
 
@@ -243,13 +263,23 @@ impl ServerHandler for RigorServer {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let server = self.clone();
         let args = request.arguments.unwrap_or_default();
         let name = request.name.to_string();
-        if name == "run_tests" {
-            return checks::run_tests(&self.root, &self.sandbox, &args).await.map(Into::into);
+        match name.as_str() {
+            "run_tests" => return checks::run_tests(&self.root, &self.sandbox, &args).await.map(Into::into),
+            "check_patch" => {
+                let (events, forwarded) = forward_progress(&context);
+                let hook = EventHook::new(move |event| {
+                    let _ = events.send(event);
+                });
+                let outcome = checks::check_patch(&self.root, &self.sandbox, &args, Some(hook)).await;
+                let _ = forwarded.await;
+                return outcome.map(Into::into);
+            }
+            _ => {}
         }
         match tokio::task::spawn_blocking(move || server.call(&name, &args)).await {
             Ok(result) => result.map(Into::into),
@@ -277,6 +307,29 @@ impl ServerHandler for RigorServer {
             .map_err(|e| ErrorData::internal_error(e.to_string(), None))??;
         Ok(ReadResourceResult::new(vec![ResourceContents::text(text, request.uri)]).into())
     }
+}
+
+/// A sender of run events whose worth-telling ones become progress notifications of the request
+/// of `context` (when the client sent a progress token; else they are dropped), and the task that
+/// forwards them, which ends when every sender is dropped.
+fn forward_progress(
+    context: &RequestContext<RoleServer>,
+) -> (mpsc::UnboundedSender<Event>, tokio::task::JoinHandle<()>) {
+    let (sender, mut events) = mpsc::unbounded_channel::<Event>();
+    let token = context.meta.get_progress_token();
+    let peer = context.peer.clone();
+    let task = tokio::spawn(async move {
+        let mut count = 0u32;
+        while let Some(event) = events.recv().await {
+            let (Some(token), Some(message)) = (&token, progress_message(&event)) else { continue };
+            count += 1;
+            let notification = ProgressNotificationParam::new(token.clone(), f64::from(count)).with_message(message);
+            if let Err(e) = peer.notify_progress(notification).await {
+                tracing::debug!("cannot send a progress notification: {e}");
+            }
+        }
+    });
+    (sender, task)
 }
 
 fn as_object(value: Value) -> Map<String, Value> {
