@@ -256,3 +256,27 @@ fn the_python_sdk_checks_patches_in_a_scratch_copy_and_gets_the_proof() {
     assert_eq!(checkout_state(repo.path()), before, "check_patch changed the user's checkout");
     assert!(!repo.path().join("test_compound.py").exists());
 }
+
+#[test]
+fn the_python_sdk_has_rigor_solve_an_issue_with_progress_and_gets_patch_and_proof() {
+    let Some(python) = python_venv("mcp-python-sdk", &["mcp"]) else { return };
+    let repo = fixture_repo(&example("durations"));
+    let reproduction = "import unittest\n\nfrom durations import parse_duration\n\n\nclass CompoundDurationTest(unittest.TestCase):\n    def test_compound(self):\n        self.assertEqual(parse_duration(\"1h30m\"), 5400)\n";
+    let server = ScriptedServer::start_blocking(
+        Flavor::OpenAi,
+        vec![
+            call("edit", json!({"command": "create", "path": "test_compound.py", "file_text": reproduction})),
+            call(
+                "edit",
+                json!({"command": "str_replace", "path": "durations.py",
+                       "old_str": "total = int(number) * UNITS[ch]", "new_str": "total += int(number) * UNITS[ch]"}),
+            ),
+            call("finish", json!({"summary": "Accumulate every part of a compound duration."})),
+        ],
+    );
+    let home = config_home(&server, "");
+    let before = checkout_state(repo.path());
+    sdk_tools(&python, "solve", repo.path(), home.path(), &["scripted:m"]);
+    assert_eq!(checkout_state(repo.path()), before, "solve changed the user's checkout");
+    assert_eq!(server.requests().len(), 3, "one model request per scripted reply");
+}

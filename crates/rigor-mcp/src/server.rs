@@ -1,8 +1,8 @@
 //! `rigor mcp`: rigor's code intelligence, tests, proofs and runs as an MCP server over stdio.
 //!
 //! The code graph's tools answer from the index in memory; `run_tests` and `check_patch`
-//! ([`crate::checks`]) run the repository's tests in a scratch worktree in the sandbox, the
-//! proof's steps as progress notifications. The index of the repository is kept in memory for the life of the server (nothing is written
+//! ([`crate::checks`]) run the repository's tests in a scratch worktree in the sandbox; `solve`
+//! ([`crate::solve`]) is a whole rigor run, with progress notifications. The index of the repository is kept in memory for the life of the server (nothing is written
 //! into the repository) and refreshed incrementally before every answer, so a file the client
 //! edited between two calls is re-indexed before the next one. Every tool returns a structured
 //! result and a text rendering of it; a bad request is an MCP error with a message a model can
@@ -29,7 +29,7 @@ use rmcp::service::{RequestContext, RoleServer};
 use tokio::sync::mpsc;
 
 use crate::checks;
-use crate::solve::progress_message;
+use crate::solve::{SolveRequest, Solver, progress_message};
 use rmcp::{ServerHandler, ServiceExt};
 use serde_json::{Map, Value, json};
 
@@ -43,6 +43,8 @@ pub struct RigorServer {
     root: PathBuf,
     /// How `run_tests` and `check_patch` confine the tests (the network is always off).
     sandbox: SandboxSettings,
+    /// How `solve` runs rigor (`None`: the server was started without a model).
+    solver: Option<Arc<dyn Solver>>,
 }
 
 /// Why `rigor mcp` could not serve.
@@ -57,13 +59,20 @@ impl RigorServer {
     /// A server over the repository at `root` (its index in memory only).
     pub fn new(root: impl Into<PathBuf>) -> Self {
         let root = root.into();
-        Self { intel: CodeIntel::in_memory(&root), root, sandbox: SandboxSettings::default() }
+        Self { intel: CodeIntel::in_memory(&root), root, sandbox: SandboxSettings::default(), solver: None }
     }
 
     /// The sandbox settings of the tests `run_tests` and `check_patch` run (network off whatever
     /// they say).
     pub fn with_sandbox(mut self, sandbox: SandboxSettings) -> Self {
         self.sandbox = sandbox;
+        self
+    }
+
+    /// How `solve` runs rigor on an issue (without one, `solve` answers with an error saying how
+    /// to start the server with a model).
+    pub fn with_solver(mut self, solver: Arc<dyn Solver>) -> Self {
+        self.solver = Some(solver);
         self
     }
 
@@ -164,6 +173,18 @@ impl RigorServer {
                     "test_timeout_secs": {"type": "integer", "minimum": 1, "maximum": 3600, "description": "Per test run (default 600)."}
                 }, "required": ["patch"]}),
             ),
+            running(
+                "solve",
+                "Let rigor solve an issue on its own: a full agent run in a worktree of its own (your checkout is not \
+                 modified), its patch proven. Sends progress notifications; returns status, patch and proof.",
+                json!({"type": "object", "properties": {
+                    "issue": {"type": "string", "description": "The issue text."},
+                    "max_steps": {"type": "integer", "minimum": 1, "maximum": 1000, "description": "Model turns at most."},
+                    "timeout_secs": {"type": "integer", "minimum": 1, "description": "Wall-clock limit of the run."},
+                    "max_cost": {"type": "number", "minimum": 0, "description": "Cost limit in USD."},
+                    "prove": {"type": "boolean", "description": "Prove the patch (default true)."}
+                }, "required": ["issue"]}),
+            ),
         ]
     }
 
@@ -192,6 +213,79 @@ impl RigorServer {
                 None,
             )),
         }
+    }
+
+    /// `solve`: a rigor run through the [`Solver`], its events as progress notifications.
+    async fn solve(
+        &self,
+        args: &Map<String, Value>,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let Some(solver) = self.solver.clone() else {
+            return Err(ErrorData::invalid_request(
+                "this server has no model to solve with: start it as `rigor mcp --model PROVIDER:MODEL` (or set \
+                 `model` in rigor's config.toml)",
+                None,
+            ));
+        };
+        let issue = str_arg(args, "issue", "\"parse_duration('1h30m') returns 1800 instead of 5400\"")?;
+        let optional = |key: &str, max: usize| match args.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(_) => int_arg(args, key, 1, 1, max).map(Some),
+        };
+        let prove = match args.get("prove") {
+            None | Some(Value::Null) => true,
+            Some(Value::Bool(b)) => *b,
+            Some(other) => {
+                return Err(ErrorData::invalid_params(format!("`prove` must be true or false, got {other}"), None));
+            }
+        };
+        let max_cost = match args.get("max_cost") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(v.as_f64().filter(|c| *c >= 0.0).ok_or_else(|| {
+                ErrorData::invalid_params(format!("`max_cost` must be a number of USD, got {v}"), None)
+            })?),
+        };
+        let request = SolveRequest {
+            issue: issue.to_string(),
+            max_steps: optional("max_steps", 1000)?.map(|n| n as u32),
+            timeout_secs: optional("timeout_secs", usize::MAX)?.map(|n| n as u64),
+            max_cost,
+            prove,
+            cancelled: Arc::default(),
+        };
+        // A cancelled request cancels the run, which then ends with its report.
+        let cancelled = Arc::clone(&request.cancelled);
+        let token = context.ct.clone();
+        let watcher = tokio::spawn(async move {
+            token.cancelled().await;
+            cancelled.notify_one();
+        });
+        let (events, forwarded) = forward_progress(context);
+        let solved = solver.solve(&self.root, request, events).await;
+        watcher.abort();
+        let _ = forwarded.await;
+        let solved = solved.map_err(|e| ErrorData::internal_error(format!("the run could not start: {e}"), None))?;
+        let mut text = format!(
+            "status: {}\n{}\nrun record: {}\n",
+            solved.status.as_str(),
+            solved.summary,
+            solved.run_dir.display()
+        );
+        if let Some(proof) = &solved.proof {
+            text.push_str(&format!("proof: {} ({})\n", proof.status.as_str(), proof.reason));
+        }
+        if solved.patch.trim().is_empty() {
+            text.push_str("no patch\n");
+        } else {
+            text.push_str(&format!("patch:\n{}", solved.patch));
+        }
+        let structured = json!({
+            "run_id": solved.run_id, "run_dir": solved.run_dir, "status": solved.status, "summary": solved.summary,
+            "patch": solved.patch, "proof": solved.proof,
+            "trajectory": format!("rigor://runs/{}/trajectory", solved.run_id),
+        });
+        Ok(result(text, structured))
     }
 
     fn runs_dir(&self) -> PathBuf {
@@ -247,8 +341,8 @@ impl ServerHandler for RigorServer {
             .with_instructions(
                 "rigor's code intelligence over one repository: localize an issue, search/retrieve entities, \
                  traverse the code graph, get a repository map (the index follows your edits); run tests \
-                 (run_tests), prove a patch (check_patch). Code runs sandboxed in scratch copies: your checkout \
-                 is never modified.",
+                 (run_tests), prove a patch (check_patch), or let rigor solve an issue itself (solve). Code runs \
+                 sandboxed in scratch copies: your checkout is never modified.",
             )
     }
 
@@ -279,6 +373,7 @@ impl ServerHandler for RigorServer {
                 let _ = forwarded.await;
                 return outcome.map(Into::into);
             }
+            "solve" => return self.solve(&args, &context).await.map(Into::into),
             _ => {}
         }
         match tokio::task::spawn_blocking(move || server.call(&name, &args)).await {

@@ -72,7 +72,7 @@ def statuses(result) -> dict:
 
 async def run_tests_checks(session: ClientSession, repo: pathlib.Path) -> None:
     tools = {t.name for t in (await session.list_tools()).tools}
-    assert {"run_tests", "check_patch"} <= tools, tools
+    assert {"run_tests", "check_patch", "solve"} <= tools, tools
 
     # The related tests of a source file: the test module that imports it.
     result = await session.call_tool("run_tests", {"files": ["durations.py"]})
