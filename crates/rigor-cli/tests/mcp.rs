@@ -280,3 +280,39 @@ fn the_python_sdk_has_rigor_solve_an_issue_with_progress_and_gets_patch_and_proo
     assert_eq!(checkout_state(repo.path()), before, "solve changed the user's checkout");
     assert_eq!(server.requests().len(), 3, "one model request per scripted reply");
 }
+
+#[test]
+fn a_secret_in_an_mcp_servers_env_never_reaches_the_records() {
+    let Some(package) = npm_package("mcp-server-everything", "@modelcontextprotocol/server-everything") else {
+        return;
+    };
+    // Neither its name nor its look makes it a secret: only the configuration does.
+    const SECRET: &str = "correct-horse-battery-staple";
+    let repo = fixture_repo(&example("durations"));
+    let server = ScriptedServer::start_blocking(
+        Flavor::OpenAi,
+        vec![call("everything__get-env", json!({})), call("abstain", json!({"reason": "demo"}))],
+    );
+    // The server echoes the value on its stderr when it starts, and returns it from `get-env`.
+    let script = format!(
+        "echo \"starting with $SERVICE_WORD\" >&2; exec node {} stdio",
+        package.join("dist/index.js").display()
+    );
+    let extra = format!(
+        "[mcp.servers.everything]\ncommand = \"sh\"\nargs = [\"-c\", {}]\nreadable = [{}]\nenv = {{ SERVICE_WORD = \"{SECRET}\" }}\n",
+        Value::String(script),
+        toml_string(package.parent().unwrap().parent().unwrap()),
+    );
+    let home = config_home(&server, &extra);
+    let output = rigor(repo.path(), home.path()).args(run_args("s1")).output().unwrap();
+    assert_eq!(output.status.code(), Some(3), "{}", String::from_utf8_lossy(&output.stderr));
+    let recorded = events(&output);
+    let echoed = observations(&recorded, "everything__get-env");
+    assert!(echoed[0]["content"].as_str().unwrap().contains("[REDACTED:SERVICE_WORD]"), "{echoed:?}");
+    assert!(!String::from_utf8_lossy(&output.stdout).contains(SECRET), "the --json stream holds the secret");
+    let run_dir = repo.path().join(".rigor/runs/s1");
+    let trajectory = std::fs::read_to_string(run_dir.join("trajectory.jsonl")).unwrap();
+    assert!(!trajectory.contains(SECRET), "the trajectory holds the secret");
+    let log = std::fs::read_to_string(run_dir.join("mcp-everything.stderr")).unwrap();
+    assert!(log.contains("starting with [REDACTED:SERVICE_WORD]") && !log.contains(SECRET), "{log}");
+}
