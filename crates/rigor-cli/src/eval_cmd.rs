@@ -194,15 +194,20 @@ pub struct ReportArgs {
 }
 
 /// Each instance of `--agent rigor` is wired as `rigor run` is: the CLI's tool sources with a
-/// fresh prover (unless `--no-proof`), its bouncers, and its rule for the proof of a run.
+/// fresh prover (unless `--no-proof`) and the configured MCP servers (started per instance, in
+/// its worktree, confined like the agent's commands), its bouncers, and its rule for the proof of
+/// a run.
 struct EvalWiring {
     proof: ProofArgs,
+    config: Config,
+    sandbox: rigor_sandbox::SandboxSettings,
 }
 
 impl RunWiring for EvalWiring {
     fn sources(&self) -> RunSources {
         let prover = self.proof.prover();
-        RunSources { sources: crate::tool_sources(prover.as_ref(), Vec::new()), prover }
+        let mcp = crate::mcp_sources(&self.config, &self.sandbox);
+        RunSources { sources: crate::tool_sources(prover.as_ref(), mcp), prover }
     }
 
     fn decline(&self, issue: &str) -> Option<String> {
@@ -318,6 +323,7 @@ pub async fn eval(args: EvalArgs) -> Result<u8> {
             }
             settings.timeout_secs = Some(args.agent_timeout);
             args.safety.overrides(&mut settings.sandbox);
+            let sandbox = settings.sandbox.clone();
             Some((
                 format!("rigor__{}", model.replace(':', "__")),
                 AgentSpec::Rigor {
@@ -325,6 +331,8 @@ pub async fn eval(args: EvalArgs) -> Result<u8> {
                     settings: Box::new(settings),
                     interrupt: interrupt.clone(),
                     wiring: Arc::new(EvalWiring {
+                        config,
+                        sandbox,
                         proof: ProofArgs {
                             no_proof: args.no_proof,
                             proof_attempts: args.proof_attempts,

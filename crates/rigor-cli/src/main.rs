@@ -5,6 +5,7 @@ mod approve;
 mod doctor;
 mod eval_cmd;
 mod graph_cmd;
+mod mcp_cmd;
 mod model_cmd;
 mod output;
 mod prove;
@@ -88,12 +89,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Serve the repository's code graph (localize, search_entity, retrieve_entity,
-    /// traverse_graph, repo_map) and its recent runs to MCP clients over stdio.
+    /// Serve the repository to MCP clients over stdio: its code graph (localize, search_entity,
+    /// retrieve_entity, traverse_graph, repo_map), its tests (run_tests), rigor's proof of a patch
+    /// (check_patch), rigor's own runs (solve) and its recent runs' records.
     Mcp {
         /// The repository (or a directory inside it).
         #[arg(long, default_value = ".")]
         repo: PathBuf,
+        /// The model `solve` runs with, as `provider:model` (default: the configuration's).
+        #[arg(long, short)]
+        model: Option<String>,
     },
     /// Inspect configuration.
     Config {
@@ -155,7 +160,7 @@ fn with_default(help: &str, value: impl std::fmt::Display, key: &str) -> String 
 }
 
 #[derive(Args)]
-struct BudgetArgs {
+pub(crate) struct BudgetArgs {
     /// Maximum model turns (at least 1).
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..),
           help = with_default("Maximum model turns (at least 1)", AgentSettings::default().max_steps, "agent.max_steps"))]
@@ -180,7 +185,7 @@ struct BudgetArgs {
 }
 
 impl BudgetArgs {
-    fn apply(&self, settings: &mut AgentSettings) {
+    pub(crate) fn apply(&self, settings: &mut AgentSettings) {
         if let Some(v) = self.max_steps {
             settings.max_steps = v;
         }
@@ -306,7 +311,7 @@ async fn dispatch(cli: Cli) -> Result<u8> {
         Command::Graph(command) => tokio::task::block_in_place(|| graph_cmd::run(command)),
         Command::Model { action } => model_cmd::model(action).await,
         Command::Config { action: ConfigAction::Show { repo, model } } => config_show(&repo, model.as_deref()),
-        Command::Mcp { repo } => mcp_serve(&repo).await,
+        Command::Mcp { repo, model } => mcp_cmd::serve(&repo, model).await,
         Command::Doctor { json } => Ok(tokio::task::block_in_place(|| doctor::doctor(json))),
     }
 }
@@ -327,7 +332,10 @@ pub(crate) fn tool_sources(
 
 /// The MCP servers of the configuration (`[mcp.servers.NAME]`), confined like the run's commands
 /// (`sandbox`) unless their entry says otherwise.
-fn mcp_sources(config: &Config, sandbox: &rigor_sandbox::SandboxSettings) -> Vec<Arc<dyn rigor_tools::ToolSource>> {
+pub(crate) fn mcp_sources(
+    config: &Config,
+    sandbox: &rigor_sandbox::SandboxSettings,
+) -> Vec<Arc<dyn rigor_tools::ToolSource>> {
     config
         .mcp
         .servers
@@ -339,19 +347,9 @@ fn mcp_sources(config: &Config, sandbox: &rigor_sandbox::SandboxSettings) -> Vec
         .collect()
 }
 
-/// `rigor mcp --repo DIR`: serves until the client closes stdin.
-async fn mcp_serve(repo: &Path) -> Result<u8> {
-    if !repo.is_dir() {
-        bail!("repository {} does not exist or is not a directory", repo.display());
-    }
-    let root = repo_root(repo);
-    rigor_mcp::RigorServer::new(root).serve_stdio().await?;
-    Ok(0)
-}
-
 /// The configuration for the repository at `root`, with a warning on stderr for every setting of
 /// the repository's file that was ignored because a repository may not set it.
-fn load_config(root: &Path) -> Result<Config> {
+pub(crate) fn load_config(root: &Path) -> Result<Config> {
     let config = Config::load(Some(root))?;
     for why in &config.ignored {
         eprintln!("rigor: warning: {}", terminal::escape(why));
@@ -360,7 +358,7 @@ fn load_config(root: &Path) -> Result<Config> {
 }
 
 /// The top level of the git repository holding `dir`, or `dir` itself.
-fn repo_root(dir: &Path) -> PathBuf {
+pub(crate) fn repo_root(dir: &Path) -> PathBuf {
     rigor_git::Git::checkout(dir)
         .run_blocking(&["rev-parse", "--show-toplevel"])
         .map(|top| PathBuf::from(top.trim()))

@@ -80,6 +80,13 @@ impl World {
         }
     }
 
+    /// Appends `toml` to the user configuration.
+    fn configure(&self, toml: &str) {
+        let file = self.config_home.join("rigor/config.toml");
+        let config = std::fs::read_to_string(&file).unwrap();
+        std::fs::write(file, format!("{config}\n{toml}")).unwrap();
+    }
+
     fn path(&self, name: &str) -> std::path::PathBuf {
         self.work.path().join(name)
     }
@@ -199,6 +206,29 @@ fn eval_with_the_rigor_agent_then_report() {
     assert!(stdout.contains("| proven | 1 | 1 |"), "{stdout}");
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.contains(INSTANCE) && page.contains("precision of proven <b>1/1 (100.0%)</b>"), "{page}");
+}
+
+#[test]
+fn the_rigor_agent_of_an_evaluation_gets_the_configured_mcp_servers() {
+    // `rigor mcp` itself as the configured server, started in each instance's worktree.
+    let mut script = vec![call("rigor__search_entity", json!({"query": "parse_duration"}))];
+    script.extend(fixing_steps());
+    let world = World::new(script, "");
+    let rigor = Value::String(env!("CARGO_BIN_EXE_rigor").into());
+    world.configure(&format!(
+        "[mcp.servers.rigor]\ncommand = {rigor}\nargs = [\"mcp\", \"--repo\", \"{{workspace}}\"]\n"
+    ));
+    let out = world.eval(&[]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "stdout:\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("resolved 1/1"), "{stdout}");
+    let trajectory = std::fs::read_to_string(world.instance_dir().join("trajectory.jsonl")).unwrap();
+    let observation = trajectory
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|e| e["type"] == "observation" && e["name"] == "rigor__search_entity")
+        .expect("the MCP tool's observation");
+    assert!(observation["content"].as_str().unwrap().contains("durations.py:parse_duration"), "{observation}");
 }
 
 /// A fix without a reproduction test, and no attempt left to add one: delivered unproven, and

@@ -184,3 +184,135 @@ fn a_third_party_server_is_listed_called_screened_recorded_and_restarted_once() 
     assert!(trajectory.contains("Echo: after the restart"));
     assert!(run_dir.join("mcp-everything.stderr").exists());
 }
+
+/// Runs `tests/mcp/sdk_tools.py MODE` (the official Python SDK against `rigor mcp` on `repo`) with
+/// `config_home` as the user's configuration directory, and asserts that it passed.
+fn sdk_tools(python: &Path, mode: &str, repo: &Path, config_home: &Path, extra: &[&str]) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp/sdk_tools.py");
+    let output = Command::new(python)
+        .arg(script)
+        .args([mode, RIGOR])
+        .arg(repo)
+        .args(extra)
+        .env("XDG_CONFIG_HOME", config_home)
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("RIGOR_MODEL")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success() && stdout.contains("OK"), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+}
+
+/// The checkout as the user sees it: its status (ignored files too, but rigor's own `.rigor`),
+/// its registered worktrees and the bytes of every file outside `.git` and `.rigor`.
+fn checkout_state(repo: &Path) -> (String, String, Vec<(PathBuf, Vec<u8>)>) {
+    let git = |args: &[&str]| {
+        let out = Command::new("git").arg("-C").arg(repo).args(args).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let status = git(&["status", "--porcelain", "--ignored", "--", ".", ":(exclude).rigor"]);
+    let worktrees = git(&["worktree", "list", "--porcelain"]);
+    let mut files = Vec::new();
+    let mut stack = vec![repo.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.ends_with(".git") || path.ends_with(".rigor") {
+                continue;
+            }
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.push((path.clone(), std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    files.sort();
+    (status, worktrees, files)
+}
+
+#[test]
+fn the_python_sdk_runs_chosen_and_related_tests_in_a_scratch_copy() {
+    let Some(python) = python_venv("mcp-python-sdk", &["mcp"]) else { return };
+    let repo = fixture_repo(&example("durations"));
+    let home = tempfile::tempdir().unwrap();
+    let before = checkout_state(repo.path());
+    sdk_tools(&python, "run_tests", repo.path(), home.path(), &[]);
+    // The script restored the one file it edited; the tests wrote nothing into the checkout and
+    // every scratch worktree is gone.
+    assert_eq!(checkout_state(repo.path()), before);
+    let scratch = std::fs::read_dir(repo.path().join(".rigor/worktrees")).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(scratch, 0, "a scratch worktree was left behind");
+}
+
+#[test]
+fn the_python_sdk_checks_patches_in_a_scratch_copy_and_gets_the_proof() {
+    let Some(python) = python_venv("mcp-python-sdk", &["mcp"]) else { return };
+    let repo = fixture_repo(&example("durations"));
+    let home = tempfile::tempdir().unwrap();
+    let before = checkout_state(repo.path());
+    sdk_tools(&python, "check_patch", repo.path(), home.path(), &[]);
+    // Seen from outside: the patches and the reproduction never reached the checkout.
+    assert_eq!(checkout_state(repo.path()), before, "check_patch changed the user's checkout");
+    assert!(!repo.path().join("test_compound.py").exists());
+}
+
+#[test]
+fn the_python_sdk_has_rigor_solve_an_issue_with_progress_and_gets_patch_and_proof() {
+    let Some(python) = python_venv("mcp-python-sdk", &["mcp"]) else { return };
+    let repo = fixture_repo(&example("durations"));
+    let reproduction = "import unittest\n\nfrom durations import parse_duration\n\n\nclass CompoundDurationTest(unittest.TestCase):\n    def test_compound(self):\n        self.assertEqual(parse_duration(\"1h30m\"), 5400)\n";
+    let server = ScriptedServer::start_blocking(
+        Flavor::OpenAi,
+        vec![
+            call("edit", json!({"command": "create", "path": "test_compound.py", "file_text": reproduction})),
+            call(
+                "edit",
+                json!({"command": "str_replace", "path": "durations.py",
+                       "old_str": "total = int(number) * UNITS[ch]", "new_str": "total += int(number) * UNITS[ch]"}),
+            ),
+            call("finish", json!({"summary": "Accumulate every part of a compound duration."})),
+        ],
+    );
+    let home = config_home(&server, "");
+    let before = checkout_state(repo.path());
+    sdk_tools(&python, "solve", repo.path(), home.path(), &["scripted:m"]);
+    assert_eq!(checkout_state(repo.path()), before, "solve changed the user's checkout");
+    assert_eq!(server.requests().len(), 3, "one model request per scripted reply");
+}
+
+#[test]
+fn a_secret_in_an_mcp_servers_env_never_reaches_the_records() {
+    let Some(package) = npm_package("mcp-server-everything", "@modelcontextprotocol/server-everything") else {
+        return;
+    };
+    // Neither its name nor its look makes it a secret: only the configuration does.
+    const SECRET: &str = "correct-horse-battery-staple";
+    let repo = fixture_repo(&example("durations"));
+    let server = ScriptedServer::start_blocking(
+        Flavor::OpenAi,
+        vec![call("everything__get-env", json!({})), call("abstain", json!({"reason": "demo"}))],
+    );
+    // The server echoes the value on its stderr when it starts, and returns it from `get-env`.
+    let script = format!(
+        "echo \"starting with $SERVICE_WORD\" >&2; exec node {} stdio",
+        package.join("dist/index.js").display()
+    );
+    let extra = format!(
+        "[mcp.servers.everything]\ncommand = \"sh\"\nargs = [\"-c\", {}]\nreadable = [{}]\nenv = {{ SERVICE_WORD = \"{SECRET}\" }}\n",
+        Value::String(script),
+        toml_string(package.parent().unwrap().parent().unwrap()),
+    );
+    let home = config_home(&server, &extra);
+    let output = rigor(repo.path(), home.path()).args(run_args("s1")).output().unwrap();
+    assert_eq!(output.status.code(), Some(3), "{}", String::from_utf8_lossy(&output.stderr));
+    let recorded = events(&output);
+    let echoed = observations(&recorded, "everything__get-env");
+    assert!(echoed[0]["content"].as_str().unwrap().contains("[REDACTED:SERVICE_WORD]"), "{echoed:?}");
+    assert!(!String::from_utf8_lossy(&output.stdout).contains(SECRET), "the --json stream holds the secret");
+    let run_dir = repo.path().join(".rigor/runs/s1");
+    let trajectory = std::fs::read_to_string(run_dir.join("trajectory.jsonl")).unwrap();
+    assert!(!trajectory.contains(SECRET), "the trajectory holds the secret");
+    let log = std::fs::read_to_string(run_dir.join("mcp-everything.stderr")).unwrap();
+    assert!(log.contains("starting with [REDACTED:SERVICE_WORD]") && !log.contains(SECRET), "{log}");
+}

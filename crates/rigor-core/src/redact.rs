@@ -5,7 +5,9 @@
 //! What counts as a secret is decided by one catalogue, [`rigor_sandbox::env`], shared with the
 //! sandbox's environment scrubbing; this module has no list of its own. Two sources:
 //! - *known values* ([`Redactor::from_environment`]): values of this process's environment
-//!   variables, replaced by `[REDACTED:<name>]`;
+//!   variables, and every value the configuration gives a tool source to keep secret (an MCP
+//!   server's `env`, [`rigor_tools::ToolSource::secrets`], through [`Redactor::from_vars_and`]),
+//!   replaced by `[REDACTED:<name>]`;
 //! - *formats* ([`rigor_sandbox::env::redact_formats`]): credential formats, URL passwords and PEM
 //!   private keys (also a key body shown without its `BEGIN`/`END` lines), replaced by
 //!   `[REDACTED:<kind>]`.
@@ -75,11 +77,22 @@ impl Redactor {
     /// Some harmless values are redacted too (an `AWS_REGION`, a container's hex host name):
     /// records lose a little, secrets do not leak.
     pub fn from_vars(vars: impl IntoIterator<Item = (String, String)>) -> Self {
-        Self::new(vars.into_iter().filter(|(name, value)| {
+        Self::from_vars_and(vars, [])
+    }
+
+    /// The secrets among `vars` ([`Redactor::from_vars`]) and every one of `configured`, whatever
+    /// its name or look: values the configuration hands to a process rigor starts (an MCP
+    /// server's `env`), which the user put there because the process needs them.
+    pub fn from_vars_and(
+        vars: impl IntoIterator<Item = (String, String)>,
+        configured: impl IntoIterator<Item = (String, String)>,
+    ) -> Self {
+        let secret = |(name, value): &(String, String)| {
             let by_name = is_secret_name(name) && !value.trim().starts_with('/');
             let random = !is_allowed_name(name) && value.trim().len() >= RANDOM_MIN_LEN && looks_random(value);
             by_name || random
-        }))
+        };
+        Self::new(vars.into_iter().filter(secret).chain(configured))
     }
 
     /// `text` with every secret replaced.
@@ -161,6 +174,17 @@ mod tests {
         let pem = "a\n-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1r\n-----END OPENSSH PRIVATE KEY-----\nz";
         assert_eq!(r.redact(pem), "a\n[REDACTED:private-key]\nz");
         assert_eq!(r.redact("nothing secret: skip-this sk-short"), "nothing secret: skip-this sk-short");
+    }
+
+    #[test]
+    fn configured_values_are_redacted_whatever_their_name_or_look() {
+        let r =
+            Redactor::from_vars_and(vars(&[("HOME_PAGE", "plain words here")]), vars(&[("SITE", "plain words here")]));
+        assert_eq!(r.redact("the value is plain words here"), "the value is [REDACTED:SITE]");
+        assert_eq!(
+            Redactor::from_vars(vars(&[("HOME_PAGE", "plain words here")])).redact("plain words here"),
+            "plain words here"
+        );
     }
 
     #[test]

@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::agent::{Inbox, Interrupt};
 use crate::approval::{ApprovalRequest, Approver};
 use crate::events::{Emitter, EventSink};
+use crate::redact::Redactor;
 use crate::run::{Controls, RunError, RunReport, RunRequest, execute};
 
 /// Approvals waiting for their `Op::Approve`, by call id.
@@ -37,7 +38,9 @@ impl Session {
     /// [`Op::Approve`] (announced by an `approval_requested` event); without, they are refused.
     pub fn start(request: RunRequest, provider: Arc<dyn Provider>, approvals: bool) -> Self {
         let (event_tx, events) = mpsc::unbounded_channel();
-        let emitter = Emitter::new();
+        // The records redact the environment's secrets and those the sources were configured with.
+        let configured: Vec<(String, String)> = request.sources.iter().flat_map(|s| s.secrets()).collect();
+        let emitter = Emitter::with_redactor(Redactor::from_vars_and(std::env::vars(), configured));
         emitter.add(ChannelSink(event_tx));
         let ops = Ops { interrupt: Interrupt::new(), inbox: Inbox::new(), pending: Pending::default() };
         let approver = approvals.then(|| {

@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rigor_core::config::McpServerConfig;
+use rigor_core::redact::Redactor;
 use rigor_protocol::{Event, ToolSpec};
 use rigor_sandbox::{Action, McpCall, Sandbox, SandboxMode, SandboxSettings, SandboxSpec, SessionGuard};
 use rigor_tools::{Contribution, PromptShape, Tool, ToolContext, ToolOutput, ToolSource};
@@ -146,6 +147,10 @@ impl ToolSource for McpSource {
         &self.source_name
     }
 
+    fn secrets(&self) -> Vec<(String, String)> {
+        self.config.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+    }
+
     fn contribute(&self, workspace: &Path, issue: &str, shape: &PromptShape) -> Contribution {
         let logs = std::env::temp_dir();
         self.contribute_to_run(workspace, issue, shape, &logs)
@@ -162,6 +167,19 @@ impl ToolSource for McpSource {
                     ..Contribution::default()
                 }
             }
+        }
+    }
+}
+
+/// Copies a server's stderr into its log, each line redacted, until the server closes it.
+async fn copy_redacted(stderr: tokio::process::ChildStderr, log: std::fs::File, redactor: Redactor) {
+    use std::io::Write as _;
+    use tokio::io::AsyncBufReadExt as _;
+    let mut lines = tokio::io::BufReader::new(stderr).lines();
+    let mut log = std::io::LineWriter::new(log);
+    while let Ok(Some(line)) = lines.next_line().await {
+        if writeln!(log, "{}", redactor.redact(&line)).is_err() {
+            break;
         }
     }
 }
@@ -197,7 +215,13 @@ impl Launcher {
         prepared.command.envs(self.env.iter().map(|(k, v)| (k, v)));
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.stderr).map_err(|e| what(&e))?;
         let command = tokio::process::Command::from(prepared.command);
-        let (transport, _) = TokioChildProcess::builder(command).stderr(log).spawn().map_err(|e| what(&e))?;
+        let (transport, stderr) =
+            TokioChildProcess::builder(command).stderr(std::process::Stdio::piped()).spawn().map_err(|e| what(&e))?;
+        if let Some(stderr) = stderr {
+            // The log is a record too: redacted line by line (the server's own env values included).
+            let redactor = Redactor::from_vars_and(std::env::vars(), self.env.iter().cloned());
+            tokio::spawn(copy_redacted(stderr, log, redactor));
+        }
         if let Some(pid) = transport.id() {
             let _ = std::fs::write(&self.pid_file, format!("{pid}\n"));
         }

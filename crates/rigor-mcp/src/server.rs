@@ -1,6 +1,8 @@
-//! `rigor mcp`: rigor's code intelligence as an MCP server over stdio.
+//! `rigor mcp`: rigor's code intelligence, tests, proofs and runs as an MCP server over stdio.
 //!
-//! The index of the repository is kept in memory for the life of the server (nothing is written
+//! The code graph's tools answer from the index in memory; `run_tests` and `check_patch`
+//! ([`crate::checks`]) run the repository's tests in a scratch worktree in the sandbox; `solve`
+//! ([`crate::solve`]) is a whole rigor run, with progress notifications. The index of the repository is kept in memory for the life of the server (nothing is written
 //! into the repository) and refreshed incrementally before every answer, so a file the client
 //! edited between two calls is re-indexed before the next one. Every tool returns a structured
 //! result and a text rendering of it; a bad request is an MCP error with a message a model can
@@ -14,12 +16,20 @@ use rigor_graph::graph::EdgeKind;
 use rigor_graph::localize::{Level, Retriever};
 use rigor_graph::tools::{Direction, render_entity, render_search, render_traversal, resolve_entity};
 use rigor_graph::{CodeIntel, NodeKind};
+use rigor_protocol::Event;
+use rigor_sandbox::SandboxSettings;
+use rigor_tools::EventHook;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorData, Implementation,
-    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
-    ReadResourceResult, Resource, ResourceContents, ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
+    ListResourcesResult, ListToolsResult, PaginatedRequestParams, ProgressNotificationParam, ReadResourceRequestParams,
+    ReadResourceResponse, ReadResourceResult, Resource, ResourceContents, ServerCapabilities, ServerConfig, Tool,
+    ToolAnnotations,
 };
 use rmcp::service::{RequestContext, RoleServer};
+use tokio::sync::mpsc;
+
+use crate::checks;
+use crate::solve::{SolveRequest, Solver, progress_message};
 use rmcp::{ServerHandler, ServiceExt};
 use serde_json::{Map, Value, json};
 
@@ -31,6 +41,10 @@ pub const REPO_MAP_URI: &str = "rigor://repo-map";
 pub struct RigorServer {
     intel: Arc<CodeIntel>,
     root: PathBuf,
+    /// How `run_tests` and `check_patch` confine the tests (the network is always off).
+    sandbox: SandboxSettings,
+    /// How `solve` runs rigor (`None`: the server was started without a model).
+    solver: Option<Arc<dyn Solver>>,
 }
 
 /// Why `rigor mcp` could not serve.
@@ -45,7 +59,21 @@ impl RigorServer {
     /// A server over the repository at `root` (its index in memory only).
     pub fn new(root: impl Into<PathBuf>) -> Self {
         let root = root.into();
-        Self { intel: CodeIntel::in_memory(&root), root }
+        Self { intel: CodeIntel::in_memory(&root), root, sandbox: SandboxSettings::default(), solver: None }
+    }
+
+    /// The sandbox settings of the tests `run_tests` and `check_patch` run (network off whatever
+    /// they say).
+    pub fn with_sandbox(mut self, sandbox: SandboxSettings) -> Self {
+        self.sandbox = sandbox;
+        self
+    }
+
+    /// How `solve` runs rigor on an issue (without one, `solve` answers with an error saying how
+    /// to start the server with a model).
+    pub fn with_solver(mut self, solver: Arc<dyn Solver>) -> Self {
+        self.solver = Some(solver);
+        self
     }
 
     /// Serves MCP on stdin/stdout until the client closes the connection. The first indexing of
@@ -67,6 +95,11 @@ impl RigorServer {
         let read_only = ToolAnnotations::new().read_only(true).destructive(false).open_world(false);
         let tool = |name: &'static str, description: &'static str, schema: Value| {
             Tool::new(name, description, Arc::new(as_object(schema))).annotate(read_only.clone())
+        };
+        // They run the repository's code (confined, in a scratch copy): not read-only for a client.
+        let runs_code = ToolAnnotations::new().read_only(false).destructive(false).open_world(false);
+        let running = |name: &'static str, description: &'static str, schema: Value| {
+            Tool::new(name, description, Arc::new(as_object(schema))).annotate(runs_code.clone())
         };
         vec![
             tool(
@@ -116,6 +149,42 @@ impl RigorServer {
                     "budget_tokens": {"type": "integer", "minimum": 100, "maximum": 20000, "description": "Default 2000."}
                 }}),
             ),
+            running(
+                "run_tests",
+                "Run tests in a scratch copy of the repository (with your uncommitted changes), sandboxed, network off: \
+                 the tests `test_ids`, and the tests of / related to `files` (test files: their tests; source files: \
+                 the tests that import or use them). Returns each test's status.",
+                json!({"type": "object", "properties": {
+                    "test_ids": {"type": "array", "items": {"type": "string"}, "description": "Test ids in the runner's form (pytest `path::Class::test`, unittest `module.Class.test`)."},
+                    "files": {"type": "array", "items": {"type": "string"}, "description": "Repository-relative files whose tests or related tests to run."},
+                    "timeout_secs": {"type": "integer", "minimum": 1, "maximum": 3600, "description": "Wall-clock limit (default 300)."}
+                }}),
+            ),
+            running(
+                "check_patch",
+                "Prove a patch: applies the unified diff (plus an optional reproduction test file) to a scratch copy \
+                 and runs rigor's proof: the tests the patch adds or changes must fail on the original code for the \
+                 issue's reason and pass with the patch; related existing tests must not break. Returns the proof.",
+                json!({"type": "object", "properties": {
+                    "patch": {"type": "string", "description": "A unified diff (`git diff` output) against the current files."},
+                    "reproduction": {"type": "object", "description": "A test file reproducing the issue, if the patch has none.",
+                        "properties": {"path": {"type": "string"}, "content": {"type": "string"}}, "required": ["path", "content"]},
+                    "issue": {"type": "string", "description": "The issue text (a reproduction must fail the way it describes)."},
+                    "test_timeout_secs": {"type": "integer", "minimum": 1, "maximum": 3600, "description": "Per test run (default 600)."}
+                }, "required": ["patch"]}),
+            ),
+            running(
+                "solve",
+                "Let rigor solve an issue on its own: a full agent run in a worktree of its own (your checkout is not \
+                 modified), its patch proven. Sends progress notifications; returns status, patch and proof.",
+                json!({"type": "object", "properties": {
+                    "issue": {"type": "string", "description": "The issue text."},
+                    "max_steps": {"type": "integer", "minimum": 1, "maximum": 1000, "description": "Model turns at most."},
+                    "timeout_secs": {"type": "integer", "minimum": 1, "description": "Wall-clock limit of the run."},
+                    "max_cost": {"type": "number", "minimum": 0, "description": "Cost limit in USD."},
+                    "prove": {"type": "boolean", "description": "Prove the patch (default true)."}
+                }, "required": ["issue"]}),
+            ),
         ]
     }
 
@@ -144,6 +213,79 @@ impl RigorServer {
                 None,
             )),
         }
+    }
+
+    /// `solve`: a rigor run through the [`Solver`], its events as progress notifications.
+    async fn solve(
+        &self,
+        args: &Map<String, Value>,
+        context: &RequestContext<RoleServer>,
+    ) -> Result<CallToolResult, ErrorData> {
+        let Some(solver) = self.solver.clone() else {
+            return Err(ErrorData::invalid_request(
+                "this server has no model to solve with: start it as `rigor mcp --model PROVIDER:MODEL` (or set \
+                 `model` in rigor's config.toml)",
+                None,
+            ));
+        };
+        let issue = str_arg(args, "issue", "\"parse_duration('1h30m') returns 1800 instead of 5400\"")?;
+        let optional = |key: &str, max: usize| match args.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(_) => int_arg(args, key, 1, 1, max).map(Some),
+        };
+        let prove = match args.get("prove") {
+            None | Some(Value::Null) => true,
+            Some(Value::Bool(b)) => *b,
+            Some(other) => {
+                return Err(ErrorData::invalid_params(format!("`prove` must be true or false, got {other}"), None));
+            }
+        };
+        let max_cost = match args.get("max_cost") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(v.as_f64().filter(|c| *c >= 0.0).ok_or_else(|| {
+                ErrorData::invalid_params(format!("`max_cost` must be a number of USD, got {v}"), None)
+            })?),
+        };
+        let request = SolveRequest {
+            issue: issue.to_string(),
+            max_steps: optional("max_steps", 1000)?.map(|n| n as u32),
+            timeout_secs: optional("timeout_secs", usize::MAX)?.map(|n| n as u64),
+            max_cost,
+            prove,
+            cancelled: Arc::default(),
+        };
+        // A cancelled request cancels the run, which then ends with its report.
+        let cancelled = Arc::clone(&request.cancelled);
+        let token = context.ct.clone();
+        let watcher = tokio::spawn(async move {
+            token.cancelled().await;
+            cancelled.notify_one();
+        });
+        let (events, forwarded) = forward_progress(context);
+        let solved = solver.solve(&self.root, request, events).await;
+        watcher.abort();
+        let _ = forwarded.await;
+        let solved = solved.map_err(|e| ErrorData::internal_error(format!("the run could not start: {e}"), None))?;
+        let mut text = format!(
+            "status: {}\n{}\nrun record: {}\n",
+            solved.status.as_str(),
+            solved.summary,
+            solved.run_dir.display()
+        );
+        if let Some(proof) = &solved.proof {
+            text.push_str(&format!("proof: {} ({})\n", proof.status.as_str(), proof.reason));
+        }
+        if solved.patch.trim().is_empty() {
+            text.push_str("no patch\n");
+        } else {
+            text.push_str(&format!("patch:\n{}", solved.patch));
+        }
+        let structured = json!({
+            "run_id": solved.run_id, "run_dir": solved.run_dir, "status": solved.status, "summary": solved.summary,
+            "patch": solved.patch, "proof": solved.proof,
+            "trajectory": format!("rigor://runs/{}/trajectory", solved.run_id),
+        });
+        Ok(result(text, structured))
     }
 
     fn runs_dir(&self) -> PathBuf {
@@ -198,7 +340,9 @@ impl ServerHandler for RigorServer {
             .with_server_info(Implementation::new("rigor", env!("CARGO_PKG_VERSION")))
             .with_instructions(
                 "rigor's code intelligence over one repository: localize an issue, search/retrieve entities, \
-                 traverse the code graph, get a repository map. The index follows your edits.",
+                 traverse the code graph, get a repository map (the index follows your edits); run tests \
+                 (run_tests), prove a patch (check_patch), or let rigor solve an issue itself (solve). Code runs \
+                 sandboxed in scratch copies: your checkout is never modified.",
             )
     }
 
@@ -213,11 +357,25 @@ impl ServerHandler for RigorServer {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let server = self.clone();
         let args = request.arguments.unwrap_or_default();
         let name = request.name.to_string();
+        match name.as_str() {
+            "run_tests" => return checks::run_tests(&self.root, &self.sandbox, &args).await.map(Into::into),
+            "check_patch" => {
+                let (events, forwarded) = forward_progress(&context);
+                let hook = EventHook::new(move |event| {
+                    let _ = events.send(event);
+                });
+                let outcome = checks::check_patch(&self.root, &self.sandbox, &args, Some(hook)).await;
+                let _ = forwarded.await;
+                return outcome.map(Into::into);
+            }
+            "solve" => return self.solve(&args, &context).await.map(Into::into),
+            _ => {}
+        }
         match tokio::task::spawn_blocking(move || server.call(&name, &args)).await {
             Ok(result) => result.map(Into::into),
             Err(err) => Err(ErrorData::internal_error(format!("the tool failed: {err}"), None)),
@@ -246,6 +404,29 @@ impl ServerHandler for RigorServer {
     }
 }
 
+/// A sender of run events whose worth-telling ones become progress notifications of the request
+/// of `context` (when the client sent a progress token; else they are dropped), and the task that
+/// forwards them, which ends when every sender is dropped.
+fn forward_progress(
+    context: &RequestContext<RoleServer>,
+) -> (mpsc::UnboundedSender<Event>, tokio::task::JoinHandle<()>) {
+    let (sender, mut events) = mpsc::unbounded_channel::<Event>();
+    let token = context.meta.get_progress_token();
+    let peer = context.peer.clone();
+    let task = tokio::spawn(async move {
+        let mut count = 0u32;
+        while let Some(event) = events.recv().await {
+            let (Some(token), Some(message)) = (&token, progress_message(&event)) else { continue };
+            count += 1;
+            let notification = ProgressNotificationParam::new(token.clone(), f64::from(count)).with_message(message);
+            if let Err(e) = peer.notify_progress(notification).await {
+                tracing::debug!("cannot send a progress notification: {e}");
+            }
+        }
+    });
+    (sender, task)
+}
+
 fn as_object(value: Value) -> Map<String, Value> {
     match value {
         Value::Object(map) => map,
@@ -254,20 +435,20 @@ fn as_object(value: Value) -> Map<String, Value> {
 }
 
 /// A successful result: the text rendering and the structured value.
-fn result(text: String, structured: Value) -> CallToolResult {
+pub(crate) fn result(text: String, structured: Value) -> CallToolResult {
     let mut r = CallToolResult::success(vec![ContentBlock::text(text)]);
     r.structured_content = Some(structured);
     r
 }
 
 /// A tool-level failure the model can act on (the request itself was fine).
-fn failure(text: String) -> CallToolResult {
+pub(crate) fn failure(text: String) -> CallToolResult {
     let mut r = CallToolResult::error(vec![ContentBlock::text(text.clone())]);
     r.structured_content = Some(json!({"error": text}));
     r
 }
 
-fn str_arg<'a>(args: &'a Map<String, Value>, key: &str, example: &str) -> Result<&'a str, ErrorData> {
+pub(crate) fn str_arg<'a>(args: &'a Map<String, Value>, key: &str, example: &str) -> Result<&'a str, ErrorData> {
     match args.get(key) {
         Some(Value::String(s)) if !s.trim().is_empty() => Ok(s),
         Some(other) => Err(ErrorData::invalid_params(
@@ -278,7 +459,13 @@ fn str_arg<'a>(args: &'a Map<String, Value>, key: &str, example: &str) -> Result
     }
 }
 
-fn int_arg(args: &Map<String, Value>, key: &str, default: usize, min: usize, max: usize) -> Result<usize, ErrorData> {
+pub(crate) fn int_arg(
+    args: &Map<String, Value>,
+    key: &str,
+    default: usize,
+    min: usize,
+    max: usize,
+) -> Result<usize, ErrorData> {
     match args.get(key) {
         None | Some(Value::Null) => Ok(default),
         Some(v) => v.as_u64().map(|n| (n as usize).clamp(min, max)).ok_or_else(|| {
@@ -287,7 +474,7 @@ fn int_arg(args: &Map<String, Value>, key: &str, default: usize, min: usize, max
     }
 }
 
-fn list_arg(args: &Map<String, Value>, key: &str) -> Result<Vec<String>, ErrorData> {
+pub(crate) fn list_arg(args: &Map<String, Value>, key: &str) -> Result<Vec<String>, ErrorData> {
     match args.get(key) {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::String(s)) => Ok(s.split(',').map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).collect()),

@@ -37,7 +37,7 @@ use crate::failure::{Failure, failure_of};
 use crate::proof::{
     CommandRecord, HashedFile, PROOF_SCHEMA_VERSION, Proof, ProofStatus, Regressions, Reproduction, TestResult,
 };
-use crate::tests_in::{TestFn, compare, has_inline_tests, is_test_file, test_functions, test_id, with_tests_of};
+use crate::tests_in::{TestFn, compare, has_inline_tests, is_test_file, test_id, with_tests_of};
 
 /// How hard the prover tries.
 #[derive(Debug, Clone)]
@@ -456,7 +456,7 @@ impl<'a> Attempt<'a> {
             let (tree, fix) = (original.clone(), self.proof.fix_patch.clone());
             let by_graph = tokio::task::spawn_blocking(move || crate::related::graph_related(&tree, &fix));
             let by_graph = by_graph.await.unwrap_or_default();
-            related_tests(&original, &changed, &project, &ids, (full_suite, &by_graph))
+            crate::related::related_tests(&original, &changed, &project, &ids, (full_suite, &by_graph))
         };
         if !regression_ids.is_empty() || whole_suite {
             let before = self.run(&project, &original, "original", &regression_ids).await;
@@ -637,96 +637,6 @@ fn write_under(root: &Path, rel: &str, bytes: &[u8]) -> std::io::Result<()> {
     target.write(Path::new(rel), bytes).map_err(|e| std::io::Error::other(e.explain(rel, root)))
 }
 
-/// The existing test files related to the changed code files (their test modules by name, test
-/// files that import them, and `by_graph`: those the code graph shows using what changed; every
-/// test file with `every_file`), and their tests' ids (the reproduction's excluded).
-fn related_tests(
-    original: &Path,
-    changed: &[String],
-    project: &Project,
-    exclude: &[String],
-    (every_file, by_graph): (bool, &[String]),
-) -> (Vec<String>, Vec<String>) {
-    // The changed modules' names, and their package's when it is a subpackage (astroid/nodes/
-    // as_string.py: `as_string` and `nodes`; a top-level package would relate every test).
-    let is_package = |dir: &Path| original.join(dir).join("__init__.py").is_file();
-    let mut stems: Vec<String> = Vec::new();
-    for path in changed.iter().filter(|p| !is_test_file(p) && p.ends_with(".py")) {
-        let path = Path::new(path);
-        let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        if stem != "__init__" && stem != "setup" {
-            stems.push(stem);
-        }
-        if let Some(parent) = path.parent().filter(|p| is_package(p))
-            && parent.parent().is_some_and(|g| !g.as_os_str().is_empty() && is_package(g))
-            && let Some(name) = parent.file_name()
-        {
-            stems.push(name.to_string_lossy().into_owned());
-        }
-    }
-    stems.sort();
-    stems.dedup();
-    if stems.is_empty() && !every_file && by_graph.is_empty() {
-        return (Vec::new(), Vec::new());
-    }
-    let mut files = Vec::new();
-    let mut ids = Vec::new();
-    for path in test_files_under(original) {
-        let Ok(text) = std::fs::read_to_string(original.join(&path)) else { continue };
-        let name = Path::new(&path).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        let related = every_file
-            || stems.iter().any(|stem| {
-                name == format!("test_{stem}")
-                    || name == format!("{stem}_test")
-                    || name.ends_with(&format!("_{stem}"))
-                    || text.lines().any(|l| {
-                        let l = l.trim_start();
-                        (l.starts_with("import ") || l.starts_with("from "))
-                            && l.split(|c: char| !c.is_alphanumeric() && c != '_').any(|word| word == stem)
-                    })
-            });
-        if !related {
-            continue;
-        }
-        let tests: Vec<String> = test_functions(&path, &text)
-            .iter()
-            .map(|t| test_id(project.runner, &path, t))
-            .filter(|id| !exclude.contains(id))
-            .collect();
-        if !tests.is_empty() {
-            files.push(path);
-            ids.extend(tests);
-        }
-    }
-    (files, ids)
-}
-
-/// Test files under `root` (relative paths), skipping hidden and vendored directories.
-fn test_files_under(root: &Path) -> Vec<String> {
-    const SKIP: [&str; 5] = ["node_modules", "target", "venv", "build", "dist"];
-    let mut out = Vec::new();
-    let mut stack = vec![PathBuf::new()];
-    while let Some(rel) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(root.join(&rel)) else { continue };
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let child = rel.join(&name);
-            match entry.file_type() {
-                Ok(t) if t.is_dir() && !name.starts_with('.') && !SKIP.contains(&name.as_str()) => stack.push(child),
-                Ok(t) if t.is_file() && is_test_file(&child.to_string_lossy()) => {
-                    out.push(child.to_string_lossy().into_owned())
-                }
-                _ => {}
-            }
-            if out.len() >= 5_000 {
-                return out;
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 /// Every test a run reported but `exclude` (cargo: the whole suite is the regression set).
 fn all_ids(run: &TestOutcome, exclude: &[String]) -> Vec<String> {
     run.statuses
@@ -767,29 +677,6 @@ fn sha256(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn related_tests_are_the_changed_modules_tests_or_with_the_full_suite_every_test() {
-        let dir = tempfile::tempdir().unwrap();
-        let write = |path: &str, text: &str| {
-            let path = dir.path().join(path);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, text).unwrap();
-        };
-        write("durations.py", "");
-        write("tests/test_durations.py", "from durations import parse\n\ndef test_a():\n    assert parse\n");
-        write("tests/test_other.py", "import json\n\ndef test_b():\n    assert json\n");
-        let project = Project { root: dir.path().into(), runner: Runner::Pytest, python: None, entry: None };
-        let changed = vec!["durations.py".to_string()];
-        let (files, ids) = related_tests(dir.path(), &changed, &project, &[], (false, &[]));
-        assert_eq!(
-            (files, ids),
-            (vec!["tests/test_durations.py".to_string()], vec!["tests/test_durations.py::test_a".to_string()])
-        );
-        let (files, ids) = related_tests(dir.path(), &changed, &project, &[], (true, &[]));
-        assert_eq!(files.len(), 2);
-        assert!(ids.contains(&"tests/test_other.py::test_b".to_string()), "{ids:?}");
-    }
 
     #[test]
     fn a_patch_splits_into_tests_and_fix() {

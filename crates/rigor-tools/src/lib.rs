@@ -164,6 +164,12 @@ pub trait ToolSource: Send + Sync {
     /// a source that cannot work contributes nothing and says why in its log.
     fn contribute(&self, workspace: &Path, issue: &str, shape: &PromptShape) -> Contribution;
 
+    /// Secret values this source was configured with, by name (an MCP server's `env`): the run's
+    /// records redact them wherever they show up. The default has none.
+    fn secrets(&self) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
     /// As [`ToolSource::contribute`], told the run's directory (`.rigor/runs/<id>`), where a
     /// source keeps its logs (an MCP server's stderr). Runs call this; the default ignores it.
     fn contribute_to_run(&self, workspace: &Path, issue: &str, shape: &PromptShape, run_dir: &Path) -> Contribution {
