@@ -130,6 +130,7 @@ impl Harness {
             interrupt,
             inbox: Default::default(),
             screen: None,
+            conversation: false,
         };
         agent.run("system".into(), "issue".into()).await
     }

@@ -70,6 +70,7 @@ fn request(repo: &std::path::Path) -> RunRequest {
         sources: Vec::new(),
         user_messages: Vec::new(),
         decline: None,
+        conversation: None,
     }
 }
 
