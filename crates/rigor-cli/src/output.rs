@@ -281,6 +281,10 @@ impl HumanOutput {
             Event::UserMessage { content, .. } => {
                 writeln!(out, "{}", s.dim(&format!("→ {}", escape(content.lines().next().unwrap_or_default()))))
             }
+            Event::RequestFinished { status, summary, .. } => {
+                writeln!(out, "{}", s.dim(&format!("request {}: {}", status.as_str(), escape(summary))))
+            }
+            Event::Undone { files, .. } => writeln!(out, "{}", s.dim(&format!("undone: {}", escape(&files.join(", "))))),
             Event::ModelRequest { .. } | Event::TextDelta { .. } | Event::PrefillProgress { .. } => Ok(()),
         };
     }
