@@ -177,6 +177,7 @@ impl App {
                 let summary = if answered { String::new() } else { summary.clone() };
                 self.entries.push(Entry::Done { status: *status, summary });
             }
+            Event::DiffChanged { patch } => self.diff = patch.clone(),
             Event::Undone { files, patch } => {
                 self.diff = patch.clone();
                 match files.len() {

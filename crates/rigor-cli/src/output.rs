@@ -285,7 +285,10 @@ impl HumanOutput {
                 writeln!(out, "{}", s.dim(&format!("request {}: {}", status.as_str(), escape(summary))))
             }
             Event::Undone { files, .. } => writeln!(out, "{}", s.dim(&format!("undone: {}", escape(&files.join(", "))))),
-            Event::ModelRequest { .. } | Event::TextDelta { .. } | Event::PrefillProgress { .. } => Ok(()),
+            Event::ModelRequest { .. }
+            | Event::TextDelta { .. }
+            | Event::PrefillProgress { .. }
+            | Event::DiffChanged { .. } => Ok(()),
         };
     }
 }

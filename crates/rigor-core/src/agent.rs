@@ -332,6 +332,9 @@ pub struct Agent<'a> {
     /// A conversation: a reply without a tool call answers the request (it ends it) instead of
     /// being nudged.
     pub conversation: bool,
+    /// The workspace's starting state: when set, the diff is emitted (`diff_changed`) after each
+    /// turn whose tool calls may have changed files (a conversation's running diff).
+    pub baseline: Option<Arc<dyn rigor_tools::Baseline>>,
 }
 
 /// The conversation so far and what the loop tracks across the requests of a conversation (one
@@ -580,6 +583,12 @@ impl Agent<'_> {
                 Some(Stop::Abstain { reason }) => end = Some(Step::End(RunStatus::Abstained, reason)),
                 None => {}
             }
+        }
+        if let Some(baseline) = &self.baseline
+            && calls.iter().any(|c| matches!(c.name.as_str(), "edit" | "bash" | "python"))
+            && let Ok(patch) = baseline.diff().await
+        {
+            self.emitter.emit(Event::DiffChanged { patch });
         }
         if let (None, Some(note)) = (&end, note) {
             self.emitter.emit(Event::UserMessage { turn, content: note.clone(), from_user: false });

@@ -242,6 +242,7 @@ pub(crate) async fn execute(
         inbox: inbox.clone(),
         screen: Some(screen),
         conversation: request.conversation.is_some(),
+        baseline: request.conversation.as_ref().map(|_| Arc::new(workspace.clone()) as Arc<dyn rigor_tools::Baseline>),
     };
     let outcome = match (&request.decline, &request.conversation) {
         (Some(reason), _) => crate::agent::LoopOutcome {

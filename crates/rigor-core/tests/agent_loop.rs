@@ -131,6 +131,7 @@ impl Harness {
             inbox: Default::default(),
             screen: None,
             conversation: false,
+            baseline: None,
         };
         agent.run("system".into(), "issue".into()).await
     }

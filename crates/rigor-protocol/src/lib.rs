@@ -644,6 +644,12 @@ pub enum Event {
         /// Unified diff of the workspace against the session's start.
         patch: String,
     },
+    /// In a conversation, the workspace's diff after a turn's tool calls (the chat's running
+    /// diff; not written to the trajectory).
+    DiffChanged {
+        /// Unified diff of the workspace against the session's start.
+        patch: String,
+    },
     /// `Op::Undo` restored the files the last request changed.
     Undone {
         /// Paths restored (changed, created or deleted by the request).

@@ -376,7 +376,11 @@ pub fn item(record: &TrajectoryRecord, turn: u32) -> Option<Item> {
             level: if *reproduced { "ok" } else { "bad" },
             ..base
         },
-        Event::RunStarted { .. } | Event::TextDelta { .. } | Event::ToolCall { .. } | Event::PrefillProgress { .. } => {
+        Event::RunStarted { .. }
+        | Event::TextDelta { .. }
+        | Event::ToolCall { .. }
+        | Event::PrefillProgress { .. }
+        | Event::DiffChanged { .. } => {
             return None;
         }
     };
