@@ -165,7 +165,9 @@ impl App {
             }
             Event::UserMessage { content, from_user: false, .. } => self.notice(content.clone()),
             Event::Notice { message } => self.notice(message.clone()),
-            Event::Retry { attempt, reason, .. } => self.notice(format!("retrying (attempt {attempt} failed: {reason})")),
+            Event::Retry { attempt, reason, .. } => {
+                self.notice(format!("retrying (attempt {attempt} failed: {reason})"))
+            }
             Event::RequestFinished { status, summary, patch } => {
                 self.diff = patch.clone();
                 self.approval = None;

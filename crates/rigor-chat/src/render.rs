@@ -73,7 +73,10 @@ fn entry_lines(entry: &Entry, lines: &mut Vec<Line<'static>>) {
             lines.push(Line::from(""));
             for (i, line) in shown(text).lines().enumerate() {
                 let lead = if i == 0 { "› " } else { "  " };
-                lines.push(Line::from(Span::styled(format!("{lead}{line}"), Style::default().add_modifier(Modifier::BOLD))));
+                lines.push(Line::from(Span::styled(
+                    format!("{lead}{line}"),
+                    Style::default().add_modifier(Modifier::BOLD),
+                )));
             }
         }
         Entry::Assistant(text) => {
@@ -122,7 +125,8 @@ fn call_summary(arguments: &str) -> String {
     let parsed: Option<serde_json::Map<String, serde_json::Value>> = serde_json::from_str(arguments).ok();
     let text = match parsed {
         Some(map) => {
-            let key = ["command", "code", "path", "pattern", "summary", "reason"].into_iter().find(|k| map.contains_key(*k));
+            let key =
+                ["command", "code", "path", "pattern", "summary", "reason"].into_iter().find(|k| map.contains_key(*k));
             match key.and_then(|k| map.get(k)).and_then(|v| v.as_str()) {
                 Some(main) => main.to_string(),
                 None => serde_json::Value::Object(map).to_string(),

@@ -284,7 +284,9 @@ impl HumanOutput {
             Event::RequestFinished { status, summary, .. } => {
                 writeln!(out, "{}", s.dim(&format!("request {}: {}", status.as_str(), escape(summary))))
             }
-            Event::Undone { files, .. } => writeln!(out, "{}", s.dim(&format!("undone: {}", escape(&files.join(", "))))),
+            Event::Undone { files, .. } => {
+                writeln!(out, "{}", s.dim(&format!("undone: {}", escape(&files.join(", ")))))
+            }
             Event::ModelRequest { .. }
             | Event::TextDelta { .. }
             | Event::PrefillProgress { .. }

@@ -43,7 +43,8 @@ impl Pane {
 
     fn start(socket: &str, script: &Path) -> Self {
         let pane = Pane { socket: socket.to_string() };
-        let out = pane.tmux(&["new-session", "-d", "-x", "120", "-y", "40", "-s", "chat", &script.display().to_string()]);
+        let out =
+            pane.tmux(&["new-session", "-d", "-x", "120", "-y", "40", "-s", "chat", &script.display().to_string()]);
         assert!(out.status.success(), "tmux: {}", String::from_utf8_lossy(&out.stderr));
         pane
     }

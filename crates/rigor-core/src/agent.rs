@@ -430,7 +430,12 @@ impl Agent<'_> {
         }
     }
 
-    fn budget_check(&self, totals: &RunTotals, first_step: u32, deadline: Option<Instant>) -> Option<(RunStatus, String)> {
+    fn budget_check(
+        &self,
+        totals: &RunTotals,
+        first_step: u32,
+        deadline: Option<Instant>,
+    ) -> Option<(RunStatus, String)> {
         let s = &self.settings;
         let exhausted = |what: String| Some((RunStatus::BudgetExhausted, what));
         if self.interrupt.count() > 0 {

@@ -139,9 +139,9 @@ impl Replay {
         let mut recorded_summary = String::new();
         for record in records {
             match record.event {
-                Event::RunStarted { run_id, repo, base_commit, model, issue, sources, prompt, conversation, .. } => {
-                    started = Some((run_id, repo, base_commit, model, issue, (sources, prompt, conversation)))
-                }
+                Event::RunStarted {
+                    run_id, repo, base_commit, model, issue, sources, prompt, conversation, ..
+                } => started = Some((run_id, repo, base_commit, model, issue, (sources, prompt, conversation))),
                 Event::ModelResponse { message, usage, cost_usd, finish_reason, .. } => {
                     responses.push(ChatResponse { message, usage, cost_usd, finish_reason })
                 }
@@ -189,7 +189,7 @@ impl Replay {
             user_messages,
             decline: declined.then_some(recorded_summary),
             // A conversation again, its recorded messages scheduled: it ends after the last.
-            conversation: conversation.then(|| Conversation { wait: false, resume: None }),
+            conversation: conversation.then_some(Conversation { wait: false, resume: None }),
         };
         Ok(Replay {
             request,

@@ -410,11 +410,8 @@ async fn a_resumed_conversation_continues_the_last_one_with_its_changes() {
         _ => None,
     });
     assert!(seen.unwrap().contains("from before"), "the new workspace has the earlier changes");
-    let said: Vec<String> = script.conversations()[0]
-        .iter()
-        .filter(|m| m.role == Role::User)
-        .map(|m| m.content.clone())
-        .collect();
+    let said: Vec<String> =
+        script.conversations()[0].iter().filter(|m| m.role == Role::User).map(|m| m.content.clone()).collect();
     assert_eq!(said, vec!["write notes", "what do the notes say?"], "and the model the earlier conversation");
     assert_ne!(second.run_id, first.run_id);
     assert!(second.patch.contains("notes.txt"), "the session's diff includes what it continued: {}", second.patch);
