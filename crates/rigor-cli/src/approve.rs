@@ -9,7 +9,7 @@ use clap::Args;
 use rigor_core::approval::{ApprovalRequest, Approver};
 use rigor_sandbox::{Action, ApprovalMode, SandboxMode, SandboxSettings, Verdict};
 
-use crate::terminal;
+use rigor_protocol::terminal;
 
 /// `--sandbox`, `--network`, `--approval`.
 #[derive(Args)]

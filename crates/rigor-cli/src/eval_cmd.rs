@@ -787,7 +787,7 @@ fn status(args: &EvalArgs) -> Result<u8> {
     }
     for (id, phase) in &state.instances {
         if let Phase::Failed(why) = phase {
-            println!("  failed {id}: {}", crate::terminal::escape(first_line(why)));
+            println!("  failed {id}: {}", rigor_protocol::terminal::escape(first_line(why)));
         }
     }
     Ok(0)

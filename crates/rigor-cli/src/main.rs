@@ -2,6 +2,7 @@
 //! wires output sinks and Ctrl-C handling, and calls into `rigor-core`. No agent logic lives here.
 
 mod approve;
+mod chat_cmd;
 mod doctor;
 mod eval_cmd;
 mod graph_cmd;
@@ -9,7 +10,6 @@ mod mcp_cmd;
 mod model_cmd;
 mod output;
 mod prove;
-mod terminal;
 mod view_cmd;
 
 use std::io::IsTerminal;
@@ -25,7 +25,7 @@ use rigor_core::replay::Replay;
 use rigor_core::run::RunRequest;
 use rigor_core::session::Session;
 use rigor_core::workspace::WorkspaceMode;
-use rigor_protocol::{Event, Op};
+use rigor_protocol::{Event, Op, terminal};
 use rigor_sandbox::Action;
 use std::sync::Arc;
 
@@ -40,6 +40,7 @@ runs the model's commands in a sandbox, and records every step in .rigor/runs/<r
 
 Main commands:
   rigor run --issue TEXT [--model provider:model]   work an issue, deliver a patch (or abstain)
+  rigor chat [--resume]                             an interactive session in the terminal
   rigor replay .rigor/runs/<run-id>                 re-run a recorded trajectory, report divergences
   rigor export .rigor/runs/* -o runs.jsonl          trajectories as chat-format JSONL
   rigor eval / rigor report                         SWE-bench-format evaluation without Docker
@@ -65,6 +66,9 @@ struct Cli {
 enum Command {
     /// Work an issue end to end in a git worktree and deliver a patch (or abstain).
     Run(RunArgs),
+    /// An interactive session with the agent in the terminal: requests, streamed replies, inline
+    /// approvals, the running diff, /diff /apply /undo /model /new /quit.
+    Chat(chat_cmd::ChatArgs),
     /// Re-run a recorded trajectory through its recorded model responses and report divergences.
     Replay(ReplayArgs),
     /// Export trajectories as chat-format JSONL (one line per run) for training agents.
@@ -303,6 +307,7 @@ fn quiet_on_broken_pipe() {
 async fn dispatch(cli: Cli) -> Result<u8> {
     match cli.command {
         Command::Run(args) => run(args).await,
+        Command::Chat(args) => chat_cmd::chat(args).await,
         Command::Eval(args) => eval_cmd::eval(*args).await,
         Command::Report(args) => eval_cmd::report(args),
         Command::View(args) => view_cmd::view(args).await,
@@ -439,6 +444,25 @@ fn output_sinks(json: bool) -> Emitter {
     emitter
 }
 
+/// The model (`provider:model`), its provider and the agent's settings of a run, from the
+/// configuration and the flags: the one place `rigor run` and `rigor chat` get them.
+pub(crate) fn run_wiring(
+    config: &Config,
+    model: Option<&str>,
+    prompt: Option<rigor_core::prompt::PromptProfile>,
+    budgets: &BudgetArgs,
+    safety: &approve::SafetyArgs,
+) -> Result<(String, Box<dyn rigor_llm::Provider>, AgentSettings)> {
+    let spec = config.choose_model(model)?;
+    let defaulted = model.is_none() && config.model.is_none() && spec == EMBEDDED_DEFAULT_MODEL;
+    let provider = model_cmd::provider_for(config, &spec, defaulted)?;
+    let mut settings = config.agent.clone();
+    settings.prompt = Some(prompt.unwrap_or_else(|| config.prompt_profile(&spec)));
+    budgets.apply(&mut settings);
+    safety.apply(&mut settings.sandbox);
+    Ok((spec, provider, settings))
+}
+
 async fn run(args: RunArgs) -> Result<u8> {
     if !args.repo.is_dir() {
         bail!("repository {} does not exist or is not a directory", args.repo.display());
@@ -454,13 +478,8 @@ async fn run(args: RunArgs) -> Result<u8> {
         bail!("the issue text is empty");
     }
     let config = load_config(&repo_root(&args.repo))?;
-    let model = config.choose_model(args.model.as_deref())?;
-    let defaulted = args.model.is_none() && config.model.is_none() && model == EMBEDDED_DEFAULT_MODEL;
-    let provider = model_cmd::provider_for(&config, &model, defaulted)?;
-    let mut settings = config.agent.clone();
-    settings.prompt = Some(args.prompt.unwrap_or_else(|| config.prompt_profile(&model)));
-    args.budgets.apply(&mut settings);
-    args.safety.apply(&mut settings.sandbox);
+    let (model, provider, settings) =
+        run_wiring(&config, args.model.as_deref(), args.prompt, &args.budgets, &args.safety)?;
 
     let approver = approve::approver(args.json, &settings.sandbox);
     let provider: Arc<dyn rigor_llm::Provider> = Arc::from(provider);
@@ -495,6 +514,7 @@ async fn run(args: RunArgs) -> Result<u8> {
             sources: tool_sources(prover.as_ref(), mcp),
             user_messages: Vec::new(),
             decline: decline.clone(),
+            conversation: None,
         };
         (request, prover)
     };

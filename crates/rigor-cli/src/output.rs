@@ -9,7 +9,7 @@ use std::io::{IsTerminal, Write};
 use rigor_core::events::EventSink;
 use rigor_protocol::{ActionOutcome, Event, ProofPhase, RunStatus, RunTotals, StepOutcome, Verdict};
 
-use crate::terminal::escape;
+use rigor_protocol::terminal::escape;
 
 /// ANSI styling, disabled when stdout is not a terminal or `NO_COLOR` is set.
 #[derive(Clone, Copy)]
@@ -281,7 +281,16 @@ impl HumanOutput {
             Event::UserMessage { content, .. } => {
                 writeln!(out, "{}", s.dim(&format!("→ {}", escape(content.lines().next().unwrap_or_default()))))
             }
-            Event::ModelRequest { .. } | Event::TextDelta { .. } | Event::PrefillProgress { .. } => Ok(()),
+            Event::RequestFinished { status, summary, .. } => {
+                writeln!(out, "{}", s.dim(&format!("request {}: {}", status.as_str(), escape(summary))))
+            }
+            Event::Undone { files, .. } => {
+                writeln!(out, "{}", s.dim(&format!("undone: {}", escape(&files.join(", ")))))
+            }
+            Event::ModelRequest { .. }
+            | Event::TextDelta { .. }
+            | Event::PrefillProgress { .. }
+            | Event::DiffChanged { .. } => Ok(()),
         };
     }
 }
@@ -363,7 +372,7 @@ mod tests {
             },
         ];
         let text = rendered(&events);
-        assert!(!text.chars().any(crate::terminal::is_unsafe), "{text:?}");
+        assert!(!text.chars().any(rigor_protocol::terminal::is_unsafe), "{text:?}");
         for shown in [
             "thinking \\u{202e}txet\\x1b]0;title\\x07\n",
             &format!("▶ bash\\u{{9b}}2J {ATTACK_SHOWN}\n"),

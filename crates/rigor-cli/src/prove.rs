@@ -209,11 +209,11 @@ pub fn deliver(proof: &Proof, report: &RunReport, json: bool) -> anyhow::Result<
     };
     println!("result: {status}");
     if proof.status != ProofStatus::Proven {
-        println!("  {:<13} {}", "why", crate::terminal::escape(&proof.reason));
+        println!("  {:<13} {}", "why", rigor_protocol::terminal::escape(&proof.reason));
     }
     if proof.status != ProofStatus::Abstained {
         for (label, line) in proof.summary_lines() {
-            println!("  {label:<13} {}", crate::terminal::escape(&line));
+            println!("  {label:<13} {}", rigor_protocol::terminal::escape(&line));
         }
     }
     println!("proof: {}", path.display());

@@ -181,6 +181,11 @@ impl Interrupt {
         self.notify.notify_waiters();
     }
 
+    /// Forgets the requests so far (a conversation's next request starts uninterrupted).
+    pub(crate) fn reset(&self) {
+        self.count.store(0, Ordering::SeqCst);
+    }
+
     /// How many times it was triggered.
     pub fn count(&self) -> u32 {
         self.count.load(Ordering::SeqCst)
@@ -200,14 +205,44 @@ impl Interrupt {
 
 /// Messages waiting to join the conversation before a model turn: sent by the user while the run
 /// goes on (`Op::UserMessage`), or scheduled after a given turn (a replay sends the recorded ones
-/// again at the same point). A message sent after the run's last turn is never seen.
+/// again at the same point). A message sent after a single-request run's last turn is never seen;
+/// a conversation waits for one ([`Inbox::idle`]), and for `Undo` and `EndSession`.
 #[derive(Clone, Default)]
-pub struct Inbox(Arc<Mutex<Vec<(u32, String)>>>);
+pub struct Inbox(Arc<InboxState>);
+
+#[derive(Default)]
+struct InboxState {
+    queue: Mutex<Queue>,
+    /// Wakes a conversation waiting in [`Inbox::idle`] (one waiter: a stored permit is not lost).
+    arrived: Notify,
+}
+
+#[derive(Default)]
+struct Queue {
+    messages: Vec<(u32, String)>,
+    undo: u32,
+    end: bool,
+}
+
+/// What a conversation waiting for the user does next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Idle {
+    /// A message is due: run a request.
+    Request,
+    /// Undo the last request's changes.
+    Undo,
+    /// End the session.
+    End,
+}
 
 impl Inbox {
     /// An empty inbox.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    fn queue(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.0.queue.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// `text` joins the conversation before the next model turn.
@@ -217,15 +252,53 @@ impl Inbox {
 
     /// `text` joins the conversation once `after` model turns have completed.
     pub fn schedule(&self, after: u32, text: String) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).push((after, text));
+        self.queue().messages.push((after, text));
+        self.0.arrived.notify_one();
+    }
+
+    /// Asks a conversation to undo its last request once idle.
+    pub(crate) fn undo(&self) {
+        self.queue().undo += 1;
+        self.0.arrived.notify_one();
+    }
+
+    /// Asks a conversation to end once idle.
+    pub(crate) fn end(&self) {
+        self.queue().end = true;
+        self.0.arrived.notify_one();
     }
 
     /// The messages due once `completed` turns have completed, in the order they were added.
     fn take_due(&self, completed: u32) -> Vec<String> {
-        let mut queue = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let (due, later): (Vec<_>, Vec<_>) = queue.drain(..).partition(|(after, _)| *after <= completed);
-        *queue = later;
+        let mut queue = self.queue();
+        let (due, later): (Vec<_>, Vec<_>) = queue.messages.drain(..).partition(|(after, _)| *after <= completed);
+        queue.messages = later;
         due.into_iter().map(|(_, text)| text).collect()
+    }
+
+    /// What an idle conversation does next, once `completed` turns have completed: waits for
+    /// the user's next message, undo or end when `wait`, otherwise (a replay, whose messages are
+    /// all scheduled) ends when no message is due. An end wins over what else is queued.
+    pub(crate) async fn idle(&self, completed: u32, wait: bool) -> Idle {
+        loop {
+            {
+                let mut queue = self.queue();
+                if queue.end {
+                    return Idle::End;
+                }
+                if queue.undo > 0 {
+                    queue.undo -= 1;
+                    return Idle::Undo;
+                }
+                if queue.messages.iter().any(|(after, _)| *after <= completed) {
+                    return Idle::Request;
+                }
+                if !wait {
+                    return Idle::End;
+                }
+            }
+            self.0.arrived.notified().await;
+        }
     }
 }
 
@@ -256,6 +329,31 @@ pub struct Agent<'a> {
     pub inbox: Inbox,
     /// The action policy and approvals; `None` runs every action unscreened (tests of the loop).
     pub screen: Option<ActionScreen>,
+    /// A conversation: a reply without a tool call answers the request (it ends it) instead of
+    /// being nudged.
+    pub conversation: bool,
+    /// The workspace's starting state: when set, the diff is emitted (`diff_changed`) after each
+    /// turn whose tool calls may have changed files (a conversation's running diff).
+    pub baseline: Option<Arc<dyn rigor_tools::Baseline>>,
+}
+
+/// The conversation so far and what the loop tracks across the requests of a conversation (one
+/// request for `rigor run`).
+pub struct Dialogue {
+    messages: Vec<Message>,
+    totals: RunTotals,
+    context: ContextBudget,
+    idle_replies: u32,
+    repeats: Repeats,
+    progress: Progress,
+    started: Instant,
+}
+
+impl Dialogue {
+    /// Model turns completed so far.
+    pub fn steps(&self) -> u32 {
+        self.totals.steps
+    }
 }
 
 enum Step {
@@ -266,51 +364,86 @@ enum Step {
 impl Agent<'_> {
     /// Runs the loop from `system` and `issue` prompts to a terminal status.
     pub async fn run(&self, system: String, issue: String) -> LoopOutcome {
+        let mut dialogue = self.dialogue(vec![Message::system(system), Message::user(issue)]);
+        let (status, summary) = self.request(&mut dialogue).await;
+        Self::outcome(dialogue, status, summary)
+    }
+
+    /// A dialogue that starts with `messages` (the system prompt, then an issue or the earlier
+    /// conversation a resumed session continues).
+    pub fn dialogue(&self, messages: Vec<Message>) -> Dialogue {
+        Dialogue {
+            messages,
+            totals: RunTotals::default(),
+            context: ContextBudget::new(self.provider.context_window()),
+            idle_replies: 0,
+            repeats: Repeats::default(),
+            // The questions are for small models (the compact profile); a capable model's early
+            // `finish` goes straight to the proof.
+            progress: Progress { asks: self.settings.prompt == Some(PromptProfile::Compact), ..Progress::default() },
+            started: Instant::now(),
+        }
+    }
+
+    /// How the loop ended, after `dialogue`'s last request ended with `status` and `summary`.
+    pub fn outcome(dialogue: Dialogue, status: RunStatus, summary: String) -> LoopOutcome {
+        let mut totals = dialogue.totals;
+        totals.duration_ms = dialogue.started.elapsed().as_millis() as u64;
+        LoopOutcome { status, summary, totals }
+    }
+
+    /// Adds a note of the loop's own to the conversation (e.g. that the user undid the last
+    /// request's changes).
+    pub fn tell(&self, dialogue: &mut Dialogue, note: String) {
+        self.emitter.emit(Event::UserMessage { turn: dialogue.totals.steps, content: note.clone(), from_user: false });
+        dialogue.messages.push(Message::user(note));
+    }
+
+    /// Runs one request of `dialogue` (the messages due join it first) until it ends: `finish`,
+    /// `abstain`, a budget (the step and time budgets count from the request's start), an
+    /// interrupt, a provider failure, or (in a conversation) a reply without a tool call.
+    pub async fn request(&self, dialogue: &mut Dialogue) -> (RunStatus, String) {
         let started = Instant::now();
         let deadline = self.settings.timeout_secs.map(|s| started + Duration::from_secs(s));
-        let mut messages = vec![Message::system(system), Message::user(issue)];
-        let mut totals = RunTotals::default();
-        let mut context = ContextBudget::new(self.provider.context_window());
-        let mut idle_replies = 0;
-        let mut repeats = Repeats::default();
-        // The questions are for small models (the compact profile); a capable model's early
-        // `finish` goes straight to the proof.
-        let mut progress =
-            Progress { asks: self.settings.prompt == Some(PromptProfile::Compact), ..Progress::default() };
-
-        let (status, summary) = loop {
-            if let Some(end) = self.budget_check(&totals, deadline) {
-                break end;
+        let first_step = dialogue.totals.steps;
+        let Dialogue { messages, totals, context, idle_replies, repeats, progress, .. } = dialogue;
+        loop {
+            if let Some(end) = self.budget_check(totals, first_step, deadline) {
+                return end;
             }
             for text in self.inbox.take_due(totals.steps) {
                 self.emitter.emit(Event::UserMessage { turn: totals.steps, content: text.clone(), from_user: true });
                 messages.push(Message::user(text));
             }
-            if let Some(c) = context.condense_if_needed(&mut messages) {
+            if let Some(c) = context.condense_if_needed(messages) {
                 self.emitter.emit(Event::Condensed {
                     before_tokens: c.before,
                     after_tokens: c.after,
                     messages_affected: c.affected,
                 });
             }
-            let tracking = (&mut idle_replies, &mut repeats, &mut progress);
-            match self.turn(&mut messages, &mut totals, &mut context, tracking, deadline).await {
+            let tracking = (&mut *idle_replies, &mut *repeats, &mut *progress);
+            match self.turn(messages, totals, context, tracking, deadline).await {
                 Step::Continue => {}
-                Step::End(status, summary) => break (status, summary),
+                Step::End(status, summary) => return (status, summary),
             }
-        };
-        totals.duration_ms = started.elapsed().as_millis() as u64;
-        LoopOutcome { status, summary, totals }
+        }
     }
 
-    fn budget_check(&self, totals: &RunTotals, deadline: Option<Instant>) -> Option<(RunStatus, String)> {
+    fn budget_check(
+        &self,
+        totals: &RunTotals,
+        first_step: u32,
+        deadline: Option<Instant>,
+    ) -> Option<(RunStatus, String)> {
         let s = &self.settings;
         let exhausted = |what: String| Some((RunStatus::BudgetExhausted, what));
         if self.interrupt.count() > 0 {
             return Some((RunStatus::Interrupted, "interrupted by the user".into()));
         }
-        if totals.steps >= s.max_steps {
-            return exhausted(format!("step budget exhausted: {} of {} steps used", totals.steps, s.max_steps));
+        let steps = totals.steps - first_step;
+        if steps >= s.max_steps {
+            return exhausted(format!("step budget exhausted: {steps} of {} steps used", s.max_steps));
         }
         if let Some(max) = s.max_tokens.filter(|&m| totals.usage.total() >= m) {
             return exhausted(format!("token budget exhausted: {} of {max} tokens used", totals.usage.total()));
@@ -393,8 +526,13 @@ impl Agent<'_> {
             finish_reason: response.finish_reason,
         });
         let calls = message.tool_calls.clone();
+        let reply = message.content.clone();
         messages.push(message);
 
+        if calls.is_empty() && self.conversation {
+            // In a conversation a reply is an answer to the user: the request is done.
+            return Step::End(RunStatus::Submitted, reply);
+        }
         if calls.is_empty() {
             *idle_replies += 1;
             if *idle_replies >= MAX_REPLIES_WITHOUT_ACTION {
@@ -450,6 +588,12 @@ impl Agent<'_> {
                 Some(Stop::Abstain { reason }) => end = Some(Step::End(RunStatus::Abstained, reason)),
                 None => {}
             }
+        }
+        if let Some(baseline) = &self.baseline
+            && calls.iter().any(|c| matches!(c.name.as_str(), "edit" | "bash" | "python"))
+            && let Ok(patch) = baseline.diff().await
+        {
+            self.emitter.emit(Event::DiffChanged { patch });
         }
         if let (None, Some(note)) = (&end, note) {
             self.emitter.emit(Event::UserMessage { turn, content: note.clone(), from_user: false });

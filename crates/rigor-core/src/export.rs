@@ -88,6 +88,7 @@ mod tests {
                 tools: vec![],
                 sources: vec![],
                 prompt: rigor_protocol::PromptProfile::Full,
+                conversation: false,
                 started_at: "now".into(),
             }),
             record(response(Message::assistant("thinking", vec![]))),

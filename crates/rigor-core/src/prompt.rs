@@ -40,6 +40,14 @@ You are rigor. Fix the issue in this repository.
 4. Call finish with a one-line summary.
 Paths are relative to the repository root. Nobody answers questions. Do not commit.";
 
+/// The system prompt's section for a conversation (`rigor chat`): it lifts the workflow's rules
+/// that assume nobody answers.
+pub const CONVERSATION: &str = "\
+This is a conversation with the user at a terminal: each user message is a request. Work a request \
+with the tools. When it is done, or when it needs no change (a question, a plan to discuss), reply in \
+plain text without calling a tool: that reply ends the request, and the user answers it. You may ask \
+the user a question that way. The user can undo your last request's changes; you are told when.";
+
 /// Token budget of the repository map for `profile` and a model with `window` tokens of
 /// context: a full prompt spends up to 1,500 tokens (1/16 of the window), a compact one up to
 /// 400 (1/40), so that a small model's first turn stays short to prefill.

@@ -17,6 +17,7 @@ use rigor_protocol::{Event, RunStatus};
 use rigor_tools::ToolSource;
 
 use crate::config::AgentSettings;
+use crate::conversation::Conversation;
 use crate::run::{RunError, RunReport, RunRequest};
 use crate::trajectory::read_trajectory;
 use crate::workspace::WorkspaceMode;
@@ -138,9 +139,9 @@ impl Replay {
         let mut recorded_summary = String::new();
         for record in records {
             match record.event {
-                Event::RunStarted { run_id, repo, base_commit, model, issue, sources, prompt, .. } => {
-                    started = Some((run_id, repo, base_commit, model, issue, (sources, prompt)))
-                }
+                Event::RunStarted {
+                    run_id, repo, base_commit, model, issue, sources, prompt, conversation, ..
+                } => started = Some((run_id, repo, base_commit, model, issue, (sources, prompt, conversation))),
                 Event::ModelResponse { message, usage, cost_usd, finish_reason, .. } => {
                     responses.push(ChatResponse { message, usage, cost_usd, finish_reason })
                 }
@@ -153,7 +154,7 @@ impl Replay {
                 _ => {}
             }
         }
-        let (recorded_run_id, recorded_repo, base_commit, model, issue, (recorded_sources, prompt)) =
+        let (recorded_run_id, recorded_repo, base_commit, model, issue, (recorded_sources, prompt, conversation)) =
             started.ok_or_else(|| ReplayError::Trajectory(format!("{} has no run_started event", path.display())))?;
         let redacted = responses
             .iter()
@@ -187,6 +188,8 @@ impl Replay {
             sources: sources(&recorded_sources),
             user_messages,
             decline: declined.then_some(recorded_summary),
+            // A conversation again, its recorded messages scheduled: it ends after the last.
+            conversation: conversation.then_some(Conversation { wait: false, resume: None }),
         };
         Ok(Replay {
             request,

@@ -12,8 +12,9 @@ use rigor_tools::{Contribution, PromptShape, ToolBox, ToolContext, ToolSource};
 use crate::agent::{Agent, Inbox, Interrupt};
 use crate::approval::{ActionScreen, Approver};
 use crate::config::AgentSettings;
+use crate::conversation::{Conversation, Seat, converse};
 use crate::events::Emitter;
-use crate::prompt::{issue_prompt_for, map_tokens, system_prompt_for, with_sections};
+use crate::prompt::{CONVERSATION, issue_prompt_for, map_tokens, system_prompt_for, with_sections};
 use crate::trajectory::{RunDir, RunResult, TrajectoryWriter};
 use crate::workspace::{Workspace, WorkspaceError, WorkspaceMode, find_repo_root};
 
@@ -75,6 +76,9 @@ pub struct RunRequest {
     /// Set by an input bouncer: the run is recorded as abstained for this reason, without a
     /// model call.
     pub decline: Option<String>,
+    /// A conversation (`rigor chat`): the issue (may be empty) is the first request, and the
+    /// session then waits for more (see [`crate::conversation`]).
+    pub conversation: Option<Conversation>,
 }
 
 /// What a run produced.
@@ -142,7 +146,9 @@ pub(crate) async fn execute(
     let io_err = |source| RunError::RunDir { path: run_dir.path.display().to_string(), source };
     emitter.add(TrajectoryWriter::create(&run_dir.trajectory()).map_err(io_err)?);
 
-    let workspace = Workspace::create(&repo, &run_id, request.mode, request.start.as_deref(), &run_dir.path).await?;
+    let resume = request.conversation.as_ref().and_then(|c| c.resume.clone());
+    let start = request.start.clone().or_else(|| resume.as_ref().map(|r| r.base_commit.clone()));
+    let workspace = Workspace::create(&repo, &run_id, request.mode, start.as_deref(), &run_dir.path).await?;
     let sandbox_settings = request.settings.sandbox.clone();
     let spec = SandboxSpec::new(&workspace.dir, sandbox_settings.clone());
     let sandbox = match tokio::task::spawn_blocking(move || Sandbox::new(spec)).await {
@@ -179,7 +185,10 @@ pub(crate) async fn execute(
     let profile = request.settings.prompt.unwrap_or_default();
     let shape = PromptShape { profile, section_tokens: map_tokens(profile, provider.context_window()) };
     let contributions = contributions(&request.sources, &workspace.dir, &request.issue, shape, &run_dir.path).await;
-    let sections: Vec<String> = contributions.iter().map(|c| c.prompt_section.clone()).collect();
+    let mut sections: Vec<String> = contributions.iter().map(|c| c.prompt_section.clone()).collect();
+    if request.conversation.is_some() {
+        sections.push(CONVERSATION.to_string());
+    }
     let tools = tool_box(ctx, contributions).shaped(profile);
     let system = with_sections(system_prompt_for(profile, &workspace.dir, &workspace.tree_root), &sections);
     emitter.emit(Event::RunStarted {
@@ -194,6 +203,7 @@ pub(crate) async fn execute(
         tools: tools.specs(),
         sources: request.sources.iter().map(|s| s.name().to_string()).collect(),
         prompt: profile,
+        conversation: request.conversation.is_some(),
         started_at: chrono::Utc::now().to_rfc3339(),
     });
     emitter
@@ -204,6 +214,17 @@ pub(crate) async fn execute(
                       terminal, or --json): every command will be refused"
                 .into(),
         });
+    }
+    if let Some(resume) = &resume {
+        let message = match workspace.apply_patch(&resume.patch).await {
+            Ok(()) => format!("continuing the conversation of run {} with its changes", resume.run_id),
+            Err(err) => format!(
+                "continuing the conversation of run {}; its changes were not applied to the new workspace ({err}): \
+                 they are in its patch.diff",
+                resume.run_id
+            ),
+        };
+        emitter.emit(Event::Notice { message });
     }
     if workspace.carried_changes {
         emitter.emit(Event::Notice {
@@ -217,17 +238,36 @@ pub(crate) async fn execute(
         tools: &tools,
         emitter: emitter.clone(),
         settings: request.settings.clone(),
-        interrupt,
-        inbox,
+        interrupt: interrupt.clone(),
+        inbox: inbox.clone(),
         screen: Some(screen),
+        conversation: request.conversation.is_some(),
+        baseline: request.conversation.as_ref().map(|_| Arc::new(workspace.clone()) as Arc<dyn rigor_tools::Baseline>),
     };
-    let outcome = match &request.decline {
-        Some(reason) => crate::agent::LoopOutcome {
+    let outcome = match (&request.decline, &request.conversation) {
+        (Some(reason), _) => crate::agent::LoopOutcome {
             status: RunStatus::Abstained,
             summary: reason.clone(),
             totals: RunTotals::default(),
         },
-        None => agent.run(system, issue_prompt_for(profile, &request.issue)).await,
+        (None, Some(conversation)) => {
+            let mut messages = vec![rigor_protocol::Message::system(system)];
+            messages.extend(resume.map(|r| r.messages).unwrap_or_default());
+            let first = !request.issue.trim().is_empty();
+            if first {
+                messages.push(rigor_protocol::Message::user(issue_prompt_for(profile, &request.issue)));
+            }
+            let seat = Seat {
+                agent: &agent,
+                workspace: &workspace,
+                emitter: emitter.clone(),
+                inbox,
+                interrupt,
+                wait: conversation.wait,
+            };
+            converse(seat, messages, first).await
+        }
+        (None, None) => agent.run(system, issue_prompt_for(profile, &request.issue)).await,
     };
     drop(tools); // ends the shell session before the worktree goes away
 

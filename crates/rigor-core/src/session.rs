@@ -5,7 +5,8 @@
 //! run has finished and its record is written); into it go [`Op`]s: `Interrupt` (stop after the
 //! current step), `Cancel` (stop now), `Approve { call_id, approved }`, the answer to an
 //! `approval_requested` event, and `UserMessage { text }`, which joins the conversation before
-//! the next model turn. Approval is thus an event plus an op, not a callback into the front
+//! the next model turn; in a conversation (`RunRequest::conversation`) also `Undo` and
+//! `EndSession` (see [`crate::conversation`]). Approval is thus an event plus an op, not a callback into the front
 //! end: a terminal, a TUI, an MCP client or a browser answer it the same way. A session started
 //! without approvals refuses held actions, as a headless run does.
 
@@ -100,6 +101,11 @@ impl Ops {
                 }
             }
             Op::UserMessage { text } => self.inbox.send(text),
+            Op::Undo => self.inbox.undo(),
+            Op::EndSession => {
+                self.inbox.end();
+                self.send(Op::Cancel);
+            }
         }
     }
 }

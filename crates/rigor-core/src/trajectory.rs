@@ -148,7 +148,9 @@ impl TrajectoryWriter {
 
 impl EventSink for TrajectoryWriter {
     fn emit(&mut self, event: &Event) {
-        if matches!(event, Event::TextDelta { .. } | Event::PrefillProgress { .. }) || self.failed {
+        if matches!(event, Event::TextDelta { .. } | Event::PrefillProgress { .. } | Event::DiffChanged { .. })
+            || self.failed
+        {
             return;
         }
         let record =

@@ -270,6 +270,40 @@ impl Workspace {
         Ok(self.tree_git().run(&args).await?)
     }
 
+    /// Records the tree's current state, for [`Workspace::restore`] (a git tree object in rigor's
+    /// private repository; the tree's own `.git` is not used).
+    pub async fn snapshot(&self) -> Result<String, WorkspaceError> {
+        self.snapshot_tree().await
+    }
+
+    /// Puts the tree back to the state `snapshot` recorded and returns the paths that changed
+    /// since (modified, created or deleted files, which are restored, deleted or recreated). Git
+    /// does it as a checkout does (`read-tree -m -u` from the current state to the snapshot), so
+    /// it never follows a symlink out of the tree. What the snapshot left out (ignored files, files
+    /// too large for a patch) is left alone.
+    pub async fn restore(&self, snapshot: &str) -> Result<Vec<String>, WorkspaceError> {
+        let now = self.snapshot_tree().await?;
+        let git = self.tree_git();
+        let changed = git.run(&["diff", "--name-only", "-z", "--no-renames", snapshot, &now]).await?;
+        let files: Vec<String> = changed.split('\0').filter(|f| !f.is_empty()).map(str::to_string).collect();
+        if !files.is_empty() {
+            git.run(&["read-tree", "-m", "-u", &now, snapshot]).await?;
+        }
+        Ok(files)
+    }
+
+    /// Applies `patch` to the tree (a resumed conversation starts from the changes of the one it
+    /// continues); checks first, so a patch that does not apply changes nothing.
+    pub async fn apply_patch(&self, patch: &str) -> Result<(), WorkspaceError> {
+        if patch.trim().is_empty() {
+            return Ok(());
+        }
+        let git = Git::checkout(&self.tree_root);
+        git.run_with_input(&["apply", "--check", "--whitespace=nowarn", "-"], Some(patch.as_bytes())).await?;
+        git.run_with_input(&["apply", "--whitespace=nowarn", "-"], Some(patch.as_bytes())).await?;
+        Ok(())
+    }
+
     /// Writes the starting state's files into the empty directory `dir` (through the private
     /// repository and a throwaway index: nothing the tree configures runs).
     pub async fn export_base(&self, dir: &Path) -> Result<(), WorkspaceError> {

@@ -130,6 +130,8 @@ impl Harness {
             interrupt,
             inbox: Default::default(),
             screen: None,
+            conversation: false,
+            baseline: None,
         };
         agent.run("system".into(), "issue".into()).await
     }

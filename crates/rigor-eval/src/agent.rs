@@ -201,6 +201,7 @@ async fn run_rigor(run: RigorRun, at: &Prepared<'_>) -> AgentOutcome {
         sources,
         user_messages: Vec::new(),
         decline,
+        conversation: None,
     };
     // The session's task runs on the evaluation's runtime (a panic in it becomes an error).
     let mut session = Session::start(request, provider, false);

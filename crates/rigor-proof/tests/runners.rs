@@ -138,6 +138,7 @@ async fn prove(repo: &Path, issue: &str, script: Vec<(&str, Value)>, settings: P
         sources: vec![Arc::new(prover.clone())],
         user_messages: Vec::new(),
         decline: None,
+        conversation: None,
     };
     let mut session = Session::start(request, Script::new(script), false);
     let mut finishes = Vec::new();

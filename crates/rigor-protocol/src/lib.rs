@@ -5,6 +5,8 @@
 //! providers (`rigor-llm`), tools (`rigor-tools`) and front ends (the CLI, the JSON stream, the
 //! trajectory writer) can all speak it without depending on each other.
 
+pub mod terminal;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -445,6 +447,12 @@ pub enum Op {
         /// The message.
         text: String,
     },
+    /// In a conversation: restore the files the last request changed (answered by an `undone`
+    /// event once the session is idle).
+    Undo,
+    /// Ends a conversation (the request under way is cancelled first). A single-request run
+    /// stops as at `Cancel`.
+    EndSession,
 }
 
 macro_rules! display_as_str {
@@ -491,6 +499,10 @@ pub enum Event {
         /// The prompt profile of the run (a replay uses it again).
         #[serde(default)]
         prompt: PromptProfile,
+        /// A conversation (`rigor chat`): after each request the session waits for the user's
+        /// next message instead of ending.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        conversation: bool,
         /// Start time, RFC 3339.
         started_at: String,
     },
@@ -622,6 +634,28 @@ pub enum Event {
         patch: String,
         /// Totals.
         totals: RunTotals,
+    },
+    /// A request of a conversation ended; the session waits for the user's next message.
+    RequestFinished {
+        /// How the request ended.
+        status: RunStatus,
+        /// The agent's summary or reply, the reason or the error.
+        summary: String,
+        /// Unified diff of the workspace against the session's start.
+        patch: String,
+    },
+    /// In a conversation, the workspace's diff after a turn's tool calls (the chat's running
+    /// diff; not written to the trajectory).
+    DiffChanged {
+        /// Unified diff of the workspace against the session's start.
+        patch: String,
+    },
+    /// `Op::Undo` restored the files the last request changed.
+    Undone {
+        /// Paths restored (changed, created or deleted by the request).
+        files: Vec<String>,
+        /// Unified diff of the workspace against the session's start, after the undo.
+        patch: String,
     },
     /// A step of the proof (when the model calls `finish` in a run that proves its patch).
     ProofStep {

@@ -37,6 +37,7 @@ pub fn run_records(run_id: &str, steps: u32, finished: bool) -> Vec<TrajectoryRe
             prompt: Default::default(),
             tools: Vec::new(),
             sources: Vec::new(),
+            conversation: false,
             started_at: "2026-12-02T12:00:00Z".into(),
         },
     );

@@ -359,6 +359,16 @@ pub fn item(record: &TrajectoryRecord, turn: u32) -> Option<Item> {
             level: if matches!(status, rigor_protocol::RunStatus::Submitted) { "ok" } else { "warn" },
             ..base
         },
+        Event::RequestFinished { status, summary, .. } => Item {
+            kind: "notice",
+            title: format!("request {status}", status = status.as_str()),
+            text: summary.clone(),
+            level: if matches!(status, rigor_protocol::RunStatus::Submitted) { "ok" } else { "warn" },
+            ..base
+        },
+        Event::Undone { files, .. } => {
+            Item { kind: "notice", title: "undo".into(), text: files.join("\n"), level: "warn", ..base }
+        }
         Event::ReplayReport { reproduced, divergences, patch_identical, .. } => Item {
             kind: "replay",
             title: if *reproduced { "replay reproduced the run".into() } else { "replay diverged".into() },
@@ -366,7 +376,11 @@ pub fn item(record: &TrajectoryRecord, turn: u32) -> Option<Item> {
             level: if *reproduced { "ok" } else { "bad" },
             ..base
         },
-        Event::RunStarted { .. } | Event::TextDelta { .. } | Event::ToolCall { .. } | Event::PrefillProgress { .. } => {
+        Event::RunStarted { .. }
+        | Event::TextDelta { .. }
+        | Event::ToolCall { .. }
+        | Event::PrefillProgress { .. }
+        | Event::DiffChanged { .. } => {
             return None;
         }
     };
