@@ -59,6 +59,10 @@ impl Prepared<'_> {
             Some(official) => dataset_script(official, &self.worktree.dir),
             None => eval_script(&self.worktree.dir, self.start, test_patch, spec, &directives),
         };
+        // tox-current-env's fake environment, made to start this environment's interpreter.
+        self.env
+            .prepare_tox_current_env(&script, &self.worktree.dir)
+            .map_err(|e| format!("cannot prepare tox --current-env in {}: {e}", self.worktree.dir.display()))?;
         let script_path = self.dir.join(script_name);
         std::fs::write(&script_path, &script).map_err(|e| format!("cannot write {}: {e}", script_path.display()))?;
         let command = TestCommand::script(&script_path, &self.worktree.dir)

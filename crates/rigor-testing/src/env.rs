@@ -180,6 +180,59 @@ impl Environment {
     }
 }
 
+impl Environment {
+    /// Makes `tox --current-env -e NAME` in `script` (a test command or eval script) run the
+    /// tests with this environment's interpreter, as the official images (a conda environment)
+    /// do: tox-current-env fakes `.tox/NAME/bin/python*` as symlinks to the interpreter running
+    /// tox, and a symlink to a virtual environment's `python` starts the bare base interpreter
+    /// (Python finds `pyvenv.cfg` next to the path it was started by, not the link's target),
+    /// which lacks every package. Writes those three files first, in `worktree`, as scripts that
+    /// exec this environment's interpreter (tox-current-env leaves existing files alone); returns
+    /// them. Nothing to do for a script without `tox --current-env` or a non-Python environment.
+    pub fn prepare_tox_current_env(&self, script: &str, worktree: &Path) -> std::io::Result<Vec<PathBuf>> {
+        let (Some(python), Some(version)) = (self.interpreter(), self.python.as_deref()) else {
+            return Ok(Vec::new());
+        };
+        let minor: String = version.split('.').take(2).collect::<Vec<_>>().join(".");
+        let mut written = Vec::new();
+        for name in tox_current_envs(script) {
+            let bin = worktree.join(".tox").join(&name).join("bin");
+            std::fs::create_dir_all(&bin)?;
+            for exe in ["python".to_string(), "python3".into(), format!("python{minor}")] {
+                let path = bin.join(exe);
+                let text =
+                    format!("#!/bin/sh\nexec {} \"$@\"\n", crate::process::shell_quote(&python.display().to_string()));
+                std::fs::write(&path, text)?;
+                std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+                written.push(path);
+            }
+        }
+        Ok(written)
+    }
+}
+
+/// The tox environments (`-e NAME`, `-eNAME`, `-e A,B`) of the `tox --current-env` commands in
+/// `script`.
+fn tox_current_envs(script: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    for line in script.lines().filter(|l| l.contains("tox") && l.contains("--current-env")) {
+        let words: Vec<&str> = line.split_whitespace().take_while(|w| *w != "--").collect();
+        for (i, word) in words.iter().enumerate() {
+            let value = match word.strip_prefix("-e") {
+                Some("") => words.get(i + 1).copied(),
+                Some(v) if !v.starts_with('-') => Some(v),
+                _ => word.strip_prefix("--env=").or(if *word == "--env" { words.get(i + 1).copied() } else { None }),
+            };
+            for name in value.into_iter().flat_map(|v| v.split(',')).filter(|n| !n.is_empty()) {
+                if !names.iter().any(|n| n == name) {
+                    names.push(name.to_string());
+                }
+            }
+        }
+    }
+    names
+}
+
 fn has_src_layout(dir: &Path) -> bool {
     std::fs::read_dir(dir.join("src"))
         .map(|entries| entries.flatten().any(|e| e.path().join("__init__.py").is_file()))
@@ -308,8 +361,7 @@ impl EnvCache {
 
     /// The cache key of an environment.
     pub fn key(&self, repo: &str, version: &str, env_commit: &str, spec: &EnvSpec) -> String {
-        let depends_on_repo = !spec.requirements.is_empty() || spec.install.is_some() || !spec.pre_install.is_empty();
-        let commit = if depends_on_repo { &env_commit[..env_commit.len().min(12)] } else { "any" };
+        let commit = if spec.reads_repository() { &env_commit[..env_commit.len().min(12)] } else { "any" };
         let version = if version.is_empty() { "none" } else { version };
         format!("{}__{version}__{commit}__{}__{}", flat(repo), spec.build_digest(), self.installer_name())
     }
@@ -445,9 +497,7 @@ impl EnvCache {
         log.line(&format!("python {wanted} requested; using {} ({version})", python.display()));
         let src = dir.join("src");
         let needs_src = match recipe {
-            Recipe::Spec(spec) => {
-                !spec.requirements.is_empty() || spec.install.is_some() || !spec.pre_install.is_empty()
-            }
+            Recipe::Spec(spec) => spec.reads_repository(),
             Recipe::Project(_) => true,
         };
         if needs_src {
@@ -570,21 +620,59 @@ impl EnvCache {
         // newer than the environment commit); the rest within the bound.
         let (pinned, bounded): (Vec<String>, Vec<String>) =
             spec.pip_packages.iter().cloned().partition(|p| p.contains("==") && !p.contains(';'));
+        // The official images' date bound, or the spec's when later: what their conda resolved
+        // and what the spec's own unpinned packages (test runners, tools) resolve to.
+        let official_bound = || -> Vec<String> {
+            if uv.is_none() {
+                return Vec::new();
+            }
+            let later =
+                spec.exclude_newer.as_deref().filter(|d| d.get(..10) > crate::layer::OFFICIAL_IMAGES_DATE.get(..10));
+            later
+                .map(crate::layer::date_bound)
+                .unwrap_or_else(|| crate::layer::date_bound(crate::layer::OFFICIAL_IMAGES_DATE))
+        };
+        if let Some(file) = spec.environment_files.iter().find(|f| src.join(f).is_file()) {
+            let text = std::fs::read_to_string(src.join(file)).map_err(|e| format!("{file}: {e}"))?;
+            let packages = crate::conda::pip_requirements(&text);
+            log.line(&format!(
+                "{file}: {} conda dependencies as pip requirements: {}",
+                packages.len(),
+                packages.join(" ")
+            ));
+            // Within the spec's pins, which the official images installed last (`pip install`
+            // after the conda environment).
+            let constraints = dir.join("constraints.txt");
+            std::fs::write(&constraints, pinned.join("\n") + "\n")
+                .map_err(|e| format!("{}: {e}", constraints.display()))?;
+            let step_args = |packages: &[String]| {
+                let (prog, mut args) = unbounded(packages.to_vec());
+                let mut extra = official_bound();
+                extra.extend(["-c".to_string(), constraints.display().to_string()]);
+                args.splice(2..2, extra);
+                (prog, args)
+            };
+            let (prog, args) = step_args(&packages);
+            if let Err(e) = self.step(log, sandbox.as_ref(), &prog, &words(&args), src, &env).await {
+                log.line(&format!("together they do not install ({e}); one by one, leaving out what does not"));
+                let mut left_out = Vec::new();
+                for package in &packages {
+                    let (prog, args) = step_args(std::slice::from_ref(package));
+                    if self.step(log, sandbox.as_ref(), &prog, &words(&args), src, &env).await.is_err() {
+                        left_out.push(package.as_str());
+                    }
+                }
+                log.line(&format!("left out of {file}: {}", left_out.join(" ")));
+            }
+        }
         if !pinned.is_empty() {
             let (prog, args) = unbounded(pinned);
             self.step(log, sandbox.as_ref(), &prog, &words(&args), src, &env).await?;
         }
         if !bounded.is_empty() {
             // The spec's own packages (test runners, tools) as the official images resolved them.
-            let official = crate::layer::date_bound(crate::layer::OFFICIAL_IMAGES_DATE);
             let (prog, mut args) = unbounded(bounded);
-            if uv.is_some() {
-                let later = spec
-                    .exclude_newer
-                    .as_deref()
-                    .filter(|d| d.get(..10) > crate::layer::OFFICIAL_IMAGES_DATE.get(..10));
-                args.splice(2..2, later.map(crate::layer::date_bound).unwrap_or(official));
-            }
+            args.splice(2..2, official_bound());
             self.step(log, sandbox.as_ref(), &prog, &words(&args), src, &env).await?;
         }
         for command in &spec.pre_install {
@@ -967,6 +1055,41 @@ mod tests {
         for left_out in [".git", ".venv", "env", "pkg/__pycache__", "node_modules"] {
             assert!(!dest.join(left_out).exists(), "{left_out} is not copied");
         }
+    }
+
+    #[test]
+    fn tox_current_env_runs_the_environments_interpreter_not_a_bare_base() {
+        assert_eq!(tox_current_envs("tox --current-env -epy39 -v -- tests/test_x.py -e nope"), ["py39"]);
+        assert_eq!(tox_current_envs("x\ntox -e py38,lint --current-env --\ntox -e other"), ["py38", "lint"]);
+        assert!(tox_current_envs("tox -epy39 -- tests").is_empty(), "plain tox builds its own environments");
+
+        // A real venv and the test command's `python` through the fake environment.
+        let dir = tempfile::tempdir().unwrap();
+        let (base, version) = find_python("3").unwrap();
+        let venv = dir.path().join("venv");
+        let made = std::process::Command::new(&base).args(["-m", "venv", "--without-pip"]).arg(&venv).status();
+        assert!(made.unwrap().success());
+        let env = Environment {
+            key: "k".into(),
+            kind: ProjectKind::Python,
+            venv: Some(venv.clone()),
+            python: Some(version.clone()),
+            installer: None,
+            build_secs: 0.0,
+            base: None,
+            fresh: false,
+        };
+        let worktree = dir.path().join("worktree");
+        let written = env.prepare_tox_current_env("tox --current-env -epy39 -v --", &worktree).unwrap();
+        let minor = version.split('.').take(2).collect::<Vec<_>>().join(".");
+        assert_eq!(written.len(), 3);
+        assert!(worktree.join(format!(".tox/py39/bin/python{minor}")).is_file());
+        let prefix = std::process::Command::new(worktree.join(".tox/py39/bin/python"))
+            .args(["-c", "import sys; print(sys.prefix)"])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&prefix.stdout).trim(), venv.display().to_string());
+        assert!(env.prepare_tox_current_env("pytest -rA", &worktree).unwrap().is_empty());
     }
 
     #[test]

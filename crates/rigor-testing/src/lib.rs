@@ -9,13 +9,14 @@
 //! per-test [`parsers::TestStatus`]es. For a repository without a spec, [`project::Project`]
 //! detects the runner (pytest, unittest, Django, cargo, go, jest, mocha, vitest), finds its Python
 //! environment (or [`env::EnvCache::for_project`] builds one from its dependency files) and builds the command that runs exactly the chosen test ids, which
-//! [`runner::TestRunner::run_ids`] runs and reads back by id. [`process`] is how every command of
+//! [`runner::TestRunner::run_ids`] runs and reads back by id. [`conda`] reads conda environment files as pip requirements. [`process`] is how every command of
 //! the crate is spawned (a process group, killed whole on timeout).
 //!
 //! This crate knows nothing of datasets (SWE-bench rows, their clones and specs are
 //! `rigor-eval`'s), of models or of the agent loop, and it never prints. It is shared by the
 //! evaluation harness and the agent's own verification, so both run tests the same way.
 
+pub mod conda;
 pub mod directives;
 pub mod env;
 pub mod layer;

@@ -47,6 +47,12 @@ pub struct EnvSpec {
     /// Install every requirement file of `requirements` that exists, not only the first (a
     /// detected spec: runtime and test requirements both).
     pub all_requirements: bool,
+    /// Conda environment files in the repository at the environment commit (the official
+    /// images' `conda env update -f environment.yml`): the first that exists is read as pip
+    /// requirements ([`crate::conda`]) and installed after the requirement files, before the pip
+    /// packages, within the pins of `pip_packages` (a package that cannot be installed is left
+    /// out on its own, and logged).
+    pub environment_files: Vec<String>,
     /// Extra packages (pip requirement specifiers).
     pub pip_packages: Vec<String>,
     /// Shell commands run in the source checkout before the install command.
@@ -82,11 +88,23 @@ impl EnvSpec {
         self.kind == ProjectKind::Python && self.install.is_some() && self.reinstall.unwrap_or(true)
     }
 
+    /// Whether building it reads the repository (requirement or environment files, an install
+    /// or pre-install command), so that its environment depends on the environment commit.
+    pub fn reads_repository(&self) -> bool {
+        !self.requirements.is_empty()
+            || !self.environment_files.is_empty()
+            || self.install.is_some()
+            || !self.pre_install.is_empty()
+    }
+
     /// Whether building it resolves anything not pinned exactly: requirement files, an install
     /// command (the project's dependencies), a pip package without `==`. Only such a spec needs a
     /// date bound.
     pub fn has_unpinned(&self) -> bool {
-        !self.requirements.is_empty() || self.install.is_some() || self.pip_packages.iter().any(|p| !p.contains("=="))
+        !self.requirements.is_empty()
+            || !self.environment_files.is_empty()
+            || self.install.is_some()
+            || self.pip_packages.iter().any(|p| !p.contains("=="))
     }
 
     /// A digest of everything that shapes the environment (not the test command), so that a
@@ -94,7 +112,7 @@ impl EnvSpec {
     pub fn build_digest(&self) -> String {
         let shape = serde_json::json!({
             "kind": self.kind, "python": self.python, "requirements": self.requirements,
-            "all_requirements": self.all_requirements, "reinstall": self.reinstalls(), "pip_packages": self.pip_packages, "pre_install": self.pre_install, "install": self.install,
+            "all_requirements": self.all_requirements, "environment_files": self.environment_files, "reinstall": self.reinstalls(), "pip_packages": self.pip_packages, "pre_install": self.pre_install, "install": self.install,
             "exclude_newer": self.exclude_newer, "env": self.env,
         });
         hex(&Sha256::digest(shape.to_string().as_bytes()))[..16].to_string()
