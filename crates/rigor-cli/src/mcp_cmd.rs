@@ -76,6 +76,7 @@ impl Solver for RunSolver {
             sources: tool_sources(prover.as_ref(), mcp),
             user_messages: Vec::new(),
             decline: None,
+            conversation: None,
         };
         let mut session = Session::start(run, Arc::from(provider), false);
         let ops = session.ops();
