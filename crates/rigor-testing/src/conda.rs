@@ -22,8 +22,9 @@ const RENAMED: [(&str, &str); 9] = [
 ];
 
 /// Conda packages with no PyPI counterpart (the interpreter, libraries, compilers, tools that
-/// PyPI names something else), left out.
-const CONDA_ONLY: [&str; 24] = [
+/// PyPI names something else) or whose PyPI wheel cannot work without a conda-only library,
+/// left out.
+const CONDA_ONLY: [&str; 25] = [
     "python",
     "pip",
     "hdf5",
@@ -33,6 +34,9 @@ const CONDA_ONLY: [&str; 24] = [
     "cdat_info",
     "esmpy",
     "eccodes",
+    // Its PyPI wheel needs the ecCodes C library, which only conda brings: installed without it,
+    // xarray's conftest fails on import.
+    "cfgrib",
     "proj",
     "geos",
     "gdal",
@@ -127,6 +131,7 @@ channels:
 dependencies:
   - bottleneck
   - cdms2
+  - cfgrib
   - dask-core
   - fsspec!=2021.7.0
   - hdf5
