@@ -13,18 +13,23 @@
 //!   offsets) and small integer scales per sub-block (6-bit per 32 weights for Q4_K, 8-bit per
 //!   16 for Q6_K); their products are exact in `f32`, so each block of 32 is computed like a
 //!   Q4_1 block (Q4_K) or a Q8_0 block with one scale per half (Q6_K), with the same rounding;
-//! - at load, the blocks of four consecutive rows are interleaved ([`PackedQuad`] layout): the
-//!   four rows' scales sit together (one conversion of eight half floats serves four rows) and,
-//!   for Q4_1, two rows share each byte (one load and two masks unpack 64 weights);
-//! - activations are quantized once to 8 bits per block of 32 (a scale, and the scale times the
+//! - at load, the rows are interleaved. Q4_1 and Q8_0 interleave the blocks of four consecutive
+//!   rows (a quad): the four rows' scales sit together (one conversion of eight half floats serves
+//!   four rows) and, for Q4_1, two rows share each byte (one load and two masks unpack 64
+//!   weights). The K-quants interleave eight rows (an octet) four weights at a time: one 256-bit
+//!   register holds four consecutive weights of each of the eight rows, one broadcast 4-byte
+//!   activation word feeds all eight dot products, and each row's sum stays in its own lane, so
+//!   a block of 32 costs one integer-to-float conversion and one fused multiply-add for eight
+//!   rows and no horizontal sum; Q6_K's weights are kept as unsigned 6-bit values in bytes, and
+//!   its offset of 32 enters once per half block through the activations' sums of 16 values;
+////! - activations are quantized once to 8 bits per block of 32 (a scale, and the scale times the
 //!   block's sum for Q4_1's offsets), as llama.cpp does, and shared by every matrix that reads
 //!   the same input ([`multiply`] takes several: Q, K and V; gate and up);
 //! - the integer dot products use AVX-512 VNNI (`vpdpbusd` on 256-bit registers) or AVX2
 //!   (`vpmaddubsw` + `vpmaddwd`), chosen at run time, with a portable fallback;
-//! - one call shares the row quads of all its matrices over candle's spinning barrier pool, so a
+//! - one call shares the row quads (octets) of all its matrices over candle's spinning barrier pool, so a
 //!   layer costs a handful of thread hand-offs.
 //!
-//! [`PackedQuad`]: QMatrix
 
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::utils::barrier_pool;
@@ -38,8 +43,13 @@ pub(crate) const BLOCK: usize = 32;
 /// Weights per K-quant super-block.
 const SUPER: usize = 256;
 
-/// Weight rows interleaved together and computed by one work item.
+/// Weight rows interleaved together by the Q4_1 and Q8_0 layout (a quad).
 const QUAD: usize = 4;
+
+/// Weight rows interleaved together by the K-quant layout (an octet): one 256-bit register holds
+/// four consecutive weights of each of eight rows, so one broadcast activation word feeds eight
+/// rows' dot products at once and each output is one lane (no horizontal sums).
+const OCTET: usize = 8;
 
 /// Weight formats with a kernel here.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,38 +99,49 @@ impl Format {
         }
     }
 
-    /// Bytes of one packed block (super-block) of a quad: the scales, then the weights of four
+    /// Weight rows interleaved in one pack: a quad, or an octet for the K-quants.
+    fn pack_rows(self) -> usize {
+        match self {
+            Self::Q4_1 | Self::Q8_0 => QUAD,
+            Self::Q4K | Self::Q6K => OCTET,
+        }
+    }
+
+    /// Bytes of one packed block (super-block) of a pack: the scales, then the weights of its
     /// rows.
-    fn quad_block_bytes(self) -> usize {
+    fn pack_block_bytes(self) -> usize {
         match self {
             // d0..d3, m0..m3 as f16; rows 0 and 1 in the low and high nibbles of 32 bytes,
             // then rows 2 and 3 likewise.
             Self::Q4_1 => 16 + 64,
             // d0..d3 as f16; the 32 weights of each row.
             Self::Q8_0 => 8 + 4 * 32,
-            // d0..d3, -dmin0..-dmin3 as f16; then per sub-block sc0..sc3, m0..m3 as bytes and the
-            // nibbles laid out as for Q4_1.
-            Self::Q4K => 16 + 8 * (8 + 64),
-            // d0..d3 as f16; then per sub-block the scales of the first halves of rows 0..3 and
-            // of their second halves as signed bytes, and each row's 32 weights, `q6 - 32`.
-            Self::Q6K => 8 + 8 * (8 + 4 * 32),
+            // d0..d7, -dmin0..-dmin7 as f16; then per sub-block sc0..sc7, m0..m7 as bytes and
+            // four 32-byte words: byte 4i + k of word v holds weight 4v + k of row i in its low
+            // nibble and weight 16 + 4v + k in its high one.
+            Self::Q4K => 32 + 8 * (16 + 128),
+            // d0..d7 as f16; then per sub-block the scales of the first halves of rows 0..7 and
+            // of their second halves as signed bytes, and eight 32-byte words: byte 4i + k of word
+            // g is weight 4g + k of row i as its unsigned 6-bit value (`q6`, the weight being
+            // `q6 - 32` times the scales).
+            Self::Q6K => 16 + 8 * (16 + 256),
         }
     }
 
-    /// Bytes of a quad's packed blocks for rows `cols` wide.
-    fn quad_bytes(self, cols: usize) -> usize {
-        cols / self.group() * self.quad_block_bytes()
+    /// Bytes of a pack's packed blocks for rows `cols` wide.
+    fn pack_bytes(self, cols: usize) -> usize {
+        cols / self.group() * self.pack_block_bytes()
     }
 
-    /// Offset of the scales and weights of 32-weight block `b` inside a quad's packed row of
+    /// Offset of the scales and weights of 32-weight block `b` inside a pack's packed row of
     /// blocks, and of its super-block's header (its own offset for Q4_1 and Q8_0).
     #[inline(always)]
     fn locate(self, b: usize) -> (usize, usize) {
+        let size = self.pack_block_bytes();
         match self {
-            Self::Q4_1 => (b * 80, b * 80),
-            Self::Q8_0 => (b * 136, b * 136),
-            Self::Q4K => ((b / 8) * 592, (b / 8) * 592 + 16 + (b % 8) * 72),
-            Self::Q6K => ((b / 8) * 1096, (b / 8) * 1096 + 8 + (b % 8) * 136),
+            Self::Q4_1 | Self::Q8_0 => (b * size, b * size),
+            Self::Q4K => ((b / 8) * size, (b / 8) * size + 32 + (b % 8) * 144),
+            Self::Q6K => ((b / 8) * size, (b / 8) * size + 16 + (b % 8) * 272),
         }
     }
 }
@@ -149,13 +170,13 @@ fn negated(value: &[u8]) -> [u8; 2] {
     [value[0], value[1] ^ 0x80]
 }
 
-/// A `rows` × `cols` weight matrix, its blocks repacked by quads of rows (the last quad repeats
-/// the last row when `rows` is not a multiple of four).
+/// A `rows` × `cols` weight matrix, its blocks repacked by packs of rows (quads or octets; the
+/// last pack repeats the last row when `rows` is not a multiple of the pack).
 pub(crate) struct QMatrix {
     format: Format,
     rows: usize,
     cols: usize,
-    /// Quad after quad; within a quad, block (super-block) after block (`quad_block_bytes` each).
+    /// Pack after pack; within a pack, block (super-block) after block (`pack_block_bytes` each).
     packed: Vec<u8>,
 }
 
@@ -170,12 +191,13 @@ impl QMatrix {
             return None;
         }
         let source = |row: usize, b: usize| &data[(row * blocks + b) * format.block_bytes()..][..format.block_bytes()];
-        let quads = rows.div_ceil(QUAD);
-        let mut packed = Vec::with_capacity(quads * blocks * format.quad_block_bytes());
-        for q in 0..quads {
-            let quad_rows: [usize; QUAD] = std::array::from_fn(|j| (q * QUAD + j).min(rows - 1));
+        let n = format.pack_rows();
+        let packs = rows.div_ceil(n);
+        let mut packed = Vec::with_capacity(packs * blocks * format.pack_block_bytes());
+        for p in 0..packs {
+            let pack_rows: Vec<usize> = (0..n).map(|j| (p * n + j).min(rows - 1)).collect();
             for b in 0..blocks {
-                let sources = quad_rows.map(|r| source(r, b));
+                let sources: Vec<&[u8]> = pack_rows.iter().map(|&r| source(r, b)).collect();
                 match format {
                     Format::Q4_1 => {
                         sources.iter().for_each(|s| packed.extend_from_slice(&s[0..2]));
@@ -193,12 +215,14 @@ impl QMatrix {
                         sources.iter().for_each(|s| packed.extend_from_slice(&s[0..2]));
                         sources.iter().for_each(|s| packed.extend_from_slice(&negated(&s[2..4])));
                         for sub in 0..8 {
-                            let scales = sources.map(|s| q4k_scale_min(sub, &s[4..16]));
+                            let scales: Vec<(u8, u8)> = sources.iter().map(|s| q4k_scale_min(sub, &s[4..16])).collect();
                             packed.extend(scales.iter().map(|&(sc, _)| sc));
                             packed.extend(scales.iter().map(|&(_, m)| m));
                             let qs = |s: &[u8], j: usize| s[16 + 32 * (sub / 2) + j] >> (4 * (sub % 2)) & 15;
-                            for pair in sources.chunks_exact(2) {
-                                packed.extend((0..BLOCK).map(|j| qs(pair[0], j) | qs(pair[1], j) << 4));
+                            for v in 0..4 {
+                                for s in &sources {
+                                    packed.extend((0..4).map(|k| qs(s, 4 * v + k) | qs(s, 16 + 4 * v + k) << 4));
+                                }
                             }
                         }
                     }
@@ -208,8 +232,10 @@ impl QMatrix {
                             for half in 0..2 {
                                 packed.extend(sources.iter().map(|s| s[192 + 2 * sub + half]));
                             }
-                            for s in sources {
-                                packed.extend((0..BLOCK).map(|j| (q6k_value(s, BLOCK * sub + j) as i8 - 32) as u8));
+                            for g in 0..8 {
+                                for s in &sources {
+                                    packed.extend((0..4).map(|k| q6k_value(s, BLOCK * sub + 4 * g + k)));
+                                }
                             }
                         }
                     }
@@ -224,13 +250,13 @@ impl QMatrix {
     fn dequantize(&self) -> Vec<f32> {
         use rayon::prelude::*;
         let (cols, format) = (self.cols, self.format);
-        let quad_bytes = format.quad_bytes(cols);
+        let (n, pack_bytes) = (format.pack_rows(), format.pack_bytes(cols));
         let mut out = vec![0f32; self.rows * cols];
-        out.par_chunks_mut(QUAD * cols).zip(self.packed.par_chunks_exact(quad_bytes)).for_each(|(rows, quad)| {
+        out.par_chunks_mut(n * cols).zip(self.packed.par_chunks_exact(pack_bytes)).for_each(|(rows, pack)| {
             for (j, row) in rows.chunks_exact_mut(cols).enumerate() {
                 for (b, row) in row.chunks_exact_mut(BLOCK).enumerate() {
                     let (head, at) = format.locate(b);
-                    let block = &quad[at..];
+                    let block = &pack[at..];
                     for (i, w) in row.iter_mut().enumerate() {
                         *w = match format {
                             Format::Q4_1 => {
@@ -239,14 +265,16 @@ impl QMatrix {
                             }
                             Format::Q8_0 => f32::from(block[8 + 32 * j + i] as i8) * f16(&block[2 * j..]),
                             Format::Q4K => {
-                                let nibble = block[8 + 32 * (j / 2) + i] >> (4 * (j % 2)) & 15;
-                                let d = f16(&quad[head + 2 * j..]) * f32::from(block[j]);
-                                let m = f16(&quad[head + 8 + 2 * j..]) * f32::from(block[4 + j]);
+                                let byte = block[16 + 32 * (i % 16 / 4) + 4 * j + i % 4];
+                                let nibble = byte >> (4 * (i / 16)) & 15;
+                                let d = f16(&pack[head + 2 * j..]) * f32::from(block[j]);
+                                let m = f16(&pack[head + 16 + 2 * j..]) * f32::from(block[8 + j]);
                                 f32::from(nibble) * d + m
                             }
                             Format::Q6K => {
-                                let d = f16(&quad[head + 2 * j..]) * f32::from(block[4 * (i / 16) + j] as i8);
-                                f32::from(block[8 + 32 * j + i] as i8) * d
+                                let d = f16(&pack[head + 2 * j..]) * f32::from(block[8 * (i / 16) + j] as i8);
+                                let q6 = block[16 + 32 * (i / 4) + 4 * j + i % 4];
+                                f32::from(q6 as i8 - 32) * d
                             }
                         };
                     }
@@ -272,6 +300,9 @@ pub(crate) struct Activations {
     d: Vec<f32>,
     /// Scale times the sum of the block's quantized values (Q4_1's offsets need it).
     s: Vec<f32>,
+    /// Sums of the quantized values of each half block (16 values): two per block (Q6_K's
+    /// unsigned weights need them).
+    halves: Vec<i32>,
 }
 
 impl Activations {
@@ -284,6 +315,7 @@ impl Activations {
             qs: vec![0; rows * blocks * BLOCK],
             d: vec![0.0; rows * blocks],
             s: vec![0.0; rows * blocks],
+            halves: vec![0; rows * blocks * 2],
         };
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
@@ -301,6 +333,7 @@ impl Activations {
             qs: &self.qs[r * b * BLOCK..(r + 1) * b * BLOCK],
             d: &self.d[r * b..(r + 1) * b],
             s: &self.s[r * b..(r + 1) * b],
+            halves: &self.halves[2 * r * b..2 * (r + 1) * b],
         }
     }
 }
@@ -311,12 +344,14 @@ fn quantize_portable(x: &[f32], out: &mut Activations) {
         let amax = block.iter().fold(0f32, |m, v| m.max(v.abs()));
         let d = amax / 127.0;
         let inv = if d > 0.0 { 1.0 / d } else { 0.0 };
-        let mut sum = 0i32;
-        for (q, v) in out.qs[i * BLOCK..(i + 1) * BLOCK].iter_mut().zip(block) {
+        let mut halves = [0i32; 2];
+        for (j, (q, v)) in out.qs[i * BLOCK..(i + 1) * BLOCK].iter_mut().zip(block).enumerate() {
             let r = (v * inv).round_ties_even() as i32;
-            sum += r;
+            halves[j / 16] += r;
             *q = r as i8;
         }
+        let sum = halves[0] + halves[1];
+        out.halves[2 * i..2 * i + 2].copy_from_slice(&halves);
         out.d[i] = d;
         out.s[i] = d * sum as f32;
     }
@@ -335,6 +370,7 @@ struct ActivationRow<'a> {
     qs: &'a [i8],
     d: &'a [f32],
     s: &'a [f32],
+    halves: &'a [i32],
 }
 
 /// An output buffer that the work items of one pool call write at disjoint indices.
@@ -364,14 +400,14 @@ impl SharedOut {
     }
 }
 
-/// Activation rows that go through a quad's weights together (the weights are unpacked once).
+/// Activation rows that go through a pack's weights together (the weights are unpacked once).
 const TILE: usize = 4;
 
-/// Activation rows per work item: a quad's weights stay in the L1 cache while they go through.
+/// Activation rows per work item: a pack's weights stay in the L1 cache while they go through.
 const ROWS_PER_ITEM: usize = 8 * TILE;
 
 /// `x` (rows × cols) times each matrix of `matrices` (all `cols` wide): one `rows × m.rows()`
-/// output per matrix, row-major. Work items (a quad of one matrix, up to [`ROWS_PER_ITEM`]
+/// output per matrix, row-major. Work items (a pack of one matrix, up to [`ROWS_PER_ITEM`]
 /// activation rows) are shared out over the pool.
 ///
 /// Each output is computed by the same operations in the same order whatever the number of rows
@@ -384,10 +420,10 @@ pub(crate) fn multiply(matrices: &[&QMatrix], x: &Activations) -> Result<Vec<Vec
     let mut outputs: Vec<Vec<f32>> = matrices.iter().map(|m| vec![0f32; x.rows * m.rows]).collect();
     let shared: Vec<SharedOut> = outputs.iter_mut().map(|o| SharedOut::new(o)).collect();
     let row_chunks = x.rows.div_ceil(ROWS_PER_ITEM);
-    // Work items: matrix after matrix, quad after quad, row chunk after row chunk.
+    // Work items: matrix after matrix, pack after pack, row chunk after row chunk.
     let mut first_item = vec![0];
     for m in matrices {
-        first_item.push(first_item[first_item.len() - 1] + m.rows.div_ceil(QUAD) * row_chunks);
+        first_item.push(first_item[first_item.len() - 1] + m.rows.div_ceil(m.format.pack_rows()) * row_chunks);
     }
     let items = first_item[first_item.len() - 1];
     let simd = Simd::detect();
@@ -395,15 +431,16 @@ pub(crate) fn multiply(matrices: &[&QMatrix], x: &Activations) -> Result<Vec<Vec
         for item in range {
             let which = first_item.partition_point(|&f| f <= item) - 1;
             let (m, out) = (matrices[which], &shared[which]);
-            let (quad, chunk) = ((item - first_item[which]) / row_chunks, (item - first_item[which]) % row_chunks);
-            let quad_bytes = m.format.quad_bytes(m.cols);
-            let packed = &m.packed[quad * quad_bytes..(quad + 1) * quad_bytes];
-            let first_row = quad * QUAD;
+            let (pack, chunk) = ((item - first_item[which]) / row_chunks, (item - first_item[which]) % row_chunks);
+            let pack_bytes = m.format.pack_bytes(m.cols);
+            let packed = &m.packed[pack * pack_bytes..(pack + 1) * pack_bytes];
+            let first_row = pack * m.format.pack_rows();
             let rows = chunk * ROWS_PER_ITEM..x.rows.min((chunk + 1) * ROWS_PER_ITEM);
             for tile in rows.step_by(TILE).map(|r| r..x.rows.min(r + TILE)) {
                 let dots = dot_tile(simd, m.format, packed, x, tile.clone());
                 for (r, dots) in tile.zip(dots) {
-                    for (j, dot) in dots.iter().take(m.rows - first_row).enumerate() {
+                    let real = m.format.pack_rows().min(m.rows - first_row);
+                    for (j, dot) in dots.iter().take(real).enumerate() {
                         // SAFETY: (r, first_row + j) belongs to this work item only.
                         unsafe { out.write(r * m.rows + first_row + j, std::slice::from_ref(dot)) };
                     }
@@ -441,16 +478,16 @@ impl Simd {
     }
 }
 
-/// The four dot products of one packed quad with each activation row of `tile` (at most
-/// [`TILE`] rows).
+/// The dot products of one pack (four or eight rows, the rest of the array zero) with each
+/// activation row of `tile` (at most [`TILE`] rows).
 fn dot_tile(
     simd: Simd,
     format: Format,
     packed: &[u8],
     x: &Activations,
     tile: std::ops::Range<usize>,
-) -> Vec<[f32; QUAD]> {
-    assert!(packed.len() == format.quad_bytes(x.blocks * BLOCK) && tile.end <= x.rows && tile.len() <= TILE);
+) -> [[f32; OCTET]; TILE] {
+    assert!(packed.len() == format.pack_bytes(x.blocks * BLOCK) && tile.end <= x.rows && tile.len() <= TILE);
     #[cfg(target_arch = "x86_64")]
     {
         /// Calls `$kernel` with the tile as an array of its length.
@@ -461,10 +498,10 @@ fn dot_tile(
                 // above (every row of `x` holds `x.blocks` blocks).
                 unsafe {
                     match tile.len() {
-                        1 => $kernel(packed, [x.row(r)]).to_vec(),
-                        2 => $kernel(packed, [x.row(r), x.row(r + 1)]).to_vec(),
-                        3 => $kernel(packed, [x.row(r), x.row(r + 1), x.row(r + 2)]).to_vec(),
-                        _ => $kernel(packed, [x.row(r), x.row(r + 1), x.row(r + 2), x.row(r + 3)]).to_vec(),
+                        1 => padded($kernel(packed, [x.row(r)])),
+                        2 => padded($kernel(packed, [x.row(r), x.row(r + 1)])),
+                        3 => padded($kernel(packed, [x.row(r), x.row(r + 1), x.row(r + 2)])),
+                        _ => padded($kernel(packed, [x.row(r), x.row(r + 1), x.row(r + 2), x.row(r + 3)])),
                     }
                 }
             }};
@@ -481,12 +518,21 @@ fn dot_tile(
             (Simd::Portable, _) => {}
         }
     }
-    tile.map(|r| portable_quad(format, packed, x.row(r))).collect()
+    std::array::from_fn(|i| {
+        if tile.start + i < tile.end { portable_pack(format, packed, x.row(tile.start + i)) } else { [0.0; OCTET] }
+    })
 }
 
-/// Reference kernel in plain Rust: where AVX2 is missing, and to test the fast ones.
-fn portable_quad(format: Format, packed: &[u8], x: ActivationRow<'_>) -> [f32; QUAD] {
-    let mut total = [0f32; QUAD];
+/// The dot products of `R` activation rows with a pack of `N` weight rows as a full tile of
+/// octets (zeros past them), so that a tile needs no allocation.
+fn padded<const N: usize, const R: usize>(dots: [[f32; N]; R]) -> [[f32; OCTET]; TILE] {
+    std::array::from_fn(|r| std::array::from_fn(|j| if r < R && j < N { dots[r][j] } else { 0.0 }))
+}
+
+/// Reference kernel in plain Rust: where AVX2 is missing, and to test the fast ones. For the
+/// K-quants it takes the vector kernels' steps in their order, each lane being one row.
+fn portable_pack(format: Format, packed: &[u8], x: ActivationRow<'_>) -> [f32; OCTET] {
+    let mut total = [0f32; OCTET];
     for b in 0..x.d.len() {
         let (head, at) = format.locate(b);
         let block = &packed[at..];
@@ -495,35 +541,38 @@ fn portable_quad(format: Format, packed: &[u8], x: ActivationRow<'_>) -> [f32; Q
         let dot = |w: &[u8], value: &dyn Fn(u8) -> i32| -> i32 {
             w.iter().zip(a).map(|(&w, &v)| value(w) * i32::from(v)).sum()
         };
-        for (j, t) in total.iter_mut().enumerate() {
+        // Weight `i` of row `j` of an octet block whose words start `at` bytes in.
+        let octet = |at: usize, j: usize, i: usize| block[at + 32 * (i / 4) + 4 * j + i % 4];
+        for (j, t) in total.iter_mut().enumerate().take(format.pack_rows()) {
             let nibble = |w: u8| i32::from((w >> (4 * (j % 2))) & 15);
             let signed = |w: u8| i32::from(w as i8);
-            *t += match format {
+            match format {
                 Format::Q4_1 => {
                     let sum = dot(&block[16 + 32 * (j / 2)..][..BLOCK], &nibble);
-                    f16(&block[2 * j..]) * x.d[b] * sum as f32 + f16(&block[8 + 2 * j..]) * x.s[b]
+                    *t += f16(&block[2 * j..]) * x.d[b] * sum as f32 + f16(&block[8 + 2 * j..]) * x.s[b];
                 }
-                Format::Q8_0 => f16(&block[2 * j..]) * x.d[b] * dot(&block[8 + 32 * j..][..BLOCK], &signed) as f32,
+                Format::Q8_0 => {
+                    *t += f16(&block[2 * j..]) * x.d[b] * dot(&block[8 + 32 * j..][..BLOCK], &signed) as f32;
+                }
                 Format::Q4K => {
-                    let sum = dot(&block[8 + 32 * (j / 2)..][..BLOCK], &nibble);
-                    let (d, m) = (f16(&packed[head + 2 * j..]), f16(&packed[head + 8 + 2 * j..]));
-                    d * f32::from(block[j]) * x.d[b] * sum as f32 + m * f32::from(block[4 + j]) * x.s[b]
+                    let sum: i32 = (0..BLOCK)
+                        .map(|i| i32::from(octet(16, j, i % 16) >> (4 * (i / 16)) & 15) * i32::from(a[i]))
+                        .sum();
+                    let scale = f16(&packed[head + 2 * j..]) * f32::from(block[j]);
+                    let offset = f16(&packed[head + 16 + 2 * j..]) * f32::from(block[8 + j]);
+                    *t = (sum as f32).mul_add(scale * x.d[b], *t);
+                    *t = offset.mul_add(x.s[b], *t);
                 }
                 Format::Q6K => {
-                    let weights = &block[8 + 32 * j..][..BLOCK];
-                    let d = f16(&packed[head + 2 * j..]) * x.d[b];
-                    (0..2)
-                        .map(|h| {
-                            let sum: i32 = weights[16 * h..16 * h + 16]
-                                .iter()
-                                .zip(&a[16 * h..16 * h + 16])
-                                .map(|(&w, &v)| i32::from(w as i8) * i32::from(v))
-                                .sum();
-                            d * f32::from(block[4 * h + j] as i8) * sum as f32
-                        })
-                        .sum::<f32>()
+                    let d = f16(&packed[head + 2 * j..]);
+                    for h in 0..2 {
+                        let sum = -32 * x.halves[2 * b + h]
+                            + (16 * h..16 * h + 16).map(|i| i32::from(octet(16, j, i)) * i32::from(a[i])).sum::<i32>();
+                        let scale = d * f32::from(block[8 * h + j] as i8);
+                        *t = (sum as f32).mul_add(scale * x.d[b], *t);
+                    }
                 }
-            };
+            }
         }
     }
     total
@@ -533,21 +582,53 @@ fn portable_quad(format: Format, packed: &[u8], x: ActivationRow<'_>) -> [f32; Q
 mod x86 {
     use std::arch::x86_64::*;
 
-    use super::{ActivationRow, BLOCK, Format, QUAD};
+    use super::{ActivationRow, BLOCK, Format, OCTET, QUAD};
 
-    /// Sums of four adjacent products of unsigned `w` and signed `a` bytes, with VNNI.
+    /// `acc` plus the sums of four adjacent products of unsigned `w` and signed `a` bytes, with
+    /// VNNI.
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c,avx512vnni,avx512vl")]
-    fn dot_u8_i8_vnni(w: __m256i, a: __m256i) -> __m256i {
-        _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, a)
+    fn dot_u8_i8_vnni(acc: __m256i, w: __m256i, a: __m256i) -> __m256i {
+        _mm256_dpbusd_epi32(acc, w, a)
     }
 
-    /// [`dot_u8_i8_vnni`] with AVX2 (the pair sums must fit in `i16`: true for 4-bit weights
-    /// and for weights made unsigned by moving their sign onto `a`).
+    /// [`dot_u8_i8_vnni`] with AVX2 (the pair sums must fit in `i16`: true for 4- and 6-bit
+    /// weights and for weights made unsigned by moving their sign onto `a`).
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    fn dot_u8_i8_avx2(w: __m256i, a: __m256i) -> __m256i {
-        _mm256_madd_epi16(_mm256_maddubs_epi16(w, a), _mm256_set1_epi16(1))
+    fn dot_u8_i8_avx2(acc: __m256i, w: __m256i, a: __m256i) -> __m256i {
+        _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(w, a), _mm256_set1_epi16(1)))
+    }
+
+    /// The four bytes at `at` in every 32-bit lane.
+    ///
+    /// # Safety
+    /// `at..at + 4` is readable.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn word(at: *const i8) -> __m256i {
+        _mm256_set1_epi32(unsafe { at.cast::<i32>().read_unaligned() })
+    }
+
+    /// The eight unsigned (`signed` false) or signed bytes at `at` as floats.
+    ///
+    /// # Safety
+    /// `at..at + 8` is readable.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn small_ints(at: *const u8, signed: bool) -> __m256 {
+        let bytes = unsafe { _mm_loadl_epi64(at.cast()) };
+        _mm256_cvtepi32_ps(if signed { _mm256_cvtepi8_epi32(bytes) } else { _mm256_cvtepu8_epi32(bytes) })
+    }
+
+    /// The eight half floats at `at` as floats.
+    ///
+    /// # Safety
+    /// `at..at + 16` is readable.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn halves(at: *const u8) -> __m256 {
+        _mm256_cvtph_ps(unsafe { _mm_loadu_si128(at.cast()) })
     }
 
     /// Sum of the eight lanes.
@@ -574,9 +655,8 @@ mod x86 {
     }
 
     // Scales of one 32-weight block of a quad, from its super-block's header `head` and its own
-    // bytes `block` (the same pointer for Q4_1 and Q8_0). Four-bit formats give
-    // [d0 … d3, m0 … m3] (weight = nibble · d + m); eight-bit ones the scales of the first and of
-    // the second 16 weights of rows 0 … 3.
+    // bytes `block` (the same pointer for Q4_1 and Q8_0): [d0 … d3, m0 … m3] for Q4_1
+    // (weight = nibble · d + m), the four scales twice for Q8_0.
 
     /// Q4_1: the block's own scales and offsets.
     #[inline]
@@ -585,31 +665,12 @@ mod x86 {
         _mm256_cvtph_ps(unsafe { _mm_loadu_si128(block.cast()) })
     }
 
-    /// Q4_K: the super-block's `d` and `-dmin` times the sub-block's integer scales and offsets
-    /// (exact in `f32`).
-    #[inline]
-    #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn q4k_scales(head: *const u8, block: *const u8) -> __m256 {
-        let d = _mm256_cvtph_ps(unsafe { _mm_loadu_si128(head.cast()) });
-        let small = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(unsafe { _mm_loadl_epi64(block.cast()) }));
-        _mm256_mul_ps(d, small)
-    }
-
     /// Q8_0: the block's four scales, twice.
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
     unsafe fn q8_0_scales(_head: *const u8, block: *const u8) -> __m256 {
         let d = _mm_cvtph_ps(unsafe { _mm_loadl_epi64(block.cast()) });
         _mm256_set_m128(d, d)
-    }
-
-    /// Q6_K: the super-block's `d` times the sub-block's two signed scales per row (exact).
-    #[inline]
-    #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn q6k_scales(head: *const u8, block: *const u8) -> __m256 {
-        let d = _mm_cvtph_ps(unsafe { _mm_loadl_epi64(head.cast()) });
-        let small = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(unsafe { _mm_loadl_epi64(block.cast()) }));
-        _mm256_mul_ps(_mm256_set_m128(d, d), small)
     }
 
     /// A kernel of one instruction set for a 4-bit format with offsets (weight = nibble · d + m):
@@ -650,7 +711,7 @@ mod x86 {
                         for (half, w) in rows.into_iter().enumerate() {
                             let j = 2 * pair + half;
                             for r in 0..R {
-                                let products = _mm256_cvtepi32_ps($dot(w, a[r]));
+                                let products = _mm256_cvtepi32_ps($dot(_mm256_setzero_si256(), w, a[r]));
                                 acc[r][j] = _mm256_fmadd_ps(products, lane(scaled[r], j as i32), acc[r][j]);
                             }
                         }
@@ -667,7 +728,7 @@ mod x86 {
     }
 
     /// A kernel of one instruction set for a signed 8-bit format (weight = q · d, with one `d`
-    /// per half block): `$scales` gives a block's scales as [`q6k_scales`] does, and the 32
+    /// per half block): `$scales` gives a block's scales (for rows 0 … 3, twice), and the 32
     /// weights of each row follow 8 bytes into the block. Same contract as [`four_bit`].
     macro_rules! eight_bit {
         ($name:ident, $format:expr, $scales:ident, $features:literal, $dot:ident) => {
@@ -690,7 +751,8 @@ mod x86 {
                         // Unsigned weights: their signs move onto the activations.
                         let unsigned = _mm256_sign_epi8(w, w);
                         for r in 0..R {
-                            let products = _mm256_cvtepi32_ps($dot(unsigned, _mm256_sign_epi8(a[r], w)));
+                            let zero = _mm256_setzero_si256();
+                            let products = _mm256_cvtepi32_ps($dot(zero, unsigned, _mm256_sign_epi8(a[r], w)));
                             acc[r][j] = _mm256_fmadd_ps(products, lanes(scaled[r], j as i32), acc[r][j]);
                         }
                     }
@@ -700,13 +762,114 @@ mod x86 {
         };
     }
 
+    /// A Q4_K kernel of one instruction set: a packed octet dotted with `R` activation rows, each
+    /// lane of the accumulators being one weight row. Per 32-weight block and activation row,
+    /// the integer sums of eight words of four weights (against the activation's matching word,
+    /// broadcast) take one conversion and two multiply-adds: the block's scale `d · sc` times the
+    /// activation's scale, and its offset `-dmin · m` times the activation's scaled sum. Every
+    /// (row, weight row) pair goes through the same operations in the same order whatever `R`
+    /// is, and the same as [`super::portable_pack`]'s.
+    ///
+    /// # Safety (of the generated function)
+    /// As for [`four_bit`].
+    macro_rules! octet_q4k {
+        ($name:ident, $features:literal, $dot:ident) => {
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn $name<const R: usize>(packed: &[u8], xs: [ActivationRow<'_>; R]) -> [[f32; OCTET]; R] {
+                let low = _mm256_set1_epi8(15);
+                let mut acc = [_mm256_setzero_ps(); R];
+                for b in 0..xs[0].d.len() {
+                    let (head, at) = Format::Q4K.locate(b);
+                    // SAFETY (reads): in bounds by the contract above.
+                    let (head, block) = unsafe { (packed.as_ptr().add(head), packed.as_ptr().add(at)) };
+                    let (scale, offset) = unsafe {
+                        (
+                            _mm256_mul_ps(halves(head), small_ints(block, false)),
+                            _mm256_mul_ps(halves(head.add(16)), small_ints(block.add(8), false)),
+                        )
+                    };
+                    // Weights 0..16 and 16..32 summed apart: two dependency chains per row.
+                    let mut first = [_mm256_setzero_si256(); R];
+                    let mut second = [_mm256_setzero_si256(); R];
+                    for v in 0..4 {
+                        let both = unsafe { _mm256_loadu_si256(block.add(16 + 32 * v).cast()) };
+                        let (lo, hi) =
+                            (_mm256_and_si256(both, low), _mm256_and_si256(_mm256_srli_epi16::<4>(both), low));
+                        for r in 0..R {
+                            let a = unsafe { xs[r].qs.as_ptr().add(b * BLOCK) };
+                            first[r] = $dot(first[r], lo, unsafe { word(a.add(4 * v)) });
+                            second[r] = $dot(second[r], hi, unsafe { word(a.add(16 + 4 * v)) });
+                        }
+                    }
+                    for r in 0..R {
+                        let (da, sa) = unsafe { (*xs[r].d.get_unchecked(b), *xs[r].s.get_unchecked(b)) };
+                        let sum = _mm256_cvtepi32_ps(_mm256_add_epi32(first[r], second[r]));
+                        acc[r] = _mm256_fmadd_ps(sum, _mm256_mul_ps(scale, _mm256_set1_ps(da)), acc[r]);
+                        acc[r] = _mm256_fmadd_ps(offset, _mm256_set1_ps(sa), acc[r]);
+                    }
+                }
+                let mut out = [[0f32; OCTET]; R];
+                // SAFETY: each row of `out` holds eight floats.
+                (0..R).for_each(|r| unsafe { _mm256_storeu_ps(out[r].as_mut_ptr(), acc[r]) });
+                out
+            }
+        };
+    }
+
+    /// A Q6_K kernel of one instruction set, laid out as [`octet_q4k`]: the weights are their
+    /// unsigned 6-bit values, so each half block's integer sum starts at `-32` times the
+    /// activation half's sum, and takes its own scale `d · sc`.
+    ///
+    /// # Safety (of the generated function)
+    /// As for [`four_bit`].
+    macro_rules! octet_q6k {
+        ($name:ident, $features:literal, $dot:ident) => {
+            #[target_feature(enable = $features)]
+            pub(super) unsafe fn $name<const R: usize>(packed: &[u8], xs: [ActivationRow<'_>; R]) -> [[f32; OCTET]; R] {
+                let mut acc = [_mm256_setzero_ps(); R];
+                for b in 0..xs[0].d.len() {
+                    let (head, at) = Format::Q6K.locate(b);
+                    // SAFETY (reads): in bounds by the contract above.
+                    let (head, block) = unsafe { (packed.as_ptr().add(head), packed.as_ptr().add(at)) };
+                    let d = unsafe { halves(head) };
+                    let scales = unsafe { [0, 8].map(|h| _mm256_mul_ps(d, small_ints(block.add(h), true))) };
+                    let mut sums: [[__m256i; R]; 2] = std::array::from_fn(|h| {
+                        std::array::from_fn(|r| {
+                            _mm256_set1_epi32(-32 * unsafe { *xs[r].halves.get_unchecked(2 * b + h) })
+                        })
+                    });
+                    for g in 0..4 {
+                        let w = unsafe { [g, g + 4].map(|g| _mm256_loadu_si256(block.add(16 + 32 * g).cast())) };
+                        for r in 0..R {
+                            let a = unsafe { xs[r].qs.as_ptr().add(b * BLOCK) };
+                            for h in 0..2 {
+                                sums[h][r] = $dot(sums[h][r], w[h], unsafe { word(a.add(16 * h + 4 * g)) });
+                            }
+                        }
+                    }
+                    for r in 0..R {
+                        let da = _mm256_set1_ps(unsafe { *xs[r].d.get_unchecked(b) });
+                        for h in 0..2 {
+                            let sum = _mm256_cvtepi32_ps(sums[h][r]);
+                            acc[r] = _mm256_fmadd_ps(sum, _mm256_mul_ps(scales[h], da), acc[r]);
+                        }
+                    }
+                }
+                let mut out = [[0f32; OCTET]; R];
+                // SAFETY: each row of `out` holds eight floats.
+                (0..R).for_each(|r| unsafe { _mm256_storeu_ps(out[r].as_mut_ptr(), acc[r]) });
+                out
+            }
+        };
+    }
+
     /// Generates the kernels of one instruction set.
     macro_rules! kernels {
         ($features:literal, $dot:ident, $q4_1:ident, $q8_0:ident, $q4k:ident, $q6k:ident) => {
             four_bit!($q4_1, Format::Q4_1, q4_1_scales, 16, $features, $dot);
-            four_bit!($q4k, Format::Q4K, q4k_scales, 8, $features, $dot);
+            octet_q4k!($q4k, $features, $dot);
             eight_bit!($q8_0, Format::Q8_0, q8_0_scales, $features, $dot);
-            eight_bit!($q6k, Format::Q6K, q6k_scales, $features, $dot);
+            octet_q6k!($q6k, $features, $dot);
         };
     }
 
@@ -838,19 +1001,20 @@ mod tests {
                         let xr: Vec<f64> = (0..cols)
                             .map(|i| f64::from(a.qs[r * cols + i]) * f64::from(a.d[r * blocks * 8 + i / BLOCK]))
                             .collect();
-                        for q in 0..rows.div_ceil(QUAD) {
-                            let quad_bytes = m.format.quad_bytes(cols);
-                            let packed = &m.packed[q * quad_bytes..(q + 1) * quad_bytes];
+                        let n = m.format.pack_rows();
+                        for q in 0..rows.div_ceil(n) {
+                            let pack_bytes = m.format.pack_bytes(cols);
+                            let packed = &m.packed[q * pack_bytes..(q + 1) * pack_bytes];
                             let got = dot_tile(simd, m.format, packed, &a, r..r + 1)[0];
-                            for (j, got) in got.iter().enumerate().take(rows - q * QUAD) {
-                                let wr = &w[(q * QUAD + j) * cols..][..cols];
+                            for (j, got) in got.iter().enumerate().take(n.min(rows - q * n)) {
+                                let wr = &w[(q * n + j) * cols..][..cols];
                                 let want: f64 = wr.iter().zip(&xr).map(|(&w, x)| f64::from(w) * x).sum();
                                 let size: f64 = wr.iter().zip(&xr).map(|(&w, x)| (f64::from(w) * x).abs()).sum();
                                 let error = (f64::from(*got) - want).abs();
                                 assert!(
                                     error <= 1e-4 * size + 1e-30,
                                     "{dtype:?} {simd:?} row {} · x{r}: {got} vs {want} (magnitude {size})",
-                                    q * QUAD + j
+                                    q * n + j
                                 );
                             }
                         }
@@ -871,6 +1035,10 @@ mod tests {
                 let tiled = dot_tile(simd, m.format, &m.packed, &a, 0..4);
                 for (p, f) in reference.iter().flatten().zip(tiled.iter().flatten()) {
                     assert!((p - f).abs() <= 1e-4 * p.abs().max(1.0), "{dtype:?} {simd:?}: {reference:?} vs {tiled:?}");
+                }
+                if m.format.pack_rows() == OCTET {
+                    // The octet kernels take the portable kernel's steps in its order.
+                    assert_eq!(reference, tiled, "{dtype:?} {simd:?}");
                 }
                 for r in 0..4 {
                     let alone = dot_tile(simd, m.format, &m.packed, &a, r..r + 1);
