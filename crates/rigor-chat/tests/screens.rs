@@ -15,11 +15,9 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use rigor_chat::app::{Action, App};
-use rigor_core::config::AgentSettings;
 use rigor_core::conversation::Conversation;
 use rigor_core::run::RunRequest;
 use rigor_core::session::Session;
-use rigor_core::workspace::WorkspaceMode;
 use rigor_llm::{ProviderConfig, ProviderKind, RetryPolicy, build_provider};
 use rigor_protocol::Event;
 use rigor_test_support::repo::{example, fixture_repo};
@@ -56,20 +54,8 @@ impl Chat {
         })
         .unwrap();
         let request = RunRequest {
-            repo: repo.path().to_path_buf(),
-            issue: String::new(),
-            mode: WorkspaceMode::Worktree,
-            start: None,
-            apply: false,
-            keep_workspace: false,
-            settings: AgentSettings::default(),
-            run_id: None,
-            shell_env: Vec::new(),
-            sources: Vec::new(),
-            replay_of: None,
-            user_messages: Vec::new(),
-            decline: None,
             conversation: Some(Conversation { wait: true, resume: None }),
+            ..RunRequest::new(repo.path(), "")
         };
         let session = Session::start(request, Arc::from(provider), true);
         Self { _repo: repo, _server: server, session, app: App::new() }

@@ -81,6 +81,30 @@ pub struct RunRequest {
     pub conversation: Option<Conversation>,
 }
 
+impl RunRequest {
+    /// A request to work `issue` on `repo` with the defaults: in a worktree of `HEAD` plus
+    /// uncommitted changes, nothing applied or kept, default settings, the standard tools only,
+    /// no conversation. Front ends set the rest with struct update syntax.
+    pub fn new(repo: impl Into<PathBuf>, issue: impl Into<String>) -> Self {
+        Self {
+            repo: repo.into(),
+            issue: issue.into(),
+            mode: WorkspaceMode::Worktree,
+            start: None,
+            apply: false,
+            keep_workspace: false,
+            settings: AgentSettings::default(),
+            run_id: None,
+            shell_env: Vec::new(),
+            sources: Vec::new(),
+            replay_of: None,
+            user_messages: Vec::new(),
+            decline: None,
+            conversation: None,
+        }
+    }
+}
+
 /// What a run produced.
 #[derive(Debug, Clone)]
 pub struct RunReport {

@@ -7,12 +7,10 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use rigor_core::config::AgentSettings;
 use rigor_core::conversation::{Conversation, Resume};
 use rigor_core::replay::Replay;
 use rigor_core::run::RunRequest;
 use rigor_core::session::Session;
-use rigor_core::workspace::WorkspaceMode;
 use rigor_llm::{ChatRequest, ChatResponse, Provider, ProviderError, StreamSink};
 use rigor_protocol::{ActionOutcome, Event, FinishReason, Message, Op, Role, RunStatus, ToolCall, Usage};
 use rigor_test_support::repo::{example, fixture_repo};
@@ -67,22 +65,7 @@ impl Provider for Script {
 }
 
 fn request(repo: &std::path::Path) -> RunRequest {
-    RunRequest {
-        repo: repo.to_path_buf(),
-        issue: "demo".into(),
-        mode: WorkspaceMode::Worktree,
-        start: None,
-        apply: false,
-        keep_workspace: false,
-        settings: AgentSettings::default(),
-        run_id: None,
-        shell_env: Vec::new(),
-        replay_of: None,
-        sources: Vec::new(),
-        user_messages: Vec::new(),
-        decline: None,
-        conversation: None,
-    }
+    RunRequest::new(repo, "demo")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

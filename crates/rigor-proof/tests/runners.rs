@@ -21,10 +21,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use rigor_core::config::AgentSettings;
 use rigor_core::run::{RunReport, RunRequest};
 use rigor_core::session::Session;
-use rigor_core::workspace::WorkspaceMode;
 use rigor_llm::{ChatRequest, ChatResponse, Provider, ProviderError, StreamSink};
 use rigor_proof::failure::Failure;
 use rigor_proof::proof::{Proof, ProofStatus, TestResult};
@@ -124,22 +122,7 @@ impl Outcome {
 /// Runs `script` on `repo` for `issue` with a prover of `settings`, in the real sandbox.
 async fn prove(repo: &Path, issue: &str, script: Vec<(&str, Value)>, settings: ProofSettings) -> Outcome {
     let prover = Prover::new(settings);
-    let request = RunRequest {
-        repo: repo.to_path_buf(),
-        issue: issue.into(),
-        mode: WorkspaceMode::Worktree,
-        start: None,
-        apply: false,
-        keep_workspace: false,
-        settings: AgentSettings::default(),
-        run_id: None,
-        shell_env: Vec::new(),
-        replay_of: None,
-        sources: vec![Arc::new(prover.clone())],
-        user_messages: Vec::new(),
-        decline: None,
-        conversation: None,
-    };
+    let request = RunRequest { sources: vec![Arc::new(prover.clone())], ..RunRequest::new(repo, issue) };
     let mut session = Session::start(request, Script::new(script), false);
     let mut finishes = Vec::new();
     while let Some(event) = session.next_event().await {
