@@ -38,17 +38,61 @@ pub struct ToolCall {
 
 impl ToolCall {
     /// Parses [`ToolCall::arguments`] as a JSON object; an empty string counts as `{}`.
+    ///
+    /// Small models often write a multi-line value (a file's new text, a script) with raw line
+    /// breaks or tabs inside a JSON string, which strict JSON forbids. Such text is accepted as
+    /// if those characters had been escaped: nothing else is repaired, and text that is still
+    /// not a JSON object after that is reported with the strict parser's error.
     pub fn parsed_arguments(&self) -> Result<Value, String> {
         let text = self.arguments.trim();
         if text.is_empty() {
             return Ok(Value::Object(Default::default()));
         }
-        match serde_json::from_str::<Value>(text) {
+        let strict = serde_json::from_str::<Value>(text);
+        let parsed = match strict {
+            Err(_) => escape_raw_controls(text)
+                .and_then(|repaired| serde_json::from_str::<Value>(&repaired).ok())
+                .filter(Value::is_object)
+                .map_or(strict, Ok),
+            ok => ok,
+        };
+        match parsed {
             Ok(value @ Value::Object(_)) => Ok(value),
             Ok(other) => Err(format!("arguments must be a JSON object, got: {other}")),
             Err(err) => Err(format!("arguments are not valid JSON ({err}): {text}")),
         }
     }
+}
+
+/// `text` with every control character inside a JSON string literal escaped, or `None` when
+/// there is none to escape (or a string is left open, so the repair cannot be trusted).
+fn escape_raw_controls(text: &str) -> Option<String> {
+    let mut out = String::with_capacity(text.len() + 16);
+    let (mut in_string, mut escaped, mut changed) = (false, false, false);
+    for c in text.chars() {
+        if in_string && !escaped && (c as u32) < 0x20 {
+            changed = true;
+            match c {
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                other => out.push_str(&format!("\\u{:04x}", other as u32)),
+            }
+            continue;
+        }
+        match c {
+            '"' if !escaped => in_string = !in_string,
+            '\\' if in_string && !escaped => {
+                escaped = true;
+                out.push(c);
+                continue;
+            }
+            _ => {}
+        }
+        escaped = false;
+        out.push(c);
+    }
+    (changed && !in_string).then_some(out)
 }
 
 /// One message of a conversation.
@@ -783,6 +827,26 @@ mod tests {
         assert!(call.parsed_arguments().is_err());
         let call = ToolCall { arguments: String::new(), ..call };
         assert_eq!(call.parsed_arguments().ok(), Some(serde_json::json!({})));
+    }
+
+    #[test]
+    fn raw_line_breaks_inside_strings_are_read_as_escaped() {
+        // As Qwen2.5-Coder-1.5B writes an edit: the new text with real line breaks and a tab.
+        let raw =
+            "{\"path\": \"calc.py\", \"new\": \"def add(a, b):\n\treturn a + b\n\", \"note\": \"say \\\"hi\\\"\"}";
+        let call = ToolCall { id: "x".into(), name: "edit".into(), arguments: raw.into() };
+        let args = call.parsed_arguments().expect("repaired");
+        assert_eq!(args["new"], "def add(a, b):\n\treturn a + b\n");
+        assert_eq!(args["note"], "say \"hi\"");
+        // A line break between values is plain JSON whitespace and stays so.
+        let call = ToolCall { arguments: "{\n\"path\":\n \"a\"\n}".into(), ..call };
+        assert_eq!(call.parsed_arguments().ok(), Some(serde_json::json!({"path": "a"})));
+        // Nothing else is repaired: a string left open, a missing brace, an escaped line break.
+        for broken in ["{\"new\": \"a\nb", "{\"new\": \"a\nb\"", "{\"new\": \"a\\\nb\"}"] {
+            let call = ToolCall { arguments: broken.into(), ..call.clone() };
+            let err = call.parsed_arguments().err().unwrap_or_default();
+            assert!(err.contains("not valid JSON"), "{broken:?}: {err}");
+        }
     }
 
     #[test]
