@@ -330,15 +330,19 @@ def run_rigor(args, cache: Path, bug: dict, server: ModelServer, work: Path) -> 
             pass
     finished = [e for e in events if e.get("type") == "run_finished"]
     end = finished[-1] if finished else {}
-    steps = sum(1 for e in events if e.get("type") == "model_response")
-    patch = ""
-    run_dirs = sorted((repo / ".rigor/runs").glob("*/patch.diff"), key=lambda p: p.stat().st_mtime)
-    if run_dirs:
-        patch = run_dirs[-1].read_text(errors="replace")
-    proof = next((e.get("proof", {}) for e in reversed(events) if e.get("type") == "proof"), {})
+    steps = (end.get("totals") or {}).get("steps")
+    if steps is None:
+        steps = sum(1 for e in events if e.get("type") == "model_response")
+    # The delivered patch: run_finished carries it, and the run directory has it as patch.diff.
+    patch = end.get("patch") or ""
+    if not patch:
+        run_dirs = sorted((repo / ".rigor/runs").glob("*/patch.diff"), key=lambda p: p.stat().st_mtime)
+        if run_dirs:
+            patch = run_dirs[-1].read_text(errors="replace")
+    proof = next((e.get("proof") or {} for e in reversed(events) if e.get("type") == "proof"), {})
     status = "killed (timeout)" if killed else (end.get("status") or f"no result (exit {code})")
-    if proof.get("verdict") or proof.get("status"):
-        status += f", proof {proof.get('verdict') or proof.get('status')}"
+    if isinstance(proof, dict) and proof.get("status"):
+        status += f", proof: {proof['status']}"
     return {"patch": patch, "steps": steps, "wall_s": wall, "status": status, "exit": code,
             "stderr_tail": stderr_path.read_text(errors="replace")[-1500:]}
 
@@ -441,8 +445,11 @@ def run_mode(args, cache: Path, bugs: list[dict]) -> int:
 
 def report(args, agents: list[str], bugs: list[dict], results: list[dict]) -> None:
     names = {"rigor": "rigor", "mini": f"mini-swe-agent {MINI_VERSION}", "gold": "gold patch"}
-    print(f"## Scaffold benchmark: {len(bugs)} bugs, model {args.model} via `rigor model serve`, "
-          f"temperature 0, {args.steps} steps, {args.timeout} s per bug and agent\n")
+    if any(a != "gold" for a in agents):
+        print(f"## Scaffold benchmark: {len(bugs)} bugs, model {args.model} via `rigor model serve`, "
+              f"temperature 0, {args.steps} steps, {args.timeout} s per bug and agent\n")
+    else:
+        print(f"## Scaffold benchmark: {len(bugs)} bugs, gold patches only (grading self-check)\n")
     print("| bug | agent | resolved | own tests | steps | wall time | patch lines | status |")
     print("| --- | --- | --- | --- | ---: | ---: | ---: | --- |")
     for r in results:
