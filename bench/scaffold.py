@@ -343,8 +343,23 @@ def run_rigor(args, cache: Path, bug: dict, server: ModelServer, work: Path) -> 
     status = "killed (timeout)" if killed else (end.get("status") or f"no result (exit {code})")
     if isinstance(proof, dict) and proof.get("status"):
         status += f", proof: {proof['status']}"
-    return {"patch": patch, "steps": steps, "wall_s": wall, "status": status, "exit": code,
+    actions = [short_action(e.get("call", {}).get("name"), e.get("call", {}).get("arguments"))
+               for e in events if e.get("type") == "tool_call"]
+    return {"patch": patch, "steps": steps, "wall_s": wall, "status": status, "exit": code, "actions": actions,
             "stderr_tail": stderr_path.read_text(errors="replace")[-1500:]}
+
+
+def short_action(name, arguments) -> str:
+    """One line per tool call, for the JSON results (what the agent did, at a glance)."""
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments)
+        except ValueError:
+            pass
+    if isinstance(arguments, dict) and set(arguments) == {"command"}:
+        arguments = arguments["command"]
+    text = arguments if isinstance(arguments, str) else json.dumps(arguments)
+    return f"{name}: {text}"[:300]
 
 
 def run_mini(args, cache: Path, bug: dict, server: ModelServer, work: Path) -> dict:
@@ -372,9 +387,13 @@ def run_mini(args, cache: Path, bug: dict, server: ModelServer, work: Path) -> d
             code, killed = None, True
     wall = time.monotonic() - start
     reap(proc)
-    status, steps = None, None
+    status, steps, actions = None, None, []
     try:
         data = json.loads(traj.read_text())
+        for message in data.get("messages", []):
+            for call in message.get("tool_calls") or []:
+                function = call.get("function") or {}
+                actions.append(short_action(function.get("name"), function.get("arguments")))
         info = data.get("info", {})
         status = info.get("exit_status")
         steps = (info.get("model_stats") or {}).get("api_calls")
@@ -386,7 +405,7 @@ def run_mini(args, cache: Path, bug: dict, server: ModelServer, work: Path) -> d
     git(repo, "add", "-A")
     patch = git(repo, "diff", "--cached", "--binary").stdout
     status = "killed (timeout)" if killed else (status or f"no result (exit {code})")
-    return {"patch": patch, "steps": steps, "wall_s": wall, "status": status, "exit": code,
+    return {"patch": patch, "steps": steps, "wall_s": wall, "status": status, "exit": code, "actions": actions,
             "stderr_tail": log_path.read_text(errors="replace")[-1500:]}
 
 
