@@ -306,6 +306,10 @@ def run_rigor(args, cache: Path, bug: dict, server: ModelServer, work: Path) -> 
         f'[providers.served]\nkind = "openai"\nbase_url = "{server.base_url}"\n'
         + (f"context_window = {context}\n" if context else "")
         + f"request_timeout_secs = {max(60, args.timeout)}\n"
+        # The sandbox hides home directories and shows only the PATH entry `$VIRTUAL_ENV/bin`
+        # of a virtualenv there, without its pyvenv.cfg and site-packages, so `python` in the
+        # agent's commands would not find pytest; the proof's runner mounts $VIRTUAL_ENV itself.
+        + f"\n[sandbox]\nreadable = [{json.dumps(str(venv))}]\n"
     )
     env = {k: v for k, v in test_env(venv).items() if not k.startswith(("OPENAI_", "ANTHROPIC_", "RIGOR_"))}
     env.update(XDG_CONFIG_HOME=str(config_home), NO_COLOR="1")
