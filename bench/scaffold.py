@@ -26,6 +26,7 @@ import argparse
 import hashlib
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -180,6 +181,7 @@ def run_tests(command: str, repo: Path, venv: Path, timeout: float = 600) -> dic
         code, output = result.returncode, result.stdout + result.stderr
     except subprocess.TimeoutExpired as e:
         code, output = -1, f"timeout after {timeout:.0f} s\n{(e.stdout or b'')[-2000:]!r}"
+    output = re.sub(r"\x1b\[[0-9;]*m", "", output)  # humanize's pytest options force colour
     lines = [line for line in output.strip().splitlines() if line.strip()]
     return {"code": code, "summary": lines[-1][:160] if lines else "", "tail": output[-3000:],
             "seconds": round(time.monotonic() - start, 2)}
