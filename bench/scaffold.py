@@ -518,7 +518,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=30, help="step budget of each agent (default 30)")
     parser.add_argument("--timeout", type=int, default=1800, help="wall-clock limit per bug and agent, seconds (default 1800)")
     parser.add_argument("--threads", type=int, help="threads of `rigor model serve`")
-    parser.add_argument("--rigor-bin", default=str(target / "release/rigor"), help="rigor binary (default $CARGO_TARGET_DIR/release/rigor)")
+    parser.add_argument("--rigor-bin", default=os.environ.get("RIGOR") or str(target / "release/rigor"),
+                        help="rigor binary (default $RIGOR, else $CARGO_TARGET_DIR/release/rigor)")
     parser.add_argument("--venv", default=str(Path.home() / ".cache/rigor/bench-venv"), help="mini-swe-agent virtualenv")
     parser.add_argument("--cache", default=str(Path.home() / ".cache/rigor/bench/scaffold"), help="sdists and bug virtualenvs")
     parser.add_argument("--json", metavar="FILE", help="write the raw results (patches included) to FILE")
