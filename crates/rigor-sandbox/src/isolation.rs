@@ -570,7 +570,11 @@ fn toolchain_locations(env: &[(OsString, OsString)], hidden: &[PathBuf], home: O
         candidates.extend(["bin", "registry", "git"].map(|sub| ("CARGO_HOME", cargo.join(sub))));
         cargo_homes.push(cargo);
     }
-    for name in ["RUSTUP_HOME", "PYENV_ROOT", "NVM_DIR", "VOLTA_HOME", "GOROOT", "GOMODCACHE"] {
+    // An activated Python environment is a toolchain too: its `bin/` alone (a PATH entry) starts
+    // the base interpreter, which finds no `pyvenv.cfg` and none of the environment's packages.
+    for name in
+        ["RUSTUP_HOME", "PYENV_ROOT", "NVM_DIR", "VOLTA_HOME", "GOROOT", "GOMODCACHE", "VIRTUAL_ENV", "CONDA_PREFIX"]
+    {
         if let Some(value) = var(name) {
             candidates.push((name, PathBuf::from(value)));
         }
@@ -743,6 +747,7 @@ mod tests {
                 ("PATH", path),
                 ("CARGO_HOME", "/home/u/rust/cargo"),
                 ("RUSTUP_HOME", "/home/u/rust/rustup"),
+                ("VIRTUAL_ENV", "/home/u/project/.venv"),
                 ("GOPATH", "/home/u/go1:/opt/go2"),
                 ("VOLTA_HOME", ""),
             ]),
@@ -757,6 +762,7 @@ mod tests {
                 "/home/u/rust/cargo/registry",
                 "/home/u/rust/cargo/git",
                 "/home/u/rust/rustup",
+                "/home/u/project/.venv",
                 "/home/u/go1/bin",
                 "/home/u/go1/pkg/mod",
                 "/home/u/.local/bin",

@@ -1,5 +1,5 @@
 //! Toolchains stay usable inside the sandbox wherever the user keeps them: the locations named by
-//! `CARGO_HOME`, `RUSTUP_HOME`, `PYENV_ROOT`, `GOPATH`, ... and the `PATH` entries that lie in a
+//! `CARGO_HOME`, `RUSTUP_HOME`, `PYENV_ROOT`, `GOPATH`, `VIRTUAL_ENV`, ... and the `PATH` entries that lie in a
 //! hidden directory (the home directories) are readable, never writable, while the credentials
 //! beside them stay unreadable and a `PATH` entry that is a whole home directory is left out (and
 //! said so). Checked from outside: what the commands ran, read and wrote is looked at on the host.
@@ -69,6 +69,17 @@ fn configured_toolchains_are_runnable_read_only_and_their_credentials_stay_hidde
     write(&home.join(".ssh/id_ed25519"), "SECRET-SSH\n");
     write(&home.join(".config/gh/hosts.yml"), "oauth_token: SECRET-GH\n");
     tool(&home.join(".config/tool-in-config"), "config-ran");
+    // A real virtual environment in the home, with a module only it has: activated, its `python`
+    // must start as the environment (a `bin/` alone starts the base interpreter without it).
+    let venv = home.join("projects/app/.venv");
+    let made = std::process::Command::new("/usr/bin/python3")
+        .args(["-m", "venv", "--without-pip"])
+        .arg(&venv)
+        .status()
+        .expect("Debian's python3 with venv (python3-venv)");
+    assert!(made.success(), "python3 -m venv failed");
+    let site = std::fs::read_dir(venv.join("lib")).unwrap().next().unwrap().unwrap().path().join("site-packages");
+    write(&site.join("venv_marker.py"), "HERE = True\n");
     // A cargo home outside every hidden directory (visible anyway): its credentials are masked.
     let outside_cargo = root.path().join("cargo-elsewhere");
     tool(&outside_cargo.join("bin/cargo-elsewhere"), "elsewhere-ran");
@@ -77,6 +88,7 @@ fn configured_toolchains_are_runnable_read_only_and_their_credentials_stay_hidde
     // On PATH besides the toolchains: the home itself, the cargo home (it holds the registry
     // token) and `~/.config` (it holds `gh`'s): none of the three may become visible.
     let path = [
+        venv.join("bin"),
         tools.join("bin"),
         home.clone(),
         cargo.join("bin"),
@@ -98,6 +110,7 @@ fn configured_toolchains_are_runnable_read_only_and_their_credentials_stay_hidde
         std::env::set_var("RUSTUP_HOME", &rustup);
         std::env::set_var("PYENV_ROOT", &pyenv);
         std::env::set_var("GOPATH", &gopath);
+        std::env::set_var("VIRTUAL_ENV", &venv);
     }
     let w = ws.display();
     let c = cargo.display();
@@ -110,7 +123,8 @@ fn configured_toolchains_are_runnable_read_only_and_their_credentials_stay_hidde
                   \"$GOPATH/secret.env\" {h}/.config/gh/hosts.yml; do cat \"$f\"; done > {w}/leaked 2>&1
          ls -a {h} > {w}/home-listing
          tool-in-config > {w}/ran-config 2>&1
-         for d in \"$CARGO_HOME/bin\" \"$RUSTUP_HOME\" \"$PYENV_ROOT/shims\" {h}/opt/tool/bin; do
+         python -c 'import sys, venv_marker; print(sys.prefix)' > {w}/ran-venv 2>&1
+         for d in \"$CARGO_HOME/bin\" \"$RUSTUP_HOME\" \"$PYENV_ROOT/shims\" {h}/opt/tool/bin \"$VIRTUAL_ENV\"; do
              echo planted > \"$d/planted\" && echo \"wrote $d\"; done
          true"
     );
@@ -120,6 +134,11 @@ fn configured_toolchains_are_runnable_read_only_and_their_credentials_stay_hidde
     assert_eq!(read(&ws.join("ran-pyenv")), "pyenv-ran\n", "PYENV_ROOT's shims run: {output}");
     assert_eq!(read(&ws.join("ran-go")), "go-ran\n", "GOPATH/bin runs: {output}");
     assert_eq!(read(&ws.join("ran-tool")), "tool-ran\n", "a PATH entry in the home runs: {output}");
+    assert_eq!(
+        read(&ws.join("ran-venv")),
+        format!("{}\n", venv.display()),
+        "VIRTUAL_ENV's python runs as it: {output}"
+    );
     assert_eq!(read(&ws.join("read-ok")), "rustup toolchain\ncrate index\nmodule example.com/m\n", "{output}");
     let leaked = read(&ws.join("leaked"));
     assert!(!leaked.contains("SECRET"), "credentials were readable: {leaked}");
@@ -127,7 +146,7 @@ fn configured_toolchains_are_runnable_read_only_and_their_credentials_stay_hidde
     let listing = read(&ws.join("home-listing"));
     assert!(!listing.contains(".npmrc") && !listing.contains(".ssh"), "the whole home is visible: {listing}");
     assert!(!output.contains("wrote "), "a toolchain directory was writable: {output}");
-    for dir in [cargo.join("bin"), rustup.clone(), pyenv.join("shims"), tools.join("bin")] {
+    for dir in [cargo.join("bin"), rustup.clone(), pyenv.join("shims"), tools.join("bin"), venv.clone()] {
         assert!(!dir.join("planted").exists(), "{} was written", dir.display());
     }
     assert!(!read(&ws.join("ran-config")).contains("config-ran"), "~/.config was visible");
