@@ -22,7 +22,7 @@
 //!   a block of 32 costs one integer-to-float conversion and one fused multiply-add for eight
 //!   rows and no horizontal sum; Q6_K's weights are kept as unsigned 6-bit values in bytes, and
 //!   its offset of 32 enters once per half block through the activations' sums of 16 values;
-////! - activations are quantized once to 8 bits per block of 32 (a scale, and the scale times the
+//! - activations are quantized once to 8 bits per block of 32 (a scale, and the scale times the
 //!   block's sum for Q4_1's offsets), as llama.cpp does, and shared by every matrix that reads
 //!   the same input ([`multiply`] takes several: Q, K and V; gate and up);
 //! - the integer dot products use AVX-512 VNNI (`vpdpbusd` on 256-bit registers) or AVX2
