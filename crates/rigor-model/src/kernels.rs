@@ -33,6 +33,7 @@
 
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::utils::barrier_pool;
+use rayon::prelude::*;
 
 use crate::ModelError;
 
@@ -192,9 +193,11 @@ impl QMatrix {
         }
         let source = |row: usize, b: usize| &data[(row * blocks + b) * format.block_bytes()..][..format.block_bytes()];
         let n = format.pack_rows();
-        let packs = rows.div_ceil(n);
-        let mut packed = Vec::with_capacity(packs * blocks * format.pack_block_bytes());
-        for p in 0..packs {
+        let pack_bytes = format.pack_bytes(cols);
+        // Packs are independent: they are repacked in parallel, each into its own part.
+        let mut all = vec![0u8; rows.div_ceil(n) * pack_bytes];
+        all.par_chunks_mut(pack_bytes).enumerate().for_each(|(p, part)| {
+            let mut packed = Vec::with_capacity(pack_bytes);
             let pack_rows: Vec<usize> = (0..n).map(|j| (p * n + j).min(rows - 1)).collect();
             for b in 0..blocks {
                 let sources: Vec<&[u8]> = pack_rows.iter().map(|&r| source(r, b)).collect();
@@ -241,8 +244,9 @@ impl QMatrix {
                     }
                 }
             }
-        }
-        Some(Self { format, rows, cols, packed })
+            part.copy_from_slice(&packed);
+        });
+        Some(Self { format, rows, cols, packed: all })
     }
 
     /// The weights as `f32`, row-major (to check the packing); quads in parallel.
