@@ -39,8 +39,8 @@ const REPEATS_BEFORE_NOTE: u32 = 3;
 const REPEATS_BEFORE_STOP: u32 = 5;
 
 /// What the run has done so far, for the loop's questions to a model that skips a step: a
-/// `finish` before anything was edited or run is questioned once; an edit of a file never
-/// viewed gets a note.
+/// `finish` before anything was edited or run, and an `abstain` before anything was run, are
+/// questioned once each; a failed edit of a file never viewed is answered with the file.
 #[derive(Default)]
 struct Progress {
     /// Whether to question and note at all.
@@ -49,10 +49,19 @@ struct Progress {
     edited: bool,
     /// A shell command or Python snippet ran.
     ran: bool,
-    /// Paths viewed (`view`) or named in a command.
+    /// Paths viewed (`view`), named in a command, or shown after a failed edit.
     seen: Vec<String>,
     /// The early `finish` was questioned already.
     questioned_finish: bool,
+    /// The early `abstain` was questioned already.
+    questioned_abstain: bool,
+}
+
+/// The loop's advice on a tool's result, appended to the observation.
+struct Advice {
+    note: String,
+    /// A file to show after the note (its `view`), for an edit that failed on a file never seen.
+    show: Option<String>,
 }
 
 impl Progress {
@@ -71,22 +80,42 @@ impl Progress {
         }
     }
 
-    /// The question for a `finish` before anything was edited or run (once per run).
-    fn question_finish(&mut self, call: &ToolCall) -> Option<String> {
-        if !self.asks || call.name != "finish" || self.edited || self.ran || self.questioned_finish {
+    /// The question for a `finish` before anything was edited or run, or an `abstain` before
+    /// anything was run (each once per run). A small model gives up early on a bug it could fix:
+    /// measured on the bundled example, Qwen2.5-Coder-1.5B abstained after three failed edits of
+    /// a file it had never viewed, with "The edit command is not supported in this tool.".
+    fn question_stop(&mut self, call: &ToolCall) -> Option<String> {
+        if !self.asks {
             return None;
         }
-        self.questioned_finish = true;
-        Some(
-            "not finished yet: you have not edited any file or run any command in this run, so nothing shows the \
-             issue is fixed. Edit the code the issue is about and run a check; if it really needs no change, call \
-             `finish` again with the reason."
-                .into(),
-        )
+        match call.name.as_str() {
+            "finish" if !self.edited && !self.ran && !self.questioned_finish => {
+                self.questioned_finish = true;
+                Some(
+                    "not finished yet: you have not edited any file or run any command in this run, so nothing \
+                     shows the issue is fixed. Edit the code the issue is about and run a check; if it really needs \
+                     no change, call `finish` again with the reason."
+                        .into(),
+                )
+            }
+            "abstain" if !self.ran && !self.questioned_abstain => {
+                self.questioned_abstain = true;
+                Some(
+                    "not abstained yet: you have not run any command in this run, so nothing shows the issue cannot \
+                     be fixed. View the code the issue is about, run the example it gives, then edit with \
+                     `str_replace` (old_str copied exactly from the file). If it really cannot be done, call \
+                     `abstain` again with what you tried."
+                        .into(),
+                )
+            }
+            _ => None,
+        }
     }
 
-    /// A note for an edit of a file that was never viewed or named in a command.
-    fn unseen_edit(&self, call: &ToolCall, failed: bool) -> Option<String> {
+    /// Advice for an edit of a file that was never viewed or named in a command: when the edit
+    /// failed, the file itself comes with it (a small model that edits blind repeats the same
+    /// failing edit; with the text in front of it, it can copy what to replace).
+    fn unseen_edit(&mut self, call: &ToolCall, failed: bool) -> Option<Advice> {
         if !self.asks || call.name != "edit" {
             return None;
         }
@@ -96,11 +125,19 @@ impl Progress {
             return None;
         }
         Some(if failed {
-            format!(
-                "you have not viewed `{path}` in this run: view it first (```view\n{path}\n```) and copy the exact text to replace."
-            )
+            self.seen.push(path.clone());
+            Advice {
+                note: format!(
+                    "you have not viewed `{path}` in this run. Here it is, with line numbers: copy the exact lines to \
+                     replace into old_str, without the numbers."
+                ),
+                show: Some(path),
+            }
         } else {
-            format!("you edited `{path}` without viewing it: check that it is the file the issue is about.")
+            Advice {
+                note: format!("you edited `{path}` without viewing it: check that it is the file the issue is about."),
+                show: None,
+            }
         })
     }
 }
@@ -562,7 +599,7 @@ impl Agent<'_> {
                     call,
                     ToolOutput::error("not run: the run already ended in this turn"),
                 )
-            } else if let Some(question) = progress.question_finish(call) {
+            } else if let Some(question) = progress.question_stop(call) {
                 self.answer_without_running(turn, call, ToolOutput::error(question))
             } else {
                 let output =
@@ -629,7 +666,7 @@ impl Agent<'_> {
         turn: u32,
         call: &ToolCall,
         deadline: Option<Instant>,
-        advise: impl FnOnce(&ToolOutput) -> Option<String>,
+        advise: impl FnOnce(&ToolOutput) -> Option<Advice>,
     ) -> ToolOutput {
         self.emitter.emit(Event::ToolCall { turn, call: call.clone() });
         let started = Instant::now();
@@ -645,7 +682,18 @@ impl Agent<'_> {
         };
         let mut output = output;
         if let Some(advice) = advise(&output) {
-            output.content = format!("{}\n(rigor: {advice})", output.content);
+            output.content = format!("{}\n(rigor: {})", output.content, advice.note);
+            if let Some(path) = advice.show {
+                let view = ToolCall {
+                    id: format!("{}-view", call.id),
+                    name: "view".into(),
+                    arguments: serde_json::json!({ "path": path }).to_string(),
+                };
+                let shown = self.tools.call(&view).await;
+                if !shown.is_error {
+                    output.content = format!("{}\n{}", output.content, shown.content);
+                }
+            }
         }
         self.observe(turn, call, &output, started.elapsed().as_millis() as u64);
         output

@@ -400,6 +400,28 @@ async fn an_edit_of_a_file_never_viewed_gets_advice() {
     h.run(&provider, compact(), Interrupt::new()).await;
     let observations = h.observations();
     assert!(observations[0].1.contains("you have not viewed `README.md`"), "{observations:?}");
+    // The failed edit comes with the file, numbered, so the next edit can copy from it.
+    assert!(observations[0].1.contains("Here it is") && observations[0].1.contains("1\thello"), "{observations:?}");
+}
+
+#[tokio::test]
+async fn a_small_models_abstain_before_any_command_is_questioned_once() {
+    let h = Harness::new();
+    let abstain = |reason: &str| call("abstain", &serde_json::json!({ "reason": reason }).to_string());
+    let provider = Scripted::new(vec![abstain("cannot"), abstain("tried, still cannot")]);
+    let outcome = h.run(&provider, compact(), Interrupt::new()).await;
+    assert_eq!(outcome.status, RunStatus::Abstained, "{outcome:?}");
+    assert_eq!(outcome.summary, "tried, still cannot");
+    let observations = h.observations();
+    assert!(observations[0].2 && observations[0].1.contains("not abstained yet"), "{observations:?}");
+    // After a command ran, an abstain ends the run at once; so does a capable model's.
+    let h = Harness::new();
+    let provider = Scripted::new(vec![call("bash", r#"{"command": "true"}"#), abstain("vague")]);
+    assert_eq!(h.run(&provider, compact(), Interrupt::new()).await.status, RunStatus::Abstained);
+    assert_eq!(h.observations().len(), 2);
+    let h = Harness::new();
+    let provider = Scripted::new(vec![abstain("vague")]);
+    assert_eq!(h.run_default(&provider).await.status, RunStatus::Abstained);
 }
 
 #[tokio::test]

@@ -265,7 +265,11 @@ impl Tool for EditTool {
                     "insert_line": {"type": "integer", "description": "insert: line after which to insert."},
                     "file_text": {"type": "string", "description": "create: content of the new file."}
                 },
-                "required": ["command", "path"]
+                "required": ["command", "path"],
+                // The text action format shows this as the edit's example. Measured on the bundled
+                // example: with the placeholder `{"command": "<command>", ...}` Qwen2.5-Coder-1.5B
+                // wrote `"command": "bash"` and a whole new file in every edit.
+                "examples": [{"command": "str_replace", "path": "calc.py", "old_str": "    return a - b", "new_str": "    return a + b"}]
             }),
         }
     }
