@@ -440,3 +440,31 @@ async fn the_first_estimate_counts_the_tool_schemas() {
     let schemas = serde_json::to_string(&h.tools.specs()).unwrap().len() as u64;
     assert!(estimated > schemas / 4, "{estimated} tokens for {schemas} characters of schemas");
 }
+
+#[tokio::test]
+async fn a_small_models_failed_edit_is_left_out_of_the_conversation_but_kept_in_the_trajectory() {
+    let h = Harness::new();
+    let replace = r#"{"command": "str_replace", "path": "README.md", "old_str": "absent", "new_str": "x"}"#;
+    let provider = Scripted::new(vec![call("edit", replace), finish("done")]);
+    h.run(&provider, compact(), Interrupt::new()).await;
+    let second = &provider.requests()[1].messages;
+    assert!(second.iter().all(|m| m.tool_calls.is_empty() && m.role != Role::Tool), "{second:?}");
+    let note = &second.last().unwrap().content;
+    assert!(note.contains("left out here") && note.contains("does not occur"), "{note}");
+    assert!(!note.contains("absent"), "the failed edit's text is not shown again: {note}");
+    assert!(h.observations()[0].1.contains("does not occur"), "the trajectory has the result");
+    // A capable model keeps its failed edit in view (it learns from it rather than copying it).
+    let h = Harness::new();
+    let provider = Scripted::new(vec![call("edit", replace), finish("done")]);
+    h.run_default(&provider).await;
+    assert!(provider.requests()[1].messages.iter().any(|m| m.role == Role::Tool));
+}
+
+#[tokio::test]
+async fn a_repeated_call_is_followed_by_a_sampled_request() {
+    let h = Harness::new();
+    let provider = Scripted::new(vec![call("view", VIEW_README), call("view", VIEW_README), finish("done")]);
+    h.run_default(&provider).await;
+    let temperatures: Vec<_> = provider.requests().iter().map(|r| r.temperature).collect();
+    assert_eq!(temperatures, [None, None, Some(0.7)]);
+}

@@ -40,9 +40,10 @@ impl ToolCall {
     /// Parses [`ToolCall::arguments`] as a JSON object; an empty string counts as `{}`.
     ///
     /// Small models often write a multi-line value (a file's new text, a script) with raw line
-    /// breaks or tabs inside a JSON string, which strict JSON forbids. Such text is accepted as
-    /// if those characters had been escaped: nothing else is repaired, and text that is still
-    /// not a JSON object after that is reported with the strict parser's error.
+    /// breaks or tabs inside a JSON string, and code with its own quotes unescaped, which strict
+    /// JSON forbids. Such text is accepted as if those characters had been escaped (see
+    /// [`escape_string_contents`]): nothing else is repaired, and text that is still not a JSON
+    /// object after that is reported with the strict parser's error.
     pub fn parsed_arguments(&self) -> Result<Value, String> {
         let text = self.arguments.trim();
         if text.is_empty() {
@@ -50,7 +51,7 @@ impl ToolCall {
         }
         let strict = serde_json::from_str::<Value>(text);
         let parsed = match strict {
-            Err(_) => escape_raw_controls(text)
+            Err(_) => escape_string_contents(text)
                 .and_then(|repaired| serde_json::from_str::<Value>(&repaired).ok())
                 .filter(Value::is_object)
                 .map_or(strict, Ok),
@@ -64,35 +65,69 @@ impl ToolCall {
     }
 }
 
-/// `text` with every control character inside a JSON string literal escaped, or `None` when
-/// there is none to escape (or a string is left open, so the repair cannot be trusted).
-fn escape_raw_controls(text: &str) -> Option<String> {
+/// `text` with what small models leave unescaped inside JSON strings escaped: control
+/// characters (raw line breaks, tabs), and, in a value, a `"` that cannot end it: one followed
+/// neither by `,` and the next `"key":` nor by the object's closing braces. Code put in a value
+/// (`"new_str": "UNITS = {"d": 86400}"`) is so read as the model meant it. `None` when there is
+/// nothing to escape, or a string is left open (the repair could not be trusted).
+fn escape_string_contents(text: &str) -> Option<String> {
     let mut out = String::with_capacity(text.len() + 16);
-    let (mut in_string, mut escaped, mut changed) = (false, false, false);
-    for c in text.chars() {
-        if in_string && !escaped && (c as u32) < 0x20 {
-            changed = true;
+    let (mut in_string, mut in_value, mut escaped, mut changed) = (false, false, false, false);
+    // Whether the last token outside a string was `:` (so the next string is a value).
+    let mut after_colon = false;
+    for (at, c) in text.char_indices() {
+        if !in_string {
             match c {
-                '\n' => out.push_str("\\n"),
-                '\r' => out.push_str("\\r"),
-                '\t' => out.push_str("\\t"),
-                other => out.push_str(&format!("\\u{:04x}", other as u32)),
+                '"' => (in_string, in_value, after_colon) = (true, after_colon, false),
+                ':' => after_colon = true,
+                c if c.is_whitespace() => {}
+                _ => after_colon = false,
             }
+            out.push(c);
+            continue;
+        }
+        if escaped {
+            escaped = false;
+            out.push(c);
             continue;
         }
         match c {
-            '"' if !escaped => in_string = !in_string,
-            '\\' if in_string && !escaped => {
+            '\\' => {
                 escaped = true;
                 out.push(c);
-                continue;
             }
-            _ => {}
+            '"' if in_value && !ends_value(&text[at + 1..]) => {
+                changed = true;
+                out.push_str("\\\"");
+            }
+            '"' => {
+                in_string = false;
+                out.push(c);
+            }
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
         }
-        escaped = false;
-        out.push(c);
+        changed |= (c as u32) < 0x20;
     }
     (changed && !in_string).then_some(out)
+}
+
+/// Whether a `"` followed by `rest` can close a value: the next key (`, "name":`) or the end of
+/// the object follows.
+fn ends_value(rest: &str) -> bool {
+    let rest = rest.trim_start();
+    let Some(after) = rest.strip_prefix(',') else {
+        return rest.starts_with('}') && rest.chars().all(|c| c == '}' || c == ']' || c.is_whitespace());
+    };
+    let Some(key) = after.trim_start().strip_prefix('"') else { return false };
+    let Some(close) = key.find('"') else { return false };
+    let name = &key[..close];
+    !name.is_empty()
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && key[close + 1..].trim_start().starts_with(':')
 }
 
 /// One message of a conversation.
@@ -847,6 +882,25 @@ mod tests {
             let err = call.parsed_arguments().err().unwrap_or_default();
             assert!(err.contains("not valid JSON"), "{broken:?}: {err}");
         }
+    }
+
+    #[test]
+    fn quotes_of_code_inside_a_value_are_read_as_escaped() {
+        // As Qwen2.5-Coder-1.5B wrote an edit of the bundled example: code with its own quotes.
+        let raw = r#"{"command":"str_replace","old_str":"UNITS = {"d": 86400, "h": 3600}","new_str":"x = "2h", "1h30m"
+y = """doc""""
+, "path": "durations.py"}"#;
+        let call = ToolCall { id: "x".into(), name: "edit".into(), arguments: raw.into() };
+        let args = call.parsed_arguments().expect("repaired");
+        assert_eq!(args["old_str"], r#"UNITS = {"d": 86400, "h": 3600}"#);
+        assert_eq!(args["new_str"], "x = \"2h\", \"1h30m\"\ny = \"\"\"doc\"\"\"");
+        assert_eq!(args["path"], "durations.py");
+        // A quote that closes the last value before nested closing braces still closes it.
+        let call = ToolCall { arguments: "{\"a\": {\"b\": \"x\ny\"}}".into(), ..call };
+        assert_eq!(call.parsed_arguments().ok(), Some(serde_json::json!({"a": {"b": "x\ny"}})));
+        // A value left open is still an error, not a guess.
+        let call = ToolCall { arguments: r#"{"new_str": "say "hi" "#.into(), ..call };
+        assert!(call.parsed_arguments().is_err());
     }
 
     #[test]

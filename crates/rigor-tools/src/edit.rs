@@ -267,9 +267,16 @@ impl Tool for EditTool {
                 },
                 "required": ["command", "path"],
                 // The text action format shows this as the edit's example. Measured on the bundled
-                // example: with the placeholder `{"command": "<command>", ...}` Qwen2.5-Coder-1.5B
-                // wrote `"command": "bash"` and a whole new file in every edit.
-                "examples": [{"command": "str_replace", "path": "calc.py", "old_str": "    return a - b", "new_str": "    return a + b"}]
+                // example with Qwen2.5-Coder-1.5B: with `{"command": "<command>", ...}` it wrote
+                // `"command": "bash"` and a whole new file in every edit; with a concrete
+                // replacement it sent that replacement, verbatim, nine times. Placeholders that say
+                // what goes where, with the command spelled out, leave it nothing to copy blindly.
+                "examples": [{
+                    "command": "str_replace",
+                    "path": "<file you viewed>",
+                    "old_str": "<lines copied exactly from the file>",
+                    "new_str": "<the lines to put instead>"
+                }]
             }),
         }
     }
