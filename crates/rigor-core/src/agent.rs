@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rigor_llm::{ChatRequest, Provider, StreamEvent};
-use rigor_protocol::{Event, Message, RunStatus, RunTotals, ToolCall};
+use rigor_protocol::{Event, FinishReason, Message, RunStatus, RunTotals, ToolCall};
 use rigor_tools::{Stop, ToolBox, ToolOutput};
 use tokio::sync::Notify;
 
@@ -37,6 +37,10 @@ const REPEATS_BEFORE_NOTE: u32 = 3;
 /// Identical calls with identical results in a row after which the run stops: the note did not
 /// change the model's course, and more turns would only spend the budget.
 const REPEATS_BEFORE_STOP: u32 = 5;
+
+/// Said with a call that failed in a reply the output limit cut off.
+const CUT_OFF_NOTE: &str = "your reply was cut off at the output limit, so the call in it is incomplete: send a \
+                            shorter one (an edit replaces only the lines that change, not the whole file).";
 
 /// The sampling temperature of a request after a repeated call (see [`Repeats::temperature`]).
 const REPEAT_TEMPERATURE: f32 = 0.7;
@@ -560,6 +564,7 @@ impl Agent<'_> {
         totals.usage += response.usage;
         totals.cost_usd += response.cost_usd;
         context.record(messages.len(), response.usage.input_tokens);
+        let cut_off = response.finish_reason == FinishReason::Length;
         let mut message = response.message;
         for (i, call) in message.tool_calls.iter_mut().enumerate() {
             if call.id.is_empty() {
@@ -616,8 +621,17 @@ impl Agent<'_> {
             } else if let Some(question) = progress.question_stop(call) {
                 self.answer_without_running(turn, call, ToolOutput::error(question))
             } else {
-                let output =
-                    self.run_tool(turn, call, deadline, |output| progress.unseen_edit(call, output.is_error)).await;
+                let advise = |output: &ToolOutput| {
+                    let advice = progress.unseen_edit(call, output.is_error);
+                    if !(cut_off && output.is_error) {
+                        return advice;
+                    }
+                    Some(match advice {
+                        Some(advice) => Advice { note: format!("{CUT_OFF_NOTE} {}", advice.note), ..advice },
+                        None => Advice { note: CUT_OFF_NOTE.into(), show: None },
+                    })
+                };
+                let output = self.run_tool(turn, call, deadline, advise).await;
                 progress.record(call, output.is_error);
                 output
             };

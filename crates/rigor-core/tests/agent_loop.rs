@@ -468,3 +468,22 @@ async fn a_repeated_call_is_followed_by_a_sampled_request() {
     let temperatures: Vec<_> = provider.requests().iter().map(|r| r.temperature).collect();
     assert_eq!(temperatures, [None, None, Some(0.7)]);
 }
+
+#[tokio::test]
+async fn a_call_cut_off_at_the_output_limit_is_told_so() {
+    let h = Harness::new();
+    let mut cut = call("edit", r#"{"command": "str_replace", "path": "README.md", "new_str": "hel"#);
+    if let Ok(response) = &mut cut {
+        response.finish_reason = FinishReason::Length;
+    }
+    let provider = Scripted::new(vec![cut, finish("done")]);
+    h.run_default(&provider).await;
+    let observations = h.observations();
+    assert!(observations[0].2 && observations[0].1.contains("cut off at the output limit"), "{observations:?}");
+    // A call that failed in a reply that was not cut off gets no such note.
+    let h = Harness::new();
+    let provider =
+        Scripted::new(vec![call("edit", r#"{"command": "str_replace", "path": "README.md""#), finish("done")]);
+    h.run_default(&provider).await;
+    assert!(!h.observations()[0].1.contains("cut off"), "{:?}", h.observations());
+}

@@ -30,7 +30,7 @@ use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
 use crate::ModelError;
-use crate::engine::{GenerationParams, SharedEngine};
+use crate::engine::{FinishReason, Generation, GenerationParams, SharedEngine};
 use crate::provider::{DEFAULT_MAX_OUTPUT_TOKENS, chat_messages};
 
 /// Shared state of the server.
@@ -324,7 +324,7 @@ impl Reply {
             None => return error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "generation stopped".into()),
         };
         let (content, calls) = self.message(&generation.text, 0);
-        let finish = if calls.is_empty() { generation.finish_reason.as_str() } else { "tool_calls" };
+        let finish = finish_reason(&generation, !calls.is_empty());
         let mut message = json!({"role": "assistant", "content": content});
         if !calls.is_empty() {
             message["tool_calls"] = Value::Array(calls);
@@ -374,7 +374,7 @@ impl Reply {
                             events.push(reply.chunk(json!({"content": rest}), None));
                         }
                     }
-                    let finish = if calls.is_empty() { generation.finish_reason.as_str() } else { "tool_calls" };
+                    let finish = finish_reason(&generation, !calls.is_empty());
                     let delta = if calls.is_empty() {
                         json!({})
                     } else {
@@ -408,6 +408,17 @@ impl Reply {
         });
         let all = futures_util::stream::once(async move { Ok::<Event, Infallible>(first) }).chain(events);
         Sse::new(all).into_response()
+    }
+}
+
+/// The OpenAI `finish_reason` of `generation`: `length` whenever the output limit cut it (a tool
+/// call in it may be cut off, and the client should know), else `tool_calls` when it holds calls,
+/// else the generation's own reason.
+fn finish_reason(generation: &Generation, has_calls: bool) -> &'static str {
+    match generation.finish_reason {
+        FinishReason::Length => "length",
+        FinishReason::Stop if has_calls => "tool_calls",
+        FinishReason::Stop => "stop",
     }
 }
 
@@ -458,6 +469,22 @@ fn tokio_stream_from<T: Send + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reply_the_output_limit_cut_finishes_with_length_even_with_a_call() {
+        let generation = |finish_reason| Generation {
+            text: String::new(),
+            finish_reason,
+            prompt_tokens: 1,
+            reused_tokens: 0,
+            completion_tokens: 1,
+            prefill_time: std::time::Duration::ZERO,
+            decode_time: std::time::Duration::ZERO,
+        };
+        assert_eq!(finish_reason(&generation(FinishReason::Length), true), "length");
+        assert_eq!(finish_reason(&generation(FinishReason::Stop), true), "tool_calls");
+        assert_eq!(finish_reason(&generation(FinishReason::Stop), false), "stop");
+    }
 
     #[test]
     fn prose_streams_until_a_fence_and_is_a_prefix_of_the_parsed_content() {
