@@ -65,6 +65,7 @@ struct Progress {
 }
 
 /// The loop's advice on a tool's result, appended to the observation.
+#[derive(Default)]
 struct Advice {
     note: String,
     /// A file to show after the note (its `view`), for an edit that failed on a file never seen.
@@ -182,7 +183,8 @@ impl Repeats {
     /// the last call has repeated with the same result. A model decoding greedily sees a prompt
     /// that barely changed and writes the same call again: on the bundled example Qwen2.5-Coder-
     /// 1.5B sent one failing `edit` five times in a row at temperature 0, the note between them
-    /// notwithstanding. Sampling (seeded by the server, so a run stays reproducible) lets it out.
+    /// notwithstanding. Sampling lets it out (`rigor model serve` seeds its sampler, so a run on it
+    /// stays reproducible).
     fn temperature(&self, base: Option<f32>) -> Option<f32> {
         if self.count >= 2 { Some(base.unwrap_or(0.0).max(REPEAT_TEMPERATURE)) } else { base }
     }
@@ -626,10 +628,8 @@ impl Agent<'_> {
                     if !(cut_off && output.is_error) {
                         return advice;
                     }
-                    Some(match advice {
-                        Some(advice) => Advice { note: format!("{CUT_OFF_NOTE} {}", advice.note), ..advice },
-                        None => Advice { note: CUT_OFF_NOTE.into(), show: None },
-                    })
+                    let Advice { note, show } = advice.unwrap_or_default();
+                    Some(Advice { note: format!("{CUT_OFF_NOTE} {note}").trim_end().to_string(), show })
                 };
                 let output = self.run_tool(turn, call, deadline, advise).await;
                 progress.record(call, output.is_error);
