@@ -604,6 +604,53 @@ mod x86 {
         _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(w, a), _mm256_set1_epi16(1)))
     }
 
+    /// `acc` plus the products of unsigned `w` and signed `a` bytes, gathered for [`finish_vnni`]:
+    /// with VNNI, the sums of four adjacent products in each 32-bit lane.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c,avx512vnni,avx512vl")]
+    fn gather_vnni(acc: __m256i, w: __m256i, a: __m256i) -> __m256i {
+        _mm256_dpbusd_epi32(acc, w, a)
+    }
+
+    /// The sums of four adjacent products in each 32-bit lane of what [`gather_vnni`] gathered.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c,avx512vnni,avx512vl")]
+    fn finish_vnni(acc: __m256i) -> __m256i {
+        acc
+    }
+
+    /// `acc` plus the products of unsigned `w` and signed `a` bytes, gathered for [`finish_avx2`]:
+    /// with AVX2, the sums of adjacent pairs in 16-bit lanes, which wrap, so the caller bounds
+    /// what one gathering holds (a pair of 4-bit weights and 8-bit activations is at most
+    /// 2 · 15 · 127 = 3810, eight fit; one of 6-bit weights 16002, two fit). One widening per
+    /// gathering instead of one per product halves the instructions of a K-quant block.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn gather_avx2(acc: __m256i, w: __m256i, a: __m256i) -> __m256i {
+        _mm256_add_epi16(acc, _mm256_maddubs_epi16(w, a))
+    }
+
+    /// The sums of four adjacent products in each 32-bit lane of what [`gather_avx2`] gathered.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn finish_avx2(acc: __m256i) -> __m256i {
+        _mm256_madd_epi16(acc, _mm256_set1_epi16(1))
+    }
+
+    /// Two gatherings of the same kind added (a gathering bounded by the sum of both bounds).
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c,avx512vnni,avx512vl")]
+    fn join_vnni(a: __m256i, b: __m256i) -> __m256i {
+        _mm256_add_epi32(a, b)
+    }
+
+    /// Two gatherings of the same kind added (a gathering bounded by the sum of both bounds).
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn join_avx2(a: __m256i, b: __m256i) -> __m256i {
+        _mm256_add_epi16(a, b)
+    }
+
     /// The four bytes at `at` in every 32-bit lane.
     ///
     /// # Safety
@@ -777,7 +824,7 @@ mod x86 {
     /// # Safety (of the generated function)
     /// As for [`four_bit`].
     macro_rules! octet_q4k {
-        ($name:ident, $features:literal, $dot:ident) => {
+        ($name:ident, $features:literal, $gather:ident, $join:ident, $finish:ident) => {
             #[target_feature(enable = $features)]
             pub(super) unsafe fn $name<const R: usize>(packed: &[u8], xs: [ActivationRow<'_>; R]) -> [[f32; OCTET]; R] {
                 let low = _mm256_set1_epi8(15);
@@ -801,13 +848,14 @@ mod x86 {
                             (_mm256_and_si256(both, low), _mm256_and_si256(_mm256_srli_epi16::<4>(both), low));
                         for r in 0..R {
                             let a = unsafe { xs[r].qs.as_ptr().add(b * BLOCK) };
-                            first[r] = $dot(first[r], lo, unsafe { word(a.add(4 * v)) });
-                            second[r] = $dot(second[r], hi, unsafe { word(a.add(16 + 4 * v)) });
+                            first[r] = $gather(first[r], lo, unsafe { word(a.add(4 * v)) });
+                            second[r] = $gather(second[r], hi, unsafe { word(a.add(16 + 4 * v)) });
                         }
                     }
                     for r in 0..R {
                         let (da, sa) = unsafe { (*xs[r].d.get_unchecked(b), *xs[r].s.get_unchecked(b)) };
-                        let sum = _mm256_cvtepi32_ps(_mm256_add_epi32(first[r], second[r]));
+                        // Eight words of 4-bit weights: within one gathering's bound.
+                        let sum = _mm256_cvtepi32_ps($finish($join(first[r], second[r])));
                         acc[r] = _mm256_fmadd_ps(sum, _mm256_mul_ps(scale, _mm256_set1_ps(da)), acc[r]);
                         acc[r] = _mm256_fmadd_ps(offset, _mm256_set1_ps(sa), acc[r]);
                     }
@@ -827,7 +875,7 @@ mod x86 {
     /// # Safety (of the generated function)
     /// As for [`four_bit`].
     macro_rules! octet_q6k {
-        ($name:ident, $features:literal, $dot:ident) => {
+        ($name:ident, $features:literal, $gather:ident, $finish:ident) => {
             #[target_feature(enable = $features)]
             pub(super) unsafe fn $name<const R: usize>(packed: &[u8], xs: [ActivationRow<'_>; R]) -> [[f32; OCTET]; R] {
                 let mut acc = [_mm256_setzero_ps(); R];
@@ -842,12 +890,19 @@ mod x86 {
                             _mm256_set1_epi32(-32 * unsafe { *xs[r].halves.get_unchecked(2 * b + h) })
                         })
                     });
-                    for g in 0..4 {
-                        let w = unsafe { [g, g + 4].map(|g| _mm256_loadu_si256(block.add(16 + 32 * g).cast())) };
+                    // Two words of 6-bit weights per gathering (its bound).
+                    for pair in [0, 2] {
+                        let w = unsafe {
+                            [pair, pair + 1, pair + 4, pair + 5]
+                                .map(|g| _mm256_loadu_si256(block.add(16 + 32 * g).cast()))
+                        };
                         for r in 0..R {
                             let a = unsafe { xs[r].qs.as_ptr().add(b * BLOCK) };
                             for h in 0..2 {
-                                sums[h][r] = $dot(sums[h][r], w[h], unsafe { word(a.add(16 * h + 4 * g)) });
+                                let at = |g: usize| unsafe { word(a.add(16 * h + 4 * g)) };
+                                let zero = _mm256_setzero_si256();
+                                let part = $gather($gather(zero, w[2 * h], at(pair)), w[2 * h + 1], at(pair + 1));
+                                sums[h][r] = _mm256_add_epi32(sums[h][r], $finish(part));
                             }
                         }
                     }
@@ -869,16 +924,32 @@ mod x86 {
 
     /// Generates the kernels of one instruction set.
     macro_rules! kernels {
-        ($features:literal, $dot:ident, $q4_1:ident, $q8_0:ident, $q4k:ident, $q6k:ident) => {
+        ($features:literal, $dot:ident, [$gather:ident, $join:ident, $finish:ident], $q4_1:ident, $q8_0:ident, $q4k:ident, $q6k:ident) => {
             four_bit!($q4_1, Format::Q4_1, q4_1_scales, 16, $features, $dot);
-            octet_q4k!($q4k, $features, $dot);
+            octet_q4k!($q4k, $features, $gather, $join, $finish);
             eight_bit!($q8_0, Format::Q8_0, q8_0_scales, $features, $dot);
-            octet_q6k!($q6k, $features, $dot);
+            octet_q6k!($q6k, $features, $gather, $finish);
         };
     }
 
-    kernels!("avx2,fma,f16c,avx512vnni,avx512vl", dot_u8_i8_vnni, q4_1_vnni, q8_0_vnni, q4k_vnni, q6k_vnni);
-    kernels!("avx2,fma,f16c", dot_u8_i8_avx2, q4_1_avx2, q8_0_avx2, q4k_avx2, q6k_avx2);
+    kernels!(
+        "avx2,fma,f16c,avx512vnni,avx512vl",
+        dot_u8_i8_vnni,
+        [gather_vnni, join_vnni, finish_vnni],
+        q4_1_vnni,
+        q8_0_vnni,
+        q4k_vnni,
+        q6k_vnni
+    );
+    kernels!(
+        "avx2,fma,f16c",
+        dot_u8_i8_avx2,
+        [gather_avx2, join_avx2, finish_avx2],
+        q4_1_avx2,
+        q8_0_avx2,
+        q4k_avx2,
+        q6k_avx2
+    );
 }
 
 #[cfg(test)]
@@ -1049,6 +1120,53 @@ mod tests {
                     let pair = dot_tile(simd, m.format, &m.packed, &a, r.min(2)..r.min(2) + 2);
                     assert_eq!(alone[0], tiled[r], "{dtype:?} {simd:?}: row {r} alone");
                     assert_eq!(pair[r - r.min(2)], tiled[r], "{dtype:?} {simd:?}: row {r} in a pair");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_largest_weights_and_activations_do_not_overflow_the_integer_sums() {
+        // Every weight at its largest (nibbles 15; 6-bit values 63), activations all at +127 or
+        // all at -127: the products' sums are the largest any block makes, so a sum kept in too
+        // narrow a lane (AVX2's 16-bit gatherings) shows up as a wrong product.
+        for dtype in [GgmlDType::Q4K, GgmlDType::Q6K] {
+            let bytes = Format::of(dtype).unwrap().block_bytes();
+            let mut raw = vec![0xffu8; 8 * 2 * bytes];
+            for block in raw.chunks_exact_mut(bytes) {
+                match dtype {
+                    // d = 1, dmin = 0; every 6-bit scale and offset 63.
+                    GgmlDType::Q4K => block[0..4].copy_from_slice(&[0x00, 0x3c, 0x00, 0x00]),
+                    // Scales 1 (signed bytes), d = 1.
+                    _ => {
+                        block[192..208].fill(1);
+                        block[208..210].copy_from_slice(&[0x00, 0x3c]);
+                    }
+                }
+            }
+            let tensor =
+                candle_core::quantized::ggml_file::qtensor_from_ggml(dtype, &raw, vec![8, 2 * SUPER], &Device::Cpu)
+                    .unwrap();
+            let m = QMatrix::new(&tensor).unwrap();
+            for sign in [1.0f32, -1.0] {
+                let a = Activations::quantize(&vec![sign; 2 * SUPER], 1);
+                let reference = dot_tile(Simd::Portable, m.format, &m.packed, &a, 0..1);
+                let per_weight = match dtype {
+                    GgmlDType::Q4K => 15.0 * 63.0,
+                    _ => 31.0,
+                };
+                let want = sign * per_weight * 2.0 * SUPER as f32;
+                assert!(
+                    (reference[0][0] - want).abs() <= 1e-3 * want.abs(),
+                    "{dtype:?}: {} vs {want}",
+                    reference[0][0]
+                );
+                for &simd in &instruction_sets() {
+                    assert_eq!(
+                        dot_tile(simd, m.format, &m.packed, &a, 0..1),
+                        reference,
+                        "{dtype:?} {simd:?} sign {sign}"
+                    );
                 }
             }
         }
