@@ -3,7 +3,9 @@
 //! Edits are anchored on text the model has seen, not on line numbers it may misremember:
 //! `str_replace` needs exactly one occurrence of `old_str`, and when there is none or several it
 //! says so precisely (whitespace-insensitive near misses, the lines of each occurrence) so that the
-//! next attempt succeeds. `create` never overwrites a non-empty file. Every edit pushes the previous
+//! next attempt succeeds. `create` on an existing file rewrites it whole (small models write whole
+//! files far more reliably than exact replacements) and says which lines changed; an identical
+//! rewrite, or one of a file too long to resend, is refused. Every edit pushes the previous
 //! content onto a per-path in-memory history, which `undo` pops. Files keep their line endings
 //! (CRLF files stay CRLF) and their trailing-newline state. After each edit a numbered snippet of
 //! the changed region is shown so the model can check the result without another `view`.
@@ -33,6 +35,9 @@ use crate::{Tool, ToolContext, ToolOutput, required_str};
 
 /// Lines of context shown around a changed region.
 const CONTEXT_LINES: usize = 4;
+/// Longest existing file `create` rewrites whole: longer ones would cost the model more output
+/// than an exact replacement, and invite a shortened copy.
+const MAX_REWRITE_LINES: usize = 400;
 /// Occurrences whose line numbers are listed when `old_str` is ambiguous.
 const MAX_LISTED_MATCHES: usize = 20;
 
@@ -186,12 +191,7 @@ impl EditTool {
         let shown = target.shown;
         let text = required_str(args, "file_text")?;
         let previous = match target.fs.read(&target.rel) {
-            Ok(bytes) if !bytes.is_empty() => {
-                return Err(ToolOutput::error(format!(
-                    "`{shown}` already exists and is not empty; `create` does not overwrite files. Change it with \
-                     `str_replace` or `insert` (view it first)."
-                )));
-            }
+            Ok(bytes) if !bytes.is_empty() => return self.rewrite(target, bytes, text),
             Ok(_) => Some(Vec::new()),
             Err(ConfinedError::Io(err)) if err.kind() == std::io::ErrorKind::NotFound => None,
             Err(ConfinedError::NotAFile("symlink")) => None,
@@ -199,6 +199,45 @@ impl EditTool {
         };
         self.commit(target, previous.as_deref(), text)?;
         Ok(ToolOutput::ok(format!("created `{shown}` ({} lines)", group_thousands(text.lines().count()))))
+    }
+
+    /// `create` on an existing file (`bytes`): replaces it with `text` whole, in the file's line
+    /// endings, and shows the changed lines.
+    fn rewrite(&self, target: &Target, bytes: Vec<u8>, text: &str) -> Result<ToolOutput, ToolOutput> {
+        let shown = target.shown;
+        let file = TextFile::new(String::from_utf8(bytes.clone()).map_err(|_| {
+            ToolOutput::error(format!("`{shown}` is not UTF-8 text; it cannot be edited with this tool"))
+        })?);
+        let old_lines = file.text.lines().count();
+        if old_lines > MAX_REWRITE_LINES {
+            return Err(ToolOutput::error(format!(
+                "`{shown}` already exists and has {} lines: too long to rewrite whole with `create` (at most \
+                 {MAX_REWRITE_LINES}). Change the lines that need it with `str_replace` (view them first).",
+                group_thousands(old_lines)
+            )));
+        }
+        let mut new = file.to_lf(text);
+        if file.text.ends_with('\n') && !new.is_empty() && !new.ends_with('\n') {
+            new.push('\n');
+        }
+        let Some((first, last_old, last_new)) = changed_lines(&file.text, &new) else {
+            return Err(ToolOutput::error(format!(
+                "the new text of `{shown}` is identical to the file; nothing to change. Write the file with the fix \
+                 in it."
+            )));
+        };
+        self.commit(target, Some(&bytes), &file.restore(&new))?;
+        let change = if last_old < first {
+            format!("inserted lines {first}-{last_new}")
+        } else if last_new < first {
+            format!("removed lines {first}-{last_old}")
+        } else {
+            format!("changed lines {first}-{last_old}, now lines {first}-{last_new}")
+        };
+        Ok(ToolOutput::ok(format!(
+            "rewrote `{shown}` ({change}):\n{}\nCheck the result; `undo` reverts it.",
+            snippet(&new, first, last_new.max(first))
+        )))
     }
 
     fn undo(&self, target: &Target) -> Result<ToolOutput, ToolOutput> {
@@ -253,7 +292,7 @@ impl Tool for EditTool {
         ToolSpec {
             name: "edit".into(),
             description: "Edit files: `str_replace` (old_str must match exactly once), `insert` (new_str after line \
-                          insert_line, 0 = top), `create` (new file), `undo` (revert the file's last edit)."
+                          insert_line, 0 = top), `create` (a new file, or a whole file rewritten), `undo` (revert the file's last edit)."
                 .into(),
             parameters: json!({
                 "type": "object",
@@ -263,7 +302,7 @@ impl Tool for EditTool {
                     "old_str": {"type": "string", "description": "str_replace: exact text to replace."},
                     "new_str": {"type": "string", "description": "str_replace: replacement; insert: text to insert."},
                     "insert_line": {"type": "integer", "description": "insert: line after which to insert."},
-                    "file_text": {"type": "string", "description": "create: content of the new file."}
+                    "file_text": {"type": "string", "description": "create: the whole content of the file."}
                 },
                 "required": ["command", "path"],
                 // The text action format shows this as the edit's example. Measured on the bundled
@@ -354,6 +393,20 @@ fn read_text(target: &Target) -> Result<(Vec<u8>, TextFile), ToolOutput> {
     let raw = String::from_utf8(bytes.clone())
         .map_err(|_| ToolOutput::error(format!("`{shown}` is not UTF-8 text; it cannot be edited with this tool")))?;
     Ok((bytes, TextFile::new(raw)))
+}
+
+/// Where `new` differs from `old`, by whole lines: the first changed line (1-based) and the last
+/// changed line of each (below `first` when lines were only inserted or only removed); `None` when
+/// they are identical.
+fn changed_lines(old: &str, new: &str) -> Option<(usize, usize, usize)> {
+    if old == new {
+        return None;
+    }
+    let (old, new): (Vec<&str>, Vec<&str>) = (old.split_inclusive('\n').collect(), new.split_inclusive('\n').collect());
+    let prefix = old.iter().zip(&new).take_while(|(a, b)| a == b).count();
+    let room = old.len().min(new.len()) - prefix;
+    let suffix = old.iter().rev().zip(new.iter().rev()).take(room).take_while(|(a, b)| a == b).count();
+    Some((prefix + 1, old.len() - suffix, new.len() - suffix))
 }
 
 /// The 1-based line number of byte offset `pos`.

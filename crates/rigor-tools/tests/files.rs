@@ -186,21 +186,55 @@ async fn insert_adds_lines_after_the_given_line() {
 }
 
 #[tokio::test]
-async fn create_makes_new_files_but_never_overwrites() {
+async fn create_makes_new_files_and_rewrites_existing_ones_whole() {
     let (dir, ctx) = workspace();
     let edit = EditTool::default();
     let out = run(&edit, &ctx, json!({"command": "create", "path": "pkg/new.py", "file_text": "x = 1\n"})).await;
     assert!(!out.is_error, "{}", out.content);
     assert_eq!(read(dir.path(), "pkg/new.py"), "x = 1\n");
 
-    let out = run(&edit, &ctx, json!({"command": "create", "path": "pkg/new.py", "file_text": "y = 2\n"})).await;
-    assert!(out.is_error && out.content.contains("already exists"), "{}", out.content);
-    assert_eq!(read(dir.path(), "pkg/new.py"), "x = 1\n");
-
     write(dir.path(), "empty.py", "");
     let out = run(&edit, &ctx, json!({"command": "create", "path": "empty.py", "file_text": "z = 3\n"})).await;
     assert!(!out.is_error, "an empty file may be filled: {}", out.content);
     assert_eq!(read(dir.path(), "empty.py"), "z = 3\n");
+
+    // A whole-file rewrite (what a small model writes): the changed lines are named and shown,
+    // the file's CRLF endings and its final newline are kept, and `undo` brings the old text back.
+    let old = "a = 1\r\nb = 2\r\nc = 3\r\nd = 4\r\n";
+    write(dir.path(), "m.py", old);
+    let out =
+        run(&edit, &ctx, json!({"command": "create", "path": "m.py", "file_text": "a = 1\nb = 20\nc = 3\nd = 4"}))
+            .await;
+    assert!(!out.is_error, "{}", out.content);
+    assert!(out.content.contains("rewrote `m.py` (changed lines 2-2, now lines 2-2)"), "{}", out.content);
+    assert!(out.content.contains("2\tb = 20"), "{}", out.content);
+    assert_eq!(read(dir.path(), "m.py"), "a = 1\r\nb = 20\r\nc = 3\r\nd = 4\r\n");
+    let out = run(
+        &edit,
+        &ctx,
+        json!({"command": "create", "path": "m.py", "file_text": "a = 1\nb = 20\nx\ny\nc = 3\nd = 4\n"}),
+    )
+    .await;
+    assert!(out.content.contains("(inserted lines 3-4)"), "{}", out.content);
+    let out = run(&edit, &ctx, json!({"command": "create", "path": "m.py", "file_text": "a = 1\nd = 4\n"})).await;
+    assert!(out.content.contains("(removed lines 2-5)"), "{}", out.content);
+    for _ in 0..3 {
+        assert!(!run(&edit, &ctx, json!({"command": "undo", "path": "m.py"})).await.is_error);
+    }
+    assert_eq!(read(dir.path(), "m.py"), old);
+
+    // Sending the file back unchanged changes nothing, and says so.
+    let out =
+        run(&edit, &ctx, json!({"command": "create", "path": "m.py", "file_text": "a = 1\nb = 2\nc = 3\nd = 4\n"}))
+            .await;
+    assert!(out.is_error && out.content.contains("identical"), "{}", out.content);
+
+    // A file too long to resend whole is left to `str_replace`.
+    let long: String = (0..401).map(|i| format!("v{i} = {i}\n")).collect();
+    write(dir.path(), "long.py", &long);
+    let out = run(&edit, &ctx, json!({"command": "create", "path": "long.py", "file_text": "v = 0\n"})).await;
+    assert!(out.is_error && out.content.contains("too long to rewrite whole"), "{}", out.content);
+    assert_eq!(read(dir.path(), "long.py"), long);
 }
 
 #[tokio::test]
