@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rigor_llm::{ChatRequest, Provider, StreamEvent};
-use rigor_protocol::{Event, FinishReason, Message, RunStatus, RunTotals, ToolCall};
+use rigor_protocol::{Event, FinishReason, Message, RunStatus, RunTotals, ToolCall, ToolSpec};
 use rigor_tools::{Stop, ToolBox, ToolOutput};
 use tokio::sync::Notify;
 
@@ -526,6 +526,7 @@ impl Agent<'_> {
     ) -> Step {
         let turn = totals.steps + 1;
         let tools = self.tools.specs();
+        let specs = tools.clone();
         let estimated_tokens = context.estimate_with(messages, estimate_tools(&tools));
         self.emitter.emit(Event::ModelRequest { turn, messages: messages.len(), estimated_tokens });
         let request = ChatRequest {
@@ -624,12 +625,16 @@ impl Agent<'_> {
                 self.answer_without_running(turn, call, ToolOutput::error(question))
             } else {
                 let advise = |output: &ToolOutput| {
-                    let advice = progress.unseen_edit(call, output.is_error);
-                    if !(cut_off && output.is_error) {
-                        return advice;
+                    let asks = progress.asks;
+                    let mut advice = progress.unseen_edit(call, output.is_error).unwrap_or_default();
+                    let failure_notes = [
+                        cut_off.then(|| CUT_OFF_NOTE.to_string()),
+                        asks.then(|| copied_placeholders(call, &specs)).flatten(),
+                    ];
+                    for note in failure_notes.into_iter().flatten().filter(|_| output.is_error).rev() {
+                        advice.note = format!("{note} {}", advice.note).trim_end().to_string();
                     }
-                    let Advice { note, show } = advice.unwrap_or_default();
-                    Some(Advice { note: format!("{CUT_OFF_NOTE} {note}").trim_end().to_string(), show })
+                    (!advice.note.is_empty() || advice.show.is_some()).then_some(advice)
                 };
                 let output = self.run_tool(turn, call, deadline, advise).await;
                 progress.record(call, output.is_error);
@@ -773,6 +778,32 @@ fn forget_failed_edit(messages: &mut Vec<Message>, reply_at: usize, error: &str)
         "(rigor) Your last reply was an `edit` that failed and changed nothing; it is left out here, so write a \
          new one rather than repeat it. The error:\n{error}"
     )));
+}
+
+/// A note on the arguments of `call` left at its tool's example placeholders (the `"<...>"`
+/// values of its spec's `examples`, which the text action format shows): a small model copies
+/// the example verbatim. Measured on the bundled example, Qwen2.5-Coder-1.5B sent
+/// `"old_str": "<lines copied exactly from the file>"` and then undid edits that had never been made.
+fn copied_placeholders(call: &ToolCall, specs: &[ToolSpec]) -> Option<String> {
+    let args = call.parsed_arguments().ok()?;
+    let examples = specs.iter().find(|s| s.name == call.name)?.parameters.get("examples")?.as_array()?;
+    let mut copied: Vec<String> = examples
+        .iter()
+        .filter_map(serde_json::Value::as_object)
+        .flatten()
+        .filter_map(|(key, value)| {
+            let text = value.as_str().filter(|t| t.len() > 2 && t.starts_with('<') && t.ends_with('>'))?;
+            (args.get(key).and_then(serde_json::Value::as_str) == Some(text)).then(|| format!("`{key}` is \"{text}\""))
+        })
+        .collect();
+    copied.dedup();
+    (!copied.is_empty()).then(|| {
+        format!(
+            "{}: that is the example's placeholder, not a value. Put there what it describes, taken from the file you \
+             viewed.",
+            copied.join(", ")
+        )
+    })
 }
 
 /// Why turn `turn` did not finish before the deadline: the prompt's size and, when the model

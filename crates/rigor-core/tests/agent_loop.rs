@@ -405,6 +405,28 @@ async fn an_edit_of_a_file_never_viewed_gets_advice() {
 }
 
 #[tokio::test]
+async fn an_edit_that_keeps_the_examples_placeholders_is_told_so() {
+    let h = Harness::new();
+    let copied = r#"{"command": "str_replace", "path": "README.md", "old_str": "<lines copied exactly from the file>", "new_str": "x"}"#;
+    let provider = Scripted::new(vec![call("view", VIEW_README), call("edit", copied), finish("done")]);
+    h.run(&provider, compact(), Interrupt::new()).await;
+    let observations = h.observations();
+    assert!(observations[1].2, "{observations:?}");
+    assert!(
+        observations[1]
+            .1
+            .contains("`old_str` is \"<lines copied exactly from the file>\": that is the example's placeholder"),
+        "{observations:?}"
+    );
+    // An ordinary failed edit gets no such note.
+    let h = Harness::new();
+    let absent = r#"{"command": "str_replace", "path": "README.md", "old_str": "absent", "new_str": "x"}"#;
+    let provider = Scripted::new(vec![call("view", VIEW_README), call("edit", absent), finish("done")]);
+    h.run(&provider, compact(), Interrupt::new()).await;
+    assert!(!h.observations()[1].1.contains("placeholder"), "{:?}", h.observations());
+}
+
+#[tokio::test]
 async fn a_small_models_abstain_before_any_command_is_questioned_once() {
     let h = Harness::new();
     let abstain = |reason: &str| call("abstain", &serde_json::json!({ "reason": reason }).to_string());

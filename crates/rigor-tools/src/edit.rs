@@ -35,6 +35,8 @@ use crate::{Tool, ToolContext, ToolOutput, required_str};
 
 /// Lines of context shown around a changed region.
 const CONTEXT_LINES: usize = 4;
+/// The edit commands.
+const COMMANDS: [&str; 4] = ["str_replace", "insert", "create", "undo"];
 /// Longest existing file `create` rewrites whole: longer ones would cost the model more output
 /// than an exact replacement, and invite a shortened copy.
 const MAX_REWRITE_LINES: usize = 400;
@@ -297,7 +299,7 @@ impl Tool for EditTool {
             parameters: json!({
                 "type": "object",
                 "properties": {
-                    "command": {"type": "string", "enum": ["str_replace", "insert", "create", "undo"]},
+                    "command": {"type": "string", "enum": COMMANDS},
                     "path": {"type": "string", "description": "File path, relative to the workspace."},
                     "old_str": {"type": "string", "description": "str_replace: exact text to replace."},
                     "new_str": {"type": "string", "description": "str_replace: replacement; insert: text to insert."},
@@ -323,6 +325,18 @@ impl Tool for EditTool {
     async fn run(&self, args: Value, ctx: &ToolContext) -> ToolOutput {
         let result = (|| {
             let command = required_str(&args, "command")?;
+            if !COMMANDS.contains(&command) {
+                let other_tool = ["finish", "abstain", "bash", "python", "view", "search"].contains(&command);
+                return Err(ToolOutput::error(format!(
+                    "unknown edit command `{command}`; use one of: {}{}",
+                    COMMANDS.join(", "),
+                    if other_tool {
+                        format!(". `{command}` is a tool of its own: call it, not `edit`.")
+                    } else {
+                        String::new()
+                    }
+                )));
+            }
             let shown = required_str(&args, "path")?;
             if ctx.sandbox.mode() == rigor_sandbox::SandboxMode::ReadOnly {
                 return Err(ToolOutput::error(
@@ -340,10 +354,7 @@ impl Tool for EditTool {
                 "str_replace" => self.str_replace(&target, &args),
                 "insert" => self.insert(&target, &args),
                 "create" => self.create(&target, &args),
-                "undo" => self.undo(&target),
-                other => Err(ToolOutput::error(format!(
-                    "unknown edit command `{other}`; use one of: str_replace, insert, create, undo"
-                ))),
+                _ => self.undo(&target),
             }
         })();
         result.unwrap_or_else(|err| err)

@@ -238,6 +238,23 @@ async fn create_makes_new_files_and_rewrites_existing_ones_whole() {
 }
 
 #[tokio::test]
+async fn an_unknown_command_is_named_before_a_missing_path() {
+    let (_dir, ctx) = workspace();
+    let edit = EditTool::default();
+    // A small model sent `finish` as an edit command, without a path.
+    let out = run(&edit, &ctx, json!({"command": "finish", "summary": "fixed"})).await;
+    assert!(out.is_error, "{}", out.content);
+    assert!(
+        out.content.contains("unknown edit command `finish`; use one of: str_replace, insert, create, undo"),
+        "{}",
+        out.content
+    );
+    assert!(out.content.contains("`finish` is a tool of its own"), "{}", out.content);
+    let out = run(&edit, &ctx, json!({"command": "replace", "path": "x.py"})).await;
+    assert!(out.is_error && !out.content.contains("tool of its own"), "{}", out.content);
+}
+
+#[tokio::test]
 async fn undo_reverts_edits_one_by_one_and_deletes_created_files() {
     let (dir, ctx) = workspace();
     let edit = EditTool::default();
