@@ -115,7 +115,18 @@ impl EditTool {
         let positions: Vec<usize> = text.match_indices(old.as_str()).map(|(i, _)| i).collect();
         let pos = match positions.as_slice() {
             [pos] => *pos,
-            [] => return Err(no_match(text, &old, shown)),
+            [] => match reindented(text, &old, &new) {
+                Some((result, indent, first, last)) => {
+                    self.commit(target, Some(&bytes), &file.restore(&result))?;
+                    return Ok(ToolOutput::ok(format!(
+                        "edited `{shown}`: `old_str` matched lines {first}-{last} with each line indented by {} more \
+                         character(s), so `new_str` was indented the same way:\n{}\nCheck the result; `undo` reverts it.",
+                        indent.len(),
+                        snippet(&result, first, first + new.trim_end_matches('\n').matches('\n').count())
+                    )));
+                }
+                None => return Err(no_match(text, &old, shown)),
+            },
             many => {
                 let lines: Vec<String> =
                     many.iter().take(MAX_LISTED_MATCHES).map(|&p| line_of(text, p).to_string()).collect();
@@ -418,6 +429,47 @@ fn changed_lines(old: &str, new: &str) -> Option<(usize, usize, usize)> {
     let room = old.len().min(new.len()) - prefix;
     let suffix = old.iter().rev().zip(new.iter().rev()).take(room).take_while(|(a, b)| a == b).count();
     Some((prefix + 1, old.len() - suffix, new.len() - suffix))
+}
+
+/// `str_replace` for an `old` whose lines all occur, in order and exactly once, in `text` with the
+/// same extra indentation in front of every non-blank one (a model that copied a nested block
+/// without its base indentation; aider recovers the same way): `text` with those lines replaced by
+/// `new`'s, each non-blank one given that indentation; with the indentation and the 1-based range
+/// of the lines replaced.
+fn reindented(text: &str, old: &str, new: &str) -> Option<(String, String, usize, usize)> {
+    let wanted: Vec<&str> = old.trim_end_matches('\n').split('\n').collect();
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let content = |line: &str| line.trim_end_matches('\n').trim_end_matches('\r').to_string();
+    let first_line = wanted.first().filter(|l| !l.trim().is_empty())?;
+    let matches: Vec<(usize, String)> = (0..(lines.len() + 1).saturating_sub(wanted.len()))
+        .filter_map(|i| {
+            let head = content(lines[i]);
+            let indent = head.strip_suffix(first_line)?.to_string();
+            if indent.is_empty() || !indent.chars().all(|c| c == ' ' || c == '\t') {
+                return None;
+            }
+            let fits = wanted.iter().zip(&lines[i..]).all(|(want, have)| {
+                let have = content(have);
+                if want.trim().is_empty() { have.trim().is_empty() } else { have == format!("{indent}{want}") }
+            });
+            fits.then_some((i, indent))
+        })
+        .collect();
+    let [(at, indent)] = matches.as_slice() else { return None };
+    let mut result: String = lines[..*at].concat();
+    for line in new.trim_end_matches('\n').split('\n') {
+        if !line.trim().is_empty() {
+            result.push_str(indent);
+        }
+        result.push_str(line);
+        result.push('\n');
+    }
+    let after = &lines[at + wanted.len()..];
+    if after.is_empty() && !text.ends_with('\n') {
+        result.pop();
+    }
+    result.push_str(&after.concat());
+    Some((result, indent.clone(), at + 1, at + wanted.len()))
 }
 
 /// The 1-based line number of byte offset `pos`.

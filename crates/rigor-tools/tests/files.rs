@@ -136,6 +136,35 @@ async fn str_replace_needs_exactly_one_match() {
 }
 
 #[tokio::test]
+async fn an_old_str_missing_its_base_indentation_is_matched_and_new_str_indented_alike() {
+    let (dir, ctx) = workspace();
+    let source =
+        "def f(text):\n    for ch in text:\n        if ch:\n            total = 1\n\n        x = 2\n    return total\n";
+    write(dir.path(), "r.py", source);
+    let edit = EditTool::default();
+    // Copied from the block without its 8 leading spaces, a blank line inside included.
+    let old = "if ch:\n    total = 1\n\nx = 2";
+    let new = "if ch:\n    total += 1\n\nx = 2";
+    let out = run(&edit, &ctx, json!({"command": "str_replace", "path": "r.py", "old_str": old, "new_str": new})).await;
+    assert!(!out.is_error, "{}", out.content);
+    assert!(
+        out.content.contains("matched lines 3-6 with each line indented by 8 more character(s)"),
+        "{}",
+        out.content
+    );
+    assert_eq!(read(dir.path(), "r.py"), source.replace("total = 1", "total += 1"));
+    // Where the shifted lines occur twice, nothing is guessed.
+    let twice = "def a():\n    if c:\n        y = 1\ndef b():\n    if c:\n        y = 1\n";
+    write(dir.path(), "twice.py", twice);
+    let old = "if c:\n    y = 1";
+    let out =
+        run(&edit, &ctx, json!({"command": "str_replace", "path": "twice.py", "old_str": old, "new_str": "pass"}))
+            .await;
+    assert!(out.is_error && out.content.contains("does not occur"), "{}", out.content);
+    assert_eq!(read(dir.path(), "twice.py"), twice);
+}
+
+#[tokio::test]
 async fn str_replace_hints_at_whitespace_only_differences() {
     let (dir, ctx) = workspace();
     let edit = EditTool::default();
