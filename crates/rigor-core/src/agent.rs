@@ -526,7 +526,6 @@ impl Agent<'_> {
     ) -> Step {
         let turn = totals.steps + 1;
         let tools = self.tools.specs();
-        let specs = tools.clone();
         let estimated_tokens = context.estimate_with(messages, estimate_tools(&tools));
         self.emitter.emit(Event::ModelRequest { turn, messages: messages.len(), estimated_tokens });
         let request = ChatRequest {
@@ -625,14 +624,12 @@ impl Agent<'_> {
                 self.answer_without_running(turn, call, ToolOutput::error(question))
             } else {
                 let advise = |output: &ToolOutput| {
-                    let asks = progress.asks;
                     let mut advice = progress.unseen_edit(call, output.is_error).unwrap_or_default();
-                    let failure_notes = [
-                        cut_off.then(|| CUT_OFF_NOTE.to_string()),
-                        asks.then(|| copied_placeholders(call, &specs)).flatten(),
-                    ];
-                    for note in failure_notes.into_iter().flatten().filter(|_| output.is_error).rev() {
-                        advice.note = format!("{note} {}", advice.note).trim_end().to_string();
+                    if output.is_error {
+                        let copied = progress.asks.then(|| copied_placeholders(call, &self.tools.specs())).flatten();
+                        let notes = [cut_off.then(|| CUT_OFF_NOTE.to_string()), copied, Some(advice.note)];
+                        advice.note =
+                            notes.into_iter().flatten().filter(|n| !n.is_empty()).collect::<Vec<_>>().join(" ");
                     }
                     (!advice.note.is_empty() || advice.show.is_some()).then_some(advice)
                 };

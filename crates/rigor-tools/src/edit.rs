@@ -218,9 +218,7 @@ impl EditTool {
     /// endings, and shows the changed lines.
     fn rewrite(&self, target: &Target, bytes: Vec<u8>, text: &str) -> Result<ToolOutput, ToolOutput> {
         let shown = target.shown;
-        let file = TextFile::new(String::from_utf8(bytes.clone()).map_err(|_| {
-            ToolOutput::error(format!("`{shown}` is not UTF-8 text; it cannot be edited with this tool"))
-        })?);
+        let file = TextFile::decode(&bytes, shown)?;
         let old_lines = file.text.lines().count();
         if old_lines > MAX_REWRITE_LINES {
             return Err(ToolOutput::error(format!(
@@ -389,6 +387,14 @@ impl TextFile {
         }
     }
 
+    /// The text file `bytes` (of `shown`), or the error for one that is not UTF-8.
+    fn decode(bytes: &[u8], shown: &str) -> Result<Self, ToolOutput> {
+        let raw = String::from_utf8(bytes.to_vec()).map_err(|_| {
+            ToolOutput::error(format!("`{shown}` is not UTF-8 text; it cannot be edited with this tool"))
+        })?;
+        Ok(Self::new(raw))
+    }
+
     /// Model-supplied text in the working form (`\n` endings).
     fn to_lf(&self, text: &str) -> String {
         if self.crlf { text.replace("\r\n", "\n") } else { text.to_string() }
@@ -412,9 +418,8 @@ fn read_text(target: &Target) -> Result<(Vec<u8>, TextFile), ToolOutput> {
         }
         Err(err) => return Err(target.error("cannot read", &err)),
     };
-    let raw = String::from_utf8(bytes.clone())
-        .map_err(|_| ToolOutput::error(format!("`{shown}` is not UTF-8 text; it cannot be edited with this tool")))?;
-    Ok((bytes, TextFile::new(raw)))
+    let file = TextFile::decode(&bytes, shown)?;
+    Ok((bytes, file))
 }
 
 /// Where `new` differs from `old`, by whole lines: the first changed line (1-based) and the last
