@@ -150,30 +150,63 @@ impl Progress {
     }
 }
 
-/// Tracks the last tool call and its result, and how many times in a row both were the same.
+/// The files whose code `system` shows under [`rigor_tools::SHOWN_CODE_HEADING`].
+fn shown_in_prompt(system: &str) -> Vec<String> {
+    let Some((_, shown)) = system.split_once(rigor_tools::SHOWN_CODE_HEADING) else { return Vec::new() };
+    let block = shown.trim_start_matches('\n').split("\n\n").next().unwrap_or_default();
+    let mut paths: Vec<String> = block
+        .lines()
+        .filter_map(|line| line.split_once(':'))
+        .filter(|(path, rest)| !path.is_empty() && !path.contains(char::is_whitespace) && rest.contains(", lines "))
+        .map(|(path, _)| path.to_string())
+        .collect();
+    paths.dedup();
+    paths
+}
+
+/// Calls looked back on for repeats: a call that comes back with the same result within this
+/// many calls repeats, in a row or not (a small model also goes in circles: on the bundled
+/// example Qwen2.5-Coder-1.5B made one edit, undid it, tried to undo again, and made the same
+/// edit again, five times over at temperature 0).
+const REPEAT_WINDOW: usize = 8;
+
+/// Tracks the last [`REPEAT_WINDOW`] tool calls with their results, and how often the last one
+/// occurs among them.
 #[derive(Default)]
 struct Repeats {
-    last: Option<(String, String, String)>,
+    recent: std::collections::VecDeque<(String, String, String)>,
+    /// Occurrences of the last call and result in the window.
     count: u32,
+    /// Whether those occurrences are the last `count` calls.
+    in_a_row: bool,
 }
 
 impl Repeats {
     /// Records a call and its observation; returns a note for the model when the same call has
-    /// now given the same result [`REPEATS_BEFORE_NOTE`] times in a row (and at every further
-    /// repeat).
+    /// now given the same result [`REPEATS_BEFORE_NOTE`] times within the window (and at every
+    /// further repeat).
     fn record(&mut self, call: &ToolCall, observation: &str, failed: bool) -> Option<String> {
         let key = (call.name.clone(), call.arguments.clone(), observation.to_string());
-        if self.last.as_ref() == Some(&key) {
-            self.count += 1;
-        } else {
-            (self.last, self.count) = (Some(key), 1);
+        if self.recent.len() == REPEAT_WINDOW {
+            self.recent.pop_front();
         }
+        self.recent.push_back(key);
+        let last = self.recent.back()?;
+        self.count = self.recent.iter().filter(|k| *k == last).count() as u32;
+        self.in_a_row = self.recent.iter().rev().take_while(|k| *k == last).count() as u32 == self.count;
         (self.count >= REPEATS_BEFORE_NOTE).then(|| {
+            let (how, circle) = if self.in_a_row {
+                (format!("{} times in a row", self.count), "")
+            } else {
+                (
+                    format!("{} times in your last {} calls", self.count, self.recent.len()),
+                    ", and the calls between did not move you on: you are going in a circle",
+                )
+            };
             format!(
-                "You have made the same `{}` call {} times in a row and got the same result each time: repeating \
-                 it will not change anything (the run stops after {REPEATS_BEFORE_STOP}). {}",
+                "You have made the same `{}` call {how} and got the same result each time{circle}. Repeating it will \
+                 not change anything (the run stops after {REPEATS_BEFORE_STOP}). {}",
                 call.name,
-                self.count,
                 next_step(&call.name, failed)
             )
         })
@@ -208,7 +241,8 @@ fn next_step(tool: &str, failed: bool) -> &'static str {
              \"<file>\", \"old_str\": \"<exact text>\", \"new_str\": \"<fixed text>\"}\n```"
         }
         "edit" => {
-            "Your edit is not taking effect: view the file again and copy the exact text, or use another command."
+            "You keep making this edit again: keep it once it is made and run the issue's example or the tests to \
+             check it, or make a different edit."
         }
         _ => {
             "Do something else: view the file the issue names, edit it, or run a different check; call `abstain` \
@@ -427,6 +461,7 @@ impl Agent<'_> {
     /// A dialogue that starts with `messages` (the system prompt, then an issue or the earlier
     /// conversation a resumed session continues).
     pub fn dialogue(&self, messages: Vec<Message>) -> Dialogue {
+        let seen = messages.first().map(|m| shown_in_prompt(&m.content)).unwrap_or_default();
         Dialogue {
             messages,
             totals: RunTotals::default(),
@@ -435,7 +470,11 @@ impl Agent<'_> {
             repeats: Repeats::default(),
             // The questions are for small models (the compact profile); a capable model's early
             // `finish` goes straight to the proof.
-            progress: Progress { asks: self.settings.prompt == Some(PromptProfile::Compact), ..Progress::default() },
+            progress: Progress {
+                asks: self.settings.prompt == Some(PromptProfile::Compact),
+                seen,
+                ..Progress::default()
+            },
             started: Instant::now(),
         }
     }
@@ -643,9 +682,14 @@ impl Agent<'_> {
                 end = Some(Step::End(
                     RunStatus::Error,
                     format!(
-                        "the model made the same `{}` call {REPEATS_BEFORE_STOP} times in a row with the same result, \
-                         after being told to change course",
-                        call.name
+                        "the model made the same `{}` call {REPEATS_BEFORE_STOP} times {} with the same result, after \
+                         being told to change course",
+                        call.name,
+                        if repeats.in_a_row {
+                            "in a row".to_string()
+                        } else {
+                            format!("in its last {REPEAT_WINDOW} calls")
+                        }
                     ),
                 ));
             }

@@ -13,7 +13,7 @@ use rigor_core::events::{Collector, Emitter};
 use rigor_core::prompt::NO_ACTION_NUDGE;
 use rigor_llm::{ChatRequest, ChatResponse, Provider, ProviderError, StreamSink};
 use rigor_protocol::{Event, FinishReason, Message, Role, RunStatus, ToolCall, Usage};
-use rigor_tools::{ToolBox, ToolContext};
+use rigor_tools::{SHOWN_CODE_HEADING, ToolBox, ToolContext};
 
 /// One scripted answer of the provider.
 type Answer = Result<ChatResponse, ProviderError>;
@@ -122,6 +122,16 @@ impl Harness {
     }
 
     async fn run(&self, provider: &Scripted, settings: AgentSettings, interrupt: Interrupt) -> LoopOutcome {
+        self.run_with_system(provider, settings, interrupt, "system").await
+    }
+
+    async fn run_with_system(
+        &self,
+        provider: &Scripted,
+        settings: AgentSettings,
+        interrupt: Interrupt,
+        system: &str,
+    ) -> LoopOutcome {
         let agent = Agent {
             provider,
             tools: &self.tools,
@@ -133,7 +143,7 @@ impl Harness {
             conversation: false,
             baseline: None,
         };
-        agent.run("system".into(), "issue".into()).await
+        agent.run(system.into(), "issue".into()).await
     }
 
     /// The loop with default settings and no interrupt.
@@ -241,6 +251,26 @@ async fn three_identical_calls_with_identical_results_add_the_repeat_note() {
     assert_eq!(last.role, Role::User);
     assert_eq!(last.content, notes[0].1);
     assert!(!provider.requests()[2].messages.iter().any(|m| m.content.contains("same `view` call")));
+}
+
+#[tokio::test]
+async fn an_edit_made_and_undone_in_a_circle_gets_the_repeat_note() {
+    let h = Harness::new();
+    let edit =
+        || call("edit", r#"{"command": "str_replace", "path": "README.md", "old_str": "hello", "new_str": "hi"}"#);
+    let undo = || call("edit", r#"{"command": "undo", "path": "README.md"}"#);
+    let mut script = Vec::new();
+    for _ in 0..3 {
+        script.extend([edit(), undo(), undo()]);
+    }
+    script.push(finish("done"));
+    let provider = Scripted::new(script);
+    h.run_default(&provider).await;
+    let notes = h.user_messages();
+    // After the third edit; the undos that follow are in the circle too.
+    assert_eq!(notes[0].0, 7, "{notes:?}");
+    assert!(notes[0].1.contains("same `edit` call 3 times in your last 7 calls"), "{notes:?}");
+    assert!(notes[0].1.contains("going in a circle") && notes[0].1.contains("keep it"), "{notes:?}");
 }
 
 #[tokio::test]
@@ -402,6 +432,22 @@ async fn an_edit_of_a_file_never_viewed_gets_advice() {
     assert!(observations[0].1.contains("you have not viewed `README.md`"), "{observations:?}");
     // The failed edit comes with the file, numbered, so the next edit can copy from it.
     assert!(observations[0].1.contains("Here it is") && observations[0].1.contains("1\thello"), "{observations:?}");
+}
+
+#[tokio::test]
+async fn a_file_whose_code_the_prompt_shows_counts_as_seen() {
+    let replace = r#"{"command": "str_replace", "path": "README.md", "old_str": "hello", "new_str": "hi"}"#;
+    let shown = format!("system\n\n{}\nREADME.md:greeting (function, lines 1-1)\n1  hello\n\nmore", SHOWN_CODE_HEADING);
+    let h = Harness::new();
+    let provider = Scripted::new(vec![call("edit", replace), finish("done")]);
+    h.run_with_system(&provider, compact(), Interrupt::new(), &shown).await;
+    let observations = h.observations();
+    assert!(!observations[0].2 && !observations[0].1.contains("without viewing"), "{observations:?}");
+    // Without the shown code, the same edit is an edit made blind.
+    let h = Harness::new();
+    let provider = Scripted::new(vec![call("edit", replace), finish("done")]);
+    h.run(&provider, compact(), Interrupt::new()).await;
+    assert!(h.observations()[0].1.contains("you edited `README.md` without viewing it"), "{:?}", h.observations());
 }
 
 #[tokio::test]

@@ -205,6 +205,70 @@ pub fn render_entity(r: &Retriever, root: &Path, id: &str, max_lines: usize) -> 
     Ok(out)
 }
 
+/// Functions and methods a compact prompt shows the code of, at most.
+const MAX_NAMED_ENTITIES: usize = 3;
+/// Lines shown of each named function or method.
+const MAX_NAMED_LINES: usize = 60;
+/// A name shared by more entities than this says too little to show any of them.
+const MAX_NAME_MATCHES: usize = 2;
+
+/// The code of the functions and methods that `issue` names exactly (a dotted name, a word in
+/// backticks, a call, a snake_case or CamelCase word), with line numbers, in the order they are
+/// named, within `budget_tokens` (four characters a token): for a small model's first prompt,
+/// which then has the lines to change in front of it instead of guessing them (measured on the
+/// bundled example: Qwen2.5-Coder-1.5B's edits of a function it had not viewed missed the file's
+/// text). Functions in test files, names that more than [`MAX_NAME_MATCHES`] entities share, and
+/// entities inside one already shown are left out. Empty when the issue names none.
+pub fn named_code(r: &Retriever, root: &Path, issue: &str, budget_tokens: usize) -> String {
+    let g = r.graph();
+    let mentions = crate::localize::Mentions::extract(issue);
+    let budget = budget_tokens.saturating_mul(4);
+    let mut shown: Vec<u32> = Vec::new();
+    let mut out = String::new();
+    for name in mentions.dotted.iter().chain(&mentions.identifiers) {
+        if shown.len() >= MAX_NAMED_ENTITIES {
+            break;
+        }
+        let last = name.rsplit('.').next().unwrap_or(name);
+        let named: Vec<u32> = r
+            .by_name(last)
+            .into_iter()
+            .filter(|&n| {
+                g.entity(n).is_some_and(|e| {
+                    // `parse` names a function `parse` or a method `Parser.parse`; `Parser.parse`
+                    // names only that method.
+                    let matches = if name.contains('.') {
+                        e.name == *name || e.name.ends_with(&format!(".{name}"))
+                    } else {
+                        e.name.rsplit('.').next() == Some(last)
+                    };
+                    e.kind != crate::extract::EntityKind::Class && matches
+                }) && !crate::localize::is_test_path(g.path_of(n))
+            })
+            .collect();
+        if named.is_empty() || named.len() > MAX_NAME_MATCHES {
+            continue;
+        }
+        for n in named {
+            let inside_shown = shown.iter().any(|&s| {
+                g.path_of(s) == g.path_of(n)
+                    && g.entity(s)
+                        .zip(g.entity(n))
+                        .is_some_and(|(a, b)| a.start_line <= b.start_line && b.end_line <= a.end_line)
+            });
+            if inside_shown || shown.len() >= MAX_NAMED_ENTITIES {
+                continue;
+            }
+            let Ok(block) = render_entity(r, root, &g.node(n).id, MAX_NAMED_LINES) else { continue };
+            if out.len() + block.len() <= budget {
+                out.push_str(&block);
+                shown.push(n);
+            }
+        }
+    }
+    out
+}
+
 /// Which way to traverse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
@@ -549,19 +613,27 @@ impl ToolSource for GraphSource {
     fn contribute(&self, workspace: &Path, issue: &str, shape: &PromptShape) -> Contribution {
         let intel = CodeIntel::in_memory(workspace);
         let compact = shape.profile == PromptProfile::Compact;
-        let map = match intel.refresh() {
-            Ok(r) if r.graph().files().is_empty() => String::new(),
-            Ok(r) if compact => crate::repomap::relevant_map(&r, issue, shape.section_tokens),
-            Ok(r) => crate::repomap::repo_map(&r, Some(issue), shape.section_tokens),
+        // A compact prompt also shows the code the issue names, in a budget of its own.
+        let (map, code) = match intel.refresh() {
+            Ok(r) if r.graph().files().is_empty() => (String::new(), String::new()),
+            Ok(r) if compact => (
+                crate::repomap::relevant_map(&r, issue, shape.section_tokens),
+                named_code(&r, workspace, issue, shape.section_tokens),
+            ),
+            Ok(r) => (crate::repomap::repo_map(&r, Some(issue), shape.section_tokens), String::new()),
             Err(err) => {
                 tracing::warn!("no repository map: {err}");
-                String::new()
+                (String::new(), String::new())
             }
         };
         let prompt_section = if map.trim().is_empty() {
             String::new()
         } else if compact {
-            format!("Files relevant to the issue (signatures and their line):\n{}", map.trim_end())
+            let mut section = format!("Files relevant to the issue (signatures and their line):\n{}", map.trim_end());
+            if !code.is_empty() {
+                section.push_str(&format!("\n\n{}\n{}", rigor_tools::SHOWN_CODE_HEADING, code.trim_end()));
+            }
+            section
         } else {
             format!(
                 "Repository map (files most relevant to the issue first; entity signatures with their first line; \

@@ -64,3 +64,35 @@ async fn search_retrieve_and_traverse_see_the_agents_edits() {
     let out = tools.call(&call("retrieve_entity", serde_json::json!({"entity_ids": ["nope.nothing"]}))).await;
     assert!(out.is_error && out.content.contains("search_entity"), "{}", out.content);
 }
+
+#[test]
+fn a_compact_prompt_shows_the_code_the_issue_names_and_not_its_tests_or_common_names() {
+    use rigor_tools::{PromptProfile, PromptShape, ToolSource};
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &[
+            (
+                "durations.py",
+                "UNITS = {\"h\": 3600}\n\n\ndef parse_duration(text):\n    total = 0\n    return total\n\n\ndef helper():\n    return 1\n",
+            ),
+            ("tests/test_durations.py", "def parse_duration(text):\n    return 'a fake'\n"),
+            ("a.py", "def run():\n    pass\n"),
+            ("b.py", "def run():\n    pass\n"),
+            ("c.py", "def run():\n    pass\n"),
+        ],
+    );
+    let issue = "`parse_duration(\"1h30m\")` returns 1800; `run()` is fine.";
+    let compact = PromptShape { profile: PromptProfile::Compact, section_tokens: 400 };
+    let section = rigor_graph::GraphSource.contribute(dir.path(), issue, &compact).prompt_section;
+    assert!(section.contains("The code the issue names"), "{section}");
+    assert!(section.contains("5      total = 0"), "{section}");
+    // Not the helper it does not name, nor the test's fake, nor `run`, which three files define.
+    assert!(!section.contains("return 1") && !section.contains("a fake"), "{section}");
+    assert!(!section.contains("    pass"), "{section}");
+
+    // The full prompt leaves it to the graph tools.
+    let full = PromptShape { profile: PromptProfile::Full, section_tokens: 1500 };
+    let section = rigor_graph::GraphSource.contribute(dir.path(), issue, &full).prompt_section;
+    assert!(!section.contains("total = 0"), "{section}");
+}

@@ -34,6 +34,11 @@ use crate::truncate::group_thousands;
 use crate::{Tool, ToolContext, ToolOutput, required_str};
 
 /// Lines of context shown around a changed region.
+/// Said after every edit that was kept. It names the next step, running something: it used to
+/// end "`undo` reverts it", and a small model read that as an instruction (measured on the
+/// bundled example: Qwen2.5-Coder-1.5B undid each of its five edits at once, twice in a row).
+const CHECK_IT: &str = "Check it: run the issue's example or the tests.";
+
 const CONTEXT_LINES: usize = 4;
 /// The edit commands.
 const COMMANDS: [&str; 4] = ["str_replace", "insert", "create", "undo"];
@@ -120,7 +125,7 @@ impl EditTool {
                     self.commit(target, Some(&bytes), &file.restore(&result))?;
                     return Ok(ToolOutput::ok(format!(
                         "edited `{shown}`: `old_str` matched lines {first}-{last} with each line indented by {} more \
-                         character(s), so `new_str` was indented the same way:\n{}\nCheck the result; `undo` reverts it.",
+                         character(s), so `new_str` was indented the same way:\n{}\n{CHECK_IT}",
                         indent.len(),
                         snippet(&result, first, first + new.trim_end_matches('\n').matches('\n').count())
                     )));
@@ -149,10 +154,7 @@ impl EditTool {
         let first = line_of(&result, pos);
         let last = first + new.matches('\n').count();
         self.commit(target, Some(&bytes), &file.restore(&result))?;
-        Ok(ToolOutput::ok(format!(
-            "edited `{shown}`:\n{}\nCheck the result; `undo` reverts it.",
-            snippet(&result, first, last)
-        )))
+        Ok(ToolOutput::ok(format!("edited `{shown}`:\n{}\n{CHECK_IT}", snippet(&result, first, last))))
     }
 
     fn insert(&self, file: &Target, args: &Value) -> Result<ToolOutput, ToolOutput> {
@@ -194,8 +196,7 @@ impl EditTool {
         }
         self.commit(target, Some(&bytes), &file.restore(&result))?;
         Ok(ToolOutput::ok(format!(
-            "inserted {inserted_lines} line(s) into `{shown}` after line {after_line}:\n{}\nCheck the result; `undo` \
-             reverts it.",
+            "inserted {inserted_lines} line(s) into `{shown}` after line {after_line}:\n{}\n{CHECK_IT}",
             snippet(&result, after_line + 1, after_line + inserted_lines)
         )))
     }
@@ -246,7 +247,7 @@ impl EditTool {
             format!("changed lines {first}-{last_old}, now lines {first}-{last_new}")
         };
         Ok(ToolOutput::ok(format!(
-            "rewrote `{shown}` ({change}):\n{}\nCheck the result; `undo` reverts it.",
+            "rewrote `{shown}` ({change}):\n{}\n{CHECK_IT}",
             snippet(&new, first, last_new.max(first))
         )))
     }

@@ -187,6 +187,11 @@ pub struct PromptShape {
     pub section_tokens: usize,
 }
 
+/// The heading under which a prompt section shows code with line numbers, one block per entity,
+/// each opened by a `path:name (kind, lines a-b)` line, the whole ended by an empty line: the
+/// loop counts those files as seen (an edit of them is not an edit made blind).
+pub const SHOWN_CODE_HEADING: &str = "The code the issue names (line numbers are not part of the file):";
+
 /// The standard tools a [`PromptProfile::Compact`] run offers: what a small model uses to fix a
 /// bug. Shell commands cover search (`grep -rn`) and Python snippets. Sources shape their own
 /// tools (the code graph offers none to a compact prompt; an MCP server the user configured
