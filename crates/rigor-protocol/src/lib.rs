@@ -73,15 +73,27 @@ impl ToolCall {
 fn escape_string_contents(text: &str) -> Option<String> {
     let mut out = String::with_capacity(text.len() + 16);
     let (mut in_string, mut in_value, mut escaped, mut changed) = (false, false, false, false);
-    // Whether the last token outside a string was `:` (so the next string is a value).
-    let mut after_colon = false;
+    // Whether the last token outside a string was `:` (so the next string is a value), and
+    // whether it was `{` or `,` (so a key comes next).
+    let (mut after_colon, mut expect_key) = (false, false);
+    // The end of a bare key already written out quoted.
+    let mut skip_to = 0;
     for (at, c) in text.char_indices() {
+        if at < skip_to {
+            continue;
+        }
         if !in_string {
+            if expect_key && let Some(key) = bare_key(&text[at..]) {
+                out.push_str(&format!("\"{key}\""));
+                (skip_to, changed, expect_key) = (at + key.len(), true, false);
+                continue;
+            }
             match c {
-                '"' => (in_string, in_value, after_colon) = (true, after_colon, false),
-                ':' => after_colon = true,
+                '"' => (in_string, in_value, after_colon, expect_key) = (true, after_colon, false, false),
+                ':' => (after_colon, expect_key) = (true, false),
+                '{' | ',' => (after_colon, expect_key) = (false, true),
                 c if c.is_whitespace() => {}
-                _ => after_colon = false,
+                _ => (after_colon, expect_key) = (false, false),
             }
             out.push(c);
             continue;
@@ -122,12 +134,29 @@ fn ends_value(rest: &str) -> bool {
     let Some(after) = rest.strip_prefix(',') else {
         return rest.starts_with('}') && rest.chars().all(|c| c == '}' || c == ']' || c.is_whitespace());
     };
-    let Some(key) = after.trim_start().strip_prefix('"') else { return false };
+    let after = after.trim_start();
+    if bare_key(after).is_some() {
+        return true;
+    }
+    let Some(key) = after.strip_prefix('"') else { return false };
     let Some(close) = key.find('"') else { return false };
     let name = &key[..close];
     !name.is_empty()
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         && key[close + 1..].trim_start().starts_with(':')
+}
+
+/// A key written without its quotes at the start of `rest` (`insert_line: 18`, as small models
+/// write JavaScript object keys): an identifier, `:` and the start of a JSON value (so that
+/// `b: int` in a type-hinted signature inside a value is not taken for a key).
+fn bare_key(rest: &str) -> Option<&str> {
+    let end = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len());
+    let key = &rest[..end];
+    let starts_well = key.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_');
+    let value = rest[end..].trim_start().strip_prefix(':')?.trim_start();
+    let value_starts = value.starts_with(|c: char| c.is_ascii_digit() || "\"{[-".contains(c))
+        || ["true", "false", "null"].iter().any(|v| value.starts_with(v));
+    (starts_well && value_starts).then_some(key)
 }
 
 /// One message of a conversation.
@@ -901,6 +930,24 @@ y = """doc""""
         // A value left open is still an error, not a guess.
         let call = ToolCall { arguments: r#"{"new_str": "say "hi" "#.into(), ..call };
         assert!(call.parsed_arguments().is_err());
+    }
+
+    #[test]
+    fn keys_without_quotes_are_read_as_quoted() {
+        // As Qwen2.5-Coder-1.5B wrote an insert into the bundled example's tests.
+        let raw =
+            "{\"command\":\"insert\",\"path\":\"t.py\",\"new_str\":\"\\n    def test(self):\\n\", insert_line:18}";
+        let call = ToolCall { id: "x".into(), name: "edit".into(), arguments: raw.into() };
+        let args = call.parsed_arguments().expect("repaired");
+        assert_eq!(args["insert_line"], 18);
+        assert_eq!(args["new_str"], "\n    def test(self):\n");
+        let call = ToolCall { arguments: "{command: \"undo\", path: \"a.py\"}".into(), ..call };
+        assert_eq!(call.parsed_arguments().ok(), Some(serde_json::json!({"command": "undo", "path": "a.py"})));
+        // A type hint after a quote inside a value is code, not a key.
+        let raw = "{\"new_str\": \"def f(a: \"str\", b: int):\n    pass\", \"path\": \"a.py\"}";
+        let call = ToolCall { arguments: raw.into(), ..call };
+        let args = call.parsed_arguments().expect("repaired");
+        assert_eq!(args["new_str"], "def f(a: \"str\", b: int):\n    pass");
     }
 
     #[test]

@@ -38,7 +38,29 @@ pub fn repair(spec: &ToolSpec, args: &mut Value) -> Vec<String> {
     if let Some(note) = infer_command(spec, properties, object) {
         notes.push(note);
     }
+    if let Some(note) = new_text_as_file_text(spec, properties, object) {
+        notes.push(note);
+    }
     notes
+}
+
+/// For the editor's `insert` and `str_replace`, new text sent as `file_text` (the argument of
+/// `create`) taken as `new_str` (measured: Qwen2.5-Coder-1.5B inserted a test that way).
+fn new_text_as_file_text(
+    spec: &ToolSpec,
+    properties: &Map<String, Value>,
+    object: &mut Map<String, Value>,
+) -> Option<String> {
+    let command = object.get("command").and_then(Value::as_str)?.to_string();
+    if !matches!(command.as_str(), "insert" | "str_replace")
+        || !properties.contains_key("new_str")
+        || object.contains_key("new_str")
+    {
+        return None;
+    }
+    let text = object.remove("file_text")?;
+    object.insert("new_str".into(), text);
+    Some(format!("`{}` takes the new text of `{command}` as `new_str`: `file_text` was taken as `new_str`.", spec.name))
 }
 
 /// The schema's argument that `key` stands for: an alias, or a name at most two edits away.
@@ -130,6 +152,19 @@ mod tests {
         let mut args = json!({"path": "new.py", "file_text": "x"});
         assert!(repair(&editor(), &mut args)[0].contains("needs a `command`"));
         assert_eq!(args["command"], "create");
+    }
+
+    #[test]
+    fn new_text_sent_as_file_text_of_an_insert_is_taken_as_new_str() {
+        let mut args = json!({"command": "insert", "path": "t.py", "file_text": "x = 1\n", "insert_line": 3});
+        let notes = repair(&editor(), &mut args);
+        assert_eq!(args, json!({"command": "insert", "path": "t.py", "new_str": "x = 1\n", "insert_line": 3}));
+        assert!(notes[0].contains("`file_text` was taken as `new_str`"), "{notes:?}");
+        // `create` keeps its `file_text`; an insert with both keeps both (the tool says what is wrong).
+        let mut args = json!({"command": "create", "path": "t.py", "file_text": "x"});
+        assert!(repair(&editor(), &mut args).is_empty());
+        let mut args = json!({"command": "insert", "path": "t.py", "file_text": "x", "new_str": "y", "insert_line": 1});
+        assert!(repair(&editor(), &mut args).is_empty());
     }
 
     #[test]

@@ -337,14 +337,19 @@ impl Tool for EditTool {
             let command = required_str(&args, "command")?;
             if !COMMANDS.contains(&command) {
                 let other_tool = ["finish", "abstain", "bash", "python", "view", "search"].contains(&command);
+                // A small model told to check its edit asks the editor to run the tests
+                // (measured: Qwen2.5-Coder-1.5B sent `{"command": "run", "path": "test_x.py"}`).
+                let runs = ["run", "test", "tests", "execute", "exec", "check", "verify"].contains(&command);
+                let advice = if other_tool {
+                    format!(". `{command}` is a tool of its own: call it, not `edit`.")
+                } else if runs {
+                    ". The editor only changes files: run the tests or a check with the `bash` tool.".to_string()
+                } else {
+                    String::new()
+                };
                 return Err(ToolOutput::error(format!(
-                    "unknown edit command `{command}`; use one of: {}{}",
-                    COMMANDS.join(", "),
-                    if other_tool {
-                        format!(". `{command}` is a tool of its own: call it, not `edit`.")
-                    } else {
-                        String::new()
-                    }
+                    "unknown edit command `{command}`; use one of: {}{advice}",
+                    COMMANDS.join(", ")
                 )));
             }
             let shown = required_str(&args, "path")?;

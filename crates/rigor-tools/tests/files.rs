@@ -281,6 +281,10 @@ async fn an_unknown_command_is_named_before_a_missing_path() {
     assert!(out.content.contains("`finish` is a tool of its own"), "{}", out.content);
     let out = run(&edit, &ctx, json!({"command": "replace", "path": "x.py"})).await;
     assert!(out.is_error && !out.content.contains("tool of its own"), "{}", out.content);
+    assert!(!out.content.contains("`bash` tool"), "{}", out.content);
+    // Asked to run the tests, the editor points at the shell.
+    let out = run(&edit, &ctx, json!({"command": "run", "path": "test_x.py"})).await;
+    assert!(out.is_error && out.content.contains("run the tests or a check with the `bash` tool"), "{}", out.content);
 }
 
 #[tokio::test]
