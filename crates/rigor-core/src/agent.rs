@@ -62,6 +62,8 @@ struct Progress {
     questioned_finish: bool,
     /// The early `abstain` was questioned already.
     questioned_abstain: bool,
+    /// What the issue's examples gave on the original code, once run.
+    examples_before: Option<String>,
 }
 
 /// The loop's advice on a tool's result, appended to the observation.
@@ -70,6 +72,9 @@ struct Advice {
     note: String,
     /// A file to show after the note (its `view`), for an edit that failed on a file never seen.
     show: Option<String>,
+    /// Run the issue's examples after the call and compare with this, their output on the
+    /// original code (after a kept edit).
+    examples: Option<String>,
 }
 
 impl Progress {
@@ -140,11 +145,12 @@ impl Progress {
                      replace into old_str, without the numbers."
                 ),
                 show: Some(path),
+                ..Advice::default()
             }
         } else {
             Advice {
                 note: format!("you edited `{path}` without viewing it: check that it is the file the issue is about."),
-                show: None,
+                ..Advice::default()
             }
         })
     }
@@ -169,6 +175,28 @@ fn shown_in_prompt(system: &str) -> Vec<String> {
 /// example Qwen2.5-Coder-1.5B made one edit, undid it, tried to undo again, and made the same
 /// edit again, five times over at temperature 0).
 const REPEAT_WINDOW: usize = 8;
+
+/// Wall-clock limit of one run of the issue's examples.
+const EXAMPLES_TIMEOUT_SECS: u64 = 60;
+
+/// `text` indented by four spaces (shown in a message without a fence, which a model driven by
+/// text actions could take for an action of its own).
+fn indented(text: &str) -> String {
+    text.lines().map(|line| format!("    {line}\n")).collect()
+}
+
+/// The examples' output `now`, each line that differs from `before`'s followed by it.
+fn compared(before: &str, now: &str) -> String {
+    let before: Vec<&str> = before.lines().collect();
+    let mut out = String::new();
+    for (i, line) in now.lines().enumerate() {
+        out.push_str(&format!("    {line}\n"));
+        if let Some(was) = before.get(i).filter(|was| *was != &line) {
+            out.push_str(&format!("    (before: {was})\n"));
+        }
+    }
+    out
+}
 
 /// Tracks the last [`REPEAT_WINDOW`] tool calls with their results, and how often the last one
 /// occurs among them.
@@ -424,6 +452,10 @@ pub struct Agent<'a> {
     /// The workspace's starting state: when set, the diff is emitted (`diff_changed`) after each
     /// turn whose tool calls may have changed files (a conversation's running diff).
     pub baseline: Option<Arc<dyn rigor_tools::Baseline>>,
+    /// Shell commands that run the issue's examples (the sources' `Contribution::examples`): with
+    /// the compact profile, the loop runs them before the first turn and after each kept edit,
+    /// and tells the model what they give.
+    pub examples: Vec<String>,
 }
 
 /// The conversation so far and what the loop tracks across the requests of a conversation (one
@@ -454,6 +486,14 @@ impl Agent<'_> {
     /// Runs the loop from `system` and `issue` prompts to a terminal status.
     pub async fn run(&self, system: String, issue: String) -> LoopOutcome {
         let mut dialogue = self.dialogue(vec![Message::system(system), Message::user(issue)]);
+        if dialogue.progress.asks
+            && let Some(before) = self.run_examples(0).await
+        {
+            let note =
+                format!("rigor ran the examples the issue gives, on the code as it is now:\n{}", indented(&before));
+            dialogue.progress.examples_before = Some(before);
+            self.tell(&mut dialogue, note);
+        }
         let (status, summary) = self.request(&mut dialogue).await;
         Self::outcome(dialogue, status, summary)
     }
@@ -670,7 +710,10 @@ impl Agent<'_> {
                         advice.note =
                             notes.into_iter().flatten().filter(|n| !n.is_empty()).collect::<Vec<_>>().join(" ");
                     }
-                    (!advice.note.is_empty() || advice.show.is_some()).then_some(advice)
+                    if progress.asks && call.name == "edit" && !output.is_error {
+                        advice.examples = progress.examples_before.clone();
+                    }
+                    (!advice.note.is_empty() || advice.show.is_some() || advice.examples.is_some()).then_some(advice)
                 };
                 let output = self.run_tool(turn, call, deadline, advise).await;
                 progress.record(call, output.is_error);
@@ -762,7 +805,9 @@ impl Agent<'_> {
         };
         let mut output = output;
         if let Some(advice) = advise(&output) {
-            output.content = format!("{}\n(rigor: {})", output.content, advice.note);
+            if !advice.note.is_empty() {
+                output.content = format!("{}\n(rigor: {})", output.content, advice.note);
+            }
             if let Some(path) = advice.show {
                 let view = ToolCall {
                     id: format!("{}-view", call.id),
@@ -774,6 +819,15 @@ impl Agent<'_> {
                     output.content = format!("{}\n{}", output.content, shown.content);
                 }
             }
+            if let Some(before) = advice.examples
+                && let Some(now) = self.run_examples(turn).await
+            {
+                output.content = format!(
+                    "{}\n(rigor ran the issue's examples: now, and before your changes where that differs)\n{}",
+                    output.content,
+                    compared(&before, &now)
+                );
+            }
         }
         self.observe(turn, call, &output, started.elapsed().as_millis() as u64);
         output
@@ -781,6 +835,26 @@ impl Agent<'_> {
 }
 
 impl Agent<'_> {
+    /// Runs the issue's examples ([`Agent::examples`]) through the `bash` tool, screened like
+    /// the model's commands; their output, or `None` when there are none or none ran.
+    async fn run_examples(&self, turn: u32) -> Option<String> {
+        let mut out = String::new();
+        for (i, command) in self.examples.iter().enumerate() {
+            let call = ToolCall {
+                id: format!("rigor-examples-{turn}-{i}"),
+                name: "bash".into(),
+                arguments: serde_json::json!({ "command": command, "timeout_secs": EXAMPLES_TIMEOUT_SECS }).to_string(),
+            };
+            if self.screen_call(turn, &call).await.is_some() {
+                continue;
+            }
+            let output = self.tools.call(&call).await;
+            out.push_str(output.content.trim_end());
+            out.push('\n');
+        }
+        (!out.trim().is_empty()).then_some(out)
+    }
+
     /// Screens the action of `call` (if its tool declares one) and records the decision.
     /// Returns the observation to give instead of running it, or `None` when it may run.
     async fn screen_call(&self, turn: u32, call: &ToolCall) -> Option<ToolOutput> {

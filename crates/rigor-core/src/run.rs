@@ -213,6 +213,7 @@ pub(crate) async fn execute(
     if request.conversation.is_some() {
         sections.push(CONVERSATION.to_string());
     }
+    let examples: Vec<String> = contributions.iter().filter_map(|c| c.examples.clone()).collect();
     let tools = tool_box(ctx, contributions).shaped(profile);
     let system = with_sections(system_prompt_for(profile, &workspace.dir, &workspace.tree_root), &sections);
     emitter.emit(Event::RunStarted {
@@ -267,6 +268,7 @@ pub(crate) async fn execute(
         screen: Some(screen),
         conversation: request.conversation.is_some(),
         baseline: request.conversation.as_ref().map(|_| Arc::new(workspace.clone()) as Arc<dyn rigor_tools::Baseline>),
+        examples,
     };
     let outcome = match (&request.decline, &request.conversation) {
         (Some(reason), _) => crate::agent::LoopOutcome {

@@ -132,6 +132,17 @@ impl Harness {
         interrupt: Interrupt,
         system: &str,
     ) -> LoopOutcome {
+        self.run_with(provider, settings, interrupt, system, Vec::new()).await
+    }
+
+    async fn run_with(
+        &self,
+        provider: &Scripted,
+        settings: AgentSettings,
+        interrupt: Interrupt,
+        system: &str,
+        examples: Vec<String>,
+    ) -> LoopOutcome {
         let agent = Agent {
             provider,
             tools: &self.tools,
@@ -142,6 +153,7 @@ impl Harness {
             screen: None,
             conversation: false,
             baseline: None,
+            examples,
         };
         agent.run(system.into(), "issue".into()).await
     }
@@ -448,6 +460,38 @@ async fn a_file_whose_code_the_prompt_shows_counts_as_seen() {
     let provider = Scripted::new(vec![call("edit", replace), finish("done")]);
     h.run(&provider, compact(), Interrupt::new()).await;
     assert!(h.observations()[0].1.contains("you edited `README.md` without viewing it"), "{:?}", h.observations());
+}
+
+#[tokio::test]
+async fn the_issue_examples_run_before_the_first_turn_and_after_each_kept_edit() {
+    let h = Harness::new();
+    let replace = r#"{"command": "str_replace", "path": "README.md", "old_str": "hello", "new_str": "hi"}"#;
+    let absent = r#"{"command": "str_replace", "path": "README.md", "old_str": "absent", "new_str": "x"}"#;
+    let provider = Scripted::new(vec![call("edit", absent), call("edit", replace), finish("done")]);
+    let examples = vec!["echo \"greeting -> $(cat README.md)\"".to_string()];
+    h.run_with(&provider, compact(), Interrupt::new(), "system", examples.clone()).await;
+    let first = &provider.requests()[0].messages;
+    assert!(
+        first
+            .last()
+            .unwrap()
+            .content
+            .contains("rigor ran the examples the issue gives, on the code as it is now:\n    greeting -> hello"),
+        "{first:?}"
+    );
+    let observations = h.observations();
+    assert!(!observations[0].1.contains("examples"), "a failed edit runs nothing: {observations:?}");
+    assert!(
+        observations[1].1.contains("rigor ran the issue's examples")
+            && observations[1].1.contains("    greeting -> hi\n    (before: greeting -> hello)"),
+        "{observations:?}"
+    );
+    // A capable model's run (the full profile) runs none.
+    let h = Harness::new();
+    let provider = Scripted::new(vec![call("edit", replace), finish("done")]);
+    h.run_with(&provider, AgentSettings::default(), Interrupt::new(), "system", examples).await;
+    assert!(!provider.requests()[0].messages.iter().any(|m| m.content.contains("rigor ran")));
+    assert!(!h.observations()[0].1.contains("rigor ran"), "{:?}", h.observations());
 }
 
 #[tokio::test]

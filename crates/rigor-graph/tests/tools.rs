@@ -96,3 +96,33 @@ fn a_compact_prompt_shows_the_code_the_issue_names_and_not_its_tests_or_common_n
     let section = rigor_graph::GraphSource.contribute(dir.path(), issue, &full).prompt_section;
     assert!(!section.contains("total = 0"), "{section}");
 }
+
+#[test]
+fn the_issue_examples_run_from_the_workspace_and_print_what_each_call_gives() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &[
+            (
+                "src/durations.py",
+                "from units import SCALE\n\n\ndef parse_duration(text):\n    if not text:\n        raise ValueError('empty duration')\n    return len(text) * SCALE\n",
+            ),
+            // A `src/` layout imports its modules by their own names.
+            ("src/units.py", "SCALE = 1\n"),
+            ("tests/test_durations.py", "def helper(x):\n    return x\n"),
+        ],
+    );
+    let issue = "`parse_duration(\"1h30m\")` returns `1800`, and `parse_duration(\"\")` fails; \
+                 `helper(1)` is a test's, `len(x)` is not ours, `parse_duration(\"a\") + 1` is no single call.";
+    let r = CodeIntel::in_memory(dir.path()).refresh().unwrap();
+    let command = rigor_graph::tools::issue_examples(&r, dir.path(), issue).expect("examples");
+    let out = std::process::Command::new("bash").arg("-c").arg(&command).current_dir("/").output().unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        printed,
+        "parse_duration(\"1h30m\") -> 5\nparse_duration(\"\") raises ValueError: empty duration\n",
+        "{command}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(rigor_graph::tools::issue_examples(&r, dir.path(), "`helper(1)` and `len(x)`").is_none());
+}

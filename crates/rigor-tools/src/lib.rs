@@ -149,6 +149,9 @@ pub struct Contribution {
     pub prompt_section: String,
     /// A check every edit of the `edit` tool must pass, e.g. a syntax check.
     pub edit_check: Option<Arc<dyn edit::EditCheck>>,
+    /// A shell command that runs the examples and prints what they give (the code graph's,
+    /// for a compact prompt): the loop runs it before the first turn and after each kept edit.
+    pub examples: Option<String>,
     /// A check the workspace must pass before the run may finish, e.g. the proof.
     pub finish_check: Option<Arc<dyn FinishCheck>>,
 }
