@@ -849,7 +849,9 @@ impl Agent<'_> {
                 continue;
             }
             let output = self.tools.call(&call).await;
-            out.push_str(output.content.trim_end());
+            let text = output.content.trim_end();
+            // The script prints every failure itself: a clean exit need not be said.
+            out.push_str(text.strip_suffix("exit code: 0").unwrap_or(text).trim_end());
             out.push('\n');
         }
         (!out.trim().is_empty()).then_some(out)

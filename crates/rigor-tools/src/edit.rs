@@ -130,7 +130,7 @@ impl EditTool {
                         snippet(&result, first, first + new.trim_end_matches('\n').matches('\n').count())
                     )));
                 }
-                None => return Err(no_match(text, &old, shown)),
+                None => return Err(no_match(text, &old, &new, shown)),
             },
             many => {
                 let lines: Vec<String> =
@@ -505,8 +505,20 @@ fn snippet(text: &str, first: usize, last: usize) -> String {
 }
 
 /// The error for an `old_str` that does not occur, with a hint when it nearly does.
-fn no_match(text: &str, old: &str, shown: &str) -> ToolOutput {
+fn no_match(text: &str, old: &str, new: &str, shown: &str) -> ToolOutput {
     let mut message = format!("`old_str` does not occur in `{shown}`; nothing was changed.");
+    // The same edit sent again after it was made (measured: Qwen2.5-Coder-1.5B resent its kept
+    // edit five times, copying `old_str` from the original code in its prompt).
+    let made = (!new.trim().is_empty()).then(|| text.find(new)).flatten();
+    if let Some(at) = made {
+        let _ = write!(
+            message,
+            " This edit was made already: `new_str` is in the file at line {}. To change that code further, \
+             take `old_str` from the file as it is now.",
+            line_of(text, at)
+        );
+        return ToolOutput::error(message);
+    }
     match whitespace_insensitive_match(text, old) {
         Some((first, last)) if first == last => {
             let _ = write!(

@@ -123,6 +123,19 @@ async fn str_replace_needs_exactly_one_match() {
         run(&edit, &ctx, json!({"command": "str_replace", "path": "m.py", "old_str": "return 3", "new_str": "x"}))
             .await;
     assert!(out.is_error && out.content.contains("does not occur"), "{}", out.content);
+    assert!(!out.content.contains("made already"), "{}", out.content);
+    // The same edit sent again once made: its `new_str` is in the file.
+    let out = run(
+        &edit,
+        &ctx,
+        json!({"command": "str_replace", "path": "m.py", "old_str": "return 3", "new_str": "return 1"}),
+    )
+    .await;
+    assert!(
+        out.is_error && out.content.contains("This edit was made already: `new_str` is in the file at line 2"),
+        "{}",
+        out.content
+    );
 
     let out = run(
         &edit,
