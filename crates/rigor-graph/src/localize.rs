@@ -471,6 +471,12 @@ fn regexes() -> &'static [Regex; 6] {
     })
 }
 
+/// The spans of code in backticks in `text` (one line, at most 120 characters each).
+pub(crate) fn code_spans(text: &str) -> impl Iterator<Item = &str> {
+    let [_, _, _, _, backtick, _] = regexes();
+    backtick.captures_iter(text).filter_map(|c| c.get(1)).map(|m| m.as_str())
+}
+
 impl Mentions {
     /// Finds the mentions in `text`.
     pub fn extract(text: &str) -> Mentions {

@@ -280,14 +280,11 @@ const MAX_EXAMPLES: usize = 6;
 /// anything on its own (measured on the bundled example: Qwen2.5-Coder-1.5B never did in 15
 /// steps); the loop runs these for it, before its first turn and after each edit it keeps.
 pub fn issue_examples(r: &Retriever, workspace: &Path, issue: &str) -> Option<String> {
-    static SPAN: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
-    let span = SPAN.get_or_init(|| regex::Regex::new(r"`([^`\n]{3,160})`").expect("a valid pattern"));
     let g = r.graph();
     let mut imports: Vec<(String, String)> = Vec::new();
     let mut calls: Vec<String> = Vec::new();
     let mut roots: Vec<&str> = Vec::new();
-    for found in span.captures_iter(issue) {
-        let text = found[1].trim();
+    for text in crate::localize::code_spans(issue).map(str::trim) {
         let Some((name, _)) = single_call(text) else { continue };
         let defined: Vec<u32> = r
             .by_name(name)
