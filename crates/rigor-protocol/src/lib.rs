@@ -51,10 +51,7 @@ impl ToolCall {
         }
         let strict = serde_json::from_str::<Value>(text);
         let parsed = match strict {
-            Err(_) => escape_string_contents(text)
-                .and_then(|repaired| serde_json::from_str::<Value>(&repaired).ok())
-                .filter(Value::is_object)
-                .map_or(strict, Ok),
+            Err(_) => repaired_object(text).map_or(strict, Ok),
             ok => ok,
         };
         match parsed {
@@ -63,6 +60,54 @@ impl ToolCall {
             Err(err) => Err(format!("arguments are not valid JSON ({err}): {text}")),
         }
     }
+}
+
+/// `text` read as a JSON object once repaired: values written as Python's triple-quoted strings
+/// made JSON strings ([`triple_quoted_values`]), and what small models leave unescaped inside
+/// strings escaped ([`escape_string_contents`]).
+fn repaired_object(text: &str) -> Option<Value> {
+    let object = |t: &str| serde_json::from_str::<Value>(t).ok().filter(Value::is_object);
+    let escaped = |t: &str| escape_string_contents(t).and_then(|r| object(&r));
+    // Triple quotes first: read as unescaped quotes, `"""a"""` would be the text `""a""`.
+    triple_quoted_values(text).and_then(|t| object(&t).or_else(|| escaped(&t))).or_else(|| escaped(text))
+}
+
+/// `text` with each value written as a Python triple-quoted string (`"file_text": """\` … `"""`,
+/// as Qwen2.5-Coder-1.5B writes a file's text) made a JSON string; the value ends at the first
+/// `"""` that the next key or the object's end follows, so docstrings inside it stay text. A
+/// backslash right after the opening quotes escapes the line break, as in Python. `None` when
+/// there is none, or one is left open.
+fn triple_quoted_values(text: &str) -> Option<String> {
+    const QUOTES: &str = "\"\"\"";
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut rest = text;
+    let mut changed = false;
+    while let Some(open) = rest.find(QUOTES) {
+        let before = &rest[..open];
+        if !before.trim_end().ends_with(':') {
+            // Not a value's opening (three quotes inside some other text): leave the text as it is.
+            out.push_str(&rest[..open + QUOTES.len()]);
+            rest = &rest[open + QUOTES.len()..];
+            continue;
+        }
+        out.push_str(before);
+        let body = &rest[open + QUOTES.len()..];
+        let mut from = 0;
+        let close = loop {
+            let at = from + body[from..].find(QUOTES)?;
+            if ends_value(&body[at + QUOTES.len()..]) {
+                break at;
+            }
+            from = at + 1;
+        };
+        let value = &body[..close];
+        let value = value.strip_prefix("\\\n").unwrap_or(value);
+        out.push_str(&serde_json::to_string(value).ok()?);
+        rest = &body[close + QUOTES.len()..];
+        changed = true;
+    }
+    out.push_str(rest);
+    changed.then_some(out)
 }
 
 /// `text` with what small models leave unescaped inside JSON strings escaped: control
@@ -930,6 +975,20 @@ y = """doc""""
         // A value left open is still an error, not a guess.
         let call = ToolCall { arguments: r#"{"new_str": "say "hi" "#.into(), ..call };
         assert!(call.parsed_arguments().is_err());
+    }
+
+    #[test]
+    fn values_in_triple_quotes_are_read_as_strings() {
+        // As Qwen2.5-Coder-1.5B wrote a new file for the bundled example: Python's triple quotes,
+        // a docstring inside.
+        let raw = "{\n    \"command\": \"create\",\n    \"file_text\": \"\"\"\\\ndef f(text):\n    \"\"\"Doc \"x\".\"\"\"\n    return {\"d\": 1}\n\"\"\",\n    \"path\": \"d.py\"\n}";
+        let call = ToolCall { id: "x".into(), name: "edit".into(), arguments: raw.into() };
+        let args = call.parsed_arguments().expect("repaired");
+        assert_eq!(args["file_text"], "def f(text):\n    \"\"\"Doc \"x\".\"\"\"\n    return {\"d\": 1}\n");
+        assert_eq!(args["path"], "d.py");
+        // The last value, closed by the object's brace.
+        let call = ToolCall { arguments: "{\"new_str\": \"\"\"a\"\"\"}".into(), ..call };
+        assert_eq!(call.parsed_arguments().ok(), Some(serde_json::json!({"new_str": "a"})));
     }
 
     #[test]
