@@ -271,12 +271,15 @@ pub fn named_code(r: &Retriever, root: &Path, issue: &str, budget_tokens: usize)
 
 /// Examples an example run makes at most.
 const MAX_EXAMPLES: usize = 6;
+/// Statements of the issue's interpreter session an example run makes at most.
+const MAX_SESSION_STATEMENTS: usize = 12;
 
-/// A shell command that runs the examples `issue` gives of the Python functions it names, from
-/// the root of `workspace`, and prints what each returns or raises; `None` when it gives none.
-/// An example is a span in backticks that is one call of a top-level Python function defined
-/// under that exact name outside the tests (`parse_duration("1h30m")`), imported from its
-/// module (a `src/` or `lib/` layout's directory is put on the path). A small model rarely runs
+/// A shell command that runs the examples `issue` gives, from the root of `workspace`, and
+/// prints what each returns or raises; `None` when it gives none. An example is a span in
+/// backticks that is one call of a top-level Python function defined under that exact name
+/// outside the tests (`parse_duration("1h30m")`), imported from its module, or a statement of
+/// an interpreter session the issue shows (`>>> humanize.ordinal(111)`), run in order in one
+/// namespace (a `src/` or `lib/` layout's directory is put on the path). A small model rarely runs
 /// anything on its own (measured on the bundled example: Qwen2.5-Coder-1.5B never did in 15
 /// steps); the loop runs these for it, before its first turn and after each edit it keeps.
 pub fn issue_examples(r: &Retriever, workspace: &Path, issue: &str) -> Option<String> {
@@ -308,8 +311,20 @@ pub fn issue_examples(r: &Retriever, workspace: &Path, issue: &str) -> Option<St
         }
         calls.push(text.to_string());
     }
-    if calls.is_empty() {
+    let session = doctest_statements(issue);
+    if calls.is_empty() && session.is_empty() {
         return None;
+    }
+    if !session.is_empty() {
+        // The session imports the package by its own name: a `src/` or `lib/` layout's directory
+        // goes on the path.
+        for root in ["src", "lib"] {
+            let prefix = format!("{root}/");
+            if g.files().iter().any(|f| f.lang == Lang::Python && f.path.starts_with(&prefix)) && !roots.contains(&root)
+            {
+                roots.push(root);
+            }
+        }
     }
     let quote = |text: &str| serde_json::to_string(text).unwrap_or_default();
     let mut script = String::from("import sys\n");
@@ -330,8 +345,44 @@ pub fn issue_examples(r: &Retriever, workspace: &Path, issue: &str) -> Option<St
              type(error).__name__ + \":\", error)"
         );
     }
+    if !session.is_empty() {
+        // The issue's interpreter session, statement by statement in one namespace: what an
+        // expression gives is printed, as the interpreter would; a statement that fails says so
+        // and the session goes on.
+        let statements: Vec<String> = session.iter().map(|s| quote(s)).collect();
+        let _ = writeln!(
+            script,
+            "namespace = {{}}\nfor source in [{}]:\n    try:\n        try:\n            code = compile(source, \"<issue>\", \
+             \"eval\")\n        except SyntaxError:\n            exec(compile(source, \"<issue>\", \"exec\"), namespace)\n            \
+             continue\n        print(source, \"->\", repr(eval(code, namespace)))\n    except Exception as error:\n        \
+             print(source, \"raises\", type(error).__name__ + \":\", error)",
+            statements.join(", ")
+        );
+    }
     let dir = workspace.display().to_string().replace('\'', r"'\''");
     Some(format!("(cd '{dir}' && python3 - <<'RIGOR_EXAMPLES'\n{script}RIGOR_EXAMPLES\n)"))
+}
+
+/// Statements of an interpreter session the issue shows (`>>> ` lines, with their `... `
+/// continuation lines), at most [`MAX_SESSION_STATEMENTS`].
+fn doctest_statements(issue: &str) -> Vec<String> {
+    let mut statements: Vec<String> = Vec::new();
+    for line in issue.lines() {
+        let line = line.trim_start();
+        if let Some(statement) = line.strip_prefix(">>> ") {
+            if statements.len() >= MAX_SESSION_STATEMENTS {
+                break;
+            }
+            statements.push(statement.trim_end().to_string());
+        } else if let Some(more) = line.strip_prefix("... ").or_else(|| (line == "...").then_some(""))
+            && let Some(last) = statements.last_mut()
+        {
+            last.push('\n');
+            last.push_str(more.trim_end());
+        }
+    }
+    statements.retain(|s| !s.trim().is_empty());
+    statements
 }
 
 /// `text` as one call `name(arguments)` of a plain name, parentheses balanced outside strings.

@@ -125,4 +125,15 @@ fn the_issue_examples_run_from_the_workspace_and_print_what_each_call_gives() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(rigor_graph::tools::issue_examples(&r, dir.path(), "`helper(1)` and `len(x)`").is_none());
+
+    // An interpreter session, as users paste one: statements in order, in one namespace.
+    let issue = "```python\n>>> import durations\n>>> durations.parse_duration('ab')\n10\n>>> def twice(x):\n...     return 2 * x\n...\n>>> twice(durations.parse_duration(''))\nTraceback ...\n```";
+    let command = rigor_graph::tools::issue_examples(&r, dir.path(), issue).expect("examples");
+    let out = std::process::Command::new("bash").arg("-c").arg(&command).current_dir("/").output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "durations.parse_duration('ab') -> 2\ntwice(durations.parse_duration('')) raises ValueError: empty duration\n",
+        "{command}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
