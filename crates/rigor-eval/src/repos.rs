@@ -119,6 +119,16 @@ fn clone_lock(clone: &Path) -> Arc<tokio::sync::Mutex<()>> {
     map.entry(clone.to_path_buf()).or_default().clone()
 }
 
+/// The lock on `clone`'s worktree list shared with other processes (the array tasks of one
+/// Slurm job add and prune worktrees of the same clone at once: seen failing under load, `git
+/// worktree add` said only "Preparing worktree"), in its git directory; `None` (no lock, as
+/// before) when it cannot be taken.
+async fn across_processes(clone: &Path) -> Option<rigor_testing::env::FileLock> {
+    let dot_git = clone.join(".git");
+    let git_dir = if dot_git.is_dir() { dot_git } else { clone.to_path_buf() };
+    rigor_testing::env::FileLock::acquire(git_dir.join("rigor-worktrees.lock")).await.ok()
+}
+
 /// A detached worktree of a clone, removed by [`Worktree::remove`].
 #[derive(Debug, Clone)]
 pub struct Worktree {
@@ -138,6 +148,7 @@ impl Worktree {
     pub async fn create(clone: &Path, commit: &str, dir: &Path) -> Result<Worktree, RepoError> {
         let lock = clone_lock(clone);
         let guard = lock.lock().await;
+        let across = across_processes(clone).await;
         if dir.exists() {
             let _ = git(clone, &["worktree", "remove", "--force", &dir.to_string_lossy()]).await;
             let _ = std::fs::remove_dir_all(dir);
@@ -157,7 +168,7 @@ impl Worktree {
         git(clone, &["worktree", "add", "--detach", "--no-checkout", &dir.to_string_lossy(), commit])
             .await
             .map_err(RepoError::Git)?;
-        drop(guard);
+        drop((across, guard));
         let missing = populate(dir, commit).await?;
         Ok(Worktree { clone: clone.to_path_buf(), dir: dir.to_path_buf(), commit: commit.into(), missing })
     }
@@ -166,6 +177,7 @@ impl Worktree {
     pub async fn remove(&self) {
         let lock = clone_lock(&self.clone);
         let _guard = lock.lock().await;
+        let _across = across_processes(&self.clone).await;
         let _ = git(&self.clone, &["worktree", "remove", "--force", &self.dir.to_string_lossy()]).await;
         let _ = std::fs::remove_dir_all(&self.dir);
         let _ = git(&self.clone, &["worktree", "prune"]).await;

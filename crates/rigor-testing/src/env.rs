@@ -278,11 +278,13 @@ fn entry_lock(key: &str) -> Arc<tokio::sync::Mutex<()>> {
     map.entry(key.to_string()).or_default().clone()
 }
 
-/// An exclusive `flock` on a file, held until dropped (serialises builds across processes).
-struct FileLock(std::fs::File);
+/// An exclusive `flock` on a file, held until dropped (serialises builds, and a clone's worktree
+/// changes, across processes).
+pub struct FileLock(std::fs::File);
 
 impl FileLock {
-    async fn acquire(path: PathBuf) -> std::io::Result<FileLock> {
+    /// Waits for the lock on `path` (created if missing) and takes it.
+    pub async fn acquire(path: PathBuf) -> std::io::Result<FileLock> {
         tokio::task::spawn_blocking(move || {
             let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path)?;
             use std::os::fd::AsRawFd;
