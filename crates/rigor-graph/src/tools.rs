@@ -284,8 +284,10 @@ const MAX_SESSION_STATEMENTS: usize = 12;
 /// steps); the loop runs these for it, before its first turn and after each edit it keeps.
 pub fn issue_examples(r: &Retriever, workspace: &Path, issue: &str) -> Option<String> {
     let g = r.graph();
-    let mut imports: Vec<(String, String)> = Vec::new();
-    let mut calls: Vec<String> = Vec::new();
+    let is_python = |path: &str| g.file_index(path).is_some_and(|fi| g.files()[fi as usize].lang == Lang::Python);
+    // One session: the imports the inline calls need, the calls, then the issue's own session.
+    let mut statements: Vec<String> = Vec::new();
+    let mut calls = 0;
     let mut roots: Vec<&str> = Vec::new();
     for text in crate::localize::code_spans(issue).map(str::trim) {
         let Some((name, _)) = single_call(text) else { continue };
@@ -294,27 +296,26 @@ pub fn issue_examples(r: &Retriever, workspace: &Path, issue: &str) -> Option<St
             .into_iter()
             .filter(|&n| {
                 g.entity(n).is_some_and(|e| e.name == name && e.kind == crate::extract::EntityKind::Function)
-                    && g.files().iter().any(|f| f.path == g.path_of(n) && f.lang == Lang::Python)
+                    && is_python(g.path_of(n))
                     && !crate::localize::is_test_path(g.path_of(n))
             })
             .collect();
         let [n] = defined.as_slice() else { continue };
-        let (root, module) = python_module(g.path_of(*n));
-        if calls.len() >= MAX_EXAMPLES || calls.iter().any(|c| c == text) {
+        if calls >= MAX_EXAMPLES || statements.iter().any(|s| s == text) {
             continue;
         }
-        if !imports.contains(&(module.clone(), name.to_string())) {
-            imports.push((module, name.to_string()));
+        let (root, module) = python_module(g.path_of(*n));
+        let import = format!("from {module} import {name}");
+        if !statements.contains(&import) {
+            statements.insert(statements.len() - calls, import);
         }
         if !root.is_empty() && !roots.contains(&root) {
             roots.push(root);
         }
-        calls.push(text.to_string());
+        statements.push(text.to_string());
+        calls += 1;
     }
     let session = doctest_statements(issue);
-    if calls.is_empty() && session.is_empty() {
-        return None;
-    }
     if !session.is_empty() {
         // The session imports the package by its own name: a `src/` or `lib/` layout's directory
         // goes on the path.
@@ -326,39 +327,24 @@ pub fn issue_examples(r: &Retriever, workspace: &Path, issue: &str) -> Option<St
             }
         }
     }
+    statements.extend(session);
+    if statements.is_empty() {
+        return None;
+    }
+    // Statement by statement in one namespace: what an expression gives is printed, as the
+    // interpreter would; a statement that fails says so and the session goes on.
     let quote = |text: &str| serde_json::to_string(text).unwrap_or_default();
-    let mut script = String::from("import sys\n");
     let path: Vec<String> = std::iter::once("").chain(roots).map(quote).collect();
-    let _ = writeln!(script, "sys.path[:0] = [{}]", path.join(", "));
-    for (module, name) in &imports {
-        let what = quote(&format!("cannot import {name} from {module}:"));
-        let _ = writeln!(
-            script,
-            "try:\n    from {module} import {name}\nexcept Exception as error:\n    print({what}, type(error).__name__, error)"
-        );
-    }
-    for call in &calls {
-        let label = quote(call);
-        let _ = writeln!(
-            script,
-            "try:\n    print({label}, \"->\", repr({call}))\nexcept Exception as error:\n    print({label}, \"raises\", \
-             type(error).__name__ + \":\", error)"
-        );
-    }
-    if !session.is_empty() {
-        // The issue's interpreter session, statement by statement in one namespace: what an
-        // expression gives is printed, as the interpreter would; a statement that fails says so
-        // and the session goes on.
-        let statements: Vec<String> = session.iter().map(|s| quote(s)).collect();
-        let _ = writeln!(
-            script,
-            "namespace = {{}}\nfor source in [{}]:\n    try:\n        try:\n            code = compile(source, \"<issue>\", \
-             \"eval\")\n        except SyntaxError:\n            exec(compile(source, \"<issue>\", \"exec\"), namespace)\n            \
-             continue\n        print(source, \"->\", repr(eval(code, namespace)))\n    except Exception as error:\n        \
-             print(source, \"raises\", type(error).__name__ + \":\", error)",
-            statements.join(", ")
-        );
-    }
+    let statements: Vec<String> = statements.iter().map(|s| quote(s)).collect();
+    let script = format!(
+        "import sys\nsys.path[:0] = [{}]\nnamespace = {{}}\nfor source in [{}]:\n    try:\n        try:\n            \
+         code = compile(source, \"<issue>\", \"eval\")\n        except SyntaxError:\n            exec(compile(source, \
+         \"<issue>\", \"exec\"), namespace)\n            continue\n        print(source, \"->\", repr(eval(code, \
+         namespace)))\n    except Exception as error:\n        print(source, \"raises\", type(error).__name__ + \":\", \
+         error)\n",
+        path.join(", "),
+        statements.join(", ")
+    );
     let dir = workspace.display().to_string().replace('\'', r"'\''");
     Some(format!("(cd '{dir}' && python3 - <<'RIGOR_EXAMPLES'\n{script}RIGOR_EXAMPLES\n)"))
 }
