@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use rigor_llm::{ChatRequest, Provider, StreamEvent};
 use rigor_protocol::{Event, FinishReason, Message, RunStatus, RunTotals, ToolCall, ToolSpec};
-use rigor_tools::{Stop, ToolBox, ToolOutput};
+use rigor_llm::ChatResponse;
+use rigor_tools::{Draft, Stop, ToolBox, ToolOutput};
 use tokio::sync::Notify;
 
 use crate::approval::ActionScreen;
@@ -456,6 +457,10 @@ pub struct Agent<'a> {
     /// the compact profile, the loop runs them before the first turn and after each kept edit,
     /// and tells the model what they give.
     pub examples: Vec<String>,
+    /// Drafts (the sources' `Contribution::drafts`): with the compact profile, a run (not a
+    /// conversation) asks for each in a request of its own after running the examples, and puts
+    /// the code of each reply in place with the `edit` tool before the conversation's first turn.
+    pub drafts: Vec<Arc<dyn Draft>>,
 }
 
 /// The conversation so far and what the loop tracks across the requests of a conversation (one
@@ -494,8 +499,70 @@ impl Agent<'_> {
             dialogue.progress.examples_before = Some(before);
             self.tell(&mut dialogue, note);
         }
-        let (status, summary) = self.request(&mut dialogue).await;
+        let deadline = self.settings.timeout_secs.map(|s| dialogue.started + Duration::from_secs(s));
+        let drafts = if dialogue.progress.asks && !self.conversation { self.drafts.as_slice() } else { &[] };
+        for draft in drafts {
+            let end = match self.budget_check(&dialogue.totals, 0, deadline) {
+                Some(end) => Some(end),
+                None => self.draft(&mut dialogue, draft.as_ref(), deadline).await,
+            };
+            if let Some((status, summary)) = end {
+                return Self::outcome(dialogue, status, summary);
+            }
+        }
+        let (status, summary) = self.request_within(&mut dialogue, 0, deadline).await;
         Self::outcome(dialogue, status, summary)
+    }
+
+    /// Asks the model for `draft` in a request of its own (a turn: it counts as a step) and puts
+    /// the code of its reply in place with the `edit` tool, screened and checked like the model's
+    /// edits, the examples compared after it. The recorded response is the reply with that `edit`
+    /// call (what a replay serves and an export shows); the conversation gets the call and its
+    /// result. A reply without usable code changes nothing and is said in a notice. Returns how
+    /// the run ends instead, if it does (an interrupt, the time budget, a provider failure).
+    async fn draft(
+        &self,
+        dialogue: &mut Dialogue,
+        draft: &dyn Draft,
+        deadline: Option<Instant>,
+    ) -> Option<(RunStatus, String)> {
+        let turn = dialogue.totals.steps + 1;
+        let messages = vec![Message::user(draft.prompt())];
+        let estimated_tokens = dialogue.context.estimate_with(&messages, 0);
+        self.emitter.emit(Event::ModelRequest { turn, messages: messages.len(), estimated_tokens });
+        let request = ChatRequest {
+            messages,
+            tools: Vec::new(),
+            max_output_tokens: self.settings.max_output_tokens,
+            temperature: self.settings.temperature,
+        };
+        let (mut response, latency) = match self.call_model(turn, &request, estimated_tokens, deadline).await {
+            Ok(answer) => answer,
+            Err(end) => return Some(end),
+        };
+        let edit = draft.edit(&response.message.content);
+        let call = edit.as_ref().ok().map(|arguments| ToolCall {
+            id: format!("draft-{turn}"),
+            name: "edit".into(),
+            arguments: arguments.to_string(),
+        });
+        response.message = Message::assistant(response.message.content, call.clone().into_iter().collect());
+        self.record_response(turn, &mut dialogue.totals, &response, latency);
+        let Some(call) = call else {
+            let why = edit.err().unwrap_or_default();
+            self.emitter.emit(Event::Notice { message: format!("the model's draft of {} was not used: {why}", draft.what()) });
+            return None;
+        };
+        dialogue.messages.push(Message::assistant(String::new(), vec![call.clone()]));
+        let examples = dialogue.progress.examples_before.clone();
+        let advise = |output: &ToolOutput| {
+            (!output.is_error && examples.is_some()).then(|| Advice { examples, ..Advice::default() })
+        };
+        let output = self.run_tool(turn, &call, deadline, advise).await;
+        dialogue.totals.tool_calls += 1;
+        dialogue.progress.record(&call, output.is_error);
+        dialogue.messages.push(Message::tool_result(&call.id, &output.content, output.is_error));
+        None
     }
 
     /// A dialogue that starts with `messages` (the system prompt, then an issue or the earlier
@@ -537,9 +604,19 @@ impl Agent<'_> {
     /// `abstain`, a budget (the step and time budgets count from the request's start), an
     /// interrupt, a provider failure, or (in a conversation) a reply without a tool call.
     pub async fn request(&self, dialogue: &mut Dialogue) -> (RunStatus, String) {
-        let started = Instant::now();
-        let deadline = self.settings.timeout_secs.map(|s| started + Duration::from_secs(s));
+        let deadline = self.settings.timeout_secs.map(|s| Instant::now() + Duration::from_secs(s));
         let first_step = dialogue.totals.steps;
+        self.request_within(dialogue, first_step, deadline).await
+    }
+
+    /// [`Agent::request`] with its step budget counted from `first_step` and its time budget
+    /// ending at `deadline`.
+    async fn request_within(
+        &self,
+        dialogue: &mut Dialogue,
+        first_step: u32,
+        deadline: Option<Instant>,
+    ) -> (RunStatus, String) {
         let Dialogue { messages, totals, context, idle_replies, repeats, progress, .. } = dialogue;
         loop {
             if let Some(end) = self.budget_check(totals, first_step, deadline) {
@@ -613,53 +690,19 @@ impl Agent<'_> {
             max_output_tokens: self.settings.max_output_tokens,
             temperature: repeats.temperature(self.settings.temperature),
         };
-        let emitter = self.emitter.clone();
-        let prefill = Arc::new(Mutex::new(None));
-        let last_prefill = prefill.clone();
-        let sink = move |event: StreamEvent| match event {
-            StreamEvent::Text(text) => emitter.emit(Event::TextDelta { text }),
-            StreamEvent::Retry { attempt, wait, reason } => {
-                emitter.emit(Event::Retry { attempt, wait_ms: wait.as_millis() as u64, reason })
-            }
-            StreamEvent::Prefill { processed, total, elapsed } => {
-                *last_prefill.lock().unwrap_or_else(|p| p.into_inner()) = Some((processed, total, elapsed));
-                let elapsed_ms = elapsed.as_millis() as u64;
-                emitter.emit(Event::PrefillProgress { turn, processed, total, elapsed_ms })
-            }
+        let (mut response, latency) = match self.call_model(turn, &request, estimated_tokens, deadline).await {
+            Ok(answer) => answer,
+            Err((status, summary)) => return Step::End(status, summary),
         };
-        let call_started = Instant::now();
-        let response = tokio::select! {
-            result = self.provider.chat(&request, &sink) => result,
-            () = self.interrupt.reached(1) => return Step::End(RunStatus::Interrupted, "interrupted by the user".into()),
-            () = sleep_until(deadline) => {
-                let prefill = *prefill.lock().unwrap_or_else(|p| p.into_inner());
-                let why = unfinished_turn(turn, estimated_tokens, call_started.elapsed(), prefill);
-                return Step::End(RunStatus::BudgetExhausted, format!("{}: {why}", self.timeout_message()));
-            }
-        };
-        let response = match response {
-            Ok(response) => response,
-            Err(err) => return Step::End(RunStatus::Error, err.to_string()),
-        };
-        totals.steps = turn;
-        totals.usage += response.usage;
-        totals.cost_usd += response.cost_usd;
-        context.record(messages.len(), response.usage.input_tokens);
-        let cut_off = response.finish_reason == FinishReason::Length;
-        let mut message = response.message;
-        for (i, call) in message.tool_calls.iter_mut().enumerate() {
+        for (i, call) in response.message.tool_calls.iter_mut().enumerate() {
             if call.id.is_empty() {
                 call.id = format!("call_{turn}_{i}");
             }
         }
-        self.emitter.emit(Event::ModelResponse {
-            turn,
-            message: message.clone(),
-            usage: response.usage,
-            cost_usd: response.cost_usd,
-            latency_ms: call_started.elapsed().as_millis() as u64,
-            finish_reason: response.finish_reason,
-        });
+        self.record_response(turn, totals, &response, latency);
+        context.record(messages.len(), response.usage.input_tokens);
+        let cut_off = response.finish_reason == FinishReason::Length;
+        let message = response.message;
         let calls = message.tool_calls.clone();
         let reply = message.content.clone();
         let reply_at = messages.len();
@@ -760,6 +803,62 @@ impl Agent<'_> {
             messages.push(Message::user(note));
         }
         end.unwrap_or(Step::Continue)
+    }
+
+    /// Sends `request` as turn `turn`'s model call, its stream turned into events (text,
+    /// retries, prefill progress); the response and how long it took, or how the run ends
+    /// instead: an interrupt, the time budget (with why the turn could not finish in it), a
+    /// provider failure.
+    async fn call_model(
+        &self,
+        turn: u32,
+        request: &ChatRequest,
+        estimated_tokens: u64,
+        deadline: Option<Instant>,
+    ) -> Result<(ChatResponse, Duration), (RunStatus, String)> {
+        let emitter = self.emitter.clone();
+        let prefill = Arc::new(Mutex::new(None));
+        let last_prefill = prefill.clone();
+        let sink = move |event: StreamEvent| match event {
+            StreamEvent::Text(text) => emitter.emit(Event::TextDelta { text }),
+            StreamEvent::Retry { attempt, wait, reason } => {
+                emitter.emit(Event::Retry { attempt, wait_ms: wait.as_millis() as u64, reason })
+            }
+            StreamEvent::Prefill { processed, total, elapsed } => {
+                *last_prefill.lock().unwrap_or_else(|p| p.into_inner()) = Some((processed, total, elapsed));
+                let elapsed_ms = elapsed.as_millis() as u64;
+                emitter.emit(Event::PrefillProgress { turn, processed, total, elapsed_ms })
+            }
+        };
+        let call_started = Instant::now();
+        let response = tokio::select! {
+            result = self.provider.chat(request, &sink) => result,
+            () = self.interrupt.reached(1) => return Err((RunStatus::Interrupted, "interrupted by the user".into())),
+            () = sleep_until(deadline) => {
+                let prefill = *prefill.lock().unwrap_or_else(|p| p.into_inner());
+                let why = unfinished_turn(turn, estimated_tokens, call_started.elapsed(), prefill);
+                return Err((RunStatus::BudgetExhausted, format!("{}: {why}", self.timeout_message())));
+            }
+        };
+        match response {
+            Ok(response) => Ok((response, call_started.elapsed())),
+            Err(err) => Err((RunStatus::Error, err.to_string())),
+        }
+    }
+
+    /// Counts `response` as turn `turn` in `totals` and records it (`model_response`).
+    fn record_response(&self, turn: u32, totals: &mut RunTotals, response: &ChatResponse, latency: Duration) {
+        totals.steps = turn;
+        totals.usage += response.usage;
+        totals.cost_usd += response.cost_usd;
+        self.emitter.emit(Event::ModelResponse {
+            turn,
+            message: response.message.clone(),
+            usage: response.usage,
+            cost_usd: response.cost_usd,
+            latency_ms: latency.as_millis() as u64,
+            finish_reason: response.finish_reason.clone(),
+        });
     }
 
     /// Answers `call` with `output` without running it, recorded like any call so the trajectory

@@ -214,6 +214,7 @@ pub(crate) async fn execute(
         sections.push(CONVERSATION.to_string());
     }
     let examples: Vec<String> = contributions.iter().filter_map(|c| c.examples.clone()).collect();
+    let drafts: Vec<_> = contributions.iter().flat_map(|c| c.drafts.iter().cloned()).collect();
     let tools = tool_box(ctx, contributions).shaped(profile);
     let system = with_sections(system_prompt_for(profile, &workspace.dir, &workspace.tree_root), &sections);
     emitter.emit(Event::RunStarted {
@@ -269,6 +270,7 @@ pub(crate) async fn execute(
         conversation: request.conversation.is_some(),
         baseline: request.conversation.as_ref().map(|_| Arc::new(workspace.clone()) as Arc<dyn rigor_tools::Baseline>),
         examples,
+        drafts,
     };
     let outcome = match (&request.decline, &request.conversation) {
         (Some(reason), _) => crate::agent::LoopOutcome {

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used)] // helpers of a test binary
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use rigor_core::agent::{Agent, Interrupt, LoopOutcome};
@@ -13,7 +13,7 @@ use rigor_core::events::{Collector, Emitter};
 use rigor_core::prompt::NO_ACTION_NUDGE;
 use rigor_llm::{ChatRequest, ChatResponse, Provider, ProviderError, StreamSink};
 use rigor_protocol::{Event, FinishReason, Message, Role, RunStatus, ToolCall, Usage};
-use rigor_tools::{SHOWN_CODE_HEADING, ToolBox, ToolContext};
+use rigor_tools::{Draft, SHOWN_CODE_HEADING, ToolBox, ToolContext};
 
 /// One scripted answer of the provider.
 type Answer = Result<ChatResponse, ProviderError>;
@@ -132,7 +132,7 @@ impl Harness {
         interrupt: Interrupt,
         system: &str,
     ) -> LoopOutcome {
-        self.run_with(provider, settings, interrupt, system, Vec::new()).await
+        self.run_with(provider, settings, interrupt, system, Vec::new(), Vec::new()).await
     }
 
     async fn run_with(
@@ -142,6 +142,7 @@ impl Harness {
         interrupt: Interrupt,
         system: &str,
         examples: Vec<String>,
+        drafts: Vec<Arc<dyn Draft>>,
     ) -> LoopOutcome {
         let agent = Agent {
             provider,
@@ -154,6 +155,7 @@ impl Harness {
             conversation: false,
             baseline: None,
             examples,
+            drafts,
         };
         agent.run(system.into(), "issue".into()).await
     }
@@ -469,7 +471,7 @@ async fn the_issue_examples_run_before_the_first_turn_and_after_each_kept_edit()
     let absent = r#"{"command": "str_replace", "path": "README.md", "old_str": "absent", "new_str": "x"}"#;
     let provider = Scripted::new(vec![call("edit", absent), call("edit", replace), finish("done")]);
     let examples = vec!["echo \"greeting -> $(cat README.md)\"".to_string()];
-    h.run_with(&provider, compact(), Interrupt::new(), "system", examples.clone()).await;
+    h.run_with(&provider, compact(), Interrupt::new(), "system", examples.clone(), Vec::new()).await;
     let first = &provider.requests()[0].messages;
     assert!(
         first
@@ -489,9 +491,68 @@ async fn the_issue_examples_run_before_the_first_turn_and_after_each_kept_edit()
     // A capable model's run (the full profile) runs none.
     let h = Harness::new();
     let provider = Scripted::new(vec![call("edit", replace), finish("done")]);
-    h.run_with(&provider, AgentSettings::default(), Interrupt::new(), "system", examples).await;
+    h.run_with(&provider, AgentSettings::default(), Interrupt::new(), "system", examples, Vec::new()).await;
     assert!(!provider.requests()[0].messages.iter().any(|m| m.content.contains("rigor ran")));
     assert!(!h.observations()[0].1.contains("rigor ran"), "{:?}", h.observations());
+}
+
+/// A draft that replaces the README's `hello` with the first line of the reply's fenced block.
+struct ReadmeDraft;
+
+impl Draft for ReadmeDraft {
+    fn what(&self) -> String {
+        "a new greeting".into()
+    }
+
+    fn prompt(&self) -> String {
+        "Write a greeting in a fenced block.".into()
+    }
+
+    fn edit(&self, reply: &str) -> Result<serde_json::Value, String> {
+        let line = reply.lines().skip_while(|l| !l.starts_with("```")).nth(1).ok_or("no block")?;
+        Ok(serde_json::json!({ "command": "str_replace", "path": "README.md", "old_str": "hello", "new_str": line }))
+    }
+}
+
+#[tokio::test]
+async fn drafts_are_asked_for_on_their_own_and_put_in_place_before_the_first_turn() {
+    let h = Harness::new();
+    let provider = Scripted::new(vec![text("Sure:\n```\nhi\n```"), text("no code"), finish("done")]);
+    let examples = vec!["echo \"greeting -> $(cat README.md)\"".to_string()];
+    let drafts: Vec<Arc<dyn Draft>> = vec![Arc::new(ReadmeDraft), Arc::new(ReadmeDraft)];
+    let outcome = h.run_with(&provider, compact(), Interrupt::new(), "system", examples.clone(), drafts.clone()).await;
+    assert_eq!(outcome.status, RunStatus::Submitted, "{}", outcome.summary);
+    assert_eq!(outcome.totals.steps, 3, "each draft is a turn");
+    assert_eq!(std::fs::read_to_string(h.dir.path().join("README.md")).unwrap(), "hi\n");
+    let requests = provider.requests();
+    for draft_request in &requests[..2] {
+        assert_eq!(draft_request.messages.len(), 1, "a draft is asked for without the conversation");
+        assert_eq!(draft_request.messages[0].content, "Write a greeting in a fenced block.");
+        assert!(draft_request.tools.is_empty());
+    }
+    // The conversation's first turn has the kept draft as an edit and its result, the examples
+    // compared; the second draft's reply had no code and left nothing.
+    let conversation = &requests[2].messages;
+    let edits: Vec<_> = conversation.iter().flat_map(|m| &m.tool_calls).collect();
+    assert_eq!(edits.len(), 1, "{conversation:?}");
+    assert_eq!(edits[0].name, "edit");
+    let result = conversation.iter().find(|m| m.role == Role::Tool).unwrap();
+    assert!(result.content.contains("    greeting -> hi\n    (before: greeting -> hello)"), "{}", result.content);
+    let events = h.collector.events();
+    let recorded = events.iter().find_map(|e| match e {
+        Event::ModelResponse { turn: 1, message, .. } => Some(message.clone()),
+        _ => None,
+    });
+    let recorded = recorded.unwrap();
+    assert!(recorded.content.contains("```\nhi"), "the reply is recorded as it came: {recorded:?}");
+    assert_eq!(recorded.tool_calls[0].id, edits[0].id, "with the call it became");
+    assert!(events.iter().any(|e| matches!(e, Event::Notice { message } if message.contains("was not used: no block"))));
+
+    // A capable model's run (the full profile) asks for none.
+    let h = Harness::new();
+    let provider = Scripted::new(vec![finish("done")]);
+    h.run_with(&provider, AgentSettings::default(), Interrupt::new(), "system", examples, drafts).await;
+    assert_eq!(provider.requests()[0].messages[0].content, "system");
 }
 
 #[tokio::test]

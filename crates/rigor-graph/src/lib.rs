@@ -14,6 +14,7 @@
 //!
 //! This crate knows nothing about models, prompts or the agent loop, and never prints.
 
+pub mod drafts;
 pub mod extract;
 pub mod graph;
 pub mod lang;

@@ -220,15 +220,24 @@ const MAX_NAME_MATCHES: usize = 2;
 /// text). Functions in test files, names that more than [`MAX_NAME_MATCHES`] entities share, and
 /// entities inside one already shown are left out. Empty when the issue names none.
 pub fn named_code(r: &Retriever, root: &Path, issue: &str, budget_tokens: usize) -> String {
+    let budget = budget_tokens.saturating_mul(4);
+    let mut out = String::new();
+    for n in named_entities(r, issue) {
+        let Ok(block) = render_entity(r, root, &r.graph().node(n).id, MAX_NAMED_LINES) else { continue };
+        if out.len() + block.len() <= budget {
+            out.push_str(&block);
+        }
+    }
+    out
+}
+
+/// The functions and methods that `issue` names exactly, in the order it names them, at most
+/// [`MAX_NAMED_ENTITIES`] (see [`named_code`]).
+pub fn named_entities(r: &Retriever, issue: &str) -> Vec<u32> {
     let g = r.graph();
     let mentions = crate::localize::Mentions::extract(issue);
-    let budget = budget_tokens.saturating_mul(4);
     let mut shown: Vec<u32> = Vec::new();
-    let mut out = String::new();
     for name in mentions.dotted.iter().chain(&mentions.identifiers) {
-        if shown.len() >= MAX_NAMED_ENTITIES {
-            break;
-        }
         let last = name.rsplit('.').next().unwrap_or(name);
         let named: Vec<u32> = r
             .by_name(last)
@@ -256,17 +265,16 @@ pub fn named_code(r: &Retriever, root: &Path, issue: &str, budget_tokens: usize)
                         .zip(g.entity(n))
                         .is_some_and(|(a, b)| a.start_line <= b.start_line && b.end_line <= a.end_line)
             });
-            if inside_shown || shown.len() >= MAX_NAMED_ENTITIES {
+            if inside_shown || shown.contains(&n) {
                 continue;
             }
-            let Ok(block) = render_entity(r, root, &g.node(n).id, MAX_NAMED_LINES) else { continue };
-            if out.len() + block.len() <= budget {
-                out.push_str(&block);
-                shown.push(n);
+            if shown.len() >= MAX_NAMED_ENTITIES {
+                return shown;
             }
+            shown.push(n);
         }
     }
-    out
+    shown
 }
 
 /// Examples an example run makes at most.
@@ -756,16 +764,17 @@ impl ToolSource for GraphSource {
     fn contribute(&self, workspace: &Path, issue: &str, shape: &PromptShape) -> Contribution {
         let intel = CodeIntel::in_memory(workspace);
         let compact = shape.profile == PromptProfile::Compact;
-        // A compact prompt also shows the code the issue names, in a budget of its own, and the
-        // loop runs the issue's examples for it.
-        let (map, code, examples) = match intel.refresh() {
+        // A compact prompt also shows the code the issue names, in a budget of its own; the loop
+        // runs the issue's examples for it and asks the model for the drafts first.
+        let (map, code, examples, drafts) = match intel.refresh() {
             Ok(r) if r.graph().files().is_empty() => Default::default(),
             Ok(r) if compact => (
                 crate::repomap::relevant_map(&r, issue, shape.section_tokens),
                 named_code(&r, workspace, issue, shape.section_tokens),
                 issue_examples(&r, workspace, issue),
+                crate::drafts::drafts(&r, workspace, issue),
             ),
-            Ok(r) => (crate::repomap::repo_map(&r, Some(issue), shape.section_tokens), String::new(), None),
+            Ok(r) => (crate::repomap::repo_map(&r, Some(issue), shape.section_tokens), String::new(), None, Vec::new()),
             Err(err) => {
                 tracing::warn!("no repository map: {err}");
                 Default::default()
@@ -793,6 +802,13 @@ impl ToolSource for GraphSource {
         } else {
             vec![Box::new(search_entity), Box::new(retrieve_entity), Box::new(traverse_graph)]
         };
-        Contribution { tools, prompt_section, edit_check: Some(Arc::new(SyntaxCheck)), finish_check: None, examples }
+        Contribution {
+            tools,
+            prompt_section,
+            edit_check: Some(Arc::new(SyntaxCheck)),
+            finish_check: None,
+            examples,
+            drafts,
+        }
     }
 }

@@ -134,7 +134,7 @@ impl ToolSource for Prover {
             prompt_section: PROOF_PROMPT.to_string(),
             edit_check: Some(Arc::new(TestGuard::default())),
             finish_check: Some(self.inner.clone()),
-            examples: None,
+            ..Contribution::default()
         }
     }
 }

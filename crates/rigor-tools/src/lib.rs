@@ -154,6 +154,26 @@ pub struct Contribution {
     pub examples: Option<String>,
     /// A check the workspace must pass before the run may finish, e.g. the proof.
     pub finish_check: Option<Arc<dyn FinishCheck>>,
+    /// Drafts the loop asks a small model for before its first turn (the code graph's, for a
+    /// compact prompt): a reproduction test, then a fix of the function the issue names.
+    pub drafts: Vec<Arc<dyn Draft>>,
+}
+
+/// Code the loop asks a small model for in a request of its own, before the conversation's
+/// first turn: one short prompt (no tools, no system prompt of rigor's), whose reply's code rigor
+/// puts in place with the `edit` tool, screened and checked like any edit. Asked directly,
+/// Qwen2.5-Coder-1.5B rewrote the bundled example's function correctly at temperature 0, where in
+/// the tool-calling conversation its edits of the same function were wrong in every run.
+pub trait Draft: Send + Sync {
+    /// What it drafts, for the conversation: "a reproduction test", "a fix of `parse_duration`".
+    fn what(&self) -> String;
+
+    /// The request: one user message.
+    fn prompt(&self) -> String;
+
+    /// The arguments of the `edit` call that puts the reply's code in place, or why the reply
+    /// gives none.
+    fn edit(&self, reply: &str) -> Result<Value, String>;
 }
 
 /// Something that contributes tools, a prompt section and an edit check to a run: the code graph
