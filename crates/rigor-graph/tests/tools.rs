@@ -137,3 +137,61 @@ fn the_issue_examples_run_from_the_workspace_and_print_what_each_call_gives() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_drafts_of_a_compact_run_become_a_failing_test_and_a_fix_that_makes_it_pass() {
+    use rigor_tools::{PromptProfile, PromptShape, ToolSource};
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        &[
+            (
+                "durations.py",
+                "UNITS = {\"h\": 3600, \"m\": 60}\n\n\ndef parse_duration(text):\n    \"\"\"Seconds in `1h30m`.\"\"\"\n    total = 0\n    number = \"\"\n    for ch in text:\n        if ch.isdigit():\n            number += ch\n        else:\n            total = int(number) * UNITS[ch]\n            number = \"\"\n    return total\n",
+            ),
+            (
+                "test_durations.py",
+                "import unittest\n\nfrom durations import parse_duration\n\n\nclass T(unittest.TestCase):\n    def test_single(self):\n        self.assertEqual(parse_duration(\"2h\"), 7200)\n",
+            ),
+        ],
+    );
+    let issue = "`parse_duration(\"1h30m\")` returns `1800`, but it is `5400`.";
+    let compact = PromptShape { profile: PromptProfile::Compact, section_tokens: 400 };
+    let drafts = rigor_graph::GraphSource.contribute(dir.path(), issue, &compact).drafts;
+    let [test, fix] = drafts.as_slice() else { panic!("{} drafts", drafts.len()) };
+    assert!(test.what().contains("test_durations_issue.py"), "{}", test.what());
+    let asked = test.prompt();
+    assert!(asked.contains(issue) && asked.contains("from durations import parse_duration"), "{asked}");
+    assert!(!asked.contains("total = 0") && !asked.contains("7200"), "only the issue and the tests' imports: {asked}");
+    assert!(fix.prompt().contains("    total = int(number) * UNITS[ch]"), "{}", fix.prompt());
+
+    // The replies a small model gives, put in place through the syntax-checked editor.
+    let mut tools = ToolBox::new(ToolContext::new(dir.path()));
+    tools.add(EditTool::with_check(Arc::new(SyntaxCheck)));
+    let test_reply = "```python\nimport unittest\n\nfrom durations import parse_duration\n\nclass TestIssue(unittest.TestCase):\n    def test_compound(self):\n        self.assertEqual(parse_duration(\"1h30m\"), 5400)\n```\nThis test checks the issue.";
+    let out = tools.call(&call("edit", test.edit(test_reply).unwrap())).await;
+    assert!(!out.is_error, "{}", out.content);
+    let unittest = || {
+        let out = std::process::Command::new("python3")
+            .args(["-m", "unittest", "test_durations_issue"])
+            .current_dir(dir.path())
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .output()
+            .unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (passed, log) = unittest();
+    assert!(!passed && log.contains("1800 != 5400"), "the reproduction fails on the original code: {log}");
+
+    let fix_reply = "```python\nUNITS = {\"h\": 3600, \"m\": 60}\n\ndef parse_duration(text):\n    \"\"\"Seconds in `1h30m`.\"\"\"\n    total = 0\n    number = \"\"\n    for ch in text:\n        if ch.isdigit():\n            number += ch\n        else:\n            total += int(number) * UNITS[ch]\n            number = \"\"\n    return total\n```";
+    let out = tools.call(&call("edit", fix.edit(fix_reply).unwrap())).await;
+    assert!(!out.is_error, "{}", out.content);
+    let (passed, log) = unittest();
+    assert!(passed, "and passes with the fix: {log}");
+    let module = std::fs::read_to_string(dir.path().join("durations.py")).unwrap();
+    assert_eq!(module.matches("UNITS = ").count(), 1, "only the function was replaced: {module}");
+
+    // The full profile leaves the conversation to a capable model.
+    let full = PromptShape { profile: PromptProfile::Full, section_tokens: 1500 };
+    assert!(rigor_graph::GraphSource.contribute(dir.path(), issue, &full).drafts.is_empty());
+}
