@@ -461,6 +461,9 @@ pub struct Agent<'a> {
     /// conversation) asks for each in a request of its own after running the examples, and puts
     /// the code of each reply in place with the `edit` tool before the conversation's first turn.
     pub drafts: Vec<Arc<dyn Draft>>,
+    /// Whether `finish` checks the patch (the proof): then the drafts put in place are judged by
+    /// a `finish` of rigor's before the conversation's first turn.
+    pub prove_drafts: bool,
 }
 
 /// The conversation so far and what the loop tracks across the requests of a conversation (one
@@ -501,14 +504,23 @@ impl Agent<'_> {
         }
         let deadline = self.settings.timeout_secs.map(|s| dialogue.started + Duration::from_secs(s));
         let drafts = if dialogue.progress.asks && !self.conversation { self.drafts.as_slice() } else { &[] };
+        let mut kept = Vec::new();
         for draft in drafts {
-            let end = match self.budget_check(&dialogue.totals, 0, deadline) {
-                Some(end) => Some(end),
+            let done = match self.budget_check(&dialogue.totals, 0, deadline) {
+                Some(end) => Err(end),
                 None => self.draft(&mut dialogue, draft.as_ref(), deadline).await,
             };
-            if let Some((status, summary)) = end {
-                return Self::outcome(dialogue, status, summary);
+            match done {
+                Ok(true) => kept.push(draft.what()),
+                Ok(false) => {}
+                Err((status, summary)) => return Self::outcome(dialogue, status, summary),
             }
+        }
+        if self.prove_drafts
+            && !kept.is_empty()
+            && let Some((status, summary)) = self.finish_drafts(&mut dialogue, &kept, deadline).await
+        {
+            return Self::outcome(dialogue, status, summary);
         }
         let (status, summary) = self.request_within(&mut dialogue, 0, deadline).await;
         Self::outcome(dialogue, status, summary)
@@ -518,14 +530,15 @@ impl Agent<'_> {
     /// the code of its reply in place with the `edit` tool, screened and checked like the model's
     /// edits, the examples compared after it. The recorded response is the reply with that `edit`
     /// call (what a replay serves and an export shows); the conversation gets the call and its
-    /// result. A reply without usable code changes nothing and is said in a notice. Returns how
-    /// the run ends instead, if it does (an interrupt, the time budget, a provider failure).
+    /// result. A reply without usable code changes nothing and is said in a notice. Returns
+    /// whether the edit was kept, or how the run ends instead (an interrupt, the time budget, a
+    /// provider failure).
     async fn draft(
         &self,
         dialogue: &mut Dialogue,
         draft: &dyn Draft,
         deadline: Option<Instant>,
-    ) -> Option<(RunStatus, String)> {
+    ) -> Result<bool, (RunStatus, String)> {
         let turn = dialogue.totals.steps + 1;
         let messages = vec![Message::user(draft.prompt())];
         let estimated_tokens = dialogue.context.estimate_with(&messages, 0);
@@ -538,7 +551,7 @@ impl Agent<'_> {
         };
         let (mut response, latency) = match self.call_model(turn, &request, estimated_tokens, deadline).await {
             Ok(answer) => answer,
-            Err(end) => return Some(end),
+            Err(end) => return Err(end),
         };
         let edit = draft.edit(&response.message.content);
         let call = edit.as_ref().ok().map(|arguments| ToolCall {
@@ -551,7 +564,7 @@ impl Agent<'_> {
         let Some(call) = call else {
             let why = edit.err().unwrap_or_default();
             self.emitter.emit(Event::Notice { message: format!("the model's draft of {} was not used: {why}", draft.what()) });
-            return None;
+            return Ok(false);
         };
         dialogue.messages.push(Message::assistant(String::new(), vec![call.clone()]));
         let examples = dialogue.progress.examples_before.clone();
@@ -562,7 +575,35 @@ impl Agent<'_> {
         dialogue.totals.tool_calls += 1;
         dialogue.progress.record(&call, output.is_error);
         dialogue.messages.push(Message::tool_result(&call.id, &output.content, output.is_error));
-        None
+        Ok(!output.is_error)
+    }
+
+    /// Calls `finish` on the drafts put in place (`kept`), so that the finish checks (the proof)
+    /// judge them before the conversation's first turn: a proven patch ends the run; a rejection
+    /// is the call's result, and the model goes on from its evidence. Measured on the bundled
+    /// example: after the drafts were in place, Qwen2.5-Coder-1.5B resent the last draft's edit
+    /// instead of running anything.
+    async fn finish_drafts(
+        &self,
+        dialogue: &mut Dialogue,
+        kept: &[String],
+        deadline: Option<Instant>,
+    ) -> Option<(RunStatus, String)> {
+        let summary = format!("rigor's check of the drafts put in place: {}", kept.join("; "));
+        let call = ToolCall {
+            id: format!("draft-finish-{}", dialogue.totals.steps),
+            name: "finish".into(),
+            arguments: serde_json::json!({ "summary": summary }).to_string(),
+        };
+        dialogue.messages.push(Message::assistant(String::new(), vec![call.clone()]));
+        let output = self.run_tool(dialogue.totals.steps, &call, deadline, |_| None).await;
+        dialogue.totals.tool_calls += 1;
+        dialogue.messages.push(Message::tool_result(&call.id, &output.content, output.is_error));
+        match output.stop {
+            Some(Stop::Finish { summary }) => Some((RunStatus::Submitted, summary)),
+            Some(Stop::Abstain { reason }) => Some((RunStatus::Abstained, reason)),
+            None => None,
+        }
     }
 
     /// A dialogue that starts with `messages` (the system prompt, then an issue or the earlier

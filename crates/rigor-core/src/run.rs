@@ -215,6 +215,7 @@ pub(crate) async fn execute(
     }
     let examples: Vec<String> = contributions.iter().filter_map(|c| c.examples.clone()).collect();
     let drafts: Vec<_> = contributions.iter().flat_map(|c| c.drafts.iter().cloned()).collect();
+    let prove_drafts = contributions.iter().any(|c| c.finish_check.is_some());
     let tools = tool_box(ctx, contributions).shaped(profile);
     let system = with_sections(system_prompt_for(profile, &workspace.dir, &workspace.tree_root), &sections);
     emitter.emit(Event::RunStarted {
@@ -271,6 +272,7 @@ pub(crate) async fn execute(
         baseline: request.conversation.as_ref().map(|_| Arc::new(workspace.clone()) as Arc<dyn rigor_tools::Baseline>),
         examples,
         drafts,
+        prove_drafts,
     };
     let outcome = match (&request.decline, &request.conversation) {
         (Some(reason), _) => crate::agent::LoopOutcome {

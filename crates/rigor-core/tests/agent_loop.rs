@@ -108,6 +108,8 @@ struct Harness {
     tools: ToolBox,
     collector: Collector,
     emitter: Emitter,
+    /// Whether the finish tool has checks (`Agent::prove_drafts`).
+    proving: bool,
 }
 
 impl Harness {
@@ -118,7 +120,17 @@ impl Harness {
         let collector = Collector::default();
         let emitter = Emitter::default();
         emitter.add(collector.clone());
-        Self { dir, tools, collector, emitter }
+        Self { dir, tools, collector, emitter, proving: false }
+    }
+
+    /// A harness whose `finish` passes only when the README says `hi`.
+    fn proving() -> Self {
+        let mut h = Self::new();
+        let finish = rigor_tools::FinishTool::with_checks(vec![Arc::new(SaysHi)]);
+        let editor = rigor_tools::edit::EditTool::default();
+        h.tools = ToolBox::standard_with(ToolContext::new(h.dir.path()), editor, finish, Vec::new());
+        h.proving = true;
+        h
     }
 
     async fn run(&self, provider: &Scripted, settings: AgentSettings, interrupt: Interrupt) -> LoopOutcome {
@@ -156,6 +168,7 @@ impl Harness {
             baseline: None,
             examples,
             drafts,
+            prove_drafts: self.proving,
         };
         agent.run(system.into(), "issue".into()).await
     }
@@ -553,6 +566,47 @@ async fn drafts_are_asked_for_on_their_own_and_put_in_place_before_the_first_tur
     let provider = Scripted::new(vec![finish("done")]);
     h.run_with(&provider, AgentSettings::default(), Interrupt::new(), "system", examples, drafts).await;
     assert_eq!(provider.requests()[0].messages[0].content, "system");
+}
+
+/// A finish check that accepts a README saying `hi`.
+struct SaysHi;
+
+#[async_trait]
+impl rigor_tools::FinishCheck for SaysHi {
+    async fn check(&self, ctx: &ToolContext, _summary: &str) -> rigor_tools::FinishVerdict {
+        match std::fs::read_to_string(ctx.workspace.join("README.md")) {
+            Ok(text) if text == "hi\n" => rigor_tools::FinishVerdict::Accept { note: "proven".into() },
+            _ => rigor_tools::FinishVerdict::Continue { evidence: "the README does not say hi".into() },
+        }
+    }
+}
+
+#[tokio::test]
+async fn drafts_put_in_place_are_checked_by_a_finish_of_rigors_before_the_first_turn() {
+    // The check passes: the run ends proven after the draft, with no conversation turn.
+    let h = Harness::proving();
+    let provider = Scripted::new(vec![text("```\nhi\n```")]);
+    let drafts: Vec<Arc<dyn Draft>> = vec![Arc::new(ReadmeDraft)];
+    let outcome = h.run_with(&provider, compact(), Interrupt::new(), "system", Vec::new(), drafts.clone()).await;
+    assert_eq!((outcome.status, outcome.totals.steps), (RunStatus::Submitted, 1), "{}", outcome.summary);
+    assert!(outcome.summary.contains("rigor's check of the drafts put in place: a new greeting"), "{}", outcome.summary);
+    assert_eq!(provider.requests().len(), 1);
+
+    // The check fails: the model gets its evidence as the result of that finish and goes on.
+    let h = Harness::proving();
+    let provider = Scripted::new(vec![text("```\nhello there\n```"), finish("done anyway")]);
+    let outcome = h.run_with(&provider, compact(), Interrupt::new(), "system", Vec::new(), drafts.clone()).await;
+    assert_eq!(outcome.status, RunStatus::Error, "the scripted finish is rejected too: {}", outcome.summary);
+    let conversation = &provider.requests()[1].messages;
+    let finish_call = conversation.iter().flat_map(|m| &m.tool_calls).find(|c| c.name == "finish").unwrap();
+    let result = conversation.iter().find(|m| m.tool_call_id.as_ref() == Some(&finish_call.id)).unwrap();
+    assert!(result.content.contains("the README does not say hi"), "{}", result.content);
+
+    // Nothing was kept: no finish of rigor's.
+    let h = Harness::proving();
+    let provider = Scripted::new(vec![text("no code"), finish("done")]);
+    h.run_with(&provider, compact(), Interrupt::new(), "system", Vec::new(), drafts).await;
+    assert!(!provider.requests()[1].messages.iter().flat_map(|m| &m.tool_calls).any(|c| c.name == "finish"));
 }
 
 #[tokio::test]
