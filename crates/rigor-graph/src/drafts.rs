@@ -23,10 +23,14 @@ use crate::tools::named_entities;
 
 /// Lines of the existing test file a test prompt shows at most (its imports).
 const MAX_HEADER_LINES: usize = 20;
+/// Lines of a function a fix draft rewrites at most: a longer one would not fit a small model's
+/// reply (its output limit), and a small model rewriting it whole changes more than the issue.
+const MAX_FIX_LINES: usize = 80;
 
 /// The drafts for `issue` in `root`: when the issue names a Python function or method (the first
 /// that [`named_entities`] gives), a reproduction test beside the existing tests of its module
-/// (when there are any), then a fix of it. Empty otherwise.
+/// (when there are any), then a fix of it (when it has at most [`MAX_FIX_LINES`] lines). Empty
+/// otherwise.
 pub fn drafts(r: &Retriever, root: &Path, issue: &str) -> Vec<Arc<dyn Draft>> {
     let g = r.graph();
     let Some(&n) = named_entities(r, issue).first() else { return Vec::new() };
@@ -48,27 +52,37 @@ pub fn drafts(r: &Retriever, root: &Path, issue: &str) -> Vec<Arc<dyn Draft>> {
         let (test_text, test_path) = test;
         out.push(Arc::new(TestDraft::new(issue, &path, &test_path, &test_text)));
     }
+    if end + 1 - start > MAX_FIX_LINES {
+        return out;
+    }
     let kind = if entity.kind == EntityKind::Method { "method" } else { "function" };
     out.push(Arc::new(FixDraft { issue: issue.trim().to_string(), path, name: entity.name.clone(), kind, original }));
     out
 }
 
-/// The test file (outside the module itself) that imports from `module`, the shortest path first.
+/// The test file of `module`: one that imports from it, else one named after it
+/// (`test_number.py` for `number.py`, when the tests import the package), the shortest path first.
 fn tests_of(r: &Retriever, module: &str) -> Option<String> {
     let g = r.graph();
-    let mut found: Vec<&str> = g
+    let tests: Vec<(usize, &str)> = g
         .files()
         .iter()
         .enumerate()
         .filter(|(_, f)| f.lang == Lang::Python && f.path != module && is_test_path(&f.path))
-        .filter(|&(fi, _)| {
-            let file = g.file_node(fi as u32);
-            g.outgoing(file).iter().any(|&(t, k)| k == EdgeKind::Imports && g.path_of(t) == module)
-        })
-        .map(|(_, f)| f.path.as_str())
+        .map(|(fi, f)| (fi, f.path.as_str()))
         .collect();
-    found.sort_by_key(|p| (p.len(), *p));
-    found.first().map(|p| p.to_string())
+    let importing = |&&(fi, _): &&(usize, &str)| {
+        let file = g.file_node(fi as u32);
+        g.outgoing(file).iter().any(|&(t, k)| k == EdgeKind::Imports && g.path_of(t) == module)
+    };
+    let stem = Path::new(module).file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+    let named = |&&(_, path): &&(usize, &str)| {
+        let file = Path::new(path).file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+        file == format!("test_{stem}") || file == format!("{stem}_test")
+    };
+    let shortest = |found: Vec<&str>| found.into_iter().min_by_key(|p| (p.len(), *p)).map(str::to_string);
+    shortest(tests.iter().filter(importing).map(|&(_, p)| p).collect())
+        .or_else(|| shortest(tests.iter().filter(named).map(|&(_, p)| p).collect()))
 }
 
 /// A reproduction test: a new test file beside the existing tests.

@@ -195,3 +195,28 @@ async fn the_drafts_of_a_compact_run_become_a_failing_test_and_a_fix_that_makes_
     let full = PromptShape { profile: PromptProfile::Full, section_tokens: 1500 };
     assert!(rigor_graph::GraphSource.contribute(dir.path(), issue, &full).drafts.is_empty());
 }
+
+#[test]
+fn a_draft_test_goes_beside_the_tests_named_after_the_module_and_a_long_function_gets_no_fix_draft() {
+    use rigor_tools::{PromptProfile, PromptShape, ToolSource};
+    let dir = tempfile::tempdir().unwrap();
+    let long_body: String = (0..90).map(|i| format!("    x{i} = {i}\n")).collect();
+    write(
+        dir.path(),
+        &[
+            ("src/pkg/__init__.py", "from pkg.number import ordinal\n"),
+            ("src/pkg/number.py", "def ordinal(n):\n    return str(n) + 'th'\n"),
+            ("src/pkg/big.py", &format!("def crunch(n):\n{long_body}    return n\n")),
+            // The tests import the package, not the module.
+            ("tests/test_number.py", "import pkg\n\n\ndef test_one():\n    assert pkg.ordinal(1) == '1st'\n"),
+            ("tests/test_big.py", "import pkg\n"),
+        ],
+    );
+    let compact = PromptShape { profile: PromptProfile::Compact, section_tokens: 400 };
+    let drafts = rigor_graph::GraphSource.contribute(dir.path(), "`pkg.ordinal(111)` gives '111st'", &compact).drafts;
+    let whats: Vec<String> = drafts.iter().map(|d| d.what()).collect();
+    assert_eq!(whats, ["a reproduction test (tests/test_number_issue.py)", "a fix of `ordinal` in src/pkg/number.py"]);
+    let drafts = rigor_graph::GraphSource.contribute(dir.path(), "`crunch(1)` is slow", &compact).drafts;
+    let whats: Vec<String> = drafts.iter().map(|d| d.what()).collect();
+    assert_eq!(whats, ["a reproduction test (tests/test_big_issue.py)"], "no rewrite of a 92-line function");
+}
