@@ -164,7 +164,10 @@ fn model() -> Check {
                 Level::Missing,
                 format!("{spec}: {err}"),
                 if spec == EMBEDDED_DEFAULT_MODEL {
-                    "rigor model fetch smollm2 (or set OPENAI_API_KEY / ANTHROPIC_API_KEY, or --model)".to_string()
+                    format!(
+                        "rigor model fetch {} (or set OPENAI_API_KEY / ANTHROPIC_API_KEY, or --model)",
+                        rigor_model::acquire::DEFAULT_MODEL
+                    )
                 } else {
                     "rigor model list shows what is known and downloaded".to_string()
                 },

@@ -761,8 +761,8 @@ fn a_missing_model_configuration_explains_what_to_do() {
     let output = env.command(&["run", "--issue", "fix it"]).env("RIGOR_MODELS_DIR", no_models.path()).output().unwrap();
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("using the embedded model local:smollm2"), "{stderr}");
-    assert!(stderr.contains("rigor model fetch smollm2"), "{stderr}");
+    assert!(stderr.contains("using the embedded model local:qwen2.5-coder-1.5b"), "{stderr}");
+    assert!(stderr.contains("rigor model fetch qwen2.5-coder-1.5b"), "{stderr}");
     assert!(stderr.contains("--model") && stderr.contains("OPENAI_API_KEY"), "{stderr}");
 
     let output = env.command(&["run", "--issue", "fix it", "--model", "openai:gpt-4o"]).output().unwrap();

@@ -15,9 +15,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rigor_llm::ChatResponse;
 use rigor_llm::{ChatRequest, Provider, StreamEvent};
 use rigor_protocol::{Event, FinishReason, Message, RunStatus, RunTotals, ToolCall, ToolSpec};
-use rigor_llm::ChatResponse;
 use rigor_tools::{Draft, Stop, ToolBox, ToolOutput};
 use tokio::sync::Notify;
 
@@ -42,6 +42,11 @@ const REPEATS_BEFORE_STOP: u32 = 5;
 /// Said with a call that failed in a reply the output limit cut off.
 const CUT_OFF_NOTE: &str = "your reply was cut off at the output limit, so the call in it is incomplete: send a \
                             shorter one (an edit replaces only the lines that change, not the whole file).";
+
+/// The output limit of a draft's request when the run sets none: a whole function (the fix
+/// draft rewrites up to 80 lines), where a local server's default (384 tokens) cut off
+/// Qwen2.5-Coder-1.5B's reproduction test of a scaffold bug.
+const DRAFT_OUTPUT_TOKENS: u32 = 1024;
 
 /// The sampling temperature of a request after a repeated call (see [`Repeats::temperature`]).
 const REPEAT_TEMPERATURE: f32 = 0.7;
@@ -546,7 +551,7 @@ impl Agent<'_> {
         let request = ChatRequest {
             messages,
             tools: Vec::new(),
-            max_output_tokens: self.settings.max_output_tokens,
+            max_output_tokens: self.settings.max_output_tokens.or(Some(DRAFT_OUTPUT_TOKENS)),
             temperature: self.settings.temperature,
         };
         let (mut response, latency) = match self.call_model(turn, &request, estimated_tokens, deadline).await {
@@ -563,7 +568,8 @@ impl Agent<'_> {
         self.record_response(turn, &mut dialogue.totals, &response, latency);
         let Some(call) = call else {
             let why = edit.err().unwrap_or_default();
-            self.emitter.emit(Event::Notice { message: format!("the model's draft of {} was not used: {why}", draft.what()) });
+            self.emitter
+                .emit(Event::Notice { message: format!("the model's draft of {} was not used: {why}", draft.what()) });
             return Ok(false);
         };
         dialogue.messages.push(Message::assistant(String::new(), vec![call.clone()]));

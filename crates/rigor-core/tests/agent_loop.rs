@@ -559,7 +559,9 @@ async fn drafts_are_asked_for_on_their_own_and_put_in_place_before_the_first_tur
     let recorded = recorded.unwrap();
     assert!(recorded.content.contains("```\nhi"), "the reply is recorded as it came: {recorded:?}");
     assert_eq!(recorded.tool_calls[0].id, edits[0].id, "with the call it became");
-    assert!(events.iter().any(|e| matches!(e, Event::Notice { message } if message.contains("was not used: no block"))));
+    assert!(
+        events.iter().any(|e| matches!(e, Event::Notice { message } if message.contains("was not used: no block")))
+    );
 
     // A capable model's run (the full profile) asks for none.
     let h = Harness::new();
@@ -589,7 +591,11 @@ async fn drafts_put_in_place_are_checked_by_a_finish_of_rigors_before_the_first_
     let drafts: Vec<Arc<dyn Draft>> = vec![Arc::new(ReadmeDraft)];
     let outcome = h.run_with(&provider, compact(), Interrupt::new(), "system", Vec::new(), drafts.clone()).await;
     assert_eq!((outcome.status, outcome.totals.steps), (RunStatus::Submitted, 1), "{}", outcome.summary);
-    assert!(outcome.summary.contains("rigor's check of the drafts put in place: a new greeting"), "{}", outcome.summary);
+    assert!(
+        outcome.summary.contains("rigor's check of the drafts put in place: a new greeting"),
+        "{}",
+        outcome.summary
+    );
     assert_eq!(provider.requests().len(), 1);
 
     // The check fails: the model gets its evidence as the result of that finish and goes on.

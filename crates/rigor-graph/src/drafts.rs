@@ -125,7 +125,7 @@ impl Draft for TestDraft {
     fn edit(&self, reply: &str) -> Result<Value, String> {
         let code = python_blocks(reply)
             .into_iter()
-            .find(|b| b.contains("def test") && parses(b))
+            .find_map(|b| complete_tests(&b))
             .ok_or("the reply has no ```python block with a test function that parses")?;
         Ok(json!({ "command": "create", "path": self.path, "file_text": format!("{}\n", code.trim_end()) }))
     }
@@ -211,6 +211,16 @@ fn python_blocks(reply: &str) -> Vec<String> {
         blocks.push(body.join("\n"));
     }
     blocks
+}
+
+/// `code` when it parses and has a test function, else its longest start that does and asserts
+/// something in a test (a reply cut off at the output limit ends in the middle of a statement).
+fn complete_tests(code: &str) -> Option<String> {
+    let lines: Vec<&str> = code.lines().collect();
+    (1..=lines.len()).rev().map(|n| lines[..n].join("\n")).find(|start| {
+        let test_at = start.find("def test");
+        test_at.is_some_and(|at| start.len() == code.len() || start[at..].contains("assert")) && parses(start)
+    })
 }
 
 /// Whether `code` is Python without a syntax error.
@@ -315,9 +325,17 @@ mod tests {
         assert!(draft.prompt().contains("from pkg.mod import f\n```"), "{}", draft.prompt());
         assert!(draft.prompt().contains("one pytest test function"));
         assert!(!draft.prompt().contains("test_one"), "the existing tests' bodies are left out");
-        let edit = draft.edit("```python\nfrom pkg.mod import f\n\ndef test_issue():\n    assert f(2) == 4\n```").unwrap();
+        let edit =
+            draft.edit("```python\nfrom pkg.mod import f\n\ndef test_issue():\n    assert f(2) == 4\n```").unwrap();
         assert_eq!(edit["command"], "create");
         assert_eq!(edit["file_text"], "from pkg.mod import f\n\ndef test_issue():\n    assert f(2) == 4\n");
         assert!(draft.edit("no code here").is_err());
+        // A reply cut off at the output limit keeps its complete statements.
+        let cut = "```python\nfrom pkg.mod import f\n\ndef test_issue():\n    assert f(2) == 4\n    assert f(3) == 6\n    assert";
+        assert_eq!(
+            draft.edit(cut).unwrap()["file_text"],
+            "from pkg.mod import f\n\ndef test_issue():\n    assert f(2) == 4\n    assert f(3) == 6\n"
+        );
+        assert!(draft.edit("```python\ndef test_issue():\n    x = (").is_err(), "nothing asserted: no test");
     }
 }

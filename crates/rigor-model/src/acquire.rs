@@ -95,8 +95,9 @@ pub const CATALOGUE: &[KnownModel] = &[
     },
 ];
 
-/// The model used when nothing else is configured.
-pub const DEFAULT_MODEL: &str = "smollm2";
+/// The model used when nothing else is configured (`rigor_core::config::EMBEDDED_DEFAULT_MODEL`
+/// names the same one).
+pub const DEFAULT_MODEL: &str = "qwen2.5-coder-1.5b";
 
 /// What a `local:` model spec names.
 #[derive(Debug, Clone, PartialEq, Eq)]
