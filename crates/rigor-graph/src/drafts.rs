@@ -187,27 +187,36 @@ impl Draft for FixDraft {
 }
 
 /// The bodies of the reply's fenced blocks labelled Python or not labelled at all; an unclosed
-/// block runs to the end of the reply.
+/// block runs to the end of the reply. A block closes at a bare ``` line indented no deeper than
+/// its opening fence (plus the three spaces Markdown allows), so the ```pycon example of a
+/// docstring inside the code stays part of it.
 fn python_blocks(reply: &str) -> Vec<String> {
+    struct Open<'a> {
+        python: bool,
+        indent: usize,
+        body: Vec<&'a str>,
+    }
     let mut blocks = Vec::new();
-    let mut current: Option<(bool, Vec<&str>)> = None;
+    let mut current: Option<Open<'_>> = None;
     for line in reply.lines() {
+        let indent = line.len() - line.trim_start().len();
         let fence = line.trim_start().strip_prefix("```");
         match (&mut current, fence) {
             (None, Some(info)) => {
                 let label = info.trim().to_ascii_lowercase();
-                current = Some((matches!(label.as_str(), "" | "python" | "python3" | "py"), Vec::new()));
+                let python = matches!(label.as_str(), "" | "python" | "python3" | "py");
+                current = Some(Open { python, indent, body: Vec::new() });
             }
-            (Some(_), Some(_)) => {
-                if let Some((true, body)) = current.take() {
+            (Some(open), Some(rest)) if rest.trim_matches('`').trim().is_empty() && indent <= open.indent + 3 => {
+                if let Some(Open { python: true, body, .. }) = current.take() {
                     blocks.push(body.join("\n"));
                 }
             }
-            (Some((_, body)), None) => body.push(line),
+            (Some(open), _) => open.body.push(line),
             (None, None) => {}
         }
     }
-    if let Some((true, body)) = current {
+    if let Some(Open { python: true, body, .. }) = current {
         blocks.push(body.join("\n"));
     }
     blocks
@@ -294,6 +303,10 @@ mod tests {
         assert_eq!(function_in(&block, "parse").unwrap(), "def parse(text):\n    return text + 1");
         assert_eq!(function_in(&block, "missing"), None);
         assert_eq!(function_in("def parse(:\n", "parse"), None, "a reply that does not parse gives nothing");
+        // A docstring's own fenced example does not end the block.
+        let reply = "```python\ndef f():\n    \"\"\"Doc.\n\n    ```pycon\n    >>> f()\n    1\n    ```\n    \"\"\"\n    return 1\n```\n";
+        let [block] = python_blocks(reply).try_into().unwrap();
+        assert!(function_in(&block, "f").unwrap().ends_with("    ```\n    \"\"\"\n    return 1"), "{block}");
     }
 
     #[test]
