@@ -43,11 +43,6 @@ const REPEATS_BEFORE_STOP: u32 = 5;
 const CUT_OFF_NOTE: &str = "your reply was cut off at the output limit, so the call in it is incomplete: send a \
                             shorter one (an edit replaces only the lines that change, not the whole file).";
 
-/// The output limit of a draft's request when the run sets none: a whole function (the fix
-/// draft rewrites up to 80 lines), where a local server's default (384 tokens) cut off
-/// Qwen2.5-Coder-1.5B's reproduction test of a scaffold bug.
-const DRAFT_OUTPUT_TOKENS: u32 = 1024;
-
 /// The sampling temperature of a request after a repeated call (see [`Repeats::temperature`]).
 const REPEAT_TEMPERATURE: f32 = 0.7;
 
@@ -551,7 +546,9 @@ impl Agent<'_> {
         let request = ChatRequest {
             messages,
             tools: Vec::new(),
-            max_output_tokens: self.settings.max_output_tokens.or(Some(DRAFT_OUTPUT_TOKENS)),
+            max_output_tokens: Some(
+                self.settings.max_output_tokens.map_or(draft.output_tokens(), |m| m.min(draft.output_tokens())),
+            ),
             temperature: self.settings.temperature,
         };
         let (mut response, latency) = match self.call_model(turn, &request, estimated_tokens, deadline).await {

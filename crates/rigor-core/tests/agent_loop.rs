@@ -521,6 +521,10 @@ impl Draft for ReadmeDraft {
         "Write a greeting in a fenced block.".into()
     }
 
+    fn output_tokens(&self) -> u32 {
+        64
+    }
+
     fn edit(&self, reply: &str) -> Result<serde_json::Value, String> {
         let line = reply.lines().skip_while(|l| !l.starts_with("```")).nth(1).ok_or("no block")?;
         Ok(serde_json::json!({ "command": "str_replace", "path": "README.md", "old_str": "hello", "new_str": line }))
@@ -542,6 +546,7 @@ async fn drafts_are_asked_for_on_their_own_and_put_in_place_before_the_first_tur
         assert_eq!(draft_request.messages.len(), 1, "a draft is asked for without the conversation");
         assert_eq!(draft_request.messages[0].content, "Write a greeting in a fenced block.");
         assert!(draft_request.tools.is_empty());
+        assert_eq!(draft_request.max_output_tokens, Some(64), "the draft's own output limit");
     }
     // The conversation's first turn has the kept draft as an edit and its result, the examples
     // compared; the second draft's reply had no code and left nothing.

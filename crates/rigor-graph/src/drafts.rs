@@ -23,6 +23,14 @@ use crate::tools::named_entities;
 
 /// Lines of the existing test file a test prompt shows at most (its imports).
 const MAX_HEADER_LINES: usize = 20;
+/// The output limit of a test draft: a test of the issue's examples is short; at the limit, a
+/// small model enumerating cases (measured: `ordinal(1)` … `ordinal(67)`) is cut off, and its
+/// complete statements are kept.
+const TEST_OUTPUT_TOKENS: u32 = 512;
+/// The output limit of a fix draft: the function's own size (about three characters a token)
+/// and room for a change, at most this.
+const MAX_FIX_OUTPUT_TOKENS: u32 = 1024;
+
 /// Lines of a function a fix draft rewrites at most: a longer one would not fit a small model's
 /// reply (its output limit), and a small model rewriting it whole changes more than the issue.
 const MAX_FIX_LINES: usize = 80;
@@ -122,6 +130,10 @@ impl Draft for TestDraft {
         self.prompt.clone()
     }
 
+    fn output_tokens(&self) -> u32 {
+        TEST_OUTPUT_TOKENS
+    }
+
     fn edit(&self, reply: &str) -> Result<Value, String> {
         let code = python_blocks(reply)
             .into_iter()
@@ -164,6 +176,10 @@ impl Draft for FixDraft {
             dedent(&self.original, indent_of(&self.original).len()),
             self.kind
         )
+    }
+
+    fn output_tokens(&self) -> u32 {
+        (self.original.len() as u32 / 3 + 200).min(MAX_FIX_OUTPUT_TOKENS)
     }
 
     fn edit(&self, reply: &str) -> Result<Value, String> {

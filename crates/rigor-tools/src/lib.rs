@@ -171,6 +171,10 @@ pub trait Draft: Send + Sync {
     /// The request: one user message.
     fn prompt(&self) -> String;
 
+    /// The output limit of the request, in tokens (the run's own limit applies when lower): a
+    /// small model that repeats itself fills whatever it is given, at a few tokens a second.
+    fn output_tokens(&self) -> u32;
+
     /// The arguments of the `edit` call that puts the reply's code in place, or why the reply
     /// gives none.
     fn edit(&self, reply: &str) -> Result<Value, String>;
