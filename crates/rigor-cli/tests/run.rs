@@ -285,6 +285,39 @@ fn a_reproduction_that_cannot_run_or_already_passes_is_sent_back_until_one_repro
 }
 
 #[test]
+fn a_project_in_a_subdirectory_of_the_repository_is_proven_where_it_is() {
+    // As `scripts/setup.sh` runs the bundled example: `--repo examples/durations` inside a larger
+    // repository. The proof tests the directory the agent works in, and the patch keeps the
+    // repository's paths.
+    let env = Env::new();
+    let nested = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(nested.path().join("examples")).unwrap();
+    let moved =
+        Command::new("cp").arg("-r").arg(env.repo.path()).arg(nested.path().join("examples/durations")).status();
+    assert!(moved.unwrap().success());
+    std::fs::remove_dir_all(nested.path().join("examples/durations/.git")).unwrap();
+    std::fs::write(nested.path().join("README.md"), "a larger repository\n").unwrap();
+    for args in [&["init", "-q", "-b", "main"][..], &["add", "-A"], &["commit", "-q", "-m", "nested"]] {
+        rigor_test_support::repo::git(nested.path(), args);
+    }
+    let server = ScriptedServer::start_blocking(Flavor::OpenAi, fixing_script());
+    env.config(&server, "openai", "");
+    let args = ["run", "--repo", "examples/durations", "--issue-file", "examples/durations/ISSUE.md"];
+    let output = env
+        .command(&[&args[..], &["--model", "scripted:test-model", "--json"]].concat())
+        .current_dir(nested.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let mut events = parse_events(&output);
+    let proof = events.pop().unwrap();
+    assert_eq!(proof["proof"]["status"], "proven", "{proof}");
+    assert_eq!(proof["proof"]["regressions"]["files"], json!(["test_durations.py"]), "{proof}");
+    let patch = events.last().unwrap()["patch"].as_str().unwrap().to_string();
+    assert!(patch.contains("+++ b/examples/durations/durations.py"), "{patch}");
+}
+
+#[test]
 fn a_fix_that_breaks_a_related_test_is_unproven_names_the_test_and_is_not_applied() {
     let env = Env::new();
     let script = vec![

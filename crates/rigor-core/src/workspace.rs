@@ -77,14 +77,17 @@ pub struct Workspace {
 pub const MAX_PATCH_FILE_BYTES: u64 = 16 * 1024 * 1024;
 const MAX_LEFT_OUT: usize = 1_000;
 
+/// The tools' view of the starting state is the directory the agent works in ([`Workspace::dir`]),
+/// as the tools' paths are: with `--repo examples/durations` the proof's diff says `durations.py`
+/// and its export is that directory's files, so the project it tests is the one the user named.
 #[async_trait::async_trait]
 impl rigor_tools::Baseline for Workspace {
     async fn diff(&self) -> Result<String, String> {
-        Workspace::diff(self).await.map_err(|e| e.to_string())
+        self.diff_within(self.scope().as_deref()).await.map_err(|e| e.to_string())
     }
 
     async fn export(&self, dir: &Path) -> Result<(), String> {
-        self.export_base(dir).await.map_err(|e| e.to_string())
+        self.export_within(self.scope().as_deref(), dir).await.map_err(|e| e.to_string())
     }
 
     fn checkout(&self) -> &Path {
@@ -265,8 +268,24 @@ impl Workspace {
 
     /// The patch: a binary-safe unified diff of the workspace against its starting state.
     pub async fn diff(&self) -> Result<String, WorkspaceError> {
+        self.diff_within(None).await
+    }
+
+    /// The directory the agent works in, relative to the tree's top level, with `/` separators;
+    /// `None` when it is the top level.
+    fn scope(&self) -> Option<String> {
+        let relative = self.dir.strip_prefix(&self.tree_root).ok()?;
+        let parts: Vec<String> = relative.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+        (!parts.is_empty()).then(|| parts.join("/"))
+    }
+
+    /// [`Workspace::diff`] of the files under `scope` only, with paths relative to it.
+    async fn diff_within(&self, scope: Option<&str>) -> Result<String, WorkspaceError> {
         let now = self.snapshot_tree().await?;
-        let args = ["diff", "--binary", "--no-color", "--no-ext-diff", "--no-textconv", &self.base_tree, &now];
+        let relative = scope.map(|s| format!("--relative={s}/"));
+        let mut args = vec!["diff", "--binary", "--no-color", "--no-ext-diff", "--no-textconv"];
+        args.extend(relative.as_deref());
+        args.extend([self.base_tree.as_str(), now.as_str()]);
         Ok(self.tree_git().run(&args).await?)
     }
 
@@ -307,9 +326,18 @@ impl Workspace {
     /// Writes the starting state's files into the empty directory `dir` (through the private
     /// repository and a throwaway index: nothing the tree configures runs).
     pub async fn export_base(&self, dir: &Path) -> Result<(), WorkspaceError> {
+        self.export_within(None, dir).await
+    }
+
+    /// [`Workspace::export_base`] of the files under `scope` only, written at the top of `dir`.
+    async fn export_within(&self, scope: Option<&str>, dir: &Path) -> Result<(), WorkspaceError> {
         let index = dir.with_extension("export-index");
         let git = Git::isolated(&self.private_git, dir).with_index(&index);
-        git.run(&["read-tree", &self.base_tree]).await?;
+        let tree = match scope {
+            Some(scope) => format!("{}:{scope}", self.base_tree),
+            None => self.base_tree.clone(),
+        };
+        git.run(&["read-tree", &tree]).await?;
         let result = git.run(&["checkout-index", "--all", "--force"]).await;
         let _ = std::fs::remove_file(&index);
         result?;
@@ -494,6 +522,17 @@ mod tests {
         assert_eq!(std::fs::read_to_string(dir.path().join("sub/a.txt")).unwrap(), "one\n");
         let status = git(dir.path(), &["status", "--porcelain"]).await.unwrap();
         assert!(!status.contains(".rigor"), "{status}");
+
+        // The tools (the proof) see the directory the agent works in, as their paths are.
+        std::fs::write(ws.tree_root.join("b.txt"), "outside\n").unwrap();
+        let scoped = rigor_tools::Baseline::diff(&ws).await.unwrap();
+        assert!(scoped.contains("+++ b/c.txt") && scoped.contains("+++ b/a.txt"), "{scoped}");
+        assert!(!scoped.contains("b.txt\n") && !scoped.contains("outside"), "{scoped}");
+        let exported = tempfile::tempdir().unwrap();
+        rigor_tools::Baseline::export(&ws, exported.path()).await.unwrap();
+        assert_eq!(std::fs::read_to_string(exported.path().join("a.txt")).unwrap(), "one\n");
+        assert!(!exported.path().join("b.txt").exists() && !exported.path().join("sub").exists());
+        std::fs::write(ws.tree_root.join("b.txt"), "keep\ndirty\n").unwrap();
 
         ws.apply_to_checkout(&patch).await.unwrap();
         assert_eq!(std::fs::read_to_string(dir.path().join("sub/a.txt")).unwrap(), "two\n");
