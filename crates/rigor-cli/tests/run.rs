@@ -853,7 +853,8 @@ fn a_small_models_malformed_actions_are_recovered_and_the_example_is_fixed() {
         ],
     );
     let env = Env::new();
-    env.config(&server, "openai", "text_actions = true\n");
+    // The loop's recoveries, without the drafts asked for first.
+    env.config(&server, "openai", "text_actions = true\n[agent]\ndrafts = false\n");
     let output = env.run(&["--no-proof", "--max-steps", "6"]);
     assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
     let events = parse_events(&output);

@@ -503,7 +503,8 @@ impl Agent<'_> {
             self.tell(&mut dialogue, note);
         }
         let deadline = self.settings.timeout_secs.map(|s| dialogue.started + Duration::from_secs(s));
-        let drafts = if dialogue.progress.asks && !self.conversation { self.drafts.as_slice() } else { &[] };
+        let asked = dialogue.progress.asks && !self.conversation && self.settings.drafts;
+        let drafts = if asked { self.drafts.as_slice() } else { &[] };
         let mut kept = Vec::new();
         for draft in drafts {
             let done = match self.budget_check(&dialogue.totals, 0, deadline) {

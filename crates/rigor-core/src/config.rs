@@ -94,6 +94,9 @@ pub struct AgentSettings {
     /// The prompt profile (`full` or `compact`); unset: chosen for the model
     /// ([`Config::prompt_profile`]).
     pub prompt: Option<PromptProfile>,
+    /// With the compact prompt, ask for the sources' drafts (a reproduction test, a fix of the
+    /// function the issue names) before the conversation's first turn (default on).
+    pub drafts: bool,
     /// Sandbox, network, limits, approval mode and policy rules: the top-level `[sandbox]`
     /// table of the config file (copied here by [`Config::load`]), then the CLI flags.
     #[serde(skip)]
@@ -112,6 +115,7 @@ impl Default for AgentSettings {
             max_output_tokens: None,
             temperature: None,
             prompt: None,
+            drafts: true,
             sandbox: SandboxSettings::default(),
         }
     }
