@@ -351,7 +351,8 @@ fn parse_gotest(log: &str) -> StatusMap {
     map
 }
 
-fn strip_ansi(text: &str) -> String {
+/// `text` without terminal colour escape codes.
+pub(crate) fn strip_ansi(text: &str) -> String {
     static ANSI: OnceLock<Regex> = OnceLock::new();
     re(&ANSI, r"\x1b\[[0-9;]*[A-Za-z]").replace_all(text, "").into_owned()
 }

@@ -183,7 +183,9 @@ impl Project {
         let mut argv = match self.runner {
             Runner::Pytest => {
                 let mut argv = vec![python];
-                argv.extend(words(&["-m", "pytest", "-rA", "-p", "no:cacheprovider"]));
+                // `--color=no` after a project's `addopts = "--color=yes"` (humanize has it):
+                // its summary lines would carry escape codes around the test ids.
+                argv.extend(words(&["-m", "pytest", "-rA", "-p", "no:cacheprovider", "--color=no"]));
                 argv
             }
             Runner::Unittest => {
@@ -254,8 +256,10 @@ impl Project {
     /// unittest's and Django's `name (module.Class.name)` (or, before Python 3.11,
     /// `name (module.Class)`) become `module.Class.name`, vitest's `file > block > name` becomes
     /// `block › name`; other runners already print their ids.
+    /// Colour escape codes are left out first (a runner a project configures to colour its
+    /// output whatever the terminal).
     pub fn statuses(&self, log: &str) -> StatusMap {
-        let map = self.parser().parse(log);
+        let map = self.parser().parse(&crate::parsers::strip_ansi(log));
         match self.runner {
             Runner::Unittest | Runner::Django => {
                 map.into_iter().filter_map(|(name, status)| Some((dotted_id(&name)?, status))).collect()
@@ -684,7 +688,7 @@ mod tests {
         let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(
             project(Runner::Pytest).command(&ids(&["tests/test_a.py::T::test_x"])).join(" "),
-            "python3 -m pytest -rA -p no:cacheprovider tests/test_a.py::T::test_x"
+            "python3 -m pytest -rA -p no:cacheprovider --color=no tests/test_a.py::T::test_x"
         );
         let with_venv = Project { python: Some("/v/bin/python".into()), ..project(Runner::Unittest) };
         assert_eq!(
@@ -728,6 +732,10 @@ mod tests {
             project(Runner::Vitest).statuses(" ✓ src/a.test.ts > math > adds 1ms\n × src/a.test.ts > math > subs\n");
         assert_eq!(vitest.get("math › adds"), Some(&TestStatus::Passed), "{vitest:?}");
         assert_eq!(vitest.get("math › subs"), Some(&TestStatus::Failed), "{vitest:?}");
+        // A summary coloured by the project's own `--color=yes` (measured: humanize's).
+        let coloured = "\x1b[31mFAILED\x1b[0m tests/test_n.py::\x1b[1mtest_neg\x1b[0m - AssertionError: x\n";
+        let pytest = project(Runner::Pytest).statuses(coloured);
+        assert_eq!(pytest.get("tests/test_n.py::test_neg"), Some(&TestStatus::Failed), "{pytest:?}");
     }
 
     #[test]
