@@ -70,6 +70,9 @@ fn list() -> Result<u8> {
     for model in acquire::list() {
         let state = if model.present { "downloaded" } else { "not fetched" };
         println!("{:<20} {:>7.1} MB  {:<11}  {}", model.name, model.size as f64 / 1e6, state, model.description);
+        if model.name == DEFAULT_MODEL {
+            println!("{:<20} the default when no model is configured (`rigor run` with nothing set)", "");
+        }
         if !model.license.is_empty() {
             println!("{:<20} licence: {}", "", model.license);
         }

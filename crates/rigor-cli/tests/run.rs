@@ -804,6 +804,22 @@ fn a_missing_model_configuration_explains_what_to_do() {
 }
 
 #[test]
+fn model_list_shows_each_models_size_licence_state_and_the_default() {
+    let env = Env::new();
+    let no_models = tempfile::tempdir().unwrap();
+    let output = env.command(&["model", "list"]).env("RIGOR_MODELS_DIR", no_models.path()).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", describe(&output));
+    let listed = String::from_utf8_lossy(&output.stdout);
+    let qwen = listed.find("qwen2.5-coder-1.5b ").expect("the coder model is listed");
+    let after_qwen = &listed[qwen..];
+    assert!(after_qwen.contains("1117.3 MB  not fetched"), "{listed}");
+    assert!(after_qwen.contains("the default when no model is configured"), "{listed}");
+    assert!(after_qwen.contains("Apache-2.0 upstream") && after_qwen.contains("declare none"), "{listed}");
+    assert!(after_qwen.contains("fetch it with: rigor model fetch qwen2.5-coder-1.5b"), "{listed}");
+    assert_eq!(listed.matches("the default when").count(), 1, "{listed}");
+}
+
+#[test]
 fn config_show_masks_secrets() {
     let env = Env::new();
     let output = env
