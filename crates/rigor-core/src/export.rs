@@ -16,6 +16,9 @@ pub fn chat_record(records: &[TrajectoryRecord]) -> Option<Value> {
     let mut messages = Vec::new();
     let mut tools = Vec::new();
     let mut metadata = json!({});
+    // Results of calls the model made; rigor's own (its `finish` after the drafts) have no call
+    // in an assistant message, so their results are left out of the chat.
+    let mut calls: std::collections::HashSet<&str> = std::collections::HashSet::new();
     for record in records {
         match &record.event {
             Event::RunStarted { run_id, model, issue, system_prompt, tools: specs, base_commit, prompt, .. } => {
@@ -29,6 +32,7 @@ pub fn chat_record(records: &[TrajectoryRecord]) -> Option<Value> {
             }
             Event::ModelResponse { message, .. } if message.role == Role::Assistant => {
                 let mut m = json!({"role": "assistant", "content": message.content});
+                calls.extend(message.tool_calls.iter().map(|c| c.id.as_str()));
                 if !message.tool_calls.is_empty() {
                     m["tool_calls"] = message
                         .tool_calls
@@ -39,7 +43,7 @@ pub fn chat_record(records: &[TrajectoryRecord]) -> Option<Value> {
                 messages.push(m);
             }
             Event::UserMessage { content, .. } => messages.push(json!({"role": "user", "content": content})),
-            Event::Observation { call_id, content, .. } => {
+            Event::Observation { call_id, content, .. } if calls.contains(call_id.as_str()) => {
                 messages.push(json!({"role": "tool", "tool_call_id": call_id, "content": content}));
             }
             Event::RunFinished { status, totals, .. } => {
@@ -99,6 +103,15 @@ mod tests {
                 call_id: "c1".into(),
                 name: "bash".into(),
                 content: "a.py".into(),
+                is_error: false,
+                duration_ms: 1,
+            }),
+            // rigor's own call (its `finish` after the drafts): no call of the model's to pair with.
+            record(Event::Observation {
+                turn: 2,
+                call_id: "draft-finish-2".into(),
+                name: "finish".into(),
+                content: "finished".into(),
                 is_error: false,
                 duration_ms: 1,
             }),
