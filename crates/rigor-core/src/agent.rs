@@ -505,20 +505,24 @@ impl Agent<'_> {
         let deadline = self.settings.timeout_secs.map(|s| dialogue.started + Duration::from_secs(s));
         let asked = dialogue.progress.asks && !self.conversation && self.settings.drafts;
         let drafts = if asked { self.drafts.as_slice() } else { &[] };
-        let mut kept = Vec::new();
+        let (mut kept, mut fixed) = (Vec::new(), false);
         for draft in drafts {
             let done = match self.budget_check(&dialogue.totals, 0, deadline) {
                 Some(end) => Err(end),
                 None => self.draft(&mut dialogue, draft.as_ref(), deadline).await,
             };
             match done {
-                Ok(true) => kept.push(draft.what()),
+                Ok(true) => {
+                    kept.push(draft.what());
+                    fixed |= draft.fixes();
+                }
                 Ok(false) => {}
                 Err((status, summary)) => return Self::outcome(dialogue, status, summary),
             }
         }
+        // A drafted test alone is no patch to judge: the conversation starts from it.
         if self.prove_drafts
-            && !kept.is_empty()
+            && fixed
             && let Some((status, summary)) = self.finish_drafts(&mut dialogue, &kept, deadline).await
         {
             return Self::outcome(dialogue, status, summary);

@@ -510,7 +510,9 @@ async fn the_issue_examples_run_before_the_first_turn_and_after_each_kept_edit()
 }
 
 /// A draft that replaces the README's `hello` with the first line of the reply's fenced block.
-struct ReadmeDraft;
+struct ReadmeDraft {
+    fixes: bool,
+}
 
 impl Draft for ReadmeDraft {
     fn what(&self) -> String {
@@ -525,6 +527,10 @@ impl Draft for ReadmeDraft {
         64
     }
 
+    fn fixes(&self) -> bool {
+        self.fixes
+    }
+
     fn edit(&self, reply: &str) -> Result<serde_json::Value, String> {
         let line = reply.lines().skip_while(|l| !l.starts_with("```")).nth(1).ok_or("no block")?;
         Ok(serde_json::json!({ "command": "str_replace", "path": "README.md", "old_str": "hello", "new_str": line }))
@@ -536,7 +542,8 @@ async fn drafts_are_asked_for_on_their_own_and_put_in_place_before_the_first_tur
     let h = Harness::new();
     let provider = Scripted::new(vec![text("Sure:\n```\nhi\n```"), text("no code"), finish("done")]);
     let examples = vec!["echo \"greeting -> $(cat README.md)\"".to_string()];
-    let drafts: Vec<Arc<dyn Draft>> = vec![Arc::new(ReadmeDraft), Arc::new(ReadmeDraft)];
+    let drafts: Vec<Arc<dyn Draft>> =
+        vec![Arc::new(ReadmeDraft { fixes: true }), Arc::new(ReadmeDraft { fixes: true })];
     let outcome = h.run_with(&provider, compact(), Interrupt::new(), "system", examples.clone(), drafts.clone()).await;
     assert_eq!(outcome.status, RunStatus::Submitted, "{}", outcome.summary);
     assert_eq!(outcome.totals.steps, 3, "each draft is a turn");
@@ -593,7 +600,7 @@ async fn drafts_put_in_place_are_checked_by_a_finish_of_rigors_before_the_first_
     // The check passes: the run ends proven after the draft, with no conversation turn.
     let h = Harness::proving();
     let provider = Scripted::new(vec![text("```\nhi\n```")]);
-    let drafts: Vec<Arc<dyn Draft>> = vec![Arc::new(ReadmeDraft)];
+    let drafts: Vec<Arc<dyn Draft>> = vec![Arc::new(ReadmeDraft { fixes: true })];
     let outcome = h.run_with(&provider, compact(), Interrupt::new(), "system", Vec::new(), drafts.clone()).await;
     assert_eq!((outcome.status, outcome.totals.steps), (RunStatus::Submitted, 1), "{}", outcome.summary);
     assert!(
@@ -612,6 +619,13 @@ async fn drafts_put_in_place_are_checked_by_a_finish_of_rigors_before_the_first_
     let finish_call = conversation.iter().flat_map(|m| &m.tool_calls).find(|c| c.name == "finish").unwrap();
     let result = conversation.iter().find(|m| m.tool_call_id.as_ref() == Some(&finish_call.id)).unwrap();
     assert!(result.content.contains("the README does not say hi"), "{}", result.content);
+
+    // Only a test was drafted: no patch to judge, so no finish of rigor's.
+    let h = Harness::proving();
+    let provider = Scripted::new(vec![text("```\nhi\n```"), finish("done")]);
+    let tests_only: Vec<Arc<dyn Draft>> = vec![Arc::new(ReadmeDraft { fixes: false })];
+    h.run_with(&provider, compact(), Interrupt::new(), "system", Vec::new(), tests_only).await;
+    assert!(!provider.requests()[1].messages.iter().flat_map(|m| &m.tool_calls).any(|c| c.name == "finish"));
 
     // Nothing was kept: no finish of rigor's.
     let h = Harness::proving();

@@ -134,6 +134,10 @@ impl Draft for TestDraft {
         TEST_OUTPUT_TOKENS
     }
 
+    fn fixes(&self) -> bool {
+        false
+    }
+
     fn edit(&self, reply: &str) -> Result<Value, String> {
         let code = python_blocks(reply)
             .into_iter()
@@ -180,6 +184,10 @@ impl Draft for FixDraft {
 
     fn output_tokens(&self) -> u32 {
         (self.original.len() as u32 / 3 + 200).min(MAX_FIX_OUTPUT_TOKENS)
+    }
+
+    fn fixes(&self) -> bool {
+        true
     }
 
     fn edit(&self, reply: &str) -> Result<Value, String> {

@@ -175,6 +175,10 @@ pub trait Draft: Send + Sync {
     /// small model that repeats itself fills whatever it is given, at a few tokens a second.
     fn output_tokens(&self) -> u32;
 
+    /// Whether it changes the code (a fix), not only the tests: the drafts are judged only when
+    /// one that fixes was put in place.
+    fn fixes(&self) -> bool;
+
     /// The arguments of the `edit` call that puts the reply's code in place, or why the reply
     /// gives none.
     fn edit(&self, reply: &str) -> Result<Value, String>;
