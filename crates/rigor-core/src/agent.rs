@@ -15,8 +15,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rigor_llm::ChatResponse;
-use rigor_llm::{ChatRequest, Provider, StreamEvent};
+use rigor_llm::{ChatRequest, ChatResponse, Provider, StreamEvent};
 use rigor_protocol::{Event, FinishReason, Message, RunStatus, RunTotals, ToolCall, ToolSpec};
 use rigor_tools::{Draft, Stop, ToolBox, ToolOutput};
 use tokio::sync::Notify;
@@ -551,15 +550,10 @@ impl Agent<'_> {
         let request = ChatRequest {
             messages,
             tools: Vec::new(),
-            max_output_tokens: Some(
-                self.settings.max_output_tokens.map_or(draft.output_tokens(), |m| m.min(draft.output_tokens())),
-            ),
+            max_output_tokens: Some(draft.output_tokens().min(self.settings.max_output_tokens.unwrap_or(u32::MAX))),
             temperature: self.settings.temperature,
         };
-        let (mut response, latency) = match self.call_model(turn, &request, estimated_tokens, deadline).await {
-            Ok(answer) => answer,
-            Err(end) => return Err(end),
-        };
+        let (mut response, latency) = self.call_model(turn, &request, estimated_tokens, deadline).await?;
         let edit = draft.edit(&response.message.content);
         let call = edit.as_ref().ok().map(|arguments| ToolCall {
             id: format!("draft-{turn}"),
@@ -574,16 +568,30 @@ impl Agent<'_> {
                 .emit(Event::Notice { message: format!("the model's draft of {} was not used: {why}", draft.what()) });
             return Ok(false);
         };
-        dialogue.messages.push(Message::assistant(String::new(), vec![call.clone()]));
         let examples = dialogue.progress.examples_before.clone();
         let advise = |output: &ToolOutput| {
             (!output.is_error && examples.is_some()).then(|| Advice { examples, ..Advice::default() })
         };
-        let output = self.run_tool(turn, &call, deadline, advise).await;
-        dialogue.totals.tool_calls += 1;
-        dialogue.progress.record(&call, output.is_error);
-        dialogue.messages.push(Message::tool_result(&call.id, &output.content, output.is_error));
+        let output = self.rigors_call(dialogue, turn, &call, deadline, advise).await;
         Ok(!output.is_error)
+    }
+
+    /// Makes `call` on rigor's behalf in turn `turn`: the conversation gets it as an assistant
+    /// message with its result, and it runs and is counted like the model's calls.
+    async fn rigors_call(
+        &self,
+        dialogue: &mut Dialogue,
+        turn: u32,
+        call: &ToolCall,
+        deadline: Option<Instant>,
+        advise: impl FnOnce(&ToolOutput) -> Option<Advice>,
+    ) -> ToolOutput {
+        dialogue.messages.push(Message::assistant(String::new(), vec![call.clone()]));
+        let output = self.run_tool(turn, call, deadline, advise).await;
+        dialogue.totals.tool_calls += 1;
+        dialogue.progress.record(call, output.is_error);
+        dialogue.messages.push(Message::tool_result(&call.id, &output.content, output.is_error));
+        output
     }
 
     /// Calls `finish` on the drafts put in place (`kept`), so that the finish checks (the proof)
@@ -603,15 +611,9 @@ impl Agent<'_> {
             name: "finish".into(),
             arguments: serde_json::json!({ "summary": summary }).to_string(),
         };
-        dialogue.messages.push(Message::assistant(String::new(), vec![call.clone()]));
-        let output = self.run_tool(dialogue.totals.steps, &call, deadline, |_| None).await;
-        dialogue.totals.tool_calls += 1;
-        dialogue.messages.push(Message::tool_result(&call.id, &output.content, output.is_error));
-        match output.stop {
-            Some(Stop::Finish { summary }) => Some((RunStatus::Submitted, summary)),
-            Some(Stop::Abstain { reason }) => Some((RunStatus::Abstained, reason)),
-            None => None,
-        }
+        let turn = dialogue.totals.steps;
+        let output = self.rigors_call(dialogue, turn, &call, deadline, |_| None).await;
+        stopped(output.stop)
     }
 
     /// A dialogue that starts with `messages` (the system prompt, then an issue or the earlier
@@ -832,10 +834,8 @@ impl Agent<'_> {
                 failed_edit = Some(output.content.clone());
             }
             messages.push(Message::tool_result(&call.id, &output.content, output.is_error));
-            match output.stop {
-                Some(Stop::Finish { summary }) => end = Some(Step::End(RunStatus::Submitted, summary)),
-                Some(Stop::Abstain { reason }) => end = Some(Step::End(RunStatus::Abstained, reason)),
-                None => {}
+            if let Some((status, summary)) = stopped(output.stop) {
+                end = Some(Step::End(status, summary));
             }
         }
         if let Some(baseline) = &self.baseline
@@ -1029,6 +1029,14 @@ impl Agent<'_> {
             outcome: screened.outcome,
         });
         (!screened.outcome.runs()).then(|| ToolOutput::error(screened.message))
+    }
+}
+
+/// How a call that ended the run (`finish`, `abstain`) ends it.
+fn stopped(stop: Option<Stop>) -> Option<(RunStatus, String)> {
+    match stop? {
+        Stop::Finish { summary } => Some((RunStatus::Submitted, summary)),
+        Stop::Abstain { reason } => Some((RunStatus::Abstained, reason)),
     }
 }
 
